@@ -1,0 +1,153 @@
+package dev.vgpuhil.harness;
+
+import com.jcraft.jsch.ChannelExec;
+import com.jcraft.jsch.JSch;
+import com.jcraft.jsch.JSchException;
+import com.jcraft.jsch.Session;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+
+/**
+ * An SSH session into the guest (JSch). Logs in as root on the loopback port QEMU forwarded, with the
+ * run's own key, so a stale VM left on a reused port can never answer for this one.
+ */
+public final class GuestShell implements AutoCloseable {
+
+    /** What a command did in the guest. */
+    public record Result(int exitCode, String stdout, String stderr, Duration took) {
+        public boolean ok() {
+            return exitCode == 0;
+        }
+    }
+
+    private final Session session;
+
+    private GuestShell(Session session) {
+        this.session = session;
+    }
+
+    /** Connects, retrying while the guest's sshd is still coming up, until the deadline. */
+    public static GuestShell connect(int port, SshKeys keys, Duration deadline) {
+        Instant end = Instant.now().plus(deadline);
+        JSchException last = null;
+        while (Instant.now().isBefore(end)) {
+            try {
+                JSch jsch = new JSch();
+                jsch.addIdentity(keys.privateKey().toString());
+                Session s = jsch.getSession("root", "127.0.0.1", port);
+                s.setConfig("StrictHostKeyChecking", "no");
+                s.setConfig("PreferredAuthentications", "publickey");
+                s.setServerAliveInterval(5_000);
+                long left = Math.max(1_000, Duration.between(Instant.now(), end).toMillis());
+                s.connect((int) Math.min(left, 15_000));
+                return new GuestShell(s);
+            } catch (JSchException e) {
+                last = e;
+                sleepQuietly(250);
+            }
+        }
+        throw new IllegalStateException("no SSH login to the guest on 127.0.0.1:" + port + " within " + deadline
+                + (last == null ? "" : ": " + last.getMessage()), last);
+    }
+
+    /** Runs a command; stdin may be null. Fails (and kills the channel) past the timeout. */
+    public Result exec(String command, byte[] stdin, Duration timeout) {
+        Instant start = Instant.now();
+        ChannelExec ch = null;
+        try {
+            ch = (ChannelExec) session.openChannel("exec");
+            ch.setCommand(command);
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            ch.setErrStream(err, true);
+            InputStream in = ch.getInputStream();
+            OutputStream toGuest = ch.getOutputStream();
+            ch.connect((int) Math.min(timeout.toMillis(), 15_000));
+            if (stdin != null) {
+                toGuest.write(stdin);
+            }
+            toGuest.close();
+            Instant end = start.plus(timeout);
+            byte[] buf = new byte[8192];
+            while (true) {
+                while (in.available() > 0) {
+                    int n = in.read(buf);
+                    if (n < 0) break;
+                    out.write(buf, 0, n);
+                }
+                if (ch.isClosed() && in.available() == 0) break;
+                if (Instant.now().isAfter(end)) {
+                    throw new GuestCommandTimeoutException(command, timeout,
+                            out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+                }
+                sleepQuietly(20);
+            }
+            return new Result(ch.getExitStatus(), out.toString(StandardCharsets.UTF_8),
+                    err.toString(StandardCharsets.UTF_8), Duration.between(start, Instant.now()));
+        } catch (JSchException e) {
+            throw new IllegalStateException("ssh exec failed for '" + command + "': " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("ssh exec failed for '" + command + "'", e);
+        } finally {
+            if (ch != null) ch.disconnect();
+        }
+    }
+
+    public Result exec(String command, Duration timeout) {
+        return exec(command, null, timeout);
+    }
+
+    /** Copies a host file into the guest through {@code cat} (busybox guests have no sftp server). */
+    public void upload(Path local, String remotePath, Duration timeout) {
+        try {
+            byte[] bytes = Files.readAllBytes(local);
+            Result r = exec("cat > '" + remotePath + "' && wc -c < '" + remotePath + "'", bytes, timeout);
+            if (!r.ok() || !r.stdout().trim().equals(Integer.toString(bytes.length))) {
+                throw new IllegalStateException("upload of " + local + " to " + remotePath + " failed: exit "
+                        + r.exitCode() + ", guest has " + r.stdout().trim() + " of " + bytes.length + " bytes; "
+                        + r.stderr());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public boolean isConnected() {
+        return session.isConnected();
+    }
+
+    @Override
+    public void close() {
+        session.disconnect();
+    }
+
+    private static void sleepQuietly(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** A guest command that did not finish in time; carries what it printed so far. */
+    public static final class GuestCommandTimeoutException extends RuntimeException {
+        public GuestCommandTimeoutException(String command, Duration timeout, String stdout, String stderr) {
+            super("guest command '" + command + "' did not finish within " + timeout + "; stdout so far:\n"
+                    + tail(stdout) + "\nstderr so far:\n" + tail(stderr));
+        }
+
+        private static String tail(String s) {
+            return s.length() <= 2000 ? s : "..." + s.substring(s.length() - 2000);
+        }
+    }
+}

@@ -1,0 +1,521 @@
+package dev.vgpuhil.mediator;
+
+import static dev.vgpuhil.protocol.VgpuProtocol.*;
+
+import dev.vgpuhil.mediator.backend.Backend;
+import dev.vgpuhil.mediator.backend.BackendException;
+import dev.vgpuhil.mediator.backend.Backends;
+import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.VgpuProtocol.ErrorCode;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.UserPrincipal;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import java.util.logging.FileHandler;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import jdk.net.ExtendedSocketOptions;
+
+/**
+ * The mediator daemon, in-process: a Unix-socket server (one reader + one writer thread per connection),
+ * one {@link Scheduler} for every connection, workers per pool, and a compute backend.
+ *
+ * <pre>{@code
+ * try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU).build()) {
+ *     m.start();
+ *     ...
+ * }
+ * }</pre>
+ * {@link #start()} and {@link #close()} may each be called more than once. Closing answers every queued
+ * request with SHUTDOWN, lets running ones finish (bounded), removes the socket file and logs the counters.
+ */
+public final class Mediator implements AutoCloseable {
+    private static final AtomicLong INSTANCES = new AtomicLong();
+    private static final Duration WORKER_STOP_DEADLINE = Duration.ofSeconds(5);
+    private static final Duration CONNECTION_STOP_DEADLINE = Duration.ofSeconds(5);
+
+    private final Path socketPath;
+    private final BackendChoice backendChoice;
+    private final Set<Integer> allowedUids;
+    private final int queueCap;
+    private final Duration aging;
+    private final TenantPolicy tenants;
+    private final int workersPerPool;
+    private final Path logFile;
+    private final LongSupplier nanoClock;
+    private final int maxConnections;
+    private final boolean requestLog;
+    private final Logger log;
+
+    private final Object lifecycle = new Object();
+    private boolean started;
+    private boolean closed;
+    private Backend backend;
+    private Scheduler scheduler;
+    private Stats stats;
+    private ServerSocketChannel server;
+    private Set<UserPrincipal> allowedPeers;
+    private Thread acceptor;
+    private final List<Thread> workers = new ArrayList<>();
+    private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
+    private final AtomicLong connectionIds = new AtomicLong();
+    private FileHandler fileHandler;
+
+    private Mediator(Builder b) {
+        this.socketPath = b.socketPath.toAbsolutePath();
+        this.backendChoice = b.backend;
+        this.allowedUids = b.allowedUids == null ? SocketSecurity.defaultAllowedUids() : Set.copyOf(b.allowedUids);
+        this.queueCap = b.queueCap;
+        this.aging = b.aging;
+        this.tenants = b.tenants;
+        this.workersPerPool = b.workersPerPool;
+        this.logFile = b.logFile;
+        this.nanoClock = b.nanoClock;
+        this.maxConnections = b.maxConnections;
+        this.requestLog = b.requestLog;
+        this.log = Logger.getLogger("dev.vgpuhil.mediator.Mediator." + INSTANCES.incrementAndGet());
+        if (queueCap < 1 || workersPerPool < 1 || maxConnections < 1) {
+            throw new IllegalArgumentException("queue cap, workers per pool and max connections must be >= 1");
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Binds the socket and starts serving; a second call does nothing. */
+    public void start() throws IOException {
+        synchronized (lifecycle) {
+            if (started) {
+                return;
+            }
+            if (closed) {
+                throw new IllegalStateException("mediator on " + socketPath + " was closed; build a new one");
+            }
+            if (logFile != null) {
+                Path parent = logFile.toAbsolutePath().getParent();
+                if (parent != null) {
+                    Files.createDirectories(parent);
+                }
+                fileHandler = new FileHandler(logFile.toString(), true);
+                fileHandler.setFormatter(new OneLineFormatter());
+                log.addHandler(fileHandler);
+            }
+            try {
+                backend = Backends.open(backendChoice, log::info);
+            } catch (BackendException e) {
+                String msg = "cannot start with --backend " + backendChoice.name().toLowerCase() + ": " + e.getMessage();
+                log.severe(msg);
+                closeLogFile();
+                throw new MediatorStartException(msg, e);
+            }
+            try {
+                allowedPeers = SocketSecurity.principalsOf(allowedUids);
+                SocketSecurity.prepare(socketPath);
+                server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                server.bind(UnixDomainSocketAddress.of(socketPath));
+                SocketSecurity.restrictSocket(socketPath);
+            } catch (IOException e) {
+                log.severe("cannot start on " + socketPath + ": " + e.getMessage());
+                if (server != null) {
+                    server.close();
+                }
+                backend.close();
+                closeLogFile();
+                throw e instanceof MediatorStartException ? e
+                        : new MediatorStartException("cannot listen on " + socketPath + ": " + e, e);
+            }
+            scheduler = new Scheduler(queueCap, aging, nanoClock);
+            stats = new Stats(backend.name(), () -> scheduler.depth(POOL_A), () -> scheduler.depth(POOL_B),
+                    connections::size);
+            for (int pool : new int[] {POOL_A, POOL_B}) {
+                for (int i = 0; i < workersPerPool; i++) {
+                    Thread t = new Thread(() -> workLoop(pool), "mediator-pool-" + (char) pool + "-worker-" + i);
+                    t.setDaemon(true);
+                    workers.add(t);
+                    t.start();
+                }
+            }
+            acceptor = new Thread(this::acceptLoop, "mediator-accept");
+            acceptor.setDaemon(true);
+            acceptor.start();
+            started = true;
+            log.info("ready socket=" + socketPath + " backend=" + backend.name() + " pid="
+                    + ProcessHandle.current().pid() + " allowed_uids=" + allowedUids + " queue_cap=" + queueCap
+                    + " aging_ms=" + aging.toMillis() + " workers_per_pool=" + workersPerPool + " tenants: " + tenants);
+        }
+    }
+
+    private void acceptLoop() {
+        while (true) {
+            SocketChannel ch;
+            try {
+                ch = server.accept();
+            } catch (ClosedChannelException e) {
+                return;
+            } catch (IOException e) {
+                if (!server.isOpen()) {
+                    return;
+                }
+                log.warning("accept failed: " + e.getMessage());
+                continue;
+            }
+            try {
+                admit(ch);
+            } catch (IOException | RuntimeException e) {
+                log.warning("dropping a new connection: " + e);
+                try {
+                    ch.close();
+                } catch (IOException ignored) {
+                    // already gone
+                }
+            }
+        }
+    }
+
+    private void admit(SocketChannel ch) throws IOException {
+        var cred = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
+        String peer = cred.user().getName();
+        if (!allowedPeers.contains(cred.user())) {
+            refuseAtAccept(ch, ERR_NOT_PERMITTED, "peer user " + peer + " is not in the allowed uids " + allowedUids);
+            return;
+        }
+        if (connections.size() >= maxConnections) {
+            refuseAtAccept(ch, ERR_REJECTED, "connection limit " + maxConnections + " reached");
+            return;
+        }
+        synchronized (lifecycle) {
+            if (closed) {
+                refuseAtAccept(ch, ERR_SHUTDOWN, "mediator is shutting down");
+                return;
+            }
+            Connection c = new Connection(this, ch, connectionIds.incrementAndGet(), peer);
+            connections.add(c);
+            c.start();
+            log.info("conn " + c.id() + " accepted peer=" + peer);
+        }
+    }
+
+    /** A refused peer gets one RESPONSE frame saying why (32 bytes into an empty socket buffer), then EOF. */
+    private void refuseAtAccept(SocketChannel ch, int status, String why) throws IOException {
+        log.warning("refusing connection: " + why + " [" + ErrorCode.nameOf(status) + "]");
+        stats.refused(status);
+        try (ch) {
+            Frame.of(MSG_RESPONSE, 0, 0, 0, 0, status, null).writeTo(ch);
+        }
+    }
+
+    private void workLoop(int pool) {
+        while (true) {
+            Job job;
+            try {
+                job = scheduler.take(pool);
+            } catch (InterruptedException e) {
+                return;
+            }
+            if (job == null) {
+                return;
+            }
+            long startClock = nanoClock.getAsLong();
+            int effective = scheduler.effectiveClass(job, startClock);
+            Stats.Executed order = stats.started(job, effective);
+            long t0 = System.nanoTime();
+            int status = ERR_NONE;
+            byte[] result = null;
+            String detail = "seq=" + order.seq() + (effective != job.priority()
+                    ? " aged_to=" + TenantPolicy.priorityName(effective) : "");
+            try {
+                result = backend.execute(job.request());
+            } catch (BackendException | RuntimeException e) {
+                status = ERR_BACKEND;
+                detail += " error=" + e.getMessage();
+            }
+            long runNanos = System.nanoTime() - t0;
+            long waitNanos = Math.max(0, startClock - job.enqueuedNanos());
+            // counted before the reply leaves, so a client that got its answer sees it in the stats
+            stats.answered(job.vmId(), pool, status, waitNanos + runNanos);
+            job.replyTo().send(job.header().reply(MSG_RESPONSE, status, result));
+            logRequest(job.header(), waitNanos, runNanos, status, detail);
+        }
+    }
+
+    /** The one log line per request: vm, pool, priority, request id, op, queue wait, run time, outcome. */
+    void logRequest(Frame f, long waitNanos, long runNanos, int status, String detail) {
+        if (!requestLog || !log.isLoggable(Level.INFO)) {
+            return;
+        }
+        String op = f.payload().length >= 4 ? opcodeName(java.nio.ByteBuffer.wrap(f.payload())
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0)) : "-";
+        log.info(String.format("request vm=%s pool=%s priority=%s request_id=%s op=%s wait_us=%s run_us=%s outcome=%s%s",
+                Integer.toUnsignedString(f.vmId()),
+                f.poolId() == POOL_A || f.poolId() == POOL_B ? String.valueOf((char) f.poolId()) : "0x" + Integer.toHexString(f.poolId()),
+                TenantPolicy.priorityName(f.priority()), Integer.toUnsignedString(f.requestId()), op,
+                waitNanos < 0 ? "-" : Long.toString(waitNanos / 1000), runNanos < 0 ? "-" : Long.toString(runNanos / 1000),
+                status == ERR_NONE ? "DONE" : ErrorCode.nameOf(status), detail == null || detail.isEmpty() ? "" : " " + detail));
+    }
+
+    void connectionClosed(Connection c) {
+        connections.remove(c);
+        Scheduler s = scheduler;
+        if (s != null) {
+            int dropped = s.removeIf(j -> j.replyTo() == c).size();
+            if (dropped > 0) {
+                log.info("conn " + c.id() + ": dropped " + dropped + " queued requests of a closed connection");
+            }
+        }
+    }
+
+    /** Stops the daemon (see class comment); safe to call twice and before start. */
+    @Override
+    public void close() {
+        synchronized (lifecycle) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            if (!started) {
+                return;
+            }
+        }
+        log.info("shutting down: closing " + socketPath);
+        try {
+            server.close();
+        } catch (IOException e) {
+            log.warning("closing the listening socket: " + e.getMessage());
+        }
+        try {
+            Files.deleteIfExists(socketPath);
+        } catch (IOException e) {
+            log.warning("cannot remove socket file " + socketPath + ": " + e.getMessage());
+        }
+        joinQuietly(List.of(acceptor), Duration.ofSeconds(2));
+        List<Job> queued = scheduler.shutdown();
+        for (Job j : queued) {
+            j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
+            stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
+            logRequest(j.header(), -1, -1, ERR_SHUTDOWN, "queued at shutdown");
+        }
+        joinQuietly(workers, WORKER_STOP_DEADLINE);
+        List<Thread> readers = new ArrayList<>();
+        for (Connection c : new ArrayList<>(connections)) {
+            readers.add(c.readerThread());
+            c.stopReading();
+        }
+        joinQuietly(readers, CONNECTION_STOP_DEADLINE);
+        for (Connection c : new ArrayList<>(connections)) {
+            c.forceClose();
+        }
+        for (Thread w : workers) {
+            if (w.isAlive()) {
+                log.warning(w.getName() + " still running a request after " + WORKER_STOP_DEADLINE.toSeconds() + " s");
+            }
+        }
+        backend.close();
+        log.info("stopped; counters " + stats.toJson());
+        closeLogFile();
+    }
+
+    private static void joinQuietly(List<Thread> threads, Duration deadline) {
+        long end = System.nanoTime() + deadline.toNanos();
+        for (Thread t : threads) {
+            long left = end - System.nanoTime();
+            if (left <= 0) {
+                return;
+            }
+            try {
+                t.join(Math.max(1, left / 1_000_000));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private void closeLogFile() {
+        if (fileHandler != null) {
+            log.removeHandler(fileHandler);
+            fileHandler.close();
+            fileHandler = null;
+        }
+    }
+
+    // ---------------------------------------------------------------- API for callers and tests
+
+    public Path socketPath() {
+        return socketPath;
+    }
+
+    public boolean isRunning() {
+        synchronized (lifecycle) {
+            return started && !closed;
+        }
+    }
+
+    /** "cpu" or "cuda (device)"; valid after start. */
+    public String backendName() {
+        return requireStarted().backend.name();
+    }
+
+    public Stats stats() {
+        return requireStarted().stats;
+    }
+
+    /** Every counter as JSON (unbounded; STATS_REPLY carries the summary that fits 1024 bytes). */
+    public String statsJson() {
+        return stats().toJson();
+    }
+
+    /** The last requests in the order workers started them. */
+    public List<Stats.Executed> executionLog() {
+        return stats().executionLog();
+    }
+
+    /** Holds the workers (running requests finish; queued ones wait) until {@link #resumeScheduling()}. */
+    public void pauseScheduling() {
+        scheduler().pause();
+    }
+
+    public void resumeScheduling() {
+        scheduler().resume();
+    }
+
+    /** Waits until at least {@code count} requests are queued (all pools); false at the deadline. */
+    public boolean awaitQueued(int count, Duration timeout) throws InterruptedException {
+        return scheduler().awaitQueued(count, timeout);
+    }
+
+    public int connectionCount() {
+        return connections.size();
+    }
+
+    Scheduler scheduler() {
+        return requireStarted().scheduler;
+    }
+
+    TenantPolicy tenants() {
+        return tenants;
+    }
+
+    int queueCap() {
+        return queueCap;
+    }
+
+    Logger log() {
+        return log;
+    }
+
+    private Mediator requireStarted() {
+        synchronized (lifecycle) {
+            if (!started) {
+                throw new IllegalStateException("mediator not started");
+            }
+        }
+        return this;
+    }
+
+    @Override
+    public String toString() {
+        return "Mediator[" + socketPath + ", " + backendChoice + "]";
+    }
+
+    /** Options of one mediator; defaults match the daemon's command line defaults. */
+    public static final class Builder {
+        private Path socketPath = Path.of(SOCKET_PATH_DEFAULT);
+        private BackendChoice backend = BackendChoice.AUTO;
+        private Set<Integer> allowedUids;
+        private int queueCap = 64;
+        private Duration aging = Duration.ofMillis(1000);
+        private TenantPolicy tenants = TenantPolicy.openToAll();
+        private int workersPerPool = 1;
+        private Path logFile;
+        private LongSupplier nanoClock = System::nanoTime;
+        private int maxConnections = 256;
+        private boolean requestLog = true;
+
+        private Builder() {}
+
+        /** Default {@value dev.vgpuhil.protocol.VgpuProtocol#SOCKET_PATH_DEFAULT}. */
+        public Builder socketPath(Path path) {
+            this.socketPath = Objects.requireNonNull(path);
+            return this;
+        }
+
+        /** Default AUTO. */
+        public Builder backend(BackendChoice choice) {
+            this.backend = Objects.requireNonNull(choice);
+            return this;
+        }
+
+        /** Peers whose SO_PEERCRED uid is in this set may connect; default: own uid and root. */
+        public Builder allowedUids(Set<Integer> uids) {
+            this.allowedUids = new LinkedHashSet<>(uids);
+            return this;
+        }
+
+        /** Queued requests allowed per vm_id before QUEUE_FULL; default 64. */
+        public Builder queueCap(int cap) {
+            this.queueCap = cap;
+            return this;
+        }
+
+        /** Wait after which a queued request moves up one class; zero disables aging; default 1 s. */
+        public Builder aging(Duration aging) {
+            this.aging = Objects.requireNonNull(aging);
+            return this;
+        }
+
+        /** Which vm_ids may connect and their priority ceilings; default open to all. */
+        public Builder tenants(TenantPolicy tenants) {
+            this.tenants = Objects.requireNonNull(tenants);
+            return this;
+        }
+
+        /** Workers draining each pool's queue; default 1 (strict order). */
+        public Builder workersPerPool(int n) {
+            this.workersPerPool = n;
+            return this;
+        }
+
+        /** Also append the log to this file. */
+        public Builder logFile(Path file) {
+            this.logFile = file;
+            return this;
+        }
+
+        /** The scheduler's clock (aging, queue wait); tests inject a manual one. */
+        public Builder nanoClock(LongSupplier clock) {
+            this.nanoClock = Objects.requireNonNull(clock);
+            return this;
+        }
+
+        /** Connections beyond this are refused with REJECTED; default 256. */
+        public Builder maxConnections(int n) {
+            this.maxConnections = n;
+            return this;
+        }
+
+        /** The per-request log line (on by default; the benchmark turns it off to measure the core). */
+        public Builder requestLog(boolean on) {
+            this.requestLog = on;
+            return this;
+        }
+
+        public Mediator build() {
+            return new Mediator(this);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+package dev.vgpuhil.mediator;
+
+import static dev.vgpuhil.protocol.VgpuProtocol.*;
+
+import dev.vgpuhil.protocol.ComputeRequest;
+import dev.vgpuhil.protocol.Frame;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
+import java.util.function.Predicate;
+
+/**
+ * The one scheduler every connection's requests go through.
+ *
+ * <ul>
+ * <li>pools A and B are separate queues, each drained by its own workers ({@link #take(int)});</li>
+ * <li>inside a pool: the highest effective class first (high, medium, low);</li>
+ * <li>aging: a request's effective class is its priority plus one for every full aging interval it has
+ *     waited (capped at high), so a low request is never starved for longer than two intervals;</li>
+ * <li>per-VM fairness inside a class: round-robin over the VMs that have work in that class (in vm_id
+ *     order, continuing after the VM served last), FIFO within one VM;</li>
+ * <li>admission: at most {@code perVmCap} queued requests per vm_id (else QUEUE_FULL).</li>
+ * </ul>
+ * The queues are bounded by the cap, so picking by a linear scan is cheap and keeps the rules obvious.
+ * {@link #pause()}/{@link #resume()} hold the workers so tests can enqueue first and observe the order.
+ */
+public final class Scheduler {
+
+    public enum Admission { ACCEPTED, QUEUE_FULL, SHUTDOWN }
+
+    private final int perVmCap;
+    private final long agingNanos;
+    private final LongSupplier nanoClock;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final Map<Integer, List<Job>> queues = new HashMap<>();
+    /** pool → last vm_id served per effective class (round-robin cursor). */
+    private final Map<Integer, long[]> lastServed = new HashMap<>();
+    private final Map<Integer, Integer> queuedPerVm = new HashMap<>();
+    private long arrivals;
+    private boolean paused;
+    private boolean shutdown;
+
+    /**
+     * @param perVmCap  queued (not yet running) requests allowed per vm_id
+     * @param aging     how long a request waits before moving up one class; zero or negative disables aging
+     * @param nanoClock monotonic nanoseconds (System::nanoTime; tests inject a manual clock)
+     */
+    public Scheduler(int perVmCap, Duration aging, LongSupplier nanoClock) {
+        if (perVmCap < 1) {
+            throw new IllegalArgumentException("queue cap must be at least 1, got " + perVmCap);
+        }
+        this.perVmCap = perVmCap;
+        this.agingNanos = aging.toNanos();
+        this.nanoClock = nanoClock;
+        for (int pool : new int[] {POOL_A, POOL_B}) {
+            queues.put(pool, new ArrayList<>());
+            lastServed.put(pool, new long[] {-1, -1, -1});
+        }
+    }
+
+    /** Builds a job with the next arrival number and the clock's time, and admits it (or says why not). */
+    public Admission submit(Frame header, ComputeRequest request,
+                            Job.ReplySink replyTo) {
+        lock.lock();
+        try {
+            List<Job> queue = queues.get(header.poolId());
+            if (queue == null) {
+                throw new IllegalArgumentException("pool " + header.poolId() + " is neither A nor B");
+            }
+            if (shutdown) {
+                return Admission.SHUTDOWN;
+            }
+            int queued = queuedPerVm.getOrDefault(header.vmId(), 0);
+            if (queued >= perVmCap) {
+                return Admission.QUEUE_FULL;
+            }
+            queue.add(new Job(arrivals++, header, request, replyTo, nanoClock.getAsLong()));
+            queuedPerVm.put(header.vmId(), queued + 1);
+            changed.signalAll();
+            return Admission.ACCEPTED;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The next job of this pool by the rules above; blocks while paused or empty; null once shut down. */
+    public Job take(int pool) throws InterruptedException {
+        lock.lockInterruptibly();
+        try {
+            List<Job> queue = queues.get(pool);
+            while (!shutdown && (paused || queue.isEmpty())) {
+                changed.await();
+            }
+            if (shutdown) {
+                return null;
+            }
+            Job job = pick(pool, queue);
+            queue.remove(job);
+            queuedPerVm.merge(job.vmId(), -1, (a, b) -> a + b == 0 ? null : a + b);
+            changed.signalAll();
+            return job;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Job pick(int pool, List<Job> queue) {
+        long now = nanoClock.getAsLong();
+        int topClass = -1;
+        for (Job j : queue) {
+            topClass = Math.max(topClass, effectiveClass(j, now));
+        }
+        // oldest job per VM in the top class
+        Map<Integer, Job> headPerVm = new HashMap<>();
+        for (Job j : queue) {
+            if (effectiveClass(j, now) == topClass) {
+                headPerVm.merge(j.vmId(), j, (a, b) -> a.arrival() <= b.arrival() ? a : b);
+            }
+        }
+        long[] cursor = lastServed.get(pool);
+        long last = cursor[topClass];
+        Integer next = null;
+        Integer lowest = null;
+        for (int vm : headPerVm.keySet()) {
+            long uvm = Integer.toUnsignedLong(vm);
+            if (lowest == null || uvm < Integer.toUnsignedLong(lowest)) {
+                lowest = vm;
+            }
+            if (uvm > last && (next == null || uvm < Integer.toUnsignedLong(next))) {
+                next = vm;
+            }
+        }
+        int chosen = next != null ? next : lowest;
+        cursor[topClass] = Integer.toUnsignedLong(chosen);
+        return headPerVm.get(chosen);
+    }
+
+    /** The class a job competes in now: its priority, raised one step per full aging interval waited. */
+    public int effectiveClass(Job job, long nowNanos) {
+        int base = Math.min(Math.max(job.priority(), PRIORITY_LOW), PRIORITY_HIGH);
+        if (agingNanos <= 0) {
+            return base;
+        }
+        long steps = Math.max(0, nowNanos - job.enqueuedNanos()) / agingNanos;
+        return (int) Math.min(PRIORITY_HIGH, base + steps);
+    }
+
+    /** Holds every worker before its next take (running jobs finish). */
+    public void pause() {
+        lock.lock();
+        try {
+            paused = true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    public void resume() {
+        lock.lock();
+        try {
+            paused = false;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Waits until at least {@code count} jobs are queued in total; false at the deadline. */
+    public boolean awaitQueued(int count, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        lock.lock();
+        try {
+            while (depthLocked() < count) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                changed.awaitNanos(left);
+            }
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Stops admission, wakes the workers (take returns null) and hands back every queued job. */
+    public List<Job> shutdown() {
+        lock.lock();
+        try {
+            shutdown = true;
+            List<Job> drained = new ArrayList<>();
+            queues.values().forEach(q -> {
+                drained.addAll(q);
+                q.clear();
+            });
+            drained.sort((a, b) -> Long.compare(a.arrival(), b.arrival()));
+            queuedPerVm.clear();
+            changed.signalAll();
+            return drained;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Removes (and returns) the queued jobs matching the filter, e.g. those of a closed connection. */
+    public List<Job> removeIf(Predicate<Job> filter) {
+        lock.lock();
+        try {
+            List<Job> removed = new ArrayList<>();
+            for (List<Job> q : queues.values()) {
+                for (Iterator<Job> it = q.iterator(); it.hasNext(); ) {
+                    Job j = it.next();
+                    if (filter.test(j)) {
+                        it.remove();
+                        removed.add(j);
+                        queuedPerVm.merge(j.vmId(), -1, (a, b) -> a + b == 0 ? null : a + b);
+                    }
+                }
+            }
+            if (!removed.isEmpty()) {
+                changed.signalAll();
+            }
+            return removed;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    public int depth(int pool) {
+        lock.lock();
+        try {
+            List<Job> q = queues.get(pool);
+            return q == null ? 0 : q.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    public int depth() {
+        lock.lock();
+        try {
+            return depthLocked();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private int depthLocked() {
+        int n = 0;
+        for (List<Job> q : queues.values()) {
+            n += q.size();
+        }
+        return n;
+    }
+
+    public boolean isShutdown() {
+        lock.lock();
+        try {
+            return shutdown;
+        } finally {
+            lock.unlock();
+        }
+    }
+}

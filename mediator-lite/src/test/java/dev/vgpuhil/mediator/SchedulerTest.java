@@ -1,0 +1,142 @@
+package dev.vgpuhil.mediator;
+
+import static dev.vgpuhil.protocol.VgpuProtocol.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.vgpuhil.protocol.ComputeRequest;
+import dev.vgpuhil.protocol.Frame;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/** The scheduling rules, deterministic: a manual clock and a single taker, no threads, no sleeps. */
+class SchedulerTest {
+    final AtomicLong clock = new AtomicLong(1_000_000_000L);
+    final Job.ReplySink sink = f -> true;
+
+    Scheduler scheduler(int cap, Duration aging) {
+        return new Scheduler(cap, aging, clock::get);
+    }
+
+    static Frame req(int vm, int pool, int prio, int id) {
+        return Frame.of(MSG_REQUEST, vm, pool, prio, id, 0, Wire.echo(id).encode());
+    }
+
+    void submit(Scheduler s, int vm, int pool, int prio, int id) {
+        assertThat(s.submit(req(vm, pool, prio, id), ComputeRequest.echo(new byte[1]), sink))
+                .isEqualTo(Scheduler.Admission.ACCEPTED);
+    }
+
+    static List<Integer> drain(Scheduler s, int pool, int n) throws InterruptedException {
+        List<Integer> ids = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ids.add(s.take(pool).requestId());
+        }
+        return ids;
+    }
+
+    @Test
+    void highBeforeMediumBeforeLowAndFifoWithinAClass() throws Exception {
+        Scheduler s = scheduler(64, Duration.ZERO);
+        submit(s, 1, POOL_A, PRIORITY_LOW, 1);
+        submit(s, 1, POOL_A, PRIORITY_MEDIUM, 2);
+        submit(s, 1, POOL_A, PRIORITY_HIGH, 3);
+        submit(s, 1, POOL_A, PRIORITY_LOW, 4);
+        submit(s, 1, POOL_A, PRIORITY_HIGH, 5);
+        submit(s, 1, POOL_A, PRIORITY_MEDIUM, 6);
+        assertThat(drain(s, POOL_A, 6)).containsExactly(3, 5, 2, 6, 1, 4);
+    }
+
+    @Test
+    void poolsAreSeparateQueues() throws Exception {
+        Scheduler s = scheduler(64, Duration.ZERO);
+        submit(s, 1, POOL_A, PRIORITY_LOW, 1);
+        submit(s, 1, POOL_B, PRIORITY_HIGH, 2);
+        submit(s, 1, POOL_A, PRIORITY_LOW, 3);
+        assertThat(s.depth(POOL_A)).isEqualTo(2);
+        assertThat(s.depth(POOL_B)).isEqualTo(1);
+        assertThat(drain(s, POOL_A, 2)).containsExactly(1, 3);
+        assertThat(drain(s, POOL_B, 1)).containsExactly(2);
+    }
+
+    @Test
+    void roundRobinBetweenVmsOfOneClassSoAFloodCannotStarveAnother() throws Exception {
+        Scheduler s = scheduler(64, Duration.ZERO);
+        for (int i = 0; i < 10; i++) {
+            submit(s, 7, POOL_A, PRIORITY_MEDIUM, 100 + i); // vm 7 floods first
+        }
+        submit(s, 3, POOL_A, PRIORITY_MEDIUM, 300);
+        submit(s, 3, POOL_A, PRIORITY_MEDIUM, 301);
+        submit(s, 9, POOL_A, PRIORITY_MEDIUM, 900);
+        // vm order 3, 7, 9, 3, 7, 7, ...: each VM gets a turn before any VM gets a second one
+        assertThat(drain(s, POOL_A, 13))
+                .containsExactly(300, 100, 900, 301, 101, 102, 103, 104, 105, 106, 107, 108, 109);
+    }
+
+    @Test
+    void agingMovesAWaitingRequestUpOneClassPerInterval() throws Exception {
+        Scheduler s = scheduler(64, Duration.ofMillis(100));
+        submit(s, 1, POOL_A, PRIORITY_LOW, 1);
+        clock.addAndGet(Duration.ofMillis(100).toNanos()); // low has waited one interval: now medium
+        submit(s, 2, POOL_A, PRIORITY_MEDIUM, 2);
+        submit(s, 3, POOL_A, PRIORITY_HIGH, 3);
+        Job first = s.take(POOL_A);
+        assertThat(first.requestId()).isEqualTo(3);
+        // request 1 (aged to medium, older) and 2 (medium): round robin starts at the lowest vm → 1
+        assertThat(s.take(POOL_A).requestId()).isEqualTo(1);
+        assertThat(s.take(POOL_A).requestId()).isEqualTo(2);
+    }
+
+    @Test
+    void twoIntervalsLiftLowAboveFreshHigh() throws Exception {
+        Scheduler s = scheduler(64, Duration.ofMillis(100));
+        submit(s, 5, POOL_A, PRIORITY_LOW, 1);
+        clock.addAndGet(Duration.ofMillis(199).toNanos());
+        submit(s, 6, POOL_A, PRIORITY_HIGH, 2);
+        Job j = s.take(POOL_A);
+        assertThat(j.requestId()).isEqualTo(2); // 199 ms: low is only medium yet
+        submit(s, 6, POOL_A, PRIORITY_HIGH, 3);
+        clock.addAndGet(Duration.ofMillis(1).toNanos()); // 200 ms: low reaches high, and is older
+        submit(s, 6, POOL_A, PRIORITY_HIGH, 4);
+        // high class holds vm 5 (aged) and vm 6; cursor after vm 6 wraps to vm 5
+        Job aged = s.take(POOL_A);
+        assertThat(aged.requestId()).isEqualTo(1);
+        assertThat(s.effectiveClass(aged, clock.get())).isEqualTo(PRIORITY_HIGH);
+        assertThat(drain(s, POOL_A, 2)).containsExactly(3, 4);
+    }
+
+    @Test
+    void withoutAgingLowWaitsBehindEveryHigh() throws Exception {
+        Scheduler s = scheduler(64, Duration.ZERO);
+        submit(s, 1, POOL_A, PRIORITY_LOW, 1);
+        clock.addAndGet(Duration.ofHours(1).toNanos());
+        submit(s, 2, POOL_A, PRIORITY_HIGH, 2);
+        assertThat(drain(s, POOL_A, 2)).containsExactly(2, 1);
+    }
+
+    @Test
+    void queueCapIsPerVmAndFreedByTaking() throws Exception {
+        Scheduler s = scheduler(2, Duration.ZERO);
+        submit(s, 1, POOL_A, 0, 1);
+        submit(s, 1, POOL_B, 0, 2);
+        assertThat(s.submit(req(1, POOL_A, 0, 3), ComputeRequest.echo(new byte[1]), sink))
+                .isEqualTo(Scheduler.Admission.QUEUE_FULL);
+        submit(s, 2, POOL_A, 0, 4); // another VM is not affected
+        s.take(POOL_B);
+        submit(s, 1, POOL_A, 0, 5);
+    }
+
+    @Test
+    void shutdownHandsBackQueuedJobsInArrivalOrderAndRefusesNewOnes() throws Exception {
+        Scheduler s = scheduler(8, Duration.ZERO);
+        submit(s, 1, POOL_A, 0, 1);
+        submit(s, 2, POOL_B, 2, 2);
+        submit(s, 1, POOL_A, 2, 3);
+        assertThat(s.shutdown()).extracting(Job::requestId).containsExactly(1, 2, 3);
+        assertThat(s.take(POOL_A)).isNull();
+        assertThat(s.submit(req(1, POOL_A, 0, 4), ComputeRequest.echo(new byte[1]), sink))
+                .isEqualTo(Scheduler.Admission.SHUTDOWN);
+    }
+}

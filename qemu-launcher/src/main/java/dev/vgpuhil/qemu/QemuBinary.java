@@ -1,0 +1,241 @@
+package dev.vgpuhil.qemu;
+
+import dev.vgpuhil.protocol.SourceTree;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A probed {@code qemu-system-x86_64}: it exists, is executable, answers {@code --version} like QEMU and
+ * (unless created with {@link #probeAnyQemu}) has the {@code vgpu-stub} device.
+ *
+ * <p>Where the binary comes from ({@link #locate}): an explicit path, else system property {@code vgpu.qemu},
+ * else environment {@code VGPU_QEMU}, else the last stdout line of
+ * {@code <repo>/vgpu-stub/build-qemu.sh --print-path} (which builds and caches QEMU).
+ */
+public final class QemuBinary {
+    public static final String PROPERTY = "vgpu.qemu";
+    public static final String ENV = "VGPU_QEMU";
+    public static final String DEVICE = "vgpu-stub";
+    /** Firmware directories of Debian's qemu-system-data and seabios packages. */
+    public static final List<Path> DEBIAN_FIRMWARE_DIRS = List.of(Path.of("/usr/share/qemu"),
+            Path.of("/usr/share/seabios"));
+
+    static final Duration PROBE_DEADLINE = Duration.ofSeconds(30);
+    /** Building QEMU from source on 2 cores takes a while; the script caches, so later calls are instant. */
+    static final Duration BUILD_DEADLINE = Duration.ofMinutes(
+            Long.getLong("vgpu.qemu.buildTimeoutMinutes", 90));
+
+    private final Path path;
+    private final String version;
+    private final boolean hasVgpuStub;
+    private final String vgpuStubProperties;
+    private final List<Path> firmwareDirs;
+    private final List<String> accelerators;
+
+    private QemuBinary(Path path, String version, boolean hasVgpuStub, String vgpuStubProperties,
+                       List<Path> firmwareDirs, List<String> accelerators) {
+        this.path = path;
+        this.accelerators = List.copyOf(accelerators);
+        this.version = version;
+        this.hasVgpuStub = hasVgpuStub;
+        this.vgpuStubProperties = vgpuStubProperties;
+        this.firmwareDirs = List.copyOf(firmwareDirs);
+    }
+
+    /** {@link #locate(Path)} with no explicit path. */
+    public static QemuBinary locate() {
+        return locate(null);
+    }
+
+    /**
+     * Finds the QEMU binary (see class comment) and probes it; it must have vgpu-stub.
+     *
+     * @throws QemuBinaryException naming where the binary came from and what is wrong with it
+     */
+    public static QemuBinary locate(Path explicit) {
+        String origin;
+        Path candidate;
+        String prop = System.getProperty(PROPERTY);
+        String env = System.getenv(ENV);
+        if (explicit != null) {
+            candidate = explicit;
+            origin = "explicit path";
+        } else if (prop != null && !prop.isBlank()) {
+            candidate = Path.of(prop.trim());
+            origin = "system property " + PROPERTY;
+        } else if (env != null && !env.isBlank()) {
+            candidate = Path.of(env.trim());
+            origin = "environment variable " + ENV;
+        } else {
+            candidate = fromBuildScript();
+            origin = "vgpu-stub/build-qemu.sh --print-path";
+        }
+        try {
+            return probe(candidate);
+        } catch (QemuBinaryException e) {
+            throw new QemuBinaryException(e.getMessage() + " (binary from " + origin + ")", e);
+        }
+    }
+
+    /** Probes {@code binary} and requires the vgpu-stub device. */
+    public static QemuBinary probe(Path binary) {
+        return probe(binary, PROBE_DEADLINE);
+    }
+
+    /** {@link #probe(Path)} with a deadline for each probe run of the binary. */
+    public static QemuBinary probe(Path binary, Duration probeDeadline) {
+        QemuBinary q = probeAnyQemu(binary, probeDeadline);
+        if (!q.hasVgpuStub) {
+            throw new QemuBinaryException(binary + " (" + q.version + ") lacks the " + DEVICE
+                    + " device: `-device " + DEVICE + ",help` does not list it. Use the QEMU built by "
+                    + "vgpu-stub/build-qemu.sh (set -D" + PROPERTY + " or " + ENV + " to its path)");
+        }
+        return q;
+    }
+
+    /**
+     * Probes {@code binary} as a QEMU without requiring vgpu-stub (for tests of the launcher's own protocol
+     * handling against a stock QEMU). It must still exist, be executable and answer like QEMU.
+     */
+    public static QemuBinary probeAnyQemu(Path binary) {
+        return probeAnyQemu(binary, PROBE_DEADLINE);
+    }
+
+    /** {@link #probeAnyQemu(Path)} with a deadline for each probe run of the binary. */
+    public static QemuBinary probeAnyQemu(Path binary, Duration probeDeadline) {
+        Path abs = binary.toAbsolutePath().normalize();
+        if (!Files.exists(abs)) {
+            throw new QemuBinaryException("QEMU binary " + abs + " does not exist");
+        }
+        if (!Files.isRegularFile(abs) || !Files.isExecutable(abs)) {
+            throw new QemuBinaryException("QEMU binary " + abs + " is not an executable file");
+        }
+        ChildProcesses.Result v = runProbe(abs, probeDeadline, "--version");
+        String first = v.stdout().strip().lines().findFirst().orElse("");
+        if (v.exitCode() != 0 || !first.startsWith("QEMU emulator version")) {
+            throw new QemuBinaryException(abs + " is not a QEMU binary: `--version` exited " + v.exitCode()
+                    + " and printed \"" + first + "\" instead of \"QEMU emulator version ...\"");
+        }
+        // `-device X,help` exits 0 either way; the device exists iff it prints its option list.
+        ChildProcesses.Result d = runProbe(abs, probeDeadline, "-machine", "none", "-device", DEVICE + ",help");
+        boolean has = d.stdout().startsWith(DEVICE + " options:");
+        List<Path> fw = DEBIAN_FIRMWARE_DIRS.stream().filter(Files::isDirectory).toList();
+        // "Accelerators supported in QEMU binary:" then one name per line
+        List<String> accels = runProbe(abs, probeDeadline, "-accel", "help").stdout().lines().skip(1).map(String::strip)
+                .filter(l -> !l.isEmpty()).toList();
+        return new QemuBinary(abs, first.substring("QEMU emulator version".length()).strip(), has,
+                has ? d.stdout() : "", fw, accels);
+    }
+
+    private static ChildProcesses.Result runProbe(Path binary, Duration deadline, String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(binary.toString());
+        Collections.addAll(cmd, args);
+        try {
+            return ChildProcesses.run(cmd, deadline);
+        } catch (IOException e) {
+            throw new QemuBinaryException("cannot run " + cmd + ": " + e.getMessage(), e);
+        } catch (TimeoutException e) {
+            throw new QemuBinaryException("probe of " + binary + " hung: " + e.getMessage(), e);
+        }
+    }
+
+    private static Path fromBuildScript() {
+        Path script;
+        try {
+            script = SourceTree.path("vgpu-stub", "build-qemu.sh");
+        } catch (IllegalStateException e) {
+            throw new QemuBinaryException("no QEMU given (-D" + PROPERTY + ", " + ENV + ") and " + e.getMessage(), e);
+        }
+        if (!Files.isRegularFile(script)) {
+            throw new QemuBinaryException("no QEMU given: set -D" + PROPERTY + "=<path> or " + ENV
+                    + ", or provide " + script);
+        }
+        ChildProcesses.Result r;
+        try {
+            r = ChildProcesses.run(List.of("bash", script.toString(), "--print-path"), BUILD_DEADLINE);
+        } catch (IOException | TimeoutException e) {
+            throw new QemuBinaryException(script + " --print-path failed: " + e.getMessage(), e);
+        }
+        String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
+        if (r.exitCode() != 0 || last.isEmpty()) {
+            throw new QemuBinaryException(script + " --print-path exited " + r.exitCode() + " printing \"" + last
+                    + "\"; stderr tail:\n" + r.stderrTail(20));
+        }
+        return Path.of(last);
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)". */
+    public String version() {
+        return version;
+    }
+
+    public boolean hasVgpuStub() {
+        return hasVgpuStub;
+    }
+
+    /** Output of {@code -device vgpu-stub,help} (empty if the device is absent). */
+    public String vgpuStubProperties() {
+        return vgpuStubProperties;
+    }
+
+    /** Accelerators listed by {@code -accel help}, e.g. [tcg, kvm, qtest]. */
+    public List<String> accelerators() {
+        return accelerators;
+    }
+
+    /** Whether {@code -accel qtest} (needed for a controllable virtual clock) is available. */
+    public boolean hasQtestAccelerator() {
+        return accelerators.contains("qtest");
+    }
+
+    /** Directories passed as {@code -L}, in order. */
+    public List<Path> firmwareDirs() {
+        return firmwareDirs;
+    }
+
+    /** A copy that also searches {@code dir} for firmware (after the existing ones). */
+    public QemuBinary withFirmwareDir(Path dir) {
+        List<Path> dirs = new ArrayList<>(firmwareDirs);
+        dirs.add(dir);
+        return new QemuBinary(path, version, hasVgpuStub, vgpuStubProperties, dirs, accelerators);
+    }
+
+    /** {@code -L dir} for every firmware directory. */
+    public List<String> firmwareArgs() {
+        List<String> args = new ArrayList<>();
+        for (Path d : firmwareDirs) {
+            args.add("-L");
+            args.add(d.toString());
+        }
+        return args;
+    }
+
+    @Override
+    public String toString() {
+        return "QEMU " + version + " at " + path + (hasVgpuStub ? " (with " : " (without ") + DEVICE + ")";
+    }
+
+    /** The binary is missing, unusable or lacks vgpu-stub. */
+    public static final class QemuBinaryException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public QemuBinaryException(String message) {
+            super(message);
+        }
+
+        public QemuBinaryException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+package dev.vgpuhil.qemu.device;
+
+import static dev.vgpuhil.protocol.VgpuProtocol.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.qemu.qtest.IrqEvent;
+import dev.vgpuhil.qemu.qtest.PciBus;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Completion interrupts: INTx through q35's PIRQ routing to the IOAPIC, and MSI written into guest RAM. */
+@Tag("qtest")
+@Tag("device")
+@DisplayName("vgpu-stub completion interrupts")
+class InterruptTest {
+    static final long MSI_ADDRESS = 0x200000; // ordinary guest RAM, so the MSI write can be read back
+    static final int MSI_DATA = 0x4A5B;
+
+    /** Rings a zero-length doorbell: an immediate error completion without any mediator. */
+    private static void completeWithError(VgpuMachine m) {
+        m.dev.writeReg(REG_REQUEST_LEN, 0);
+        m.dev.ringDoorbell();
+        assertThat(m.dev.status()).isEqualTo(STATUS_ERROR);
+    }
+
+    @Test
+    @DisplayName("INTx: raised on the q35 GSI of the device's slot at completion, lowered by clearing IRQ_STATUS")
+    void intx() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator()) {
+            PciBus pci = m.dev.pci();
+            int pin = pci.readConfig8(m.dev.address(), PciBus.INTERRUPT_PIN);
+            assertThat(pin).as("interrupt pin A").isEqualTo(1);
+            int gsi = PciBus.q35DefaultIntxGsi(m.dev.address(), pin);
+            m.qtest.irqInterceptIn("ioapic");
+            m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            assertThat(m.qtest.raisedIrqLines()).isEmpty();
+            completeWithError(m);
+            assertThat(m.qtest.raisedIrqLines()).as("device at %s pin A -> GSI %d", m.dev.address(), gsi)
+                    .containsExactly(gsi);
+            m.dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_ERROR);
+            assertThat(m.qtest.irqLevel(gsi)).as("still pending while COMPLETE is set").isTrue();
+            m.dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_COMPLETE);
+            assertThat(m.qtest.irqLevel(gsi)).as("lowered once IRQ_STATUS is clear").isFalse();
+            assertThat(m.qtest.drainIrqEvents()).containsExactly(new IrqEvent(gsi, true), new IrqEvent(gsi, false));
+        }
+    }
+
+    @Test
+    @DisplayName("IRQ_CTRL off: IRQ_STATUS is latched but no interrupt is raised")
+    void noInterruptWhenDisabled() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator()) {
+            m.qtest.irqInterceptIn("ioapic");
+            completeWithError(m);
+            assertThat(m.dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
+            assertThat(m.qtest.drainIrqEvents()).isEmpty();
+        }
+    }
+
+    @Test
+    @DisplayName("INTx-disable bit in PCI COMMAND keeps the line low")
+    void intxDisableBit() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator()) {
+            m.qtest.irqInterceptIn("ioapic");
+            m.dev.pci().enable(m.dev.address(), PciBus.COMMAND_INTX_DISABLE);
+            m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            completeWithError(m);
+            assertThat(m.qtest.raisedIrqLines()).isEmpty();
+        }
+    }
+
+    @Test
+    @DisplayName("MSI: the message data word lands at the programmed address; no INTx")
+    void msi() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator()) {
+            m.qtest.irqInterceptIn("ioapic");
+            m.qtest.writel(MSI_ADDRESS, 0);
+            m.dev.pci().enableMsi(m.dev.address(), MSI_ADDRESS, MSI_DATA);
+            m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            completeWithError(m);
+            assertThat(m.qtest.readl(MSI_ADDRESS)).isEqualTo(MSI_DATA);
+            assertThat(m.qtest.drainIrqEvents()).as("no INTx while MSI is enabled").isEmpty();
+            m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
+            m.qtest.writel(MSI_ADDRESS, 0);
+            completeWithError(m);
+            assertThat(m.qtest.readl(MSI_ADDRESS)).as("a second completion sends a second message")
+                    .isEqualTo(MSI_DATA);
+        }
+    }
+
+    @Test
+    @DisplayName("MSI on a successful mediator completion")
+    void msiOnDone(@TempDir Path tmp) throws Exception {
+        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));
+             VgpuMachine m = VgpuMachine.withMediator(peer.socket())) {
+            MediatorPeer.Connection c = peer.acceptAndGreet(Duration.ofSeconds(10));
+            m.dev.readReg(REG_SCRATCH);
+            m.dev.readReg(REG_SCRATCH);
+            m.qtest.writel(MSI_ADDRESS, 0);
+            m.dev.pci().enableMsi(m.dev.address(), MSI_ADDRESS, MSI_DATA);
+            m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            m.dev.submit(new byte[] {0, 0, 0, 0, 1, 0, 0, 0, 42}, 9);
+            Frame req = c.expectFrame(Duration.ofSeconds(10));
+            assertThat(m.qtest.readl(MSI_ADDRESS)).as("nothing before completion").isZero();
+            c.send(req.reply(MSG_RESPONSE, ERR_NONE, new byte[] {42}));
+            assertThat(m.dev.awaitNotBusy(Duration.ofSeconds(10))).isEqualTo(STATUS_DONE);
+            assertThat(m.qtest.readl(MSI_ADDRESS)).isEqualTo(MSI_DATA);
+            assertThat(m.dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+package dev.vgpuhil.qemu.device;
+
+import static dev.vgpuhil.protocol.VgpuProtocol.*;
+
+import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.FrameException;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A test peer that plays the mediator over a real Unix socket: the test decides, step by step, what it answers
+ * (correct replies, wrong ids, garbage, silence, disconnects). Every wait has a deadline.
+ */
+final class MediatorPeer implements AutoCloseable {
+    private final Path socket;
+    private ServerSocketChannel server;
+    private final List<Connection> connections = new ArrayList<>();
+
+    MediatorPeer(Path socket) throws IOException {
+        this.socket = socket;
+        listen();
+    }
+
+    Path socket() {
+        return socket;
+    }
+
+    /** (Re)creates the listening socket, e.g. to play a restarted mediator. */
+    void listen() throws IOException {
+        Files.deleteIfExists(socket);
+        server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        server.bind(UnixDomainSocketAddress.of(socket));
+        server.configureBlocking(false);
+    }
+
+    /** Stops listening and removes the socket file (a mediator that went away). */
+    void stopListening() throws IOException {
+        server.close();
+        Files.deleteIfExists(socket);
+    }
+
+    /** Waits for the device to connect. */
+    Connection accept(Duration deadline) throws IOException, InterruptedException {
+        long end = System.nanoTime() + deadline.toNanos();
+        SocketChannel ch;
+        while ((ch = server.accept()) == null) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError("the device did not connect to " + socket + " within " + deadline);
+            }
+            Thread.sleep(5);
+        }
+        ch.configureBlocking(true);
+        Connection c = new Connection(ch);
+        connections.add(c);
+        return c;
+    }
+
+    /** Accepts, expects HELLO and answers HELLO_ACK with status 0; returns the connection and its HELLO. */
+    Connection acceptAndGreet(Duration deadline) throws Exception {
+        Connection c = accept(deadline);
+        Frame hello = c.expectFrame(deadline);
+        if (hello.msgType() != MSG_HELLO) {
+            throw new AssertionError("first frame from the device is not HELLO: " + hello);
+        }
+        c.hello = hello;
+        c.send(hello.reply(MSG_HELLO_ACK, ERR_NONE, null).withRequestId(0));
+        return c;
+    }
+
+    @Override
+    public void close() throws IOException {
+        for (Connection c : connections) {
+            c.close();
+        }
+        server.close();
+        Files.deleteIfExists(socket);
+    }
+
+    /** One accepted device connection; a reader thread decodes frames into a queue. */
+    static final class Connection implements AutoCloseable {
+        private static final Object EOF_MARK = new Object();
+        final SocketChannel channel;
+        private final BlockingQueue<Object> incoming = new LinkedBlockingQueue<>();
+        Frame hello;
+
+        Connection(SocketChannel channel) {
+            this.channel = channel;
+            Thread t = new Thread(this::readLoop, "mediator-peer-reader");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        private void readLoop() {
+            try {
+                while (true) {
+                    incoming.add(Frame.readFrom(channel));
+                }
+            } catch (EOFException e) {
+                incoming.add(EOF_MARK);
+            } catch (FrameException e) {
+                incoming.add(e);
+            } catch (IOException e) {
+                incoming.add(EOF_MARK);
+            }
+        }
+
+        /** The next frame from the device; AssertionError on EOF, a malformed frame or the deadline. */
+        Frame expectFrame(Duration deadline) throws InterruptedException {
+            Object o = incoming.poll(deadline.toMillis(), TimeUnit.MILLISECONDS);
+            if (o == null) {
+                throw new AssertionError("no frame from the device within " + deadline);
+            }
+            if (o == EOF_MARK) {
+                throw new AssertionError("the device closed the connection");
+            }
+            if (o instanceof FrameException e) {
+                throw new AssertionError("the device sent a malformed frame: " + e.getMessage(), e);
+            }
+            return (Frame) o;
+        }
+
+        /** True if the device closed its end within the deadline (frames before the close are skipped). */
+        boolean awaitClosedByDevice(Duration deadline) throws InterruptedException {
+            long end = System.nanoTime() + deadline.toNanos();
+            while (true) {
+                long left = end - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                Object o = incoming.poll(left, TimeUnit.NANOSECONDS);
+                if (o == EOF_MARK) {
+                    return true;
+                }
+                if (o == null) {
+                    return false;
+                }
+            }
+        }
+
+        void send(Frame f) throws IOException {
+            f.writeTo(channel);
+        }
+
+        void sendRaw(byte[] bytes) throws IOException {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) {
+                channel.write(b);
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            channel.close();
+        }
+    }
+}
