@@ -1,0 +1,400 @@
+package dev.vgpuhil.images;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The CI guest: Debian's cloud kernel plus an lz4 initramfs (busybox, dropbear, jlinked Java, the guide's C test
+ * program), built by {@code images/build-initramfs.sh} and cached by the hash of its inputs.
+ *
+ * <p>Contract (.notes/CONTRACTS.md, "Guest image"): boot it with {@code -kernel kernel() -initrd initramfs() -append
+ * kernelCommandLine(key)}; the init prints the {@code MARKER_*} lines on the serial console; root logs in over SSH
+ * (port 22 in the guest, key only) when a virtio NIC is present. With {@link #kernelCommandLineRun} the guest runs one
+ * shell command, prints its output between {@link #MARKER_RUN_BEGIN} and {@code vgpu-hil: run end rc=<n>} and powers
+ * off; {@link #parseRun(CharSequence)} reads that back from the console text.
+ */
+public final class GuestImage {
+    /** System property naming a ready image directory (skips the build script). */
+    public static final String IMAGE_PROPERTY = "vgpu.image";
+    /** Environment variable naming a ready image directory (used when {@link #IMAGE_PROPERTY} is not set). */
+    public static final String IMAGE_ENV = "VGPU_IMAGE";
+    /** System property with the repository root (Maven sets it for every test JVM). */
+    public static final String REPO_PROPERTY = "vgpu.repo";
+    /** Deadline for the build script: a cold build downloads ~35 MB of packages and takes ~10 s here. */
+    public static final Duration DEFAULT_BUILD_TIMEOUT = Duration.ofMinutes(15);
+
+    public static final String MARKER_INIT_STARTED = "vgpu-hil: init started";
+    public static final String MARKER_NETWORK_UP = "vgpu-hil: network up";
+    public static final String MARKER_SSH_READY = "vgpu-hil: ssh ready";
+    public static final String MARKER_READY = "vgpu-hil: ready";
+    public static final String MARKER_RUN_BEGIN = "vgpu-hil: run begin";
+    /** Prefix of the line {@code vgpu-hil: run end rc=<n>}. */
+    public static final String MARKER_RUN_END = "vgpu-hil: run end rc=";
+
+    /** The guest's fixed facts. */
+    public static final int GUEST_SSH_PORT = 22;
+    public static final String GUEST_USER = "root";
+    public static final String GUEST_JAVA = "/opt/java/bin/java";
+    public static final String GUEST_TEST_PROGRAM = "/usr/local/bin/test_vgpu_enhanced";
+    /** QEMU user networking as configured by the init (static, no DHCP). */
+    public static final String GUEST_IP = "10.0.2.15";
+
+    /**
+     * The fixed part of every kernel command line: kernel messages on the serial console, reboot at once on a panic
+     * (with QEMU's {@code -no-reboot} that ends QEMU). Measured here: quiet, loglevel, mitigations=off and i8042/8250
+     * tuning change the time to a result by less than the noise (~2.4 s for {@code java -Xint -version}), so none is used.
+     */
+    public static final String BASE_COMMAND_LINE = "console=ttyS0 panic=-1";
+    /** x86 COMMAND_LINE_SIZE is 2048 bytes including the terminating NUL. */
+    public static final int MAX_COMMAND_LINE = 2047;
+
+    static final String SCRIPT = "images/build-initramfs.sh";
+    static final String REPO_MARKER = "vgpu-stub/vgpu_protocol.h";
+    private static final int STDERR_TAIL_LINES = 40;
+    private static final Pattern RUN_END = Pattern.compile(Pattern.quote(MARKER_RUN_END) + "(-?\\d+)");
+    private static final Map<Path, GuestImage> BUILT = new ConcurrentHashMap<>();
+
+    private final Path directory;
+    private final Map<String, String> info;
+
+    private GuestImage(Path directory, Map<String, String> info) {
+        this.directory = directory;
+        this.info = Collections.unmodifiableMap(info);
+    }
+
+    // ------------------------------------------------------------------------------------------------ lookup
+
+    /**
+     * The image to use: the directory named by {@code -Dvgpu.image} or {@code VGPU_IMAGE} if set, else the one
+     * {@code images/build-initramfs.sh} builds or finds in its cache (run once per JVM and repository, with
+     * {@link #DEFAULT_BUILD_TIMEOUT}).
+     *
+     * @throws GuestImageException when the override names no valid image or the script fails or times out
+     */
+    public static GuestImage locate() {
+        return locate(System::getProperty, System::getenv, DEFAULT_BUILD_TIMEOUT);
+    }
+
+    /** As {@link #locate()} with another deadline for the build script. */
+    public static GuestImage locate(Duration buildTimeout) {
+        return locate(System::getProperty, System::getenv, buildTimeout);
+    }
+
+    static GuestImage locate(Function<String, String> properties, Function<String, String> env, Duration timeout) {
+        String override = properties.apply(IMAGE_PROPERTY);
+        String source = "-D" + IMAGE_PROPERTY;
+        if (override == null || override.isBlank()) {
+            override = env.apply(IMAGE_ENV);
+            source = IMAGE_ENV;
+        }
+        if (override != null && !override.isBlank()) {
+            return fromDirectory(Paths.get(override.trim()), source);
+        }
+        Path repo = repoRoot(properties);
+        return BUILT.computeIfAbsent(repo, r -> build(r, timeout));
+    }
+
+    /**
+     * Runs {@code images/build-initramfs.sh} of the given repository (always, no per-JVM memo: the script's own cache
+     * makes a repeated call cheap) and opens the directory it prints last.
+     */
+    public static GuestImage build(Path repoRoot, Duration timeout) {
+        Path script = repoRoot.resolve(SCRIPT);
+        if (!Files.isRegularFile(script)) {
+            throw new GuestImageException("no build script at " + script + " (is " + repoRoot + " the vgpu-hil repository?)");
+        }
+        Path dir = runScript(script, repoRoot, timeout);
+        return fromDirectory(dir, SCRIPT);
+    }
+
+    /** Opens a ready image directory ({@code vmlinuz}, {@code initramfs.img}, {@code IMAGE-INFO}). */
+    public static GuestImage fromDirectory(Path directory) {
+        return fromDirectory(directory, "the given directory");
+    }
+
+    private static GuestImage fromDirectory(Path directory, String source) {
+        Path dir = directory.toAbsolutePath().normalize();
+        if (!Files.isDirectory(dir)) {
+            throw new GuestImageException("guest image directory " + dir + " (from " + source + ") does not exist"
+                    + " - unset it or point it at the output of " + SCRIPT);
+        }
+        List<String> missing = new ArrayList<>();
+        for (String name : List.of("vmlinuz", "initramfs.img", "IMAGE-INFO")) {
+            if (!Files.isRegularFile(dir.resolve(name))) {
+                missing.add(name);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new GuestImageException("guest image directory " + dir + " (from " + source + ") lacks "
+                    + String.join(", ", missing) + " - it must be an output directory of " + SCRIPT);
+        }
+        try {
+            return new GuestImage(dir, parseInfo(Files.readAllLines(dir.resolve("IMAGE-INFO"), StandardCharsets.UTF_8)));
+        } catch (IOException e) {
+            throw new GuestImageException("cannot read " + dir.resolve("IMAGE-INFO") + ": " + e.getMessage(), e);
+        }
+    }
+
+    static Map<String, String> parseInfo(List<String> lines) {
+        Map<String, String> info = new LinkedHashMap<>();
+        for (String line : lines) {
+            int eq = line.indexOf('=');
+            if (eq > 0 && !line.startsWith("#")) {
+                info.put(line.substring(0, eq).trim(), line.substring(eq + 1).trim());
+            }
+        }
+        return info;
+    }
+
+    /**
+     * Runs the build script with a deadline; stdout and stderr go to files (no pipe can fill up). Returns the
+     * directory named by the last non-empty stdout line.
+     */
+    static Path runScript(Path script, Path workDir, Duration timeout) {
+        return runScript(workDir, timeout, script.toString());
+    }
+
+    /** Runs {@code bash scriptAndArgs...} in workDir as {@link #runScript(Path, Path, Duration)} does. */
+    static Path runScript(Path workDir, Duration timeout, String... scriptAndArgs) {
+        String script = scriptAndArgs[0];
+        List<String> command = new ArrayList<>();
+        command.add("bash");
+        command.addAll(List.of(scriptAndArgs));
+        Path out = null;
+        Path err = null;
+        Process process = null;
+        try {
+            out = Files.createTempFile("vgpu-image-build", ".out");
+            err = Files.createTempFile("vgpu-image-build", ".err");
+            ProcessBuilder pb = new ProcessBuilder(command)
+                    .directory(workDir.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(out.toFile())
+                    .redirectError(err.toFile());
+            process = pb.start();
+            boolean finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            if (!finished) {
+                kill(process);
+                throw new GuestImageException(script + " did not finish within " + timeout.toSeconds() + " s; stderr tail:\n"
+                        + tail(err));
+            }
+            int rc = process.exitValue();
+            if (rc != 0) {
+                throw new GuestImageException(script + " failed with exit code " + rc + "; stderr tail:\n" + tail(err));
+            }
+            List<String> lines = Files.readAllLines(out, StandardCharsets.UTF_8);
+            String last = null;
+            for (String line : lines) {
+                if (!line.isBlank()) {
+                    last = line.trim();
+                }
+            }
+            if (last == null) {
+                throw new GuestImageException(script + " printed no directory; stderr tail:\n" + tail(err));
+            }
+            return Paths.get(last);
+        } catch (IOException e) {
+            throw new GuestImageException("cannot run " + script + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new GuestImageException("interrupted while running " + script, e);
+        } finally {
+            if (process != null && process.isAlive()) {
+                kill(process);
+            }
+            deleteQuietly(out);
+            deleteQuietly(err);
+        }
+    }
+
+    private static void kill(Process process) {
+        // the script's children (apt-get, jlink, lz4) first, so none is left behind
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static String tail(Path file) {
+        try {
+            List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+            List<String> tail = lines.subList(Math.max(0, lines.size() - STDERR_TAIL_LINES), lines.size());
+            return tail.isEmpty() ? "(empty)" : String.join("\n", tail);
+        } catch (IOException e) {
+            return "(stderr unreadable: " + e.getMessage() + ")";
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        if (p != null) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException ignored) {
+                // a temp file
+            }
+        }
+    }
+
+    /**
+     * The repository root: {@code -Dvgpu.repo} if set, else the first directory upwards from the working directory
+     * that holds {@code vgpu-stub/vgpu_protocol.h}.
+     */
+    public static Path repoRoot() {
+        return repoRoot(System::getProperty);
+    }
+
+    static Path repoRoot(Function<String, String> properties) {
+        String prop = properties.apply(REPO_PROPERTY);
+        if (prop != null && !prop.isBlank()) {
+            Path p = Paths.get(prop.trim()).toAbsolutePath().normalize();
+            if (!Files.isRegularFile(p.resolve(REPO_MARKER))) {
+                throw new GuestImageException("-D" + REPO_PROPERTY + "=" + prop + " is not the vgpu-hil repository (no "
+                        + REPO_MARKER + ")");
+            }
+            return p;
+        }
+        Path start = Paths.get("").toAbsolutePath();
+        for (Path p = start; p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve(REPO_MARKER))) {
+                return p;
+            }
+        }
+        throw new GuestImageException("cannot find the vgpu-hil repository: set -D" + REPO_PROPERTY
+                + " or run from inside it (no " + REPO_MARKER + " above " + start + ")");
+    }
+
+    // ------------------------------------------------------------------------------------------------ accessors
+
+    public Path directory() {
+        return directory;
+    }
+
+    /** {@code vmlinuz}: for QEMU's {@code -kernel}. */
+    public Path kernel() {
+        return directory.resolve("vmlinuz");
+    }
+
+    /** {@code initramfs.img}: for QEMU's {@code -initrd}. */
+    public Path initramfs() {
+        return directory.resolve("initramfs.img");
+    }
+
+    /** IMAGE-INFO as an ordered, unmodifiable map (cache_key, kernel_version, java_version, package.*, ssh_host_*...). */
+    public Map<String, String> info() {
+        return info;
+    }
+
+    public String cacheKey() {
+        return info.getOrDefault("cache_key", directory.getFileName().toString());
+    }
+
+    /** The guest's SSH host public keys ({@code "ssh-ed25519 AAAA..."} etc.) for strict host key checking. */
+    public List<String> hostKeys() {
+        List<String> keys = new ArrayList<>();
+        info.forEach((k, v) -> {
+            if (k.startsWith("ssh_host_") && k.endsWith("_key") && !v.isBlank()) {
+                keys.add(v);
+            }
+        });
+        return keys;
+    }
+
+    // ------------------------------------------------------------------------------------------------ command lines
+
+    /**
+     * The kernel command line for a guest that stays up: {@code console=ttyS0 panic=-1
+     * vgpuhil.authkey=<base64 of the line>}. With {@code null} no key is installed (no SSH login possible).
+     */
+    public String kernelCommandLine(String authorizedKeyLine) {
+        return commandLine(authorizedKeyLine, null);
+    }
+
+    /**
+     * The kernel command line for a run-and-power-off guest: as {@link #kernelCommandLine(String)} plus {@code
+     * vgpuhil.run=<base64 of shellCommand>}. The guest prints the command's output (stdout and stderr) between {@link
+     * #MARKER_RUN_BEGIN} and {@code vgpu-hil: run end rc=<n>}, then powers off (use QEMU's {@code -no-reboot}).
+     * {@code authorizedKeyLine} may be {@code null}.
+     *
+     * @throws IllegalArgumentException if the line would exceed {@link #MAX_COMMAND_LINE}
+     */
+    public String kernelCommandLineRun(String authorizedKeyLine, String shellCommand) {
+        Objects.requireNonNull(shellCommand, "shellCommand");
+        if (shellCommand.isBlank()) {
+            throw new IllegalArgumentException("empty shell command");
+        }
+        return commandLine(authorizedKeyLine, shellCommand);
+    }
+
+    static String commandLine(String authorizedKeyLine, String shellCommand) {
+        StringBuilder sb = new StringBuilder(BASE_COMMAND_LINE);
+        if (authorizedKeyLine != null) {
+            String key = authorizedKeyLine.strip();
+            if (key.isEmpty() || key.contains("\n") || key.contains("\r")) {
+                throw new IllegalArgumentException("authorizedKeyLine must be ONE non-empty authorized_keys line");
+            }
+            sb.append(" vgpuhil.authkey=").append(base64(key));
+        }
+        if (shellCommand != null) {
+            sb.append(" vgpuhil.run=").append(base64(shellCommand));
+        }
+        if (sb.length() > MAX_COMMAND_LINE) {
+            throw new IllegalArgumentException("kernel command line of " + sb.length() + " characters exceeds the x86 limit of "
+                    + MAX_COMMAND_LINE + " (shorten the command or put it in a script in the guest)");
+        }
+        return sb.toString();
+    }
+
+    private static String base64(String s) {
+        return Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    // ------------------------------------------------------------------------------------------------ console parsing
+
+    /** The output and exit code of a {@code vgpuhil.run} command, read from the console text. */
+    public record RunOutput(String output, int exitCode) {
+    }
+
+    /**
+     * Reads a finished run from serial console text: the lines between {@link #MARKER_RUN_BEGIN} and {@code vgpu-hil:
+     * run end rc=<n>} (carriage returns removed) and {@code n}. Empty while the end marker has not appeared.
+     */
+    public static Optional<RunOutput> parseRun(CharSequence console) {
+        String text = console.toString().replace("\r", "");
+        int begin = text.indexOf(MARKER_RUN_BEGIN + "\n");
+        if (begin < 0) {
+            return Optional.empty();
+        }
+        int from = begin + MARKER_RUN_BEGIN.length() + 1;
+        Matcher m = RUN_END.matcher(text);
+        if (!m.find(from)) {
+            return Optional.empty();
+        }
+        return Optional.of(new RunOutput(text.substring(from, m.start()), Integer.parseInt(m.group(1))));
+    }
+
+    @Override
+    public String toString() {
+        return "GuestImage[" + directory + ", kernel " + info.getOrDefault("kernel_version", "?") + ", java "
+                + info.getOrDefault("java_version", "?") + "]";
+    }
+}
