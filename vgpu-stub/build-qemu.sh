@@ -279,6 +279,17 @@ t0=$(date +%s)
 ninja_build qemu-system-x86_64 >&2 || die "ninja qemu-system-x86_64 failed"
 log "built in $(( $(date +%s) - t0 )) s"
 
+# Never publish a binary the harness cannot use: the device with its documented properties, and the qtest
+# accelerator (built in; `-accel help` never lists it, so ask for it by name).
+props=$("$build/qemu-system-x86_64" -machine none -device vgpu-stub,help 2>&1) || true
+for p in pool_id priority vm_id socket chardev timeout_ms; do
+    grep -q "^  $p=" <<<"$props" || die "the built binary lacks vgpu-stub property '$p'; -device vgpu-stub,help said: $props"
+done
+if "$build/qemu-system-x86_64" -machine none -accel qtest,help 2>&1 | grep -q "invalid accelerator"; then
+    die "the built binary lacks the qtest accelerator (-accel qtest) the device tests need"
+fi
+log "checked: -device vgpu-stub,help lists pool_id, priority, vm_id, socket, chardev, timeout_ms; -accel qtest exists"
+
 stage=$(mktemp -d "$cache_root/.entry-XXXXXX")
 cp "$build/qemu-system-x86_64" "$stage/qemu-system-x86_64"
 mkdir -p "$stage/qemu-bundle"

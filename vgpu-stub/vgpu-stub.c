@@ -78,6 +78,12 @@ enum VGPURegister {
 #define VGPU_DATA_AREA_SIZE    (VGPU_BAR0_SIZE - VGPU_REG_AREA_SIZE)
 
 #define VGPU_FRAME_MAX         (VGPU_SOCKET_HEADER_SIZE + VGPU_MAX_PAYLOAD)
+/*
+ * Bytes the device keeps queued for a mediator that does not read: beyond
+ * this a doorbell completes at once with MEDIATOR_UNAVAILABLE, so a guest
+ * that keeps ringing against a stuck mediator cannot grow QEMU's memory.
+ */
+#define VGPU_TX_QUEUE_MAX      (16 * VGPU_FRAME_MAX)
 #define VGPU_TIMEOUT_MS_DEFAULT 5000
 /*
  * The internal client chardev retries the mediator socket every second.
@@ -515,6 +521,14 @@ static void vgpu_ring_doorbell(VGPUStubState *s)
         vgpu_complete(s, VGPU_ERR_MEDIATOR_UNAVAILABLE);
         return;
     }
+    if (s->tx->len + VGPU_SOCKET_HEADER_SIZE + s->request_len >
+        VGPU_TX_QUEUE_MAX) {
+        warn_report_once("vgpu-stub: the mediator is not reading its socket "
+                         "(%u bytes queued); doorbells fail with "
+                         "MEDIATOR_UNAVAILABLE until it does", s->tx->len);
+        vgpu_complete(s, VGPU_ERR_MEDIATOR_UNAVAILABLE);
+        return;
+    }
 
     s->status = VGPU_STATUS_BUSY;
     s->error_code = VGPU_ERR_NONE;
@@ -722,6 +736,20 @@ static const MemoryRegionOps vgpu_data_ops = {
         .unaligned = true,
     },
 };
+
+/* ---------------------------------------------------------------------- */
+/* PCI config space                                                       */
+
+/*
+ * MSI enable and the INTx-disable bit change how a pending completion is
+ * signalled: re-evaluate the INTx level after every config write.
+ */
+static void vgpu_config_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
+                              int len)
+{
+    pci_default_write_config(pdev, addr, val, len);
+    vgpu_update_intx(VGPU_STUB(pdev));
+}
 
 /* ---------------------------------------------------------------------- */
 /* Migration                                                              */
@@ -939,7 +967,18 @@ static void vgpu_stub_reset(DeviceState *dev)
     pci_set_irq(PCI_DEVICE(s), 0);
 }
 
-static Property vgpu_stub_properties[] = {
+/*
+ * QEMU 9.2 made device_class_set_props() take const Property *; 10.0
+ * dropped the DEFINE_PROP_END_OF_LIST() terminator and checks at compile
+ * time (only for a const array) that there is none.
+ */
+#if QEMU_VERSION_MAJOR > 9 || (QEMU_VERSION_MAJOR == 9 && QEMU_VERSION_MINOR >= 2)
+#define VGPU_PROPS_CONST const
+#else
+#define VGPU_PROPS_CONST
+#endif
+
+static VGPU_PROPS_CONST Property vgpu_stub_properties[] = {
     DEFINE_PROP_STRING("pool_id", VGPUStubState, pool_prop),
     DEFINE_PROP_STRING("priority", VGPUStubState, priority_prop),
     DEFINE_PROP_UINT32("vm_id", VGPUStubState, vm_id, 0),
@@ -959,6 +998,7 @@ static void vgpu_stub_class_init(ObjectClass *klass, VGPU_CLASS_DATA *data)
 
     k->realize = vgpu_stub_realize;
     k->exit = vgpu_stub_exit;
+    k->config_write = vgpu_config_write;
     k->vendor_id = VGPU_PCI_VENDOR_ID;
     k->device_id = VGPU_PCI_DEVICE_ID;
     k->revision = VGPU_PCI_REVISION;

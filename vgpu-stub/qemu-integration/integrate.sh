@@ -1,36 +1,77 @@
 #!/usr/bin/env bash
-# Add the vgpu-stub device to an unpacked QEMU source tree (7.2 .. 10.x).
+# Add the vgpu-stub device to an unpacked QEMU source tree.
 #
-# usage: integrate.sh QEMU_SRC_DIR [DEVICE_DIR]
+# usage: integrate.sh [--enable-for TARGET]... QEMU_SRC_DIR [DEVICE_DIR]
 #   DEVICE_DIR defaults to the vgpu-stub directory holding vgpu-stub.c and
-#   vgpu_protocol.h.
+#   vgpu_protocol.h (a directory with vgpu-stub-enhanced.c, the guide's name
+#   for the same file, works too).
+#   --enable-for TARGET  also set CONFIG_VGPU_STUB=y in TARGET's default device
+#                        config (e.g. i386-softmmu), for builds configured with
+#                        --without-default-devices, which ignore Kconfig
+#                        "default y" (XCP-ng's qemu.spec does that).
+#
+# What it does, in the tree:
+#   hw/misc/vgpu-stub.c, hw/misc/vgpu_protocol.h   copied in
+#   hw/misc/meson.build (QEMU >= 5.2) or hw/misc/Makefile.objs (older)
+#                                                  one line building vgpu-stub.c
+#   hw/misc/Kconfig                                config VGPU_STUB
+#   configs/devices/T/default.mak (>= 6.0), default-configs/devices/T.mak (5.2)
+#   or default-configs/T.mak (older)              CONFIG_VGPU_STUB=y (--enable-for)
 #
 # Idempotent: files are copied only when their content changed (so ninja's
-# incremental rebuild sees a new mtime only then), and the meson/Kconfig
-# hookup is added once, marked by "vgpu-stub".
+# incremental rebuild sees a new mtime only then), and every hookup line is
+# added once, recognised by "vgpu-stub"/VGPU_STUB. Used by build-qemu.sh and,
+# inside the RPM's %prep, by xcpng/patch-spec.sh.
+#
+# The C source itself supports QEMU 7.2 to 10.x (see vgpu-stub.c); the hookup
+# here also knows older layouts so that a port can reuse it.
 set -euo pipefail
 
-src=${1:?usage: integrate.sh QEMU_SRC_DIR [DEVICE_DIR]}
+me=integrate.sh
+die() { echo "$me: $*" >&2; exit 2; }
+
+enable_for=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --enable-for) [ $# -ge 2 ] || die "--enable-for needs a target (e.g. i386-softmmu)"; enable_for+=("$2"); shift 2 ;;
+        --enable-for=*) enable_for+=("${1#--enable-for=}"); shift ;;
+        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --) shift; break ;;
+        -*) die "unknown option $1" ;;
+        *) break ;;
+    esac
+done
+
+src=${1:?usage: integrate.sh [--enable-for TARGET]... QEMU_SRC_DIR [DEVICE_DIR]}
 dev=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 misc="$src/hw/misc"
 
-[ -f "$misc/meson.build" ] && [ -f "$misc/Kconfig" ] || {
-    echo "integrate.sh: $src does not look like a QEMU source tree (no hw/misc/meson.build)" >&2
-    exit 2
-}
-for f in vgpu-stub.c vgpu_protocol.h; do
-    [ -f "$dev/$f" ] || { echo "integrate.sh: missing $dev/$f" >&2; exit 2; }
-    if ! cmp -s "$dev/$f" "$misc/$f"; then
-        cp "$dev/$f" "$misc/$f"
-    fi
-done
+[ -f "$misc/Kconfig" ] && { [ -f "$misc/meson.build" ] || [ -f "$misc/Makefile.objs" ]; } ||
+    die "$src does not look like a QEMU source tree (no hw/misc/Kconfig with meson.build or Makefile.objs)"
 
-# QEMU 8.2 renamed the source set softmmu_ss -> system_ss.
-if grep -q "^system_ss" "$misc/meson.build"; then ss=system_ss; else ss=softmmu_ss; fi
-if ! grep -q "vgpu-stub.c" "$misc/meson.build"; then
-    printf "\n# vgpu-stub: test harness device (vgpu-hil)\n%s.add(when: 'CONFIG_VGPU_STUB', if_true: files('vgpu-stub.c'))\n" \
-        "$ss" >> "$misc/meson.build"
+device_c="$dev/vgpu-stub.c"
+[ -f "$device_c" ] || device_c="$dev/vgpu-stub-enhanced.c"
+[ -f "$device_c" ] || die "missing $dev/vgpu-stub.c (or the guide's vgpu-stub-enhanced.c)"
+[ -f "$dev/vgpu_protocol.h" ] || die "missing $dev/vgpu_protocol.h"
+
+copy_if_changed() { cmp -s "$1" "$2" || cp "$1" "$2"; }
+copy_if_changed "$device_c" "$misc/vgpu-stub.c"
+copy_if_changed "$dev/vgpu_protocol.h" "$misc/vgpu_protocol.h"
+
+if [ -f "$misc/meson.build" ]; then
+    # QEMU 8.2 renamed the source set softmmu_ss -> system_ss.
+    if grep -q "^system_ss" "$misc/meson.build"; then ss=system_ss; else ss=softmmu_ss; fi
+    if ! grep -q "vgpu-stub.c" "$misc/meson.build"; then
+        printf "\n# vgpu-stub: test harness device (vgpu-hil)\n%s.add(when: 'CONFIG_VGPU_STUB', if_true: files('vgpu-stub.c'))\n" \
+            "$ss" >> "$misc/meson.build"
+    fi
+else
+    if ! grep -q "vgpu-stub.o" "$misc/Makefile.objs"; then
+        printf '\n# vgpu-stub: test harness device (vgpu-hil)\ncommon-obj-$(CONFIG_VGPU_STUB) += vgpu-stub.o\n' \
+            >> "$misc/Makefile.objs"
+    fi
 fi
+
 if ! grep -q "^config VGPU_STUB" "$misc/Kconfig"; then
     cat >> "$misc/Kconfig" <<'KCONFIG'
 
@@ -41,3 +82,16 @@ config VGPU_STUB
     depends on PCI && MSI_NONBROKEN
 KCONFIG
 fi
+
+for target in ${enable_for[@]+"${enable_for[@]}"}; do
+    mak=""
+    for candidate in "$src/configs/devices/$target/default.mak" \
+                     "$src/default-configs/devices/$target.mak" \
+                     "$src/default-configs/$target.mak"; do
+        if [ -f "$candidate" ]; then mak=$candidate; break; fi
+    done
+    [ -n "$mak" ] || die "no default device config for target $target in $src (looked in configs/devices/$target/default.mak, default-configs/devices/$target.mak, default-configs/$target.mak)"
+    if ! grep -q "^CONFIG_VGPU_STUB=" "$mak"; then
+        printf '\n# vgpu-stub: test harness device (vgpu-hil)\nCONFIG_VGPU_STUB=y\n' >> "$mak"
+    fi
+done

@@ -22,6 +22,8 @@ public final class QemuBinary {
     public static final String PROPERTY = "vgpu.qemu";
     public static final String ENV = "VGPU_QEMU";
     public static final String DEVICE = "vgpu-stub";
+    /** The accelerator the device tests need for a controllable virtual clock. */
+    public static final String QTEST_ACCEL = "qtest";
     /** Firmware directories of Debian's qemu-system-data and seabios packages. */
     public static final List<Path> DEBIAN_FIRMWARE_DIRS = List.of(Path.of("/usr/share/qemu"),
             Path.of("/usr/share/seabios"));
@@ -127,8 +129,18 @@ public final class QemuBinary {
         boolean has = d.stdout().startsWith(DEVICE + " options:");
         List<Path> fw = DEBIAN_FIRMWARE_DIRS.stream().filter(Files::isDirectory).toList();
         // "Accelerators supported in QEMU binary:" then one name per line
-        List<String> accels = runProbe(abs, probeDeadline, "-accel", "help").stdout().lines().skip(1).map(String::strip)
-                .filter(l -> !l.isEmpty()).toList();
+        List<String> accels = new ArrayList<>(runProbe(abs, probeDeadline, "-accel", "help").stdout().lines().skip(1)
+                .map(String::strip).filter(l -> !l.isEmpty()).toList());
+        // `-accel help` deliberately omits qtest (softmmu/vl.c: "omit qtest which is used for tests only"), so
+        // ask for it by name: QEMU says "invalid accelerator qtest" iff it is not built in (or its module,
+        // accel-qtest-*.so, is missing, as in Debian's packages); otherwise it only complains about "help".
+        if (!accels.contains(QTEST_ACCEL)) {
+            ChildProcesses.Result q = runProbe(abs, probeDeadline, "-machine", "none", "-accel", QTEST_ACCEL + ",help");
+            String out = q.stdout() + q.stderr();
+            if (!out.contains("invalid accelerator") && out.contains(QTEST_ACCEL)) {
+                accels.add(QTEST_ACCEL);
+            }
+        }
         return new QemuBinary(abs, first.substring("QEMU emulator version".length()).strip(), has,
                 has ? d.stdout() : "", fw, accels);
     }
@@ -189,14 +201,17 @@ public final class QemuBinary {
         return vgpuStubProperties;
     }
 
-    /** Accelerators listed by {@code -accel help}, e.g. [tcg, kvm, qtest]. */
+    /**
+     * Accelerators the binary has, e.g. [tcg, kvm, qtest]: those listed by {@code -accel help} plus qtest, which
+     * that list never shows and which is probed by name.
+     */
     public List<String> accelerators() {
         return accelerators;
     }
 
     /** Whether {@code -accel qtest} (needed for a controllable virtual clock) is available. */
     public boolean hasQtestAccelerator() {
-        return accelerators.contains("qtest");
+        return accelerators.contains(QTEST_ACCEL);
     }
 
     /** Directories passed as {@code -L}, in order. */

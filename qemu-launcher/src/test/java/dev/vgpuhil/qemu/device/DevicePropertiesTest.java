@@ -45,6 +45,64 @@ class DevicePropertiesTest {
         }
     }
 
+    @Test
+    @DisplayName("socket= and chardev= together are refused, naming both")
+    void socketAndChardevExclusive() {
+        assertThatThrownBy(() -> VgpuMachine.start(List.of("chardev=med", "socket=" + VgpuMachine.absentSocket()),
+                List.of("-chardev", "null,id=med")).close())
+                .isInstanceOfSatisfying(QtestException.class, e -> {
+                    assertThat(e.exitCode()).isEqualTo(1);
+                    assertThat(e.stderrTail()).contains("'socket'", "'chardev'", "mutually exclusive");
+                });
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {"timeout_ms=0|timeout_ms", "socket=|socket"})
+    @DisplayName("a zero deadline or an empty socket path is refused, naming the property")
+    void degenerateValues(String setting, String property) {
+        assertThatThrownBy(() -> VgpuMachine.start(List.of(setting), List.of()).close())
+                .isInstanceOfSatisfying(QtestException.class, e -> {
+                    assertThat(e.exitCode()).isEqualTo(1);
+                    assertThat(e.stderrTail()).contains("'" + property + "'");
+                });
+    }
+
+    @Test
+    @DisplayName("pool_id and priority names are case-insensitive (pool_id=b, priority=HIGH)")
+    void caseInsensitiveNames() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator("pool_id=b", "priority=HIGH")) {
+            assertThat(m.dev.readReg(REG_POOL_ID)).isEqualTo(POOL_B);
+            assertThat(m.dev.readReg(REG_PRIORITY)).isEqualTo(PRIORITY_HIGH);
+        }
+    }
+
+    @Test
+    @DisplayName("two vgpu-stub devices in one VM are independent")
+    void twoDevices() {
+        var qtest = dev.vgpuhil.qemu.qtest.QtestSession.builder(dev.vgpuhil.qemu.qtest.TestQemu.vgpu())
+                .device("vgpu-stub,addr=04.0,pool_id=A,vm_id=1,socket=" + VgpuMachine.absentSocket())
+                .device("vgpu-stub,addr=05.0,pool_id=B,vm_id=2,socket=" + VgpuMachine.absentSocket()).start();
+        try (qtest) {
+            var pci = new dev.vgpuhil.qemu.qtest.PciBus(qtest);
+            long[] bars = {0xE0000000L, 0xE0001000L};
+            for (int i = 0; i < 2; i++) {
+                var a = new dev.vgpuhil.qemu.qtest.PciBus.PciAddress(0, 4 + i, 0);
+                assertThat(pci.readConfig16(a, 0x02)).isEqualTo(PCI_DEVICE_ID);
+                pci.mapMemoryBar(a, 0, bars[i]);
+                pci.enable(a, dev.vgpuhil.qemu.qtest.PciBus.COMMAND_MEMORY);
+            }
+            assertThat(qtest.readl(bars[0] + REG_VM_ID)).isEqualTo(1);
+            assertThat(qtest.readl(bars[1] + REG_VM_ID)).isEqualTo(2);
+            assertThat(qtest.readl(bars[1] + REG_POOL_ID)).isEqualTo(POOL_B);
+            qtest.writel(bars[0] + REG_SCRATCH, 0xAAAA);
+            qtest.writel(bars[0] + REG_REQUEST_LEN, 0);
+            qtest.writel(bars[0] + REG_DOORBELL, 1);
+            assertThat(qtest.readl(bars[0] + REG_STATUS)).isEqualTo(STATUS_ERROR);
+            assertThat(qtest.readl(bars[1] + REG_STATUS)).isEqualTo(STATUS_IDLE);
+            assertThat(qtest.readl(bars[1] + REG_SCRATCH)).isZero();
+        }
+    }
+
     @ParameterizedTest(name = "{0}={1} is refused naming {0}")
     @CsvSource({"pool_id,C", "pool_id,AB", "pool_id,a1", "priority,urgent", "priority,3", "vm_id,abc",
             "vm_id,4294967296", "vm_id,-1", "timeout_ms,soon"})

@@ -93,6 +93,47 @@ class InterruptTest {
     }
 
     @Test
+    @DisplayName("a pending completion follows the delivery method: MSI on keeps INTx low, MSI off raises it")
+    void msiToggleReevaluatesIntx() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator()) {
+            int gsi = PciBus.q35DefaultIntxGsi(m.dev.address(), 1);
+            m.qtest.irqInterceptIn("ioapic");
+            m.dev.pci().enableMsi(m.dev.address(), MSI_ADDRESS, MSI_DATA);
+            m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            completeWithError(m);
+            assertThat(m.qtest.readl(MSI_ADDRESS)).isEqualTo(MSI_DATA);
+            assertThat(m.qtest.raisedIrqLines()).as("MSI on: no INTx").isEmpty();
+            m.dev.pci().disableMsi(m.dev.address());
+            assertThat(m.qtest.raisedIrqLines()).as("MSI off with IRQ_STATUS pending: INTx asserted")
+                    .containsExactly(gsi);
+            m.dev.pci().enableMsi(m.dev.address(), MSI_ADDRESS, MSI_DATA);
+            assertThat(m.qtest.irqLevel(gsi)).as("MSI on again: INTx released").isFalse();
+            m.dev.pci().disableMsi(m.dev.address());
+            assertThat(m.qtest.irqLevel(gsi)).isTrue();
+            m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
+            assertThat(m.qtest.irqLevel(gsi)).isFalse();
+            m.dev.writeReg(REG_IRQ_CTRL, 0);
+            completeWithError(m);
+            assertThat(m.qtest.irqLevel(gsi)).as("IRQ_CTRL off").isFalse();
+        }
+    }
+
+    @Test
+    @DisplayName("enabling IRQ_CTRL while a completion is pending raises INTx; disabling it lowers INTx")
+    void irqCtrlWithPendingStatus() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator()) {
+            int gsi = PciBus.q35DefaultIntxGsi(m.dev.address(), 1);
+            m.qtest.irqInterceptIn("ioapic");
+            completeWithError(m);
+            assertThat(m.qtest.irqLevel(gsi)).isFalse();
+            m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            assertThat(m.qtest.irqLevel(gsi)).isTrue();
+            m.dev.writeReg(REG_IRQ_CTRL, 0);
+            assertThat(m.qtest.irqLevel(gsi)).isFalse();
+        }
+    }
+
+    @Test
     @DisplayName("MSI on a successful mediator completion")
     void msiOnDone(@TempDir Path tmp) throws Exception {
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));

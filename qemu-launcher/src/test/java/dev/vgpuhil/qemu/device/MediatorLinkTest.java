@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.qemu.qtest.QmpTestClient;
 import dev.vgpuhil.qemu.qtest.VgpuDevice;
 import io.qameta.allure.Allure;
 import java.nio.ByteBuffer;
@@ -14,12 +15,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * DEVICE.md "Mediator link": the device against a test peer playing the mediator over a real Unix socket.
@@ -109,14 +113,85 @@ class MediatorLinkTest {
             assertThat(req.status()).isZero();
             assertThat(req.payload()).isEqualTo(payload);
         });
+        assertThat(dev.timestamp()).as("no completion yet").isZero();
+        Thread.sleep(30); // so that a timestamp taken at the doorbell would be visibly too early
+        long beforeReplyNs = System.currentTimeMillis() * 1_000_000L;
         byte[] result = "the answer: 42".getBytes(StandardCharsets.UTF_8);
         c.send(req.reply(MSG_RESPONSE, ERR_NONE, result));
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+        long afterNs = (System.currentTimeMillis() + 1) * 1_000_000L;
         assertThat(dev.errorCode()).isEqualTo(ERR_NONE);
         assertThat(dev.readReg(REG_RESPONSE_LEN)).isEqualTo(result.length);
         assertThat(dev.readResponse(result.length)).isEqualTo(result);
         assertThat(dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE);
-        assertThat(dev.timestamp()).isNotZero();
+        assertThat(dev.timestamp()).as("TIMESTAMP = host clock at completion, not at the doorbell")
+                .isBetween(beforeReplyNs, afterNs);
+    }
+
+    @Test
+    @DisplayName("a reply arriving in fragments is accumulated: BUSY until the last byte, then DONE")
+    void fragmentedReply() throws Exception {
+        MediatorPeer.Connection c = greeted();
+        dev.submit(echoPayload("frag"), 0x51);
+        Frame req = c.expectFrame(WAIT);
+        byte[] result = new byte[300];
+        for (int i = 0; i < result.length; i++) {
+            result[i] = (byte) (i * 5 + 1);
+        }
+        byte[] wire = req.reply(MSG_RESPONSE, ERR_NONE, result).encode();
+        int[] cuts = {1, 7, 31, 32, 33, 200, wire.length - 1}; // inside the header, at its end, inside the payload
+        int from = 0;
+        for (int cut : cuts) {
+            c.sendRaw(Arrays.copyOfRange(wire, from, cut));
+            from = cut;
+            settle();
+            assertThat(dev.status()).as("after %d of %d bytes", cut, wire.length).isEqualTo(STATUS_BUSY);
+        }
+        c.sendRaw(Arrays.copyOfRange(wire, from, wire.length));
+        assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+        assertThat(dev.readReg(REG_RESPONSE_LEN)).isEqualTo(result.length);
+        assertThat(dev.readResponse(result.length)).isEqualTo(result);
+    }
+
+    @Test
+    @DisplayName("several frames in one write: a stray reply, then the matching one, are taken apart correctly")
+    void coalescedFrames() throws Exception {
+        MediatorPeer.Connection c = greeted();
+        dev.submit(echoPayload("two in one"), 0x61);
+        Frame req = c.expectFrame(WAIT);
+        byte[] stray = req.withRequestId(0x60).reply(MSG_RESPONSE, ERR_NONE, "stale".getBytes()).encode();
+        byte[] right = req.reply(MSG_RESPONSE, ERR_NONE, "fresh!".getBytes()).encode();
+        byte[] both = Arrays.copyOf(stray, stray.length + right.length);
+        System.arraycopy(right, 0, both, stray.length, right.length);
+        c.sendRaw(both);
+        assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+        assertThat(dev.readResponse(dev.readReg(REG_RESPONSE_LEN))).isEqualTo("fresh!".getBytes());
+    }
+
+    @ParameterizedTest(name = "msg_type {0}")
+    @ValueSource(ints = {0, MSG_HELLO, MSG_REQUEST, MSG_STATS_REQUEST, MSG_STATS_REPLY, 99})
+    @DisplayName("a reply with a message type the device never expects: STATUS error + PROTOCOL, link dropped")
+    void unexpectedMessageType(int msgType) throws Exception {
+        MediatorPeer.Connection c = greeted();
+        dev.submit(echoPayload("abc"), 71);
+        Frame req = c.expectFrame(WAIT);
+        c.send(Frame.of(msgType, VM_ID, POOL_B, PRIORITY_HIGH, 71, ERR_NONE, null));
+        assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);
+        assertThat(dev.errorCode()).isEqualTo(ERR_PROTOCOL);
+        assertThat(c.awaitClosedByDevice(WAIT)).isTrue();
+        assertThat(req.requestId()).isEqualTo(71);
+    }
+
+    @Test
+    @DisplayName("a reply with a bad magic: STATUS error + PROTOCOL")
+    void badMagic() throws Exception {
+        MediatorPeer.Connection c = greeted();
+        dev.submit(echoPayload("abc"), 72);
+        Frame req = c.expectFrame(WAIT);
+        c.send(req.reply(MSG_RESPONSE, ERR_NONE, "x".getBytes()).withMagic(0x12345678));
+        assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);
+        assertThat(dev.errorCode()).isEqualTo(ERR_PROTOCOL);
+        assertThat(dev.readReg(REG_RESPONSE_LEN)).isZero();
     }
 
     @Test
@@ -253,6 +328,21 @@ class MediatorLinkTest {
     }
 
     @Test
+    @DisplayName("a refused doorbell while busy neither restarts nor cancels the in-flight request's deadline")
+    void busyDoorbellKeepsDeadline() throws Exception {
+        MediatorPeer.Connection c = greeted();
+        dev.submit(echoPayload("abc"), 14);
+        c.expectFrame(WAIT);
+        m.qtest.clockStep((TIMEOUT_MS / 2) * 1_000_000L);
+        dev.writeReg(REG_REQUEST_ID, 15);
+        dev.ringDoorbell();
+        assertThat(dev.errorCode()).isEqualTo(ERR_BUSY);
+        m.qtest.clockStep((TIMEOUT_MS / 2 + 1) * 1_000_000L);
+        assertThat(dev.status()).as("timed out on the first request's deadline").isEqualTo(STATUS_ERROR);
+        assertThat(dev.errorCode()).isEqualTo(ERR_TIMEOUT);
+    }
+
+    @Test
     @DisplayName("awaitNotBusyStepping drives the timeout through the virtual clock")
     void timeoutBySteppingPoll() throws Exception {
         MediatorPeer.Connection c = greeted();
@@ -376,6 +466,161 @@ class MediatorLinkTest {
         c.send(req.reply(MSG_RESPONSE, ERR_NONE, result));
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
         assertThat(dev.readResponse(4)).isEqualTo(result);
+    }
+
+    @Test
+    @DisplayName("a mediator started after the VM is picked up (client chardev reconnects), and serves requests")
+    void mediatorStartedAfterVm() throws Exception {
+        Path late = tmp.resolve("late.sock");
+        try (VgpuMachine vm = VgpuMachine.withMediator(late, "vm_id=5")) {
+            vm.dev.writeRequest(echoPayload("early"));
+            vm.dev.writeReg(REG_REQUEST_LEN, echoPayload("early").length);
+            vm.dev.ringDoorbell();
+            assertThat(vm.dev.status()).as("no mediator yet").isEqualTo(STATUS_ERROR);
+            assertThat(vm.dev.errorCode()).isEqualTo(ERR_MEDIATOR_UNAVAILABLE);
+            try (MediatorPeer latePeer = new MediatorPeer(late)) {
+                MediatorPeer.Connection c = latePeer.acceptAndGreet(WAIT);
+                assertThat(c.hello.vmId()).isEqualTo(5);
+                vm.dev.readReg(REG_SCRATCH);
+                vm.dev.readReg(REG_SCRATCH);
+                vm.dev.submit(echoPayload("late"), 6);
+                Frame req = c.expectFrame(WAIT);
+                c.send(req.reply(MSG_RESPONSE, ERR_NONE, "served".getBytes()));
+                assertThat(vm.dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+                assertThat(vm.dev.readResponse(6)).isEqualTo("served".getBytes());
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("without timeout_ms the reply deadline is the documented default, 5000 ms of virtual time")
+    void defaultTimeout() throws Exception {
+        Path sock = tmp.resolve("default-timeout.sock");
+        try (MediatorPeer p = new MediatorPeer(sock); VgpuMachine vm = VgpuMachine.withMediator(sock)) {
+            MediatorPeer.Connection c = p.acceptAndGreet(WAIT);
+            vm.dev.readReg(REG_SCRATCH);
+            vm.dev.readReg(REG_SCRATCH);
+            vm.dev.submit(echoPayload("wait for me"), 81);
+            c.expectFrame(WAIT);
+            vm.qtest.clockStep(4_999_000_000L);
+            assertThat(vm.dev.status()).as("at 4999 ms").isEqualTo(STATUS_BUSY);
+            vm.qtest.clockStep(2_000_000L);
+            assertThat(vm.dev.status()).as("at 5001 ms").isEqualTo(STATUS_ERROR);
+            assertThat(vm.dev.errorCode()).isEqualTo(ERR_TIMEOUT);
+        }
+    }
+
+    @Test
+    @DisplayName("a mediator that stops reading never blocks the vCPU: doorbells keep answering, the queue is bounded, frames stay intact")
+    void stuckMediatorNeverBlocks() throws Exception {
+        Path sock = tmp.resolve("stuck.sock");
+        try (MediatorPeer p = new MediatorPeer(sock);
+             VgpuMachine vm = VgpuMachine.withMediator(sock, "timeout_ms=1")) {
+            MediatorPeer.Connection c = p.acceptUnread(WAIT);
+            Frame hello = c.readFrameNow();
+            assertThat(hello.msgType()).isEqualTo(MSG_HELLO);
+            c.send(hello.reply(MSG_HELLO_ACK, ERR_NONE, null).withRequestId(0));
+            vm.dev.readReg(REG_SCRATCH);
+            vm.dev.readReg(REG_SCRATCH);
+            byte[] payload = new byte[REQ_BUFFER_SIZE];
+            vm.dev.writeRequest(payload);
+            vm.dev.writeReg(REG_REQUEST_LEN, payload.length);
+            int sent = 0;
+            long t0 = System.nanoTime();
+            // the socket buffer (~200 KiB) fills first, then the device's own queue (bounded): at that point a
+            // doorbell must fail at once with MEDIATOR_UNAVAILABLE instead of queueing or blocking
+            while (true) {
+                // ~100 frames fill a default 208 KiB socket buffer; 20000 (20 MiB) means the device queues without bound
+                assertThat(sent).as("doorbells before the device refused to queue more").isLessThan(20_000);
+                vm.dev.writeReg(REG_REQUEST_ID, sent + 1);
+                vm.dev.ringDoorbell();
+                if (vm.dev.status() == STATUS_ERROR) {
+                    assertThat(vm.dev.errorCode()).isEqualTo(ERR_MEDIATOR_UNAVAILABLE);
+                    break;
+                }
+                sent++;
+                vm.qtest.clockStep(2_000_000L); // time out this request so the next doorbell is accepted
+                assertThat(vm.dev.errorCode()).isEqualTo(ERR_TIMEOUT);
+            }
+            Allure.addAttachment("stuck mediator", String.format("%d REQUEST frames queued before refusal, %.2f s",
+                    sent, (System.nanoTime() - t0) / 1e9));
+            assertThat(sent).as("some frames were accepted before the queue filled").isGreaterThan(16);
+            final int queued = sent;
+            Allure.step("the mediator reads again: every queued frame arrives whole and in order", () -> {
+                c.startReading();
+                for (int i = 1; i <= queued; i++) {
+                    Frame f = c.expectFrame(WAIT);
+                    assertThat(f.msgType()).isEqualTo(MSG_REQUEST);
+                    assertThat(f.requestId()).isEqualTo(i);
+                    assertThat(f.payloadLen()).isEqualTo(REQ_BUFFER_SIZE);
+                }
+            });
+            Allure.step("and the link works again", () -> {
+                vm.dev.writeReg(REG_REQUEST_ID, 100_000);
+                vm.dev.ringDoorbell();
+                assertThat(vm.dev.status()).isEqualTo(STATUS_BUSY);
+                Frame req = c.expectFrame(WAIT);
+                assertThat(req.requestId()).isEqualTo(100_000);
+                c.send(req.reply(MSG_RESPONSE, ERR_NONE, "back".getBytes()));
+                assertThat(vm.dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+            });
+        }
+    }
+
+    @Test
+    @DisplayName("chardev= property: a user-made socket chardev is used instead of socket=")
+    void userChardev() throws Exception {
+        Path sock = tmp.resolve("user-chardev.sock");
+        try (MediatorPeer p = new MediatorPeer(sock);
+             VgpuMachine vm = VgpuMachine.start(List.of("chardev=med", "vm_id=9"),
+                     List.of("-chardev", "socket,id=med,path=" + sock))) {
+            MediatorPeer.Connection c = p.acceptAndGreet(WAIT);
+            assertThat(c.hello.vmId()).isEqualTo(9);
+            vm.dev.readReg(REG_SCRATCH);
+            vm.dev.readReg(REG_SCRATCH);
+            vm.dev.submit(echoPayload("via chardev"), 91);
+            Frame req = c.expectFrame(WAIT);
+            c.send(req.reply(MSG_RESPONSE, ERR_NONE, "ok".getBytes()));
+            assertThat(vm.dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+            assertThat(vm.dev.readResponse(2)).isEqualTo("ok".getBytes());
+        }
+    }
+
+    @Test
+    @DisplayName("system_reset with a request in flight: registers back to reset values, the late reply is discarded")
+    void resetForgetsInflightRequest() throws Exception {
+        Path sock = tmp.resolve("reset.sock");
+        try (MediatorPeer p = new MediatorPeer(sock);
+             VgpuMachine vm = VgpuMachine.attach(VgpuMachine.builder(List.of("socket=" + sock)).withQmp().start());
+             QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
+            MediatorPeer.Connection c = p.acceptAndGreet(WAIT);
+            vm.dev.readReg(REG_SCRATCH);
+            vm.dev.readReg(REG_SCRATCH);
+            vm.dev.writeReg(REG_SCRATCH, 0x5C5C);
+            vm.dev.submit(echoPayload("doomed"), 0xD00D);
+            Frame req = c.expectFrame(WAIT);
+            assertThat(vm.dev.status()).isEqualTo(STATUS_BUSY);
+            qmp.execute("{\"execute\":\"system_reset\"}", WAIT);
+            qmp.awaitEvent("RESET", WAIT);
+            VgpuDevice d = VgpuDevice.attach(vm.qtest); // reset cleared BAR0 and the COMMAND register
+            assertThat(d.status()).isEqualTo(STATUS_IDLE);
+            assertThat(d.readReg(REG_SCRATCH)).isZero();
+            assertThat(d.readReg(REG_REQUEST_ID)).isZero();
+            c.send(req.reply(MSG_RESPONSE, ERR_NONE, "too late".getBytes()));
+            settleOn(d);
+            assertThat(d.status()).as("the reply of a request reset away is discarded").isEqualTo(STATUS_IDLE);
+            assertThat(d.readReg(REG_RESPONSE_LEN)).isZero();
+            d.submit(echoPayload("after reset"), 0xD00E);
+            Frame next = c.expectFrame(WAIT);
+            assertThat(next.requestId()).isEqualTo(0xD00E);
+            c.send(next.reply(MSG_RESPONSE, ERR_NONE, "alive".getBytes()));
+            assertThat(d.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+        }
+    }
+
+    private static void settleOn(VgpuDevice d) {
+        d.readReg(REG_SCRATCH);
+        d.readReg(REG_SCRATCH);
     }
 
     @Test

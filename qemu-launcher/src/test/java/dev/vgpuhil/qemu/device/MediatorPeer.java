@@ -52,8 +52,18 @@ final class MediatorPeer implements AutoCloseable {
         Files.deleteIfExists(socket);
     }
 
-    /** Waits for the device to connect. */
+    /** Waits for the device to connect; a reader thread starts decoding its frames at once. */
     Connection accept(Duration deadline) throws IOException, InterruptedException {
+        Connection c = acceptUnread(deadline);
+        c.startReading();
+        return c;
+    }
+
+    /**
+     * Waits for the device to connect but reads nothing until {@link Connection#startReading()} (or
+     * {@link Connection#readFrameNow()}): a mediator that does not take its input, so the socket fills up.
+     */
+    Connection acceptUnread(Duration deadline) throws IOException, InterruptedException {
         long end = System.nanoTime() + deadline.toNanos();
         SocketChannel ch;
         while ((ch = server.accept()) == null) {
@@ -96,11 +106,27 @@ final class MediatorPeer implements AutoCloseable {
         private final BlockingQueue<Object> incoming = new LinkedBlockingQueue<>();
         Frame hello;
 
+        private Thread reader;
+
         Connection(SocketChannel channel) {
             this.channel = channel;
-            Thread t = new Thread(this::readLoop, "mediator-peer-reader");
-            t.setDaemon(true);
-            t.start();
+        }
+
+        /** Starts the reader thread (idempotent). */
+        synchronized void startReading() {
+            if (reader == null) {
+                reader = new Thread(this::readLoop, "mediator-peer-reader");
+                reader.setDaemon(true);
+                reader.start();
+            }
+        }
+
+        /** Reads one frame synchronously, before the reader thread is started. */
+        synchronized Frame readFrameNow() throws IOException, FrameException {
+            if (reader != null) {
+                throw new IllegalStateException("the reader thread owns the channel");
+            }
+            return Frame.readFrom(channel);
         }
 
         private void readLoop() {

@@ -25,6 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 @DisplayName("vgpu-stub vmstate survives migration")
 class MigrationTest {
     static final Duration WAIT = Duration.ofSeconds(30);
+    static final long MSI_ADDRESS = 0x200000; // guest RAM: migrated with the VM, so the MSI write is visible
+    static final int MSI_DATA = 0x3C3C;
 
     private static void migrateToFile(QtestSession source, Path file) throws Exception {
         try (QmpTestClient qmp = QmpTestClient.connect(source.qmpSocket(), WAIT)) {
@@ -108,21 +110,41 @@ class MigrationTest {
         Path file = tmp.resolve("vgpu-busy.migration");
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"))) {
             List<String> props = List.of("socket=" + peer.socket(), "timeout_ms=60000");
+            long timestampBefore;
             try (VgpuMachine src = VgpuMachine.attach(VgpuMachine.builder(props).withQmp().start())) {
                 MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
                 src.dev.readReg(REG_SCRATCH);
                 src.dev.readReg(REG_SCRATCH);
+                src.qtest.writel(MSI_ADDRESS, 0);
+                src.dev.pci().enableMsi(src.dev.address(), MSI_ADDRESS, MSI_DATA);
+                src.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
                 src.dev.submit(new byte[] {0, 0, 0, 0, 1, 0, 0, 0, 7}, 77);
                 c.expectFrame(WAIT);
                 assertThat(src.dev.status()).isEqualTo(STATUS_BUSY);
+                assertThat(src.qtest.readl(MSI_ADDRESS)).as("no interrupt before migration").isZero();
+                timestampBefore = src.dev.timestamp();
                 migrateToFile(src.qtest, file);
             }
             List<String> targetProps = List.of("socket=" + VgpuMachine.absentSocket(), "timeout_ms=60000");
             try (QtestSession target = startTarget(targetProps, file)) {
+                // attach() would rewrite BAR0/COMMAND; the migrated config space already maps BAR0 where it was
+                long bar = VgpuDevice.DEFAULT_BAR0_ADDRESS;
+                assertThat(target.readl(bar + REG_STATUS)).isEqualTo(STATUS_ERROR);
+                assertThat(target.readl(bar + REG_ERROR_CODE)).isEqualTo(ERR_MEDIATOR_UNAVAILABLE);
+                assertThat(target.readl(bar + REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
+                assertThat(target.readl(bar + REG_RESPONSE_LEN)).isZero();
+                assertThat(timestampBefore).isZero();
+                assertThat(target.readl(bar + REG_TIMESTAMP_LO) | target.readl(bar + REG_TIMESTAMP_HI))
+                        .as("the error completion at load has a timestamp").isNotZero();
+                target.clockStep(1); // the completion interrupt is sent once the migrated VM runs
+                assertThat(target.readl(MSI_ADDRESS)).as("completion MSI of the failed request after load")
+                        .isEqualTo(MSI_DATA);
                 VgpuDevice d = VgpuDevice.attach(target);
-                assertThat(d.status()).isEqualTo(STATUS_ERROR);
-                assertThat(d.errorCode()).isEqualTo(ERR_MEDIATOR_UNAVAILABLE);
-                assertThat(d.readReg(REG_IRQ_STATUS) & IRQ_STATUS_ERROR).isNotZero();
+                Allure.step("the device is usable afterwards", () -> {
+                    d.writeReg(REG_REQUEST_LEN, 0);
+                    d.ringDoorbell();
+                    assertThat(d.errorCode()).isEqualTo(ERR_INVALID_LENGTH);
+                });
             }
         }
     }

@@ -245,6 +245,34 @@ class RegisterMapTest {
     }
 
     @Test
+    @DisplayName("random writes of every size all over BAR0 (doorbells included) never take QEMU down")
+    void randomWritesAreHarmless() {
+        var q = m.qtest;
+        long bar = dev.bar0();
+        java.util.Random rnd = new java.util.Random(0x5EED);
+        for (int i = 0; i < 3000; i++) {
+            int off = rnd.nextInt(BAR0_SIZE);
+            long v = rnd.nextLong();
+            switch (rnd.nextInt(4)) {
+                case 0 -> q.writeb(bar + off, (int) v);
+                case 1 -> q.writew(bar + (off & ~1), (int) v);
+                case 2 -> q.writel(bar + (off & ~3), (int) v);
+                default -> q.writeq(bar + (off & ~7), v);
+            }
+            if (i % 500 == 0) {
+                dev.writeReg(REG_REQUEST_LEN, rnd.nextInt(2 * REQ_BUFFER_SIZE));
+                dev.ringDoorbell();
+            }
+        }
+        assertThat(q.isAlive()).isTrue();
+        assertThat(dev.readReg(REG_PROTOCOL_VER)).isEqualTo(PROTOCOL_VERSION);
+        assertThat(dev.readReg(REG_POOL_ID)).isEqualTo(POOL_A);
+        assertThat(dev.readReg(REG_CAPABILITIES)).isEqualTo(resetValues().get(REG_CAPABILITIES));
+        assertThat(dev.readBytes(RESERVED_OFFSET, RESERVED_SIZE)).containsOnly(0);
+        assertThat(dev.status()).isIn(STATUS_IDLE, STATUS_ERROR);
+    }
+
+    @Test
     @DisplayName("the Java client itself refuses unaligned register offsets instead of sending them")
     void clientRefusesUnalignedRegisters() {
         assertThatThrownBy(() -> dev.readReg(0x2)).isInstanceOf(IllegalArgumentException.class);

@@ -11,17 +11,20 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
  * Just enough QMP for the migration test: greeting, qmp_capabilities, commands whose replies are returned as raw
- * JSON text (events are skipped). Deadlines on every wait.
+ * JSON text (events are kept aside for {@link #awaitEvent}). Deadlines on every wait.
  */
 public final class QmpTestClient implements AutoCloseable {
     private final SocketChannel channel;
     private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    private final List<String> events = new ArrayList<>();
 
     private QmpTestClient(SocketChannel channel) {
         this.channel = channel;
@@ -83,12 +86,42 @@ public final class QmpTestClient implements AutoCloseable {
         while (true) {
             String l = nextLine(Duration.ofNanos(Math.max(1, end - System.nanoTime())));
             if (l.contains("\"event\"")) {
+                events.add(l);
                 continue;
             }
             if (l.contains("\"error\"")) {
                 throw new AssertionError("QMP " + json + " failed: " + l);
             }
             return l;
+        }
+    }
+
+    /**
+     * Waits for an event named {@code name} (also one that arrived while a command waited for its reply) and
+     * returns its JSON line; AssertionError at the deadline.
+     */
+    public String awaitEvent(String name, Duration deadline) throws InterruptedException {
+        String needle = "\"event\": \"" + name + "\"";
+        String compact = "\"event\":\"" + name + "\"";
+        for (String e : events) {
+            if (e.contains(needle) || e.contains(compact)) {
+                events.remove(e);
+                return e;
+            }
+        }
+        long end = System.nanoTime() + deadline.toNanos();
+        while (true) {
+            long left = end - System.nanoTime();
+            if (left <= 0) {
+                throw new AssertionError("no QMP event " + name + " within " + deadline);
+            }
+            String l = nextLine(Duration.ofNanos(left));
+            if (l.contains(needle) || l.contains(compact)) {
+                return l;
+            }
+            if (l.contains("\"event\"")) {
+                events.add(l);
+            }
         }
     }
 

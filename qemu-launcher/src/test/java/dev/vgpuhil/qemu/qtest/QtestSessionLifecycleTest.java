@@ -27,11 +27,15 @@ class QtestSessionLifecycleTest {
                 QtestOrphanProbe.class.getName()).redirectErrorStream(true));
         try {
             BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
+            StringBuilder seen = new StringBuilder();
             String line = CompletableFuture.supplyAsync(() -> {
                 try {
                     for (String l; (l = out.readLine()) != null; ) {
                         if (l.startsWith("QEMU_PID ")) {
                             return l;
+                        }
+                        synchronized (seen) {
+                            seen.append(l).append('\n');
                         }
                     }
                     return "";
@@ -39,7 +43,9 @@ class QtestSessionLifecycleTest {
                     return "";
                 }
             }).get(60, TimeUnit.SECONDS);
-            assertThat(line).startsWith("QEMU_PID ");
+            synchronized (seen) {
+                assertThat(line).as("the probe JVM printed instead:%n%s", seen).startsWith("QEMU_PID ");
+            }
             String[] words = line.trim().split(" ");
             long pid = Long.parseLong(words[1]);
             Path orphanRunDir = Path.of(words[3]);
