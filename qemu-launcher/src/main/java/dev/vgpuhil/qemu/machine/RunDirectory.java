@@ -1,0 +1,202 @@
+package dev.vgpuhil.qemu.machine;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * A machine's private directory: {@code <base>/<name>-<yyyyMMdd-HHmmss>-<n>}, holding
+ * {@value #CMDLINE}, {@value #STDOUT}, {@value #STDERR}, {@value #SERIAL_LOG}, {@value #QMP_LOG},
+ * {@value #INFO}, the QEMU pidfile {@value #QEMU_PID} and the owner file {@value #OWNER} ("pid
+ * start-time-millis" of the JVM that started QEMU), and the sockets (unless their path would be too long for a
+ * Unix socket, then they live in a private directory under /tmp).
+ *
+ * <p>{@link #sweepOrphans} finds QEMUs whose owner JVM is gone: this is the safety net behind the parent-death
+ * signal of {@link dev.vgpuhil.qemu.ChildProcesses}.
+ */
+final class RunDirectory {
+    static final String CMDLINE = "qemu.cmdline";
+    static final String STDOUT = "qemu.stdout.log";
+    static final String STDERR = "qemu.stderr.log";
+    static final String SERIAL_LOG = "serial.log";
+    static final String QMP_LOG = "qmp.log";
+    static final String INFO = "machine.info";
+    static final String QEMU_PID = "qemu.pid";
+    static final String OWNER = "owner.pid";
+    static final String SWEPT = "swept.txt";
+    /** sun_path is 108 bytes with the NUL; leave room. */
+    static final int MAX_SOCKET_PATH = 100;
+    private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
+
+    private RunDirectory() {}
+
+    /** The default base: {@code -Dvgpu.runs.dir}, else {@code target/vgpu-runs} under the working directory. */
+    static Path defaultBase() {
+        String p = System.getProperty("vgpu.runs.dir");
+        return (p != null && !p.isBlank() ? Path.of(p) : Path.of("target", "vgpu-runs")).toAbsolutePath();
+    }
+
+    /** Creates a fresh directory (atomically: two JVMs never get the same one) and writes the owner file. */
+    static Path create(Path base, String name) throws IOException {
+        Files.createDirectories(base);
+        String stem = sanitize(name) + "-" + LocalDateTime.now().format(STAMP) + "-";
+        for (int n = 1; ; n++) {
+            Path dir = base.resolve(stem + n);
+            try {
+                Files.createDirectory(dir);
+            } catch (FileAlreadyExistsException e) {
+                continue;
+            }
+            writeOwner(dir, ProcessHandle.current());
+            return dir.toAbsolutePath();
+        }
+    }
+
+    static void writeOwner(Path dir, ProcessHandle owner) throws IOException {
+        long start = owner.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
+        Files.writeString(dir.resolve(OWNER), owner.pid() + " " + start + "\n", StandardCharsets.UTF_8);
+    }
+
+    private static String sanitize(String name) {
+        String s = name.replaceAll("[^A-Za-z0-9_.-]", "_");
+        return s.isEmpty() ? "vm" : s.length() > 40 ? s.substring(0, 40) : s;
+    }
+
+    /** Where the sockets go: the run directory if the paths fit a Unix socket address, else a /tmp directory. */
+    static Path socketDir(Path runDir) throws IOException {
+        if (runDir.resolve("serial.sock").toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH) {
+            return runDir;
+        }
+        Path d = Files.createTempDirectory(Path.of("/tmp"), "vgpu-sock-");
+        Files.writeString(runDir.resolve("sockets.txt"), d + "\n");
+        return d;
+    }
+
+    /** An orphaned QEMU that {@link #sweepOrphans} killed. */
+    record Swept(long qemuPid, Path runDir, long ownerPid) {}
+
+    /**
+     * For every run directory under {@code base} whose owner JVM is dead and whose pidfile names a live process
+     * that is a QEMU started with exactly that pidfile ({@code -pidfile <dir>/qemu.pid} in /proc/PID/cmdline):
+     * SIGKILLs it, waits for it to go, and writes {@value #SWEPT} into the directory. Directories of live owners,
+     * stale pidfiles and recycled pids are left alone. Best effort: never throws.
+     */
+    static List<Swept> sweepOrphans(Path base) {
+        List<Swept> killed = new ArrayList<>();
+        if (base == null || !Files.isDirectory(base)) {
+            return killed;
+        }
+        try (Stream<Path> dirs = Files.list(base)) {
+            for (Path dir : (Iterable<Path>) dirs::iterator) {
+                try {
+                    sweepOne(dir.toAbsolutePath()).ifPresent(killed::add);
+                } catch (IOException | RuntimeException ignored) {
+                    // unreadable, vanished, or being created: leave it
+                }
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // best effort
+        }
+        return killed;
+    }
+
+    private static Optional<Swept> sweepOne(Path dir) throws IOException {
+        Path owner = dir.resolve(OWNER);
+        Path pidFile = dir.resolve(QEMU_PID);
+        if (!Files.isRegularFile(owner) || !Files.isRegularFile(pidFile)) {
+            return Optional.empty();
+        }
+        String[] o = Files.readString(owner).trim().split("\\s+");
+        long ownerPid = Long.parseLong(o[0]);
+        long ownerStart = o.length > 1 ? Long.parseLong(o[1]) : 0;
+        if (ownerAlive(ownerPid, ownerStart)) {
+            return Optional.empty();
+        }
+        String pidText = Files.readString(pidFile).trim();
+        if (pidText.isEmpty()) {
+            return Optional.empty();
+        }
+        long qemuPid = Long.parseLong(pidText);
+        Optional<ProcessHandle> h = ProcessHandle.of(qemuPid).filter(ProcessHandle::isAlive);
+        if (h.isEmpty() || !isQemuWithPidfile(qemuPid, pidFile)) {
+            return Optional.empty();
+        }
+        h.get().destroyForcibly();
+        try {
+            h.get().onExit().get(5, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception ignored) {
+            // not our child: nothing to reap; init reaps it
+        }
+        Files.writeString(dir.resolve(SWEPT), "QEMU pid " + qemuPid + " killed by the orphan sweep of JVM "
+                + ProcessHandle.current().pid() + " at " + java.time.Instant.now() + " (owner JVM " + ownerPid
+                + " was gone)\n");
+        return Optional.of(new Swept(qemuPid, dir, ownerPid));
+    }
+
+    private static boolean ownerAlive(long pid, long startMillis) {
+        Optional<ProcessHandle> h = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
+        if (h.isEmpty()) {
+            return false;
+        }
+        if (startMillis == 0) {
+            return true;
+        }
+        // a recycled pid belongs to a process started later than the owner
+        return h.get().info().startInstant().map(i -> Math.abs(i.toEpochMilli() - startMillis) < 2_000)
+                .orElse(true);
+    }
+
+    /** True if /proc/PID/cmdline is a qemu-system-* with {@code -pidfile <pidFile>}. */
+    static boolean isQemuWithPidfile(long pid, Path pidFile) {
+        List<String> args = cmdline(pid);
+        if (args.isEmpty()) {
+            return false;
+        }
+        // args[0] is qemu itself (setpriv execs it, keeping nothing of its own in cmdline)
+        if (!Path.of(args.get(0)).getFileName().toString().startsWith("qemu-system")) {
+            return false;
+        }
+        for (int i = 0; i + 1 < args.size(); i++) {
+            if (args.get(i).equals("-pidfile") && Path.of(args.get(i + 1)).equals(pidFile)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static List<String> cmdline(long pid) {
+        try {
+            byte[] raw = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            if (raw.length == 0) {
+                return List.of();
+            }
+            String s = new String(raw, StandardCharsets.UTF_8);
+            if (s.endsWith("\0")) {
+                s = s.substring(0, s.length() - 1);
+            }
+            return List.of(s.split("\0", -1));
+        } catch (IOException | RuntimeException e) {
+            return List.of();
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        if (dir == null || !Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException | RuntimeException ignored) {
+            // best effort
+        }
+    }
+}
