@@ -11,8 +11,10 @@ import dev.vgpuhil.protocol.Frame;
  * @param request   the decoded, already validated compute request
  * @param replyTo   where the RESPONSE goes
  * @param enqueuedNanos scheduler clock at admission (queue wait and aging)
+ * @param tag       fair-queueing start tag (see {@link Scheduler}); lower runs first inside a class
  */
-public record Job(long arrival, Frame header, ComputeRequest request, ReplySink replyTo, long enqueuedNanos) {
+public record Job(long arrival, Frame header, ComputeRequest request, ReplySink replyTo, long enqueuedNanos,
+                  long tag) {
 
     public int vmId() {
         return header.vmId();

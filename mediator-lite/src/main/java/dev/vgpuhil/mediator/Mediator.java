@@ -8,8 +8,6 @@ import dev.vgpuhil.mediator.backend.Backends;
 import dev.vgpuhil.protocol.Frame;
 import dev.vgpuhil.protocol.VgpuProtocol.ErrorCode;
 import java.io.IOException;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -41,11 +39,12 @@ import jdk.net.ExtendedSocketOptions;
  * }
  * }</pre>
  * {@link #start()} and {@link #close()} may each be called more than once. Closing answers every queued
- * request with SHUTDOWN, lets running ones finish (bounded), removes the socket file and logs the counters.
+ * request with SHUTDOWN at once, gives running ones the shutdown grace to finish (their real answer) and
+ * answers those still running after it with SHUTDOWN, removes the socket file (only if it is still this
+ * mediator's) and logs the counters. A watchdog thread enforces the frame and unbound-idle timeouts.
  */
 public final class Mediator implements AutoCloseable {
     private static final AtomicLong INSTANCES = new AtomicLong();
-    private static final Duration WORKER_STOP_DEADLINE = Duration.ofSeconds(5);
     private static final Duration CONNECTION_STOP_DEADLINE = Duration.ofSeconds(5);
 
     private final Path socketPath;
@@ -59,6 +58,10 @@ public final class Mediator implements AutoCloseable {
     private final LongSupplier nanoClock;
     private final int maxConnections;
     private final boolean requestLog;
+    private final Duration frameTimeout;
+    private final Duration unboundIdleTimeout;
+    private final Duration shutdownGrace;
+    private final Backend backendOverride;
     private final Logger log;
 
     private final Object lifecycle = new Object();
@@ -70,6 +73,10 @@ public final class Mediator implements AutoCloseable {
     private ServerSocketChannel server;
     private Set<UserPrincipal> allowedPeers;
     private Thread acceptor;
+    private Thread watchdog;
+    private Object socketKey;
+    /** Requests a worker is running now; at shutdown those still running after the grace get SHUTDOWN. */
+    private final Set<InFlight> running = ConcurrentHashMap.newKeySet();
     private final List<Thread> workers = new ArrayList<>();
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
     private final AtomicLong connectionIds = new AtomicLong();
@@ -87,9 +94,17 @@ public final class Mediator implements AutoCloseable {
         this.nanoClock = b.nanoClock;
         this.maxConnections = b.maxConnections;
         this.requestLog = b.requestLog;
+        this.frameTimeout = b.frameTimeout;
+        this.unboundIdleTimeout = b.unboundIdleTimeout;
+        this.shutdownGrace = b.shutdownGrace;
+        this.backendOverride = b.backendOverride;
         this.log = Logger.getLogger("dev.vgpuhil.mediator.Mediator." + INSTANCES.incrementAndGet());
         if (queueCap < 1 || workersPerPool < 1 || maxConnections < 1) {
             throw new IllegalArgumentException("queue cap, workers per pool and max connections must be >= 1");
+        }
+        if (frameTimeout.isNegative() || frameTimeout.isZero() || unboundIdleTimeout.isNegative()
+                || unboundIdleTimeout.isZero() || shutdownGrace.isNegative()) {
+            throw new IllegalArgumentException("frame timeout and unbound idle timeout must be > 0, shutdown grace >= 0");
         }
     }
 
@@ -116,7 +131,12 @@ public final class Mediator implements AutoCloseable {
                 log.addHandler(fileHandler);
             }
             try {
-                backend = Backends.open(backendChoice, log::info);
+                if (backendOverride != null) {
+                    backend = backendOverride;
+                    log.info("backend " + backend.name() + " (given by the caller)");
+                } else {
+                    backend = Backends.open(backendChoice, log::info);
+                }
             } catch (BackendException e) {
                 String msg = "cannot start with --backend " + backendChoice.name().toLowerCase() + ": " + e.getMessage();
                 log.severe(msg);
@@ -126,9 +146,9 @@ public final class Mediator implements AutoCloseable {
             try {
                 allowedPeers = SocketSecurity.principalsOf(allowedUids);
                 SocketSecurity.prepare(socketPath);
-                server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-                server.bind(UnixDomainSocketAddress.of(socketPath));
-                SocketSecurity.restrictSocket(socketPath);
+                server = SocketSecurity.bindOwnerOnly(socketPath);
+                socketKey = SocketSecurity.fileKey(socketPath);
+                SocketSecurity.directoryWarning(socketPath).ifPresent(log::warning);
             } catch (IOException e) {
                 log.severe("cannot start on " + socketPath + ": " + e.getMessage());
                 if (server != null) {
@@ -153,10 +173,15 @@ public final class Mediator implements AutoCloseable {
             acceptor = new Thread(this::acceptLoop, "mediator-accept");
             acceptor.setDaemon(true);
             acceptor.start();
+            watchdog = new Thread(this::watchLoop, "mediator-watchdog");
+            watchdog.setDaemon(true);
+            watchdog.start();
             started = true;
-            log.info("ready socket=" + socketPath + " backend=" + backend.name() + " pid="
-                    + ProcessHandle.current().pid() + " allowed_uids=" + allowedUids + " queue_cap=" + queueCap
-                    + " aging_ms=" + aging.toMillis() + " workers_per_pool=" + workersPerPool + " tenants: " + tenants);
+            log.info("ready socket=" + socketPath + " (mode 0600, directory mode " + SocketSecurity.directoryMode(socketPath)
+                    + ") backend=" + backend.name() + " pid=" + ProcessHandle.current().pid() + " allowed_uids="
+                    + allowedUids + " queue_cap=" + queueCap + " aging_ms=" + aging.toMillis() + " workers_per_pool="
+                    + workersPerPool + " max_connections=" + maxConnections + " frame_timeout_ms="
+                    + frameTimeout.toMillis() + " unbound_idle_ms=" + unboundIdleTimeout.toMillis() + " tenants: " + tenants);
         }
     }
 
@@ -171,18 +196,49 @@ public final class Mediator implements AutoCloseable {
                 if (!server.isOpen()) {
                     return;
                 }
+                // e.g. out of file descriptors: back off instead of spinning on the error
                 log.warning("accept failed: " + e.getMessage());
+                pause(ACCEPT_BACKOFF);
                 continue;
             }
             try {
                 admit(ch);
-            } catch (IOException | RuntimeException e) {
+            } catch (IOException | RuntimeException | OutOfMemoryError e) {
+                // OutOfMemoryError here is "unable to create native thread": refuse this one, keep accepting
                 log.warning("dropping a new connection: " + e);
                 try {
                     ch.close();
                 } catch (IOException ignored) {
                     // already gone
                 }
+            }
+        }
+    }
+
+    private static final Duration ACCEPT_BACKOFF = Duration.ofMillis(50);
+    private static final Duration WATCHDOG_PERIOD_MAX = Duration.ofMillis(200);
+
+    private static void pause(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Closes connections that drip a frame too slowly or sit without HELLO (see Connection). */
+    private void watchLoop() {
+        long period = Math.max(1, Math.min(WATCHDOG_PERIOD_MAX.toMillis(),
+                Math.min(frameTimeout.toMillis(), unboundIdleTimeout.toMillis()) / 4));
+        while (isRunning() || !started) {
+            long now = System.nanoTime();
+            for (Connection c : connections) {
+                c.checkDeadlines(now, frameTimeout.toNanos(), unboundIdleTimeout.toNanos());
+            }
+            try {
+                Thread.sleep(period);
+            } catch (InterruptedException e) {
+                return;
             }
         }
     }
@@ -219,6 +275,16 @@ public final class Mediator implements AutoCloseable {
         }
     }
 
+    /** A request a worker is running; {@code answered} makes sure exactly one reply goes out for it. */
+    private static final class InFlight {
+        final Job job;
+        final java.util.concurrent.atomic.AtomicBoolean answered = new java.util.concurrent.atomic.AtomicBoolean();
+
+        InFlight(Job job) {
+            this.job = job;
+        }
+    }
+
     private void workLoop(int pool) {
         while (true) {
             Job job;
@@ -230,31 +296,51 @@ public final class Mediator implements AutoCloseable {
             if (job == null) {
                 return;
             }
-            long startClock = nanoClock.getAsLong();
-            int effective = scheduler.effectiveClass(job, startClock);
-            Stats.Executed order = stats.started(job, effective);
-            long t0 = System.nanoTime();
-            int status = ERR_NONE;
-            byte[] result = null;
-            String detail = "seq=" + order.seq() + (effective != job.priority()
-                    ? " aged_to=" + TenantPolicy.priorityName(effective) : "");
+            InFlight flight = new InFlight(job);
+            running.add(flight);
             try {
-                result = backend.execute(job.request());
-            } catch (BackendException | RuntimeException e) {
-                status = ERR_BACKEND;
-                detail += " error=" + e.getMessage();
+                execute(pool, job, flight);
+            } finally {
+                running.remove(flight);
             }
-            long runNanos = System.nanoTime() - t0;
-            long waitNanos = Math.max(0, startClock - job.enqueuedNanos());
-            // counted before the reply leaves, so a client that got its answer sees it in the stats
-            stats.answered(job.vmId(), pool, status, waitNanos + runNanos);
-            job.replyTo().send(job.header().reply(MSG_RESPONSE, status, result));
-            logRequest(job.header(), waitNanos, runNanos, status, detail);
         }
+    }
+
+    private void execute(int pool, Job job, InFlight flight) {
+        long startClock = nanoClock.getAsLong();
+        int effective = scheduler.effectiveClass(job, startClock);
+        Stats.Executed order = stats.started(job, effective);
+        long t0 = System.nanoTime();
+        int status = ERR_NONE;
+        byte[] result = null;
+        String detail = "seq=" + order.seq() + (effective != job.priority()
+                ? " aged_to=" + TenantPolicy.priorityName(effective) : "");
+        try {
+            result = backend.execute(job.request());
+        } catch (BackendException | RuntimeException e) {
+            status = ERR_BACKEND;
+            detail += " error=" + e.getMessage();
+        }
+        long runNanos = System.nanoTime() - t0;
+        long waitNanos = Math.max(0, startClock - job.enqueuedNanos());
+        if (!flight.answered.compareAndSet(false, true)) {
+            // shutdown's grace ran out while this ran: the client already got SHUTDOWN
+            log.info("request vm=" + Integer.toUnsignedString(job.vmId()) + " request_id="
+                    + Integer.toUnsignedString(job.requestId()) + " finished after its SHUTDOWN reply; result discarded");
+            return;
+        }
+        // counted before the reply leaves, so a client that got its answer sees it in the stats
+        stats.answered(job.vmId(), pool, status, waitNanos + runNanos);
+        boolean delivered = job.replyTo().send(job.header().reply(MSG_RESPONSE, status, result));
+        logRequest(job.header(), waitNanos, runNanos, status, delivered ? detail : detail + " undelivered=connection-gone");
     }
 
     /** The one log line per request: vm, pool, priority, request id, op, queue wait, run time, outcome. */
     void logRequest(Frame f, long waitNanos, long runNanos, int status, String detail) {
+        logRequestOutcome(f, waitNanos, runNanos, status == ERR_NONE ? "DONE" : ErrorCode.nameOf(status), detail);
+    }
+
+    private void logRequestOutcome(Frame f, long waitNanos, long runNanos, String outcome, String detail) {
         if (!requestLog || !log.isLoggable(Level.INFO)) {
             return;
         }
@@ -265,16 +351,18 @@ public final class Mediator implements AutoCloseable {
                 f.poolId() == POOL_A || f.poolId() == POOL_B ? String.valueOf((char) f.poolId()) : "0x" + Integer.toHexString(f.poolId()),
                 TenantPolicy.priorityName(f.priority()), Integer.toUnsignedString(f.requestId()), op,
                 waitNanos < 0 ? "-" : Long.toString(waitNanos / 1000), runNanos < 0 ? "-" : Long.toString(runNanos / 1000),
-                status == ERR_NONE ? "DONE" : ErrorCode.nameOf(status), detail == null || detail.isEmpty() ? "" : " " + detail));
+                outcome, detail == null || detail.isEmpty() ? "" : " " + detail));
     }
 
     void connectionClosed(Connection c) {
         connections.remove(c);
         Scheduler s = scheduler;
         if (s != null) {
-            int dropped = s.removeIf(j -> j.replyTo() == c).size();
-            if (dropped > 0) {
-                log.info("conn " + c.id() + ": dropped " + dropped + " queued requests of a closed connection");
+            List<Job> dropped = s.removeIf(j -> j.replyTo() == c);
+            for (Job j : dropped) {
+                stats.droppedOne();
+                logRequestOutcome(j.header(), nanoClock.getAsLong() - j.enqueuedNanos(), -1, "DROPPED",
+                        "connection closed before it ran");
             }
         }
     }
@@ -298,7 +386,12 @@ public final class Mediator implements AutoCloseable {
             log.warning("closing the listening socket: " + e.getMessage());
         }
         try {
-            Files.deleteIfExists(socketPath);
+            Object key = SocketSecurity.fileKey(socketPath);
+            if (key != null && key.equals(socketKey)) {
+                Files.deleteIfExists(socketPath);
+            } else if (key != null) {
+                log.warning(socketPath + " is no longer this mediator's socket (replaced by someone else); left alone");
+            }
         } catch (IOException e) {
             log.warning("cannot remove socket file " + socketPath + ": " + e.getMessage());
         }
@@ -307,9 +400,19 @@ public final class Mediator implements AutoCloseable {
         for (Job j : queued) {
             j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
             stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
-            logRequest(j.header(), -1, -1, ERR_SHUTDOWN, "queued at shutdown");
+            logRequest(j.header(), nanoClock.getAsLong() - j.enqueuedNanos(), -1, ERR_SHUTDOWN, "queued at shutdown");
         }
-        joinQuietly(workers, WORKER_STOP_DEADLINE);
+        // running requests may finish within the grace and get their real answer; the rest get SHUTDOWN
+        joinQuietly(workers, shutdownGrace);
+        for (InFlight f : new ArrayList<>(running)) {
+            if (f.answered.compareAndSet(false, true)) {
+                Job j = f.job;
+                j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
+                stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
+                logRequest(j.header(), -1, -1, ERR_SHUTDOWN, "still running after the shutdown grace of "
+                        + shutdownGrace.toMillis() + " ms");
+            }
+        }
         List<Thread> readers = new ArrayList<>();
         for (Connection c : new ArrayList<>(connections)) {
             readers.add(c.readerThread());
@@ -319,12 +422,18 @@ public final class Mediator implements AutoCloseable {
         for (Connection c : new ArrayList<>(connections)) {
             c.forceClose();
         }
+        watchdog.interrupt();
+        boolean stuck = false;
         for (Thread w : workers) {
             if (w.isAlive()) {
-                log.warning(w.getName() + " still running a request after " + WORKER_STOP_DEADLINE.toSeconds() + " s");
+                stuck = true;
+                log.warning(w.getName() + " still running a request after the shutdown grace of "
+                        + shutdownGrace.toMillis() + " ms (answered SHUTDOWN)");
             }
         }
-        backend.close();
+        if (!stuck) {
+            backend.close(); // a backend call still running keeps its resources; the process is going away
+        }
         log.info("stopped; counters " + stats.toJson());
         closeLogFile();
     }
@@ -402,6 +511,28 @@ public final class Mediator implements AutoCloseable {
         return connections.size();
     }
 
+    /** The vm_ids bound by an accepted HELLO on the open connections (sorted, unsigned order). */
+    public List<Integer> boundVms() {
+        List<Integer> vms = new ArrayList<>();
+        for (Connection c : connections) {
+            c.boundVm().ifPresent(vms::add);
+        }
+        vms.sort(Integer::compareUnsigned);
+        return vms;
+    }
+
+    /** Waits until a connection has bound {@code vmId} by HELLO; false at the deadline. */
+    public boolean awaitBound(int vmId, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!boundVms().contains(vmId)) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            Thread.sleep(5);
+        }
+        return true;
+    }
+
     Scheduler scheduler() {
         return requireStarted().scheduler;
     }
@@ -445,6 +576,10 @@ public final class Mediator implements AutoCloseable {
         private LongSupplier nanoClock = System::nanoTime;
         private int maxConnections = 256;
         private boolean requestLog = true;
+        private Duration frameTimeout = Duration.ofSeconds(5);
+        private Duration unboundIdleTimeout = Duration.ofSeconds(30);
+        private Duration shutdownGrace = Duration.ofSeconds(5);
+        private Backend backendOverride;
 
         private Builder() {}
 
@@ -511,6 +646,33 @@ public final class Mediator implements AutoCloseable {
         /** The per-request log line (on by default; the benchmark turns it off to measure the core). */
         public Builder requestLog(boolean on) {
             this.requestLog = on;
+            return this;
+        }
+
+        /** A frame's last byte must arrive within this after its first (slow-loris guard); default 5 s. */
+        public Builder frameTimeout(Duration timeout) {
+            this.frameTimeout = Objects.requireNonNull(timeout);
+            return this;
+        }
+
+        /** A connection without an accepted HELLO is closed after this long without a frame; default 30 s. */
+        public Builder unboundIdleTimeout(Duration timeout) {
+            this.unboundIdleTimeout = Objects.requireNonNull(timeout);
+            return this;
+        }
+
+        /** How long close() lets running requests finish before answering them SHUTDOWN; default 5 s. */
+        public Builder shutdownGrace(Duration grace) {
+            this.shutdownGrace = Objects.requireNonNull(grace);
+            return this;
+        }
+
+        /**
+         * Runs this backend instead of opening one from {@link #backend(BackendChoice)} (tests use a gated
+         * backend). The mediator closes it at shutdown.
+         */
+        public Builder backend(Backend instance) {
+            this.backendOverride = Objects.requireNonNull(instance);
             return this;
         }
 

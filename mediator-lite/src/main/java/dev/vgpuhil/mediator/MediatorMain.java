@@ -30,19 +30,35 @@ public final class MediatorMain {
             "                           Without any --tenant every vm_id may use every priority",
             "  --workers-per-pool N     workers per pool (default 1)",
             "  --max-connections N      connections beyond N are refused (default 256)",
+            "  --frame-timeout-ms N     a frame must be complete N ms after its first byte, else the",
+            "                           connection is closed (slow-loris guard; default 5000)",
+            "  --unbound-idle-ms N      a connection without an accepted HELLO is closed after N ms",
+            "                           without a frame (default 30000)",
+            "  --shutdown-grace-ms N    on SIGTERM, running requests get N ms to finish before they are",
+            "                           answered SHUTDOWN (default 5000; queued ones get SHUTDOWN at once)",
             "  --log-file PATH          also append the log to PATH",
             "  --no-request-log         no per-request log line",
             "  --parent-pid PID         exit when process PID is gone (checked every 500 ms)",
-            "  --bench                  run the benchmark instead (see MediatorBenchmark)");
+            "  --bench [opts]           run the benchmark instead (MediatorBenchmark; --bench --help)",
+            "  -h, --help               this text",
+            "",
+            "Stops on SIGTERM/SIGINT: queued and (after the grace) running requests are answered SHUTDOWN,",
+            "the socket file is removed and the counters are logged. The log goes to stderr.",
+            "Exit status: 0 after a normal stop, 2 bad command line, 3 cannot start (socket in use,",
+            "--backend cuda without a usable CUDA GPU, ...).");
 
     private MediatorMain() {}
 
     public static void main(String[] args) throws Exception {
-        for (String a : args) {
-            if (a.equals("--bench")) {
-                dev.vgpuhil.mediator.bench.MediatorBenchmark.main(new String[0]);
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--bench")) {
+                dev.vgpuhil.mediator.bench.MediatorBenchmark.main(java.util.Arrays.copyOfRange(args, i + 1, args.length));
                 return;
             }
+        }
+        // before anything touches java.util.logging: keep the handlers open through our shutdown hook
+        if (System.getProperty("java.util.logging.manager") == null) {
+            System.setProperty("java.util.logging.manager", MediatorLogManager.class.getName());
         }
         configureConsoleLogging();
         Mediator.Builder b = Mediator.builder();
@@ -72,6 +88,9 @@ public final class MediatorMain {
                                     .withSpec(v);
                             case "--workers-per-pool" -> b.workersPerPool(positive(opt, v));
                             case "--max-connections" -> b.maxConnections(positive(opt, v));
+                            case "--frame-timeout-ms" -> b.frameTimeout(Duration.ofMillis(positive(opt, v)));
+                            case "--unbound-idle-ms" -> b.unboundIdleTimeout(Duration.ofMillis(positive(opt, v)));
+                            case "--shutdown-grace-ms" -> b.shutdownGrace(Duration.ofMillis(nonNegative(opt, v)));
                             case "--log-file" -> b.logFile(Path.of(v));
                             case "--parent-pid" -> parentPid = (long) positive(opt, v);
                             default -> throw new IllegalArgumentException("unknown option " + opt);
@@ -99,8 +118,12 @@ public final class MediatorMain {
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            mediator.close();
-            stopped.countDown();
+            try {
+                mediator.close();
+            } finally {
+                stopped.countDown();
+                MediatorLogManager.resetAtExit();
+            }
         }, "mediator-shutdown"));
         if (parentPid != null) {
             watchParent(parentPid);

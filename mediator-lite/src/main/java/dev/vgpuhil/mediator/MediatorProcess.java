@@ -16,12 +16,27 @@ import java.util.concurrent.TimeUnit;
  * The mediator daemon as a child process ({@code java -jar mediator-lite.jar}, java from java.home).
  * {@link #start()} waits until the socket answers a STATS_REQUEST from this very child (its pid is in the
  * reply) or fails with the log's tail; {@link #close()} sends SIGTERM, then SIGKILL, each with a deadline.
- * The child gets {@code --parent-pid} of this JVM, so it exits by itself if this JVM dies without closing it;
- * a shutdown hook covers a normal JVM exit. stdout and stderr go to the log file.
+ *
+ * <p>The child is bound to this JVM's life three ways: (1) on Linux it runs under
+ * {@code setpriv --pdeathsig KILL} (as qemu-launcher's ChildProcesses does), so the kernel SIGKILLs it the
+ * moment this JVM dies, also by SIGKILL; the parent-death signal fires when the <em>thread</em> that forked
+ * the child ends, so every child is forked from one launcher thread that lives as long as the JVM;
+ * (2) it gets {@code --parent-pid} of this JVM and exits by itself (gracefully) when that pid is gone, which
+ * also covers machines without setpriv; (3) a shutdown hook kills it at an orderly JVM exit.
+ * stdout and stderr go to the log file.
  */
 public final class MediatorProcess implements AutoCloseable {
     /** System property naming the jar; default {@code <repo>/mediator-lite/target/mediator-lite.jar}. */
     public static final String JAR_PROPERTY = "vgpu.mediator.jar";
+
+    private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
+    /** Forks every child; never ends, so the parent-death signal fires only when the JVM dies. */
+    private static final java.util.concurrent.ExecutorService LAUNCHER =
+            java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "mediator-process-launcher");
+                t.setDaemon(true);
+                return t;
+            });
 
     private final Path jar;
     private final Path socketPath;
@@ -55,9 +70,17 @@ public final class MediatorProcess implements AutoCloseable {
                 : SourceTree.path("mediator-lite", "target", "mediator-lite.jar");
     }
 
-    /** The command line the child runs (for logs and reports). */
+    /** True when children get the parent-death signal (setpriv is present). */
+    public static boolean parentDeathSignalAvailable() {
+        return Files.isExecutable(SETPRIV);
+    }
+
+    /** The command line the child runs (for logs and reports), setpriv prefix included when available. */
     public List<String> command() {
         List<String> cmd = new ArrayList<>();
+        if (parentDeathSignalAvailable()) {
+            cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--"));
+        }
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-jar");
         cmd.add(jar.toString());
@@ -86,7 +109,16 @@ public final class MediatorProcess implements AutoCloseable {
         ProcessBuilder pb = new ProcessBuilder(command())
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
-        process = pb.start();
+        java.util.concurrent.Future<Process> forked = LAUNCHER.submit(pb::start);
+        try {
+            process = forked.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while starting " + command(), e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io
+                    : new IOException("cannot start " + command() + ": " + e.getCause(), e.getCause());
+        }
         reaperHook = new Thread(() -> process.destroyForcibly(), "mediator-process-reaper");
         Runtime.getRuntime().addShutdownHook(reaperHook);
         try {
@@ -200,7 +232,7 @@ public final class MediatorProcess implements AutoCloseable {
         private final List<String> extraArgs = new ArrayList<>();
         private Path logFile;
         private Duration readyTimeout = Duration.ofSeconds(20);
-        private Duration stopTimeout = Duration.ofSeconds(5);
+        private Duration stopTimeout = Duration.ofSeconds(15); // > the daemon's shutdown grace (5 s) + connection drain
 
         private Builder() {}
 

@@ -23,8 +23,12 @@ import java.util.function.Predicate;
  * <li>inside a pool: the highest effective class first (high, medium, low);</li>
  * <li>aging: a request's effective class is its priority plus one for every full aging interval it has
  *     waited (capped at high), so a low request is never starved for longer than two intervals;</li>
- * <li>per-VM fairness inside a class: round-robin over the VMs that have work in that class (in vm_id
- *     order, continuing after the VM served last), FIFO within one VM;</li>
+ * <li>FIFO inside a class, with per-VM fairness (start-time fair queueing): at admission a request gets a
+ *     tag {@code max(V, F_vm)} where V is the tag of the request started last in that pool and F_vm is one
+ *     past the tag of the previous request of that VM in that pool; the lowest tag of the top class runs
+ *     first, ties in arrival order. Without a backlog every tag equals V, so that is plain FIFO; a VM that
+ *     floods gets tags V, V+1, V+2, ... and a VM arriving later slots in at V: each VM with work gets a
+ *     turn before any gets a second one, and a flood cannot starve another VM of its class;</li>
  * <li>admission: at most {@code perVmCap} queued requests per vm_id (else QUEUE_FULL).</li>
  * </ul>
  * The queues are bounded by the cap, so picking by a linear scan is cheap and keeps the rules obvious.
@@ -40,8 +44,10 @@ public final class Scheduler {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final Map<Integer, List<Job>> queues = new HashMap<>();
-    /** pool → last vm_id served per effective class (round-robin cursor). */
-    private final Map<Integer, long[]> lastServed = new HashMap<>();
+    /** pool → virtual time V: the tag of the request started last in that pool. */
+    private final Map<Integer, long[]> virtualTime = new HashMap<>();
+    /** pool → vm_id → F_vm, one past the tag of that VM's latest admitted request (dropped once stale). */
+    private final Map<Integer, Map<Integer, Long>> finishTags = new HashMap<>();
     private final Map<Integer, Integer> queuedPerVm = new HashMap<>();
     private long arrivals;
     private boolean paused;
@@ -61,7 +67,8 @@ public final class Scheduler {
         this.nanoClock = nanoClock;
         for (int pool : new int[] {POOL_A, POOL_B}) {
             queues.put(pool, new ArrayList<>());
-            lastServed.put(pool, new long[] {-1, -1, -1});
+            virtualTime.put(pool, new long[] {0});
+            finishTags.put(pool, new HashMap<>());
         }
     }
 
@@ -81,7 +88,11 @@ public final class Scheduler {
             if (queued >= perVmCap) {
                 return Admission.QUEUE_FULL;
             }
-            queue.add(new Job(arrivals++, header, request, replyTo, nanoClock.getAsLong()));
+            long v = virtualTime.get(header.poolId())[0];
+            Map<Integer, Long> finish = finishTags.get(header.poolId());
+            long tag = Math.max(v, finish.getOrDefault(header.vmId(), v));
+            finish.put(header.vmId(), tag + 1);
+            queue.add(new Job(arrivals++, header, request, replyTo, nanoClock.getAsLong(), tag));
             queuedPerVm.put(header.vmId(), queued + 1);
             changed.signalAll();
             return Admission.ACCEPTED;
@@ -113,33 +124,21 @@ public final class Scheduler {
 
     private Job pick(int pool, List<Job> queue) {
         long now = nanoClock.getAsLong();
-        int topClass = -1;
+        Job best = null;
+        int bestClass = -1;
         for (Job j : queue) {
-            topClass = Math.max(topClass, effectiveClass(j, now));
-        }
-        // oldest job per VM in the top class
-        Map<Integer, Job> headPerVm = new HashMap<>();
-        for (Job j : queue) {
-            if (effectiveClass(j, now) == topClass) {
-                headPerVm.merge(j.vmId(), j, (a, b) -> a.arrival() <= b.arrival() ? a : b);
+            int c = effectiveClass(j, now);
+            if (best == null || c > bestClass || (c == bestClass && (j.tag() < best.tag()
+                    || (j.tag() == best.tag() && j.arrival() < best.arrival())))) {
+                best = j;
+                bestClass = c;
             }
         }
-        long[] cursor = lastServed.get(pool);
-        long last = cursor[topClass];
-        Integer next = null;
-        Integer lowest = null;
-        for (int vm : headPerVm.keySet()) {
-            long uvm = Integer.toUnsignedLong(vm);
-            if (lowest == null || uvm < Integer.toUnsignedLong(lowest)) {
-                lowest = vm;
-            }
-            if (uvm > last && (next == null || uvm < Integer.toUnsignedLong(next))) {
-                next = vm;
-            }
-        }
-        int chosen = next != null ? next : lowest;
-        cursor[topClass] = Integer.toUnsignedLong(chosen);
-        return headPerVm.get(chosen);
+        long[] v = virtualTime.get(pool);
+        v[0] = Math.max(v[0], best.tag());
+        // forget VMs whose finish tag no longer matters (<= V): keeps the map as small as the backlog
+        finishTags.get(pool).values().removeIf(f -> f <= v[0]);
+        return best;
     }
 
     /** The class a job competes in now: its priority, raised one step per full aging interval waited. */
@@ -202,6 +201,7 @@ public final class Scheduler {
             });
             drained.sort((a, b) -> Long.compare(a.arrival(), b.arrival()));
             queuedPerVm.clear();
+            finishTags.values().forEach(Map::clear);
             changed.signalAll();
             return drained;
         } finally {
@@ -225,6 +225,12 @@ public final class Scheduler {
                 }
             }
             if (!removed.isEmpty()) {
+                // a VM whose queued work was removed (its connection closed) leaves no tag debt behind
+                for (var e : queues.entrySet()) {
+                    java.util.Set<Integer> backlogged = new java.util.HashSet<>();
+                    e.getValue().forEach(j -> backlogged.add(j.vmId()));
+                    finishTags.get(e.getKey()).keySet().retainAll(backlogged);
+                }
                 changed.signalAll();
             }
             return removed;

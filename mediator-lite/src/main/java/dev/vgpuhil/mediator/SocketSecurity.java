@@ -3,6 +3,7 @@ package dev.vgpuhil.mediator;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
@@ -100,7 +101,88 @@ final class SocketSecurity {
         return (mode & 0170000) == 0140000 ? "socket" : "other";
     }
 
-    /** 0600 on the socket file right after bind (the peer uid check covers the instant before). */
+    /**
+     * Binds a listening socket at {@code socket} that is owner-only (0600) from the first instant anyone can
+     * reach it: it is bound inside a fresh 0700 staging directory next to the target, chmod'ed, then
+     * hard-linked into place (link(2) never replaces an existing file, so a socket that appeared there in the
+     * meantime is not clobbered) and the staging name removed. Falls back to bind-in-place + chmod when the
+     * staging path would be too long for a Unix socket address.
+     */
+    static ServerSocketChannel bindOwnerOnly(Path socket) throws IOException {
+        Path parent = socket.toAbsolutePath().getParent();
+        Path stageDir = parent.resolve(".vgpu-mediator-" + Long.toHexString(System.nanoTime() ^ ProcessHandle.current().pid()));
+        Path staged = stageDir.resolve("s");
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            if (staged.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length >= MAX_SUN_PATH) {
+                server.bind(UnixDomainSocketAddress.of(socket));
+                restrictSocket(socket);
+                return server;
+            }
+            Files.createDirectory(stageDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            try {
+                Files.setPosixFilePermissions(stageDir, PosixFilePermissions.fromString("rwx------"));
+                server.bind(UnixDomainSocketAddress.of(staged));
+                restrictSocket(staged);
+                try {
+                    Files.createLink(socket, staged);
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    throw new MediatorStartException(socket + " appeared while this mediator was starting "
+                            + "(another mediator?); refusing to replace it");
+                }
+            } finally {
+                Files.deleteIfExists(staged);
+                Files.deleteIfExists(stageDir);
+            }
+            return server;
+        } catch (IOException | RuntimeException e) {
+            server.close();
+            throw e;
+        }
+    }
+
+    /** sun_path is 108 bytes including the terminating NUL. */
+    static final int MAX_SUN_PATH = 108;
+
+    /** The (device, inode) identity of a file, to remove at shutdown only the socket this mediator made. */
+    static Object fileKey(Path p) {
+        try {
+            return Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class,
+                    LinkOption.NOFOLLOW_LINKS).fileKey();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /**
+     * A warning when the socket's directory lets other users replace the socket (group/other-writable and not
+     * sticky), else empty. /tmp (1777) is fine: the sticky bit keeps others from unlinking our socket.
+     */
+    static java.util.Optional<String> directoryWarning(Path socket) {
+        Path parent = socket.toAbsolutePath().getParent();
+        try {
+            int mode = (Integer) Files.getAttribute(parent, "unix:mode");
+            if ((mode & 0022) != 0 && (mode & 01000) == 0) {
+                return java.util.Optional.of(String.format("socket directory %s has mode %04o: other users may "
+                        + "replace the socket; use a directory only you can write (e.g. a new one: it is created "
+                        + "0700)", parent, mode & 07777));
+            }
+        } catch (IOException | RuntimeException e) {
+            return java.util.Optional.of("cannot read the mode of socket directory " + parent + ": " + e);
+        }
+        return java.util.Optional.empty();
+    }
+
+    /** Mode bits of the socket's directory, e.g. "0700", for the ready log line. */
+    static String directoryMode(Path socket) {
+        try {
+            return String.format("%04o", (Integer) Files.getAttribute(socket.toAbsolutePath().getParent(), "unix:mode") & 07777);
+        } catch (IOException | RuntimeException e) {
+            return "?";
+        }
+    }
+
+    /** 0600 on the socket file right after bind. */
     static void restrictSocket(Path socket) throws MediatorStartException {
         try {
             Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));

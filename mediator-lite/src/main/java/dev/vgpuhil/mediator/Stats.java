@@ -20,6 +20,8 @@ import java.util.function.IntSupplier;
 public final class Stats {
     static final int LATENCY_WINDOW = 8192;
     static final int EXECUTION_LOG_SIZE = 512;
+    /** VMs counted one by one; later ones share the "vms_other" bucket, so clients cycling vm_ids cannot grow it. */
+    static final int MAX_VMS_TRACKED = 4096;
 
     /** One started request, in start order ({@code seq} counts from 1). */
     public record Executed(long seq, int vmId, int requestId, int pool, int priority, int effectiveClass) {}
@@ -32,8 +34,10 @@ public final class Stats {
     private long received;
     private long completed;
     private long failed;
+    private long dropped;
     private final Map<String, Long> errors = new TreeMap<>();
     private final Map<Long, long[]> perVm = new TreeMap<>(); // vm (unsigned) → {ok, failed}
+    private final long[] otherVms = new long[2];
     private final Map<Integer, long[]> perPool = new TreeMap<>(); // pool → {ok, failed}
     private final Map<Integer, LatencyWindow> latency = new TreeMap<>();
     private final ArrayDeque<Executed> executed = new ArrayDeque<>();
@@ -65,8 +69,11 @@ public final class Stats {
         return e;
     }
 
-    /** A REQUEST answered (status 0 = done); latency counted only for requests that reached a worker. */
-    synchronized void answered(int vmId, int pool, int status, long totalNanos) {
+    /**
+     * A REQUEST answered (status 0 = done); latency counted only for requests that reached a worker.
+     * {@code vmId} null: not counted per VM (a frame refused before it could be attributed to a bound VM).
+     */
+    synchronized void answered(Integer vmId, int pool, int status, long totalNanos) {
         boolean ok = status == ERR_NONE;
         if (ok) {
             completed++;
@@ -74,7 +81,15 @@ public final class Stats {
             failed++;
             errors.merge(ErrorCode.nameOf(status), 1L, Long::sum);
         }
-        perVm.computeIfAbsent(Integer.toUnsignedLong(vmId), k -> new long[2])[ok ? 0 : 1]++;
+        if (vmId != null) {
+            long key = Integer.toUnsignedLong(vmId);
+            long[] counts = perVm.get(key);
+            if (counts == null && perVm.size() < MAX_VMS_TRACKED) {
+                counts = new long[2];
+                perVm.put(key, counts);
+            }
+            (counts != null ? counts : otherVms)[ok ? 0 : 1]++;
+        }
         long[] p = perPool.get(pool);
         if (p != null) {
             p[ok ? 0 : 1]++;
@@ -82,6 +97,15 @@ public final class Stats {
                 latency.get(pool).add(totalNanos);
             }
         }
+    }
+
+    /** A queued request thrown away because its connection closed before it ran (nobody to answer). */
+    synchronized void droppedOne() {
+        dropped++;
+    }
+
+    public synchronized long dropped() {
+        return dropped;
     }
 
     /** A frame refused outside a request (HELLO refused, bad frame, peer refused): counted per error code. */
@@ -127,6 +151,7 @@ public final class Stats {
                 .append(",\"received\":").append(received)
                 .append(",\"completed\":").append(completed)
                 .append(",\"failed\":").append(failed)
+                .append(",\"dropped\":").append(dropped)
                 .append(",\"queued\":{\"A\":").append(queueDepthA.getAsInt())
                 .append(",\"B\":").append(queueDepthB.getAsInt()).append('}')
                 .append(",\"pools\":{");
@@ -146,6 +171,9 @@ public final class Stats {
             first = false;
         }
         head.append('}');
+        if (otherVms[0] + otherVms[1] > 0) {
+            head.append(",\"vms_other\":[").append(otherVms[0]).append(',').append(otherVms[1]).append(']');
+        }
         // optional parts, each added only while the whole stays within maxBytes ("truncated" reserved)
         final int reserve = ",\"truncated\":true}".length();
         boolean truncated = false;

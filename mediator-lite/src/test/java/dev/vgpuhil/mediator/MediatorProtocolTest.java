@@ -73,31 +73,81 @@ class MediatorProtocolTest {
     }
 
     @Test
-    void helloWithOtherMajorGetsVersionAndIsClosed() throws Exception {
+    void helloWithOtherMajorGetsVersionAndTheConnectionGoesOn() throws Exception {
         try (MediatorClient c = client()) {
             c.send(Frame.of(MSG_HELLO, 1, POOL_A, PRIORITY_LOW, 0, 0, null).withVersion(0x00020000));
             Frame ack = c.receive(T);
             assertThat(ack.msgType()).isEqualTo(MSG_HELLO_ACK);
             assertThat(ack.status()).isEqualTo(ERR_VERSION);
-            assertThat(c.closedByPeer(T)).isTrue();
+            // not bound: a request is refused, and a HELLO with the right major is accepted on the same stream
+            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 4, Wire.echo(4)), T).status()).isEqualTo(ERR_PROTOCOL);
+            assertThat(c.hello(1, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NONE);
+            assertStillServes(c, 1, PRIORITY_LOW);
         }
     }
 
     @Test
-    void helloFromUnknownVmIsNotPermittedAndClosed() throws Exception {
+    void helloFromUnknownVmIsNotPermittedAndTheConnectionGoesOn() throws Exception {
         try (MediatorClient c = client()) {
             Frame ack = c.hello(42, POOL_A, PRIORITY_LOW, T);
             assertThat(ack.status()).isEqualTo(ERR_NOT_PERMITTED);
-            assertThat(c.closedByPeer(T)).isTrue();
+            assertThat(mediator.boundVms()).isEmpty();
+            assertThat(c.exchange(Wire.request(42, POOL_A, 0, 4, Wire.echo(4)), T).status()).isEqualTo(ERR_PROTOCOL);
+            assertThat(c.hello(1, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NONE);
+            assertStillServes(c, 1, PRIORITY_LOW);
         }
     }
 
     @Test
-    void helloAboveTenantCeilingIsNotPermittedAndClosed() throws Exception {
+    void helloAboveTenantCeilingIsNotPermittedAndTheConnectionGoesOn() throws Exception {
         try (MediatorClient c = client()) {
             Frame ack = c.hello(3, POOL_A, PRIORITY_MEDIUM, T);
             assertThat(ack.status()).isEqualTo(ERR_NOT_PERMITTED);
+            assertThat(c.hello(3, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NONE);
+            assertThat(mediator.boundVms()).containsExactly(3);
+            assertStillServes(c, 3, PRIORITY_LOW);
+        }
+    }
+
+    @Test
+    void helloWithBadPoolOrPriorityIsProtocolAndTheConnectionGoesOn() throws Exception {
+        try (MediatorClient c = client()) {
+            assertThat(c.hello(1, 'C', PRIORITY_LOW, T).status()).isEqualTo(ERR_PROTOCOL);
+            assertThat(c.hello(1, POOL_A, 3, T).status()).isEqualTo(ERR_PROTOCOL);
+            assertThat(c.hello(1, POOL_B, PRIORITY_HIGH, T).status()).isEqualTo(ERR_NONE);
+            assertStillServes(c, 1, PRIORITY_LOW);
+        }
+    }
+
+    @Test
+    void framesClaimingOtherVmIdsDoNotGrowThePerVmCounters() throws Exception {
+        try (MediatorClient c = helloed(2, PRIORITY_LOW)) {
+            for (int i = 0; i < 500; i++) {
+                c.send(Wire.request(10_000 + i, POOL_A, PRIORITY_LOW, i, Wire.echo(i)));
+            }
+            for (int i = 0; i < 500; i++) {
+                assertThat(c.receive(T).status()).isEqualTo(ERR_NOT_PERMITTED);
+            }
+            assertStillServes(c, 2, PRIORITY_LOW);
+        }
+        String json = mediator.statsJson();
+        assertThat(json).contains("\"vms\":{\"2\":[1,0]}", "\"NOT_PERMITTED\":500");
+    }
+
+    @Test
+    void payloadLenShorterThanTheBytesSentDesynchronisesOnlyThatConnection() throws Exception {
+        try (MediatorClient good = helloed(1, PRIORITY_LOW); MediatorClient c = helloed(2, PRIORITY_LOW)) {
+            // header says 8 payload bytes (opcode ECHO, count 12) but 20 follow: the request is short of its
+            // operands (BAD_PAYLOAD); the 12 extra bytes start the next "header", which has no magic
+            Frame liar = Wire.request(2, POOL_A, 0, 1, ComputeRequest.echo(new byte[12])).withPayloadLen(8);
+            c.sendRaw(liar.encode());
+            c.sendRaw(Wire.request(2, POOL_A, 0, 2, Wire.echo(2)).encode());
+            Frame first = c.receive(T);
+            assertThat(first.requestId()).isEqualTo(1);
+            assertThat(first.status()).isEqualTo(ERR_BAD_PAYLOAD);
+            assertThat(c.receive(T).status()).isEqualTo(ERR_PROTOCOL);
             assertThat(c.closedByPeer(T)).isTrue();
+            assertStillServes(good, 1, PRIORITY_LOW);
         }
     }
 
@@ -310,8 +360,12 @@ class MediatorProtocolTest {
             assertThat(r.msgType()).isEqualTo(MSG_STATS_REPLY);
             assertThat(r.status()).isEqualTo(ERR_PROTOCOL);
             c.send(Frame.of(MSG_HELLO, 1, POOL_A, 0, 0, 0, new byte[4]));
-            assertThat(c.receive(T).status()).isEqualTo(ERR_PROTOCOL);
-            assertThat(c.closedByPeer(T)).isTrue();
+            Frame ack = c.receive(T);
+            assertThat(ack.msgType()).isEqualTo(MSG_HELLO_ACK);
+            assertThat(ack.status()).isEqualTo(ERR_PROTOCOL);
+            // the payload was read whole, so the stream is intact: the connection goes on
+            assertThat(c.hello(1, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NONE);
+            assertStillServes(c, 1, PRIORITY_LOW);
         }
     }
 
@@ -332,5 +386,48 @@ class MediatorProtocolTest {
                 c.receive(T);
             }
         }).isInstanceOf(EOFException.class);
+    }
+
+    @Test
+    void thePerVmTableIsCappedEvenForClientsCyclingThroughVmIds() {
+        Stats st = new Stats("cpu", () -> 0, () -> 0, () -> 0);
+        for (int vm = 0; vm < Stats.MAX_VMS_TRACKED + 100; vm++) {
+            st.answered(vm, POOL_A, ERR_NONE, 1000);
+        }
+        String json = st.toJson();
+        assertThat(json).contains("\"vms_other\":[100,0]", "\"completed\":" + (Stats.MAX_VMS_TRACKED + 100));
+        assertThat(json.split("\\],\"")).hasSizeLessThan(Stats.MAX_VMS_TRACKED + 20);
+    }
+
+    /**
+     * Fuzz inside the framing: right magic, every other header field and the payload random (payload_len within
+     * 1024 and true). Each such frame is readable, so each gets exactly one reply and the connection goes on.
+     */
+    @Test
+    void everyReadableRandomFrameGetsExactlyOneReplyAndTheConnectionGoesOn() throws Exception {
+        Random rnd = new Random(99);
+        int[] versions = {PROTOCOL_VERSION, 0x00010007, 0x00020000, 0, rnd.nextInt()};
+        try (MediatorClient good = helloed(1, PRIORITY_LOW); MediatorClient c = client()) {
+            for (int i = 0; i < 3000; i++) {
+                int len = rnd.nextInt(4) == 0 ? rnd.nextInt(MAX_PAYLOAD + 1) : rnd.nextInt(64);
+                byte[] payload = new byte[len];
+                rnd.nextBytes(payload);
+                if (len >= 8 && rnd.nextBoolean()) { // plausible request headers now and then
+                    ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN).putInt(rnd.nextInt(6)).putInt(rnd.nextInt(200));
+                }
+                Frame f = new Frame(SOCKET_MAGIC, versions[rnd.nextInt(versions.length)], rnd.nextInt(8),
+                        rnd.nextInt(8) == 0 ? rnd.nextInt(65536) : 0, rnd.nextInt(4),
+                        rnd.nextBoolean() ? (rnd.nextBoolean() ? POOL_A : POOL_B) : rnd.nextInt(256),
+                        rnd.nextInt(4), rnd.nextInt(8) == 0 ? rnd.nextInt(65536) : 0, i, len,
+                        rnd.nextInt(8) == 0 ? rnd.nextInt() : 0, payload);
+                Frame r = c.exchange(f, T);
+                assertThat(r.magic()).isEqualTo(SOCKET_MAGIC);
+                assertThat(r.requestId()).as("reply to %s", f).isEqualTo(i);
+                assertThat(r.msgType()).isIn(MSG_HELLO_ACK, MSG_RESPONSE, MSG_STATS_REPLY);
+            }
+            assertStillServes(good, 1, PRIORITY_LOW);
+            // the fuzzed connection is still open and answers a STATS_REQUEST
+            assertThat(c.stats(T)).startsWith("{");
+        }
     }
 }

@@ -62,7 +62,7 @@ class SchedulerTest {
     }
 
     @Test
-    void roundRobinBetweenVmsOfOneClassSoAFloodCannotStarveAnother() throws Exception {
+    void aFloodCannotStarveAnotherVmOfTheSameClass() throws Exception {
         Scheduler s = scheduler(64, Duration.ZERO);
         for (int i = 0; i < 10; i++) {
             submit(s, 7, POOL_A, PRIORITY_MEDIUM, 100 + i); // vm 7 floods first
@@ -70,9 +70,51 @@ class SchedulerTest {
         submit(s, 3, POOL_A, PRIORITY_MEDIUM, 300);
         submit(s, 3, POOL_A, PRIORITY_MEDIUM, 301);
         submit(s, 9, POOL_A, PRIORITY_MEDIUM, 900);
-        // vm order 3, 7, 9, 3, 7, 7, ...: each VM gets a turn before any VM gets a second one
+        // each VM gets a turn before any VM gets a second one; ties in arrival order
         assertThat(drain(s, POOL_A, 13))
-                .containsExactly(300, 100, 900, 301, 101, 102, 103, 104, 105, 106, 107, 108, 109);
+                .containsExactly(100, 300, 900, 101, 301, 102, 103, 104, 105, 106, 107, 108, 109);
+    }
+
+    @Test
+    void fifoAcrossVmsWhenNobodyFloods() throws Exception {
+        Scheduler s = scheduler(64, Duration.ZERO);
+        // vm_ids deliberately out of numeric order: arrival order decides
+        submit(s, 9, POOL_A, PRIORITY_LOW, 1);
+        submit(s, 3, POOL_A, PRIORITY_LOW, 2);
+        submit(s, 5, POOL_A, PRIORITY_LOW, 3);
+        submit(s, 1, POOL_A, PRIORITY_LOW, 4);
+        assertThat(drain(s, POOL_A, 4)).containsExactly(1, 2, 3, 4);
+        // and again after some service: a later arrival never overtakes an earlier one of another VM
+        submit(s, 5, POOL_A, PRIORITY_LOW, 5);
+        submit(s, 3, POOL_A, PRIORITY_LOW, 6);
+        assertThat(drain(s, POOL_A, 2)).containsExactly(5, 6);
+    }
+
+    @Test
+    void aVmArrivingDuringAFloodIsServedNext() throws Exception {
+        Scheduler s = scheduler(64, Duration.ZERO);
+        for (int i = 0; i < 10; i++) {
+            submit(s, 1, POOL_B, PRIORITY_HIGH, i);
+        }
+        assertThat(drain(s, POOL_B, 4)).containsExactly(0, 1, 2, 3);
+        submit(s, 2, POOL_B, PRIORITY_HIGH, 50);
+        submit(s, 2, POOL_B, PRIORITY_HIGH, 51);
+        assertThat(drain(s, POOL_B, 5)).containsExactly(50, 4, 51, 5, 6);
+    }
+
+    @Test
+    void aClosedConnectionsRemovedWorkLeavesNoDebt() throws Exception {
+        Scheduler s = scheduler(64, Duration.ZERO);
+        Job.ReplySink gone = f -> false;
+        for (int i = 0; i < 5; i++) {
+            assertThat(s.submit(req(4, POOL_A, 0, 40 + i), ComputeRequest.echo(new byte[1]), gone))
+                    .isEqualTo(Scheduler.Admission.ACCEPTED);
+        }
+        assertThat(s.removeIf(j -> j.replyTo() == gone)).hasSize(5);
+        submit(s, 6, POOL_A, 0, 60);
+        submit(s, 4, POOL_A, 0, 41); // vm 4 reconnected: its tag restarts at V, not behind its dropped work
+        submit(s, 6, POOL_A, 0, 61);
+        assertThat(drain(s, POOL_A, 3)).containsExactly(60, 41, 61);
     }
 
     @Test
@@ -84,7 +126,7 @@ class SchedulerTest {
         submit(s, 3, POOL_A, PRIORITY_HIGH, 3);
         Job first = s.take(POOL_A);
         assertThat(first.requestId()).isEqualTo(3);
-        // request 1 (aged to medium, older) and 2 (medium): round robin starts at the lowest vm → 1
+        // request 1 (aged to medium, older) and 2 (medium): same tag, arrival order → 1
         assertThat(s.take(POOL_A).requestId()).isEqualTo(1);
         assertThat(s.take(POOL_A).requestId()).isEqualTo(2);
     }
@@ -100,7 +142,7 @@ class SchedulerTest {
         submit(s, 6, POOL_A, PRIORITY_HIGH, 3);
         clock.addAndGet(Duration.ofMillis(1).toNanos()); // 200 ms: low reaches high, and is older
         submit(s, 6, POOL_A, PRIORITY_HIGH, 4);
-        // high class holds vm 5 (aged) and vm 6; cursor after vm 6 wraps to vm 5
+        // high class holds vm 5 (aged, tag 0) and vm 6 (tags 1, 2 after request 2 ran): vm 5 first
         Job aged = s.take(POOL_A);
         assertThat(aged.requestId()).isEqualTo(1);
         assertThat(s.effectiveClass(aged, clock.get())).isEqualTo(PRIORITY_HIGH);

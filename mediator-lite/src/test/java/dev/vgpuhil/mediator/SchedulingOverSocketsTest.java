@@ -118,7 +118,7 @@ class SchedulingOverSocketsTest {
                 }
             }
             List<Stats.Executed> log = m.executionLog();
-            // in the high class: vm 5 (aged) and vm 6; round robin from the lowest vm serves 5 first
+            // in the high class: vm 5 (aged) and vm 6 with equal tags; vm 5 arrived first
             assertThat(log.get(0).requestId()).isEqualTo(1);
             assertThat(log.get(0).effectiveClass()).isEqualTo(PRIORITY_HIGH);
             assertThat(log).extracting(Stats.Executed::requestId).containsExactly(1, 10, 11, 12);
@@ -151,6 +151,64 @@ class SchedulingOverSocketsTest {
             }
             assertThat(m.executionLog()).extracting(Stats.Executed::requestId).containsExactly(10, 11, 12, 1);
             assertThat(m.executionLog().get(3).effectiveClass()).isEqualTo(PRIORITY_MEDIUM);
+        }
+    }
+
+    @Test
+    void poolsAAndBHaveTheirOwnWorkers() throws Exception {
+        GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0xAA);
+        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(gate).aging(Duration.ZERO)
+                .build()) {
+            m.start();
+            try (MediatorClient a = MediatorClient.connect(m.socketPath(), T);
+                 MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
+                a.hello(1, POOL_A, PRIORITY_HIGH, T);
+                b.hello(2, POOL_B, PRIORITY_LOW, T);
+                a.send(a.requestFrame(1, dev.vgpuhil.protocol.ComputeRequest.echo(new byte[] {(byte) 0xAA})));
+                assertThat(gate.awaitEntered(T)).as("pool A's worker is held in the backend").isTrue();
+                a.send(a.requestFrame(2, Wire.echo(2)));
+                assertThat(m.awaitQueued(1, T)).isTrue();
+                // pool A's only worker is busy and A has a queue; pool B is served regardless, at low priority
+                for (int i = 0; i < 5; i++) {
+                    Frame r = b.request(100 + i, Wire.echo(i), T);
+                    assertThat(r.status()).isEqualTo(ERR_NONE);
+                    assertThat(r.requestId()).isEqualTo(100 + i);
+                }
+                assertThat(m.scheduler().depth(POOL_A)).isEqualTo(1);
+                gate.release();
+                assertThat(List.of(a.receive(T).requestId(), a.receive(T).requestId())).containsExactly(1, 2);
+            }
+            assertThat(m.executionLog()).extracting(Stats.Executed::requestId)
+                    .containsExactly(1, 100, 101, 102, 103, 104, 2);
+        }
+    }
+
+    @Test
+    void fifoAcrossVmsOfOneClassOverSockets() throws Exception {
+        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+                .aging(Duration.ZERO).build()) {
+            m.start();
+            m.pauseScheduling();
+            List<MediatorClient> clients = new ArrayList<>();
+            try {
+                int[] vms = {40, 7, 300, 12};
+                for (int k = 0; k < vms.length; k++) {
+                    MediatorClient c = MediatorClient.connect(m.socketPath(), T);
+                    clients.add(c);
+                    c.hello(vms[k], POOL_A, PRIORITY_MEDIUM, T);
+                    c.send(c.requestFrame(k, Wire.echo(k)));
+                    assertThat(m.awaitQueued(k + 1, T)).isTrue();
+                }
+                m.resumeScheduling();
+                for (MediatorClient c : clients) {
+                    assertThat(c.receive(T).status()).isEqualTo(ERR_NONE);
+                }
+            } finally {
+                for (MediatorClient c : clients) {
+                    c.close();
+                }
+            }
+            assertThat(m.executionLog()).extracting(Stats.Executed::vmId).containsExactly(40, 7, 300, 12);
         }
     }
 }

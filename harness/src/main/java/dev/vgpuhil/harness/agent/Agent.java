@@ -1,0 +1,187 @@
+package dev.vgpuhil.harness.agent;
+
+import dev.vgpuhil.harness.GuestShell;
+import dev.vgpuhil.harness.report.BootFailure;
+import dev.vgpuhil.harness.report.ProtocolFailure;
+import dev.vgpuhil.harness.report.Reporting;
+import dev.vgpuhil.protocol.SourceTree;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The guest agent as the host drives it: the shaded jar is uploaded over SSH into every fresh guest (so the
+ * build just made is what runs), then each call runs {@code java -Xint -jar guest-agent.jar <command>} and
+ * parses its JSON lines (.notes/CONTRACTS.md). Every call has a deadline; every call's output is attached to
+ * the running Allure test.
+ */
+public final class Agent {
+    /** System property naming the jar; default {@code <repo>/guest-agent/target/guest-agent.jar}. */
+    public static final String JAR_PROPERTY = "vgpu.agent.jar";
+    public static final String REMOTE_JAR = "/tmp/guest-agent.jar";
+    static final Duration UPLOAD_DEADLINE = Duration.ofSeconds(60);
+    /** -Xint under TCG: a JVM start plus a few thousand MMIO accesses take seconds, not minutes. */
+    static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(90);
+
+    private final GuestShell shell;
+    private final String label;
+    private final String bdf;
+    private final Duration deadline;
+
+    private Agent(GuestShell shell, String label, String bdf, Duration deadline) {
+        this.shell = shell;
+        this.label = label;
+        this.bdf = bdf;
+        this.deadline = deadline;
+    }
+
+    /** The jar to upload: -Dvgpu.agent.jar, else guest-agent/target/guest-agent.jar in the checkout. */
+    public static Path localJar() {
+        String p = System.getProperty(JAR_PROPERTY);
+        Path jar = p != null && !p.isBlank() ? Path.of(p) : SourceTree.path("guest-agent", "target", "guest-agent.jar");
+        if (!Files.isRegularFile(jar)) {
+            throw new IllegalStateException("guest agent jar " + jar + " does not exist; build it with "
+                    + "`mvn -pl guest-agent -am package -DskipTests` (or set -D" + JAR_PROPERTY + ")");
+        }
+        return jar;
+    }
+
+    /** Uploads the agent into the guest and returns it (label names the VM in reports). */
+    public static Agent install(GuestShell shell, Path jar, String label) {
+        try {
+            shell.upload(jar, REMOTE_JAR, UPLOAD_DEADLINE);
+        } catch (RuntimeException e) {
+            throw new BootFailure("cannot upload the guest agent into " + label, e);
+        }
+        return new Agent(shell, label, null, DEFAULT_DEADLINE);
+    }
+
+    /** The same agent addressing the device at {@code bdf} (when the guest has several). */
+    public Agent forDevice(String pciAddress) {
+        return new Agent(shell, label, pciAddress, deadline);
+    }
+
+    public Agent withDeadline(Duration d) {
+        return new Agent(shell, label, bdf, d);
+    }
+
+    public String label() {
+        return label;
+    }
+
+    /** Runs one agent command and parses its output; the JSON lines are attached to the test. */
+    public AgentRun run(String command, String... args) {
+        List<String> parts = new ArrayList<>(List.of("java", "-Xint", "-jar", REMOTE_JAR, command));
+        parts.addAll(List.of(args));
+        if (bdf != null) {
+            parts.add("--bdf");
+            parts.add(bdf);
+        }
+        String line = String.join(" ", parts);
+        GuestShell.Result r = shell.exec(line, deadline);
+        AgentRun run = AgentRun.parse(line, r.exitCode(), r.stdout(), r.stderr(), r.took());
+        Reporting.attachJsonLines("agent " + command + " on " + label + " (JSON lines)", r.stdout());
+        if (!r.stderr().isBlank()) {
+            Reporting.attachText("agent " + command + " on " + label + " (stderr)", r.stderr());
+        }
+        return run;
+    }
+
+    public Probe probe() {
+        return Reporting.step("agent probe on " + label, () -> {
+            AgentRun run = run("probe");
+            List<Map<String, Object>> p = run.ofType("probe");
+            if (p.isEmpty()) {
+                throw new ProtocolFailure("agent probe on " + label + " found no vgpu-stub device: " + run.diagnostics());
+            }
+            return Probe.of(p.get(0));
+        });
+    }
+
+    /**
+     * Every check of the guide's test program, one Allure step per check. Does not assert. Options as the
+     * agent takes them, e.g. "--expect-pool", "B", "--expect-priority", "high", "--expect-vm", "200",
+     * "--mediator", "absent".
+     */
+    public Selftest selftest(String... options) {
+        return Reporting.step("agent selftest " + String.join(" ", options) + " on " + label, () -> {
+            AgentRun run = run("selftest", options);
+            Selftest s = Selftest.fromAgent(run);
+            if (s.checks().isEmpty()) {
+                throw new ProtocolFailure("agent selftest on " + label + " printed no checks: " + run.diagnostics());
+            }
+            for (Selftest.Check c : s.checks()) {
+                Reporting.result(c.toString(), c.pass());
+            }
+            return s;
+        });
+    }
+
+    /** The guide's client flow, {@code repeat} requests of {@code elements} random elements. Does not assert. */
+    public List<VectorAddResult> vectorAdd(int elements, long seed, boolean irq, int repeat) {
+        String mode = irq ? "interrupt-driven" : "polling";
+        return Reporting.step("agent vector-add " + elements + " elements x" + repeat + " (" + mode + ", seed " + seed
+                + ") on " + label, () -> {
+            List<String> args = new ArrayList<>(List.of("--elements", Integer.toString(elements), "--seed",
+                    Long.toString(seed), "--repeat", Integer.toString(repeat)));
+            if (irq) {
+                args.add("--irq");
+            }
+            AgentRun run = run("vector-add", args.toArray(String[]::new));
+            List<VectorAddResult> results = run.ofType("vector-add").stream().map(VectorAddResult::of).toList();
+            if (results.isEmpty()) {
+                throw new ProtocolFailure("agent vector-add on " + label + " reported no request: " + run.diagnostics());
+            }
+            for (VectorAddResult v : results) {
+                Reporting.result("request buffer <- a[" + v.elements() + "], b[" + v.elements() + "]; REQUEST_LEN="
+                        + (8 + 8 * v.elements()) + "; DOORBELL; " + mode + " -> STATUS=" + v.status() + " ERROR_CODE="
+                        + v.errorCode() + "; response " + (v.correct() ? "verified" : "WRONG") + " (" + v.micros()
+                        + " us)", v.done() && v.correct());
+            }
+            return results;
+        });
+    }
+
+    public List<VectorAddResult> vectorAdd(int elements, long seed) {
+        return vectorAdd(elements, seed, false, 1);
+    }
+
+    /** Doorbell round trips of the echo op (or another), percentiles as the agent measured them. */
+    public BenchResult bench(int count, String op, int bytes) {
+        return Reporting.step("agent bench " + count + "x " + op + " " + bytes + " bytes on " + label, () -> {
+            AgentRun run = run("bench", "--count", Integer.toString(count), "--op", op, "--bytes",
+                    Integer.toString(bytes));
+            List<Map<String, Object>> b = run.ofType("bench");
+            if (b.isEmpty()) {
+                throw new ProtocolFailure("agent bench on " + label + " reported nothing: " + run.diagnostics());
+            }
+            return BenchResult.of(b.get(0));
+        });
+    }
+
+    public BenchResult bench(int count) {
+        return bench(count, "echo", 64);
+    }
+
+    /** All 16 registers by name, read by the agent through BAR0. */
+    public Map<String, Long> dump() {
+        return Reporting.step("agent dump on " + label, () -> {
+            AgentRun run = run("dump");
+            List<Map<String, Object>> regs = run.ofType("registers");
+            if (regs.isEmpty()) {
+                throw new ProtocolFailure("agent dump on " + label + " printed no registers: " + run.diagnostics());
+            }
+            Map<String, Long> out = new LinkedHashMap<>();
+            regs.get(0).forEach((k, v) -> {
+                if (v instanceof Number n) {
+                    out.put(k, n.longValue());
+                }
+            });
+            return out;
+        });
+    }
+}

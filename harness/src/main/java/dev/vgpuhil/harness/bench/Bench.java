@@ -1,0 +1,243 @@
+package dev.vgpuhil.harness.bench;
+
+import dev.vgpuhil.harness.SshKeys;
+import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.agent.BenchResult;
+import dev.vgpuhil.harness.agent.Probe;
+import dev.vgpuhil.harness.junit.GuestVm;
+import dev.vgpuhil.harness.junit.VmSpec;
+import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.mediator.BackendChoice;
+import dev.vgpuhil.mediator.Mediator;
+import dev.vgpuhil.protocol.SourceTree;
+import dev.vgpuhil.qemu.QemuBinary;
+import dev.vgpuhil.qemu.machine.Accelerator;
+import dev.vgpuhil.qemu.machine.AcceleratorChoice;
+import dev.vgpuhil.qemu.machine.KvmProbe;
+import dev.vgpuhil.qemu.machine.QemuMachine;
+import dev.vgpuhil.qemu.machine.VgpuStubDevice;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code bin/vgpu-hil bench}: one table, each measurement next to its floor measured in the same run.
+ * <ul>
+ * <li>boot to agent ready (TCG; KVM when the launcher's probe says it works): QEMU launch → SSH login → agent
+ *     uploaded → the agent's {@code probe} answered; floor: the same machine and kernel with a bare init
+ *     ({@code rdinit=/sbin/poweroff -f}), launch → QEMU exit;</li>
+ * <li>guest doorbell round trip: the agent's {@code bench} (echo op, through MMIO, the device and the mediator);
+ *     floor: the same echo straight over the mediator's socket from the host;</li>
+ * <li>qtest doorbell round trip: the device driven by qtest from the host (request buffer, doorbell, STATUS polled
+ *     back to back, response read); floor: one qtest register read.</li>
+ * </ul>
+ * Options: {@code --boots N} (3), {@code --count N} round trips (1000), {@code --bytes B} echo payload (64).
+ */
+public final class Bench {
+    private Bench() {}
+
+    public static void main(String[] args) throws Exception {
+        int boots = 3;
+        int count = 1000;
+        int bytes = 64;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--boots" -> boots = Integer.parseInt(args[++i]);
+                case "--count" -> count = Integer.parseInt(args[++i]);
+                case "--bytes" -> bytes = Integer.parseInt(args[++i]);
+                case "-h", "--help" -> {
+                    System.out.println("usage: bin/vgpu-hil bench [--boots N] [--count N] [--bytes B]");
+                    return;
+                }
+                default -> {
+                    System.err.println("unknown option " + args[i] + " (try --help)");
+                    System.exit(2);
+                }
+            }
+        }
+        int code = run(boots, count, bytes);
+        System.exit(code);
+    }
+
+    static void say(String s) {
+        System.err.println("[bench] " + s);
+    }
+
+    /** The in-process mediator logs nowhere here (its counters are not what is measured). */
+    private static final java.util.logging.Logger QUIET = quiet();
+
+    private static java.util.logging.Logger quiet() {
+        java.util.logging.Logger l = java.util.logging.Logger.getLogger("dev.vgpuhil.mediator");
+        l.setUseParentHandlers(false);
+        return l;
+    }
+
+    static int run(int boots, int count, int bytes) throws Exception {
+        QemuBinary qemu = QemuBinary.locate();
+        GuestImage image = GuestImage.locate();
+        say(qemu + "; image " + image.cacheKey() + " (kernel " + image.info().get("kernel_version") + ")");
+        AcceleratorChoice auto = KvmProbe.decide(qemu);
+        say("accelerator AUTO: " + auto);
+        Path work = Files.createTempDirectory(Path.of("/tmp"), "vgpu-bench-");
+        SshKeys keys = SshKeys.generate(work.resolve("ssh"));
+        Path jar = Agent.localJar();
+        List<String[]> rows = new ArrayList<>();
+        try (Mediator mediator = Mediator.builder().socketPath(work.resolve("m.sock")).backend(BackendChoice.CPU)
+                .requestLog(false).aging(Duration.ZERO).build()) {
+            mediator.start();
+            Path sock = work.resolve("m.sock");
+
+            // boots: floor first, then the real thing, per accelerator
+            List<Accelerator> accels = new ArrayList<>(List.of(Accelerator.TCG));
+            String kvmNote = null;
+            if (auto.accelerator() == Accelerator.KVM) {
+                accels.add(Accelerator.KVM);
+            } else {
+                String why = auto.reason();
+                int cut = why.indexOf(';');
+                kvmNote = "not measured: " + (cut > 0 ? why.substring(0, cut) : why) + " (AUTO fell back to TCG)";
+            }
+            BenchResult guest = null;
+            for (Accelerator a : accels) {
+                long[] floor = new long[boots];
+                long[] ready = new long[boots];
+                for (int i = 0; i < boots; i++) {
+                    floor[i] = bareInitBoot(qemu, image, a, sock);
+                    say(a.qemuName() + " bare-init boot " + (i + 1) + "/" + boots + ": " + floor[i] / 1_000_000 + " ms");
+                }
+                for (int i = 0; i < boots; i++) {
+                    long t0 = System.nanoTime();
+                    try (GuestVm vm = GuestVm.boot(VmSpec.simple("bench-" + a.qemuName() + "-" + i, 'B', "high", 200,
+                            true), sock, image, keys, jar, a)) {
+                        Probe p = vm.agent().probe();
+                        ready[i] = System.nanoTime() - t0;
+                        say(a.qemuName() + " boot to agent ready " + (i + 1) + "/" + boots + ": " + ready[i] / 1_000_000
+                                + " ms (SSH login " + vm.bootTime().toMillis() + " ms, device " + p.bdf() + ")");
+                        if (a == Accelerator.TCG && i == boots - 1) {
+                            guest = vm.agent().withDeadline(Duration.ofMinutes(5)).bench(count, "echo", bytes);
+                            say("guest doorbell round trips: " + guest.raw());
+                        }
+                    }
+                }
+                rows.add(new String[] {"boot to agent ready, " + a.qemuName().toUpperCase(Locale.ROOT) + " (median of "
+                        + boots + ")", seconds(median(ready)) + " (min " + seconds(min(ready)) + ", max "
+                        + seconds(max(ready)) + ")", "bare-init boot of the same kernel and machine to power-off",
+                        seconds(median(floor)) + " (min " + seconds(min(floor)) + ")"});
+            }
+            if (kvmNote != null) {
+                rows.add(new String[] {"boot to agent ready, KVM", kvmNote, "-", "-"});
+            }
+
+            Percentiles direct = RoundTrips.mediatorEcho(sock, count, bytes, Math.min(200, count));
+            say("mediator echo direct: p50 " + direct.p50Micros() + " us, p99 " + direct.p99Micros() + " us");
+            rows.add(new String[] {"guest doorbell round trip, echo " + bytes + " B (agent bench, " + count + ")",
+                    guest == null ? "(no guest)" : String.format("p50 %s / p99 %s%s", us(guest.p50Micros()),
+                            us(guest.p99Micros()), guest.errors() == 0 ? "" : ", " + guest.errors() + " errors"),
+                    "mediator echo over its socket from the host (" + count + ")",
+                    String.format("p50 %s / p99 %s", us(direct.p50Micros()), us(direct.p99Micros()))});
+
+            RoundTrips.QtestResult q = RoundTrips.qtestEcho(qemu, sock, count, bytes, Math.min(100, count));
+            say("qtest: doorbell p50 " + q.doorbell().p50Micros() + " us, read p50 " + q.registerRead().p50Micros() + " us");
+            rows.add(new String[] {"qtest doorbell round trip, echo " + bytes + " B (" + count + ")",
+                    String.format("p50 %s / p99 %s%s", us(q.doorbell().p50Micros()), us(q.doorbell().p99Micros()),
+                            q.errors() == 0 ? "" : ", " + q.errors() + " errors"),
+                    "one qtest register read (readl SCRATCH)",
+                    String.format("p50 %s / p99 %s", us(q.registerRead().p50Micros()), us(q.registerRead().p99Micros()))});
+        } finally {
+            deleteTree(work);
+        }
+
+        String table = table(rows, qemu, image, auto) + "\nKVM probe: " + auto + "\n";
+        System.out.println(table);
+        Path out = SourceTree.path("reports", "runs", "bench-" + LocalDateTime.now().format(
+                DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".md");
+        Files.createDirectories(out.getParent());
+        Files.writeString(out, table + "\n");
+        say("table written to " + out);
+        return 0;
+    }
+
+    /** Launch → QEMU exit of the same machine with init replaced by {@code /sbin/poweroff -f}. */
+    static long bareInitBoot(QemuBinary qemu, GuestImage image, Accelerator a, Path socket) {
+        long t0 = System.nanoTime();
+        try (QemuMachine m = QemuMachine.builder().binary(qemu).name("bench-bare-" + a.qemuName()).accelerator(a)
+                .kernel(image.kernel()).initrd(image.initramfs())
+                .append(GuestImage.BASE_COMMAND_LINE + " rdinit=/sbin/poweroff -- -f")
+                .vgpu(VgpuStubDevice.of(VgpuStubDevice.Pool.B, VgpuStubDevice.Priority.HIGH, 200))
+                .mediatorSocket(socket).userNetworking(true).noReboot(true).start()) {
+            m.waits(Duration.ofSeconds(120)).forExit();
+            return System.nanoTime() - t0;
+        }
+    }
+
+    static String table(List<String[]> rows, QemuBinary qemu, GuestImage image, AcceleratorChoice auto) {
+        StringBuilder b = new StringBuilder();
+        b.append("vgpu-hil benchmark, ").append(LocalDateTime.now().withNano(0)).append(", QEMU ").append(qemu.version())
+                .append(", guest kernel ").append(image.info().get("kernel_version")).append(", ")
+                .append(Runtime.getRuntime().availableProcessors()).append(" cpus; accelerator AUTO chose ")
+                .append(auto.accelerator().qemuName()).append("\n\n");
+        String[] head = {"measurement", "result", "floor (same run)", "floor result"};
+        int[] w = new int[4];
+        for (int i = 0; i < 4; i++) {
+            w[i] = head[i].length();
+            for (String[] r : rows) {
+                w[i] = Math.max(w[i], r[i].length());
+            }
+        }
+        b.append(row(head, w)).append('\n');
+        String[] dash = new String[4];
+        for (int i = 0; i < 4; i++) {
+            dash[i] = "-".repeat(w[i]);
+        }
+        b.append(row(dash, w)).append('\n');
+        for (String[] r : rows) {
+            b.append(row(r, w)).append('\n');
+        }
+        return b.toString();
+    }
+
+    static String row(String[] cells, int[] w) {
+        StringBuilder b = new StringBuilder("|");
+        for (int i = 0; i < cells.length; i++) {
+            b.append(' ').append(cells[i]).append(" ".repeat(w[i] - cells[i].length())).append(" |");
+        }
+        return b.toString();
+    }
+
+    static String seconds(long nanos) {
+        return String.format("%.2f s", nanos / 1e9);
+    }
+
+    static String us(double micros) {
+        return micros >= 1000 ? String.format("%.2f ms", micros / 1000) : String.format("%.0f us", micros);
+    }
+
+    static long median(long[] v) {
+        long[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    static long min(long[] v) {
+        return Arrays.stream(v).min().orElse(0);
+    }
+
+    static long max(long[] v) {
+        return Arrays.stream(v).max().orElse(0);
+    }
+
+    static void deleteTree(Path dir) {
+        try (var s = Files.walk(dir)) {
+            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+}

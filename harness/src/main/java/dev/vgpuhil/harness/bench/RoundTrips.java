@@ -1,0 +1,122 @@
+package dev.vgpuhil.harness.bench;
+
+import static dev.vgpuhil.protocol.VgpuProtocol.*;
+
+import dev.vgpuhil.mediator.MediatorClient;
+import dev.vgpuhil.protocol.ComputeRequest;
+import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.qemu.QemuBinary;
+import dev.vgpuhil.qemu.qtest.QtestSession;
+import dev.vgpuhil.qemu.qtest.VgpuDevice;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Random;
+
+/** Host-side round-trip measurements: the mediator's echo over its socket, and the device driven by qtest. */
+public final class RoundTrips {
+    private RoundTrips() {}
+
+    /** Echo requests straight over the mediator socket (the floor of every doorbell round trip). */
+    public static Percentiles mediatorEcho(Path socket, int count, int bytes, int warmup) throws IOException {
+        byte[] data = new byte[bytes];
+        new Random(1).nextBytes(data);
+        ComputeRequest echo = ComputeRequest.echo(data);
+        try (MediatorClient c = MediatorClient.connect(socket, Duration.ofSeconds(10))) {
+            Frame ack = c.hello(9001, POOL_A, PRIORITY_HIGH, Duration.ofSeconds(5));
+            if (ack.msgType() != MSG_HELLO_ACK || ack.status() != ERR_NONE) {
+                throw new IOException("mediator refused HELLO: " + ack);
+            }
+            long[] t = new long[count];
+            for (int i = -warmup; i < count; i++) {
+                long t0 = System.nanoTime();
+                Frame r = c.request(i + warmup + 1, echo, Duration.ofSeconds(10));
+                long dt = System.nanoTime() - t0;
+                if (r.status() != ERR_NONE || r.payload().length != bytes) {
+                    throw new IOException("echo failed: " + r);
+                }
+                if (i >= 0) {
+                    t[i] = dt;
+                }
+            }
+            return Percentiles.of(t);
+        }
+    }
+
+    /** Results of the qtest measurement: doorbell round trips and, as their floor, plain register reads. */
+    public record QtestResult(Percentiles doorbell, Percentiles registerRead, int errors) {}
+
+    /**
+     * A qtest QEMU with vgpu-stub linked to the mediator: echo requests through the request buffer, doorbell,
+     * STATUS polled until done, response read back; and the qtest channel's own cost (SCRATCH reads).
+     */
+    public static QtestResult qtestEcho(QemuBinary qemu, Path socket, int count, int bytes, int warmup) {
+        byte[] data = new byte[bytes];
+        new Random(2).nextBytes(data);
+        byte[] payload = ComputeRequest.echo(data).encode();
+        try (QtestSession q = QtestSession.builder(qemu)
+                .device("vgpu-stub,pool_id=A,priority=high,vm_id=9002,socket=" + socket).start()) {
+            VgpuDevice dev = VgpuDevice.attach(q);
+            // the link comes up asynchronously (connect + HELLO/ACK): ring until a request completes
+            long linkDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+            while (true) {
+                dev.submit(payload, 1);
+                int st = dev.awaitNotBusy(Duration.ofSeconds(10));
+                if (st == STATUS_DONE) {
+                    break;
+                }
+                if (System.nanoTime() > linkDeadline) {
+                    throw new IllegalStateException("Mediator link of the qtest device never came up: STATUS=" + st
+                            + " ERROR_CODE=" + dev.errorCode());
+                }
+                sleep(50);
+            }
+            int errors = 0;
+            long[] t = new long[count];
+            for (int i = -warmup; i < count; i++) {
+                long t0 = System.nanoTime();
+                dev.submit(payload, i + warmup + 2);
+                int st = spinNotBusy(dev, Duration.ofSeconds(10));
+                byte[] resp = dev.readResponse(bytes);
+                long dt = System.nanoTime() - t0;
+                if (st != STATUS_DONE || !java.util.Arrays.equals(resp, data)) {
+                    errors++;
+                }
+                if (i >= 0) {
+                    t[i] = dt;
+                }
+            }
+            long[] r = new long[count];
+            for (int i = -warmup; i < count; i++) {
+                long t0 = System.nanoTime();
+                dev.readReg(REG_SCRATCH);
+                long dt = System.nanoTime() - t0;
+                if (i >= 0) {
+                    r[i] = dt;
+                }
+            }
+            return new QtestResult(Percentiles.of(t), Percentiles.of(r), errors);
+        }
+    }
+
+    /** Polls STATUS back to back (VgpuDevice.awaitNotBusy sleeps between polls, which would be measured too). */
+    static int spinNotBusy(VgpuDevice dev, Duration deadline) {
+        long end = System.nanoTime() + deadline.toNanos();
+        int st;
+        while ((st = dev.status()) == STATUS_BUSY) {
+            if (System.nanoTime() > end) {
+                throw new IllegalStateException("vgpu-stub STATUS still BUSY after " + deadline);
+            }
+        }
+        return st;
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+}

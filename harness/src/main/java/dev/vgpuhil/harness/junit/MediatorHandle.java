@@ -1,0 +1,258 @@
+package dev.vgpuhil.harness.junit;
+
+import dev.vgpuhil.harness.Json;
+import dev.vgpuhil.harness.report.MediatorFailure;
+import dev.vgpuhil.harness.report.Reporting;
+import dev.vgpuhil.mediator.BackendChoice;
+import dev.vgpuhil.mediator.Mediator;
+import dev.vgpuhil.mediator.MediatorClient;
+import dev.vgpuhil.mediator.MediatorProcess;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Logger;
+import java.util.stream.Stream;
+
+/**
+ * A mediator-lite the harness runs for tests: in this JVM ({@link Mediator}) or as a child process
+ * ({@link MediatorProcess}), on a socket path fixed when the handle is made (so VMs can be started pointing at
+ * it before it runs). {@link #stop()} / {@link #start()} / {@link #restart()} for the reconnect scenarios; the
+ * log file spans every incarnation. Stats are read over the socket (STATS_REQUEST), as any client would.
+ */
+public final class MediatorHandle implements AutoCloseable {
+    /** In-process mediators log to their file only, not to the test JVM's console. */
+    private static final Logger QUIET = quietMediatorLoggers();
+
+    private final BackendChoice backend;
+    private final boolean childProcess;
+    private final Duration aging;
+    private final int workersPerPool;
+    private final Path dir;
+    private final Path socket;
+    private final Path logFile;
+    private Mediator inProcess;
+    private MediatorProcess child;
+    private int incarnations;
+    /** Length of the log file when the current incarnation started (its lines come after). */
+    private long logOffset;
+    private boolean keepFiles;
+
+    public MediatorHandle(BackendChoice backend, boolean childProcess, Duration aging, int workersPerPool) {
+        this.backend = backend;
+        this.childProcess = childProcess;
+        this.aging = aging;
+        this.workersPerPool = workersPerPool;
+        try {
+            // a short path: Unix socket paths are limited to 107 bytes
+            this.dir = Files.createTempDirectory(Path.of("/tmp"), "vgpu-hil-med-",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        } catch (IOException e) {
+            throw new MediatorFailure("cannot create a directory for the mediator socket", e);
+        }
+        this.socket = dir.resolve("mediator.sock");
+        this.logFile = dir.resolve("mediator.log");
+    }
+
+    public static MediatorHandle from(WithMediator a) {
+        return new MediatorHandle(BackendChoice.parse(a.backend()), a.childProcess(), Duration.ofMillis(a.agingMs()),
+                a.workersPerPool());
+    }
+
+    private static Logger quietMediatorLoggers() {
+        Logger l = Logger.getLogger("dev.vgpuhil.mediator");
+        l.setUseParentHandlers(false);
+        return l;
+    }
+
+    public Path socketPath() {
+        return socket;
+    }
+
+    public Path logFile() {
+        return logFile;
+    }
+
+    public boolean childProcess() {
+        return childProcess;
+    }
+
+    /** Starts the mediator (no-op when running); waits until its socket answers. */
+    public synchronized MediatorHandle start() {
+        if (isRunning()) {
+            return this;
+        }
+        incarnations++;
+        try {
+            logOffset = Files.exists(logFile) ? Files.size(logFile) : 0;
+        } catch (IOException e) {
+            logOffset = 0;
+        }
+        Reporting.progress("starting mediator-lite (" + (childProcess ? "child process" : "in-process") + ", backend "
+                + backend.name().toLowerCase() + ") on " + socket);
+        try {
+            if (childProcess) {
+                List<String> args = new ArrayList<>(List.of("--aging-ms", Long.toString(aging.toMillis()),
+                        "--workers-per-pool", Integer.toString(workersPerPool)));
+                child = MediatorProcess.builder().socketPath(socket).backend(backend).logFile(logFile)
+                        .args(args.toArray(String[]::new)).readyTimeout(Duration.ofSeconds(30)).build();
+                child.start();
+            } else {
+                inProcess = Mediator.builder().socketPath(socket).backend(backend).aging(aging)
+                        .workersPerPool(workersPerPool).logFile(logFile).build();
+                inProcess.start();
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new MediatorFailure("mediator-lite did not start on " + socket + " (log " + logFile + ":\n"
+                    + logTail(20) + ")", e);
+        }
+        return this;
+    }
+
+    /** Stops the mediator (SIGTERM for a child); VMs see their link close. No-op when stopped. */
+    public synchronized void stop() {
+        Reporting.progress("stopping mediator-lite on " + socket);
+        if (child != null) {
+            child.close();
+            child = null;
+        }
+        if (inProcess != null) {
+            inProcess.close();
+            inProcess = null;
+        }
+    }
+
+    /** Stop, then start again on the same socket path. */
+    public synchronized void restart() {
+        stop();
+        start();
+    }
+
+    public synchronized boolean isRunning() {
+        return (child != null && child.isAlive()) || (inProcess != null && inProcess.isRunning());
+    }
+
+    /** How many times it was started. */
+    public synchronized int incarnations() {
+        return incarnations;
+    }
+
+    /** The pid serving the socket (this JVM for in-process). */
+    public synchronized long pid() {
+        return child != null ? child.pid() : ProcessHandle.current().pid();
+    }
+
+    /** STATS_REPLY over the socket, parsed (the summary that fits one frame: totals, per VM, last executions). */
+    public Map<String, Object> stats() {
+        return Json.object(statsJson());
+    }
+
+    public String statsJson() {
+        try (MediatorClient c = MediatorClient.connect(socket, Duration.ofSeconds(5))) {
+            return c.stats(Duration.ofSeconds(5));
+        } catch (IOException e) {
+            throw new MediatorFailure("cannot read the mediator's stats on " + socket, e);
+        }
+    }
+
+    /** The in-process mediator itself (for its execution log); empty for a child process or when stopped. */
+    public synchronized java.util.Optional<Mediator> inProcessMediator() {
+        return java.util.Optional.ofNullable(inProcess);
+    }
+
+    /**
+     * The vm_ids whose device connection is bound by an accepted HELLO right now: from the mediator itself when
+     * in-process, else from the current incarnation's log ("conn N hello vm=V ...", "conn N closed ...").
+     */
+    public synchronized java.util.Set<Long> boundVms() {
+        java.util.Set<Long> out = new java.util.TreeSet<>();
+        if (inProcess != null) {
+            inProcess.boundVms().forEach(v -> out.add(Integer.toUnsignedLong(v)));
+            return out;
+        }
+        if (child == null) {
+            return out;
+        }
+        String log = log();
+        byte[] bytes = log.getBytes(StandardCharsets.UTF_8);
+        String current = logOffset <= bytes.length
+                ? new String(bytes, (int) logOffset, bytes.length - (int) logOffset, StandardCharsets.UTF_8) : log;
+        java.util.Map<String, Long> conns = new java.util.HashMap<>();
+        java.util.regex.Pattern hello = java.util.regex.Pattern.compile("conn (\\d+) hello vm=(\\d+)");
+        java.util.regex.Pattern closed = java.util.regex.Pattern.compile("conn (\\d+) closed");
+        for (String line : current.split("\n")) {
+            java.util.regex.Matcher h = hello.matcher(line);
+            if (h.find()) {
+                conns.put(h.group(1), Long.parseLong(h.group(2)));
+                continue;
+            }
+            java.util.regex.Matcher c = closed.matcher(line);
+            if (c.find()) {
+                conns.remove(c.group(1));
+            }
+        }
+        out.addAll(conns.values());
+        return out;
+    }
+
+    /** The log of every incarnation so far. */
+    public String log() {
+        try {
+            return Files.exists(logFile) ? Files.readString(logFile, StandardCharsets.UTF_8) : "";
+        } catch (IOException e) {
+            return "(cannot read " + logFile + ": " + e + ")";
+        }
+    }
+
+    /** The per-request log lines ("request vm=... pool=... priority=... request_id=... op=... outcome=..."). */
+    public List<String> requestLogLines() {
+        return log().lines().filter(l -> l.contains("request vm=")).toList();
+    }
+
+    public String logTail(int lines) {
+        List<String> all = log().lines().toList();
+        return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+    }
+
+    /** Attaches the log and the current stats to the running test. */
+    public void attachTo(String what) {
+        Reporting.attachText("mediator log" + what, log());
+        if (isRunning()) {
+            try {
+                Reporting.attachJson("mediator stats" + what, statsJson());
+            } catch (MediatorFailure e) {
+                Reporting.attachText("mediator stats" + what, e.getMessage());
+            }
+        }
+    }
+
+    /** Keep the socket directory and log after close (a test failed). */
+    public void keepFiles() {
+        this.keepFiles = true;
+    }
+
+    @Override
+    public synchronized void close() {
+        stop();
+        if (keepFiles) {
+            Reporting.progress("mediator log kept: " + logFile);
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "mediator-lite[" + (childProcess ? "child" : "in-process") + ", " + backend + ", " + socket + "]";
+    }
+}

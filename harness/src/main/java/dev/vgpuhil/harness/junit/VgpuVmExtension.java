@@ -1,0 +1,278 @@
+package dev.vgpuhil.harness.junit;
+
+import dev.vgpuhil.harness.GuestShell;
+import dev.vgpuhil.harness.SshKeys;
+import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.report.BootFailure;
+import dev.vgpuhil.harness.report.Reporting;
+import dev.vgpuhil.images.GuestImage;
+import java.io.IOException;
+import java.lang.reflect.AnnotatedElement;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.ParameterContext;
+import org.junit.jupiter.api.extension.ParameterResolutionException;
+import org.junit.jupiter.api.extension.ParameterResolver;
+import org.junit.platform.commons.support.AnnotationSupport;
+
+/**
+ * {@link VgpuVm}: boots the VMs a test needs and hands them out by parameter type ({@link GuestVm}, {@link GuestVms},
+ * {@link GuestShell}, {@link Agent}; {@link Vm} picks one by name).
+ *
+ * <p>Class VMs ({@code perClass = true} on the class) boot once, lazily, in the first test's {@code beforeEach}, so
+ * the boot's steps, progress and — on a failed boot — the launcher's exception and every log land in that test's
+ * Allure result (Allure drops what BeforeAll callbacks attach). A failed class boot is remembered: later tests of
+ * the class fail with the same {@link BootFailure} at once instead of booting again. Several VMs boot in parallel.
+ * Method VMs boot per test. Both are stored as AutoCloseable values in this extension's own namespace (class or
+ * method store), after the class's mediator, so JUnit closes them first. Per test, attached: QEMU command line,
+ * serial console, stderr, QMP transcript, and the registers before and after (read by the host). A failed test
+ * keeps the VMs' run directories.
+ */
+public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallback, ParameterResolver {
+    private static final ExtensionContext.Namespace NS = ExtensionContext.Namespace.create(VgpuVmExtension.class);
+    private static final String CLASS_VMS = "class-vms";
+    private static final String METHOD_VMS = "method-vms";
+    private static final String KEYS = "ssh-keys";
+    private static final String ENV_WRITTEN = "environment-written";
+
+    @Override
+    public void beforeEach(ExtensionContext context) {
+        ExtensionContext classContext = MediatorExtension.classContext(context);
+        List<VgpuVm> classSpecs = specs(context.getRequiredTestClass()).stream().filter(VgpuVm::perClass).toList();
+        List<VgpuVm> methodSpecs = new ArrayList<>(specs(context.getRequiredTestMethod()));
+        specs(context.getRequiredTestClass()).stream().filter(v -> !v.perClass()).forEach(methodSpecs::add);
+        if (!classSpecs.isEmpty()) {
+            VmGroup g = classContext.getStore(NS).getOrComputeIfAbsent(CLASS_VMS, k -> bootGroup(context, classSpecs),
+                    VmGroup.class);
+            g.rethrowBootFailure();
+        }
+        if (!methodSpecs.isEmpty()) {
+            VmGroup g = bootGroup(context, methodSpecs);
+            context.getStore(NS).put(METHOD_VMS, g);
+            g.rethrowBootFailure();
+        }
+        for (GuestVm vm : vms(context)) {
+            Reporting.attachText("registers before the test, VM '" + vm.name() + "' (host view)",
+                    vm.hostRegisterDumpText());
+        }
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) {
+        boolean failed = context.getExecutionException().isPresent();
+        for (GuestVm vm : vms(context)) {
+            Reporting.attachText("registers after the test, VM '" + vm.name() + "' (host view)",
+                    vm.hostRegisterDumpText());
+            vm.attachLogs();
+            if (failed) {
+                vm.keepRunDirectory();
+            }
+        }
+    }
+
+    /** The VMs of the current test: method VMs first, then class VMs (annotation order). */
+    static List<GuestVm> vms(ExtensionContext context) {
+        List<GuestVm> out = new ArrayList<>();
+        VmGroup m = context.getStore(NS).get(METHOD_VMS, VmGroup.class);
+        if (m != null) {
+            out.addAll(m.vms);
+        }
+        VmGroup c = MediatorExtension.classContext(context).getStore(NS).get(CLASS_VMS, VmGroup.class);
+        if (c != null) {
+            out.addAll(c.vms);
+        }
+        return out;
+    }
+
+    static List<VgpuVm> specs(AnnotatedElement element) {
+        List<VgpuVm> list = AnnotationSupport.findRepeatableAnnotations(element, VgpuVm.class);
+        Map<String, VgpuVm> byName = new LinkedHashMap<>();
+        for (VgpuVm v : list) {
+            if (byName.put(v.name(), v) != null) {
+                throw new IllegalArgumentException("two @VgpuVm named '" + v.name() + "' on " + element);
+            }
+        }
+        return list;
+    }
+
+    private VmGroup bootGroup(ExtensionContext context, List<VgpuVm> specs) {
+        Path socket = MediatorExtension.of(context).map(MediatorHandle::socketPath).orElse(null);
+        VmGroup group = new VmGroup();
+        try {
+            SshKeys keys = keys(context);
+            GuestImage image = Reporting.step("guest image (images/build-initramfs.sh, cached)", () -> GuestImage.locate());
+            Path jar = Agent.localJar();
+            List<CompletableFuture<GuestVm>> boots = new ArrayList<>();
+            for (VgpuVm spec : specs) {
+                boots.add(Reporting.async("boot-" + spec.name(), () -> Reporting.step("boot VM '" + spec.name()
+                        + "' (pool " + spec.pool() + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ")",
+                        () -> GuestVm.boot(VmSpec.of(spec), socket, image, keys, jar))));
+            }
+            RuntimeException first = null;
+            for (CompletableFuture<GuestVm> f : boots) {
+                try {
+                    group.vms.add(f.get(GuestVm.BOOT_DEADLINE.toSeconds() + 90, TimeUnit.SECONDS));
+                } catch (java.util.concurrent.ExecutionException e) {
+                    Throwable c = e.getCause() instanceof CompletionException ce ? ce.getCause() : e.getCause();
+                    if (first == null) {
+                        first = c instanceof RuntimeException re ? re : new BootFailure("VM boot failed", c);
+                    }
+                } catch (java.util.concurrent.TimeoutException e) {
+                    if (first == null) {
+                        first = new BootFailure("VM boot did not finish in time", e);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    first = new BootFailure("interrupted while booting", e);
+                }
+            }
+            if (first != null) {
+                group.failure = first;
+            } else {
+                writeEnvironment(context, group.vms.get(0), image);
+            }
+        } catch (RuntimeException e) {
+            group.failure = e instanceof BootFailure ? e : new BootFailure("cannot prepare the VM boot", e);
+        }
+        if (group.failure != null) {
+            group.close(); // whatever did boot
+        }
+        return group;
+    }
+
+    /** One key pair per test run (JVM), removed when the run ends. */
+    private static SshKeys keys(ExtensionContext context) {
+        return context.getRoot().getStore(NS).getOrComputeIfAbsent(KEYS, k -> new KeyDir(), KeyDir.class).keys;
+    }
+
+    private static void writeEnvironment(ExtensionContext context, GuestVm vm, GuestImage image) {
+        Object done = context.getRoot().getStore(NS).getOrComputeIfAbsent(ENV_WRITTEN, k -> {
+            Map<String, String> env = new LinkedHashMap<>();
+            env.put("QEMU.version", vm.qemuVersion());
+            env.put("QEMU.binary", vm.machine().qemu().path().toString());
+            env.put("accelerator", vm.machine().accelerator().accelerator().qemuName());
+            env.put("accelerator.why", vm.machine().accelerator().reason());
+            env.put("guest.kernel", image.info().getOrDefault("kernel_version", "?"));
+            env.put("guest.java", image.info().getOrDefault("java_version", "?"));
+            env.put("guest.image", image.cacheKey() + " (" + image.directory() + ")");
+            env.put("host.java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
+            env.put("host.os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
+                    + System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
+            env.put("boot.to.ssh.ms", Long.toString(vm.bootTime().toMillis()));
+            MediatorExtension.of(context).ifPresent(m -> env.put("mediator", m.toString()));
+            Reporting.environment(env);
+            return Boolean.TRUE;
+        });
+        if (done == null) {
+            throw new IllegalStateException("unreachable");
+        }
+    }
+
+    // ---------------------------------------------------------------- parameters
+
+    @Override
+    public boolean supportsParameter(ParameterContext p, ExtensionContext e) {
+        Class<?> t = p.getParameter().getType();
+        return t == GuestVm.class || t == GuestVms.class || t == GuestShell.class || t == Agent.class;
+    }
+
+    @Override
+    public Object resolveParameter(ParameterContext p, ExtensionContext e) {
+        List<GuestVm> vms = vms(e);
+        Class<?> t = p.getParameter().getType();
+        if (t == GuestVms.class) {
+            return new GuestVms(vms);
+        }
+        if (vms.isEmpty()) {
+            throw new ParameterResolutionException("no VM for parameter " + p.getParameter() + ": annotate the test "
+                    + "or its class with @VgpuVm");
+        }
+        Optional<Vm> named = p.findAnnotation(Vm.class);
+        GuestVm vm;
+        if (named.isPresent()) {
+            vm = vms.stream().filter(v -> v.name().equals(named.get().value())).findFirst().orElseThrow(() ->
+                    new ParameterResolutionException("no VM named '" + named.get().value() + "' (VMs: "
+                            + vms.stream().map(GuestVm::name).toList() + ")"));
+        } else if (vms.size() == 1) {
+            vm = vms.get(0);
+        } else {
+            throw new ParameterResolutionException(vms.size() + " VMs " + vms.stream().map(GuestVm::name).toList()
+                    + ": pick one with @Vm(\"name\") on " + p.getParameter() + ", or take GuestVms");
+        }
+        if (t == GuestShell.class) {
+            return vm.shell();
+        }
+        if (t == Agent.class) {
+            return vm.agent();
+        }
+        return vm;
+    }
+
+    // ---------------------------------------------------------------- stored resources
+
+    /** The VMs of one scope (class or method); closed by JUnit, in reverse boot order, after its tests. */
+    static final class VmGroup implements AutoCloseable {
+        final List<GuestVm> vms = Collections.synchronizedList(new ArrayList<>());
+        RuntimeException failure;
+
+        void rethrowBootFailure() {
+            if (failure != null) {
+                throw failure;
+            }
+        }
+
+        @Override
+        public void close() {
+            List<GuestVm> copy = new ArrayList<>(vms);
+            Collections.reverse(copy);
+            // shut them down in parallel: each shutdown has its own deadlines
+            List<CompletableFuture<Void>> fs = new ArrayList<>();
+            for (GuestVm vm : copy) {
+                fs.add(CompletableFuture.runAsync(vm::close));
+            }
+            for (CompletableFuture<Void> f : fs) {
+                try {
+                    f.get(60, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    System.err.println("[vgpu-hil] VM shutdown: " + e);
+                }
+            }
+        }
+    }
+
+    /** The run's SSH key pair in a private temp directory. */
+    static final class KeyDir implements AutoCloseable {
+        final Path dir;
+        final SshKeys keys;
+
+        KeyDir() {
+            try {
+                dir = Files.createTempDirectory("vgpu-hil-ssh-");
+            } catch (IOException e) {
+                throw new BootFailure("cannot create a directory for the run's SSH key", e);
+            }
+            try {
+                keys = SshKeys.generate(dir);
+            } catch (RuntimeException e) {
+                throw new BootFailure("cannot generate the run's SSH key", e);
+            }
+        }
+
+        @Override
+        public void close() {
+            GuestVm.deleteTree(dir);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+package dev.vgpuhil.harness.junit;
+
+/** What a {@link VgpuVm} asks for, as a value (also for callers without an annotation, e.g. the benchmark). */
+public record VmSpec(String name, char pool, String priority, long vmId, boolean mediator, int devices,
+                     int deviceTimeoutMs, int memoryMib, java.util.List<String> extraQemuArgs) {
+
+    public VmSpec {
+        if (pool != 'A' && pool != 'B') {
+            throw new IllegalArgumentException("pool must be 'A' or 'B', got '" + pool + "'");
+        }
+        extraQemuArgs = extraQemuArgs == null ? java.util.List.of() : java.util.List.copyOf(extraQemuArgs);
+        if (devices < 1) {
+            throw new IllegalArgumentException("at least one vgpu-stub device");
+        }
+    }
+
+    public static VmSpec of(VgpuVm a) {
+        return new VmSpec(a.name(), a.pool(), a.priority(), a.vmId(), a.mediator(), a.devices(), a.deviceTimeoutMs(),
+                a.memoryMib(), java.util.List.of(a.extraQemuArgs()));
+    }
+
+    /** One device, 512 MiB, the device's default timeout. */
+    public static VmSpec simple(String name, char pool, String priority, long vmId, boolean mediator) {
+        return new VmSpec(name, pool, priority, vmId, mediator, 1, 0, 512, java.util.List.of());
+    }
+}

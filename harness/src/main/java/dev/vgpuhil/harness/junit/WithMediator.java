@@ -1,0 +1,36 @@
+package dev.vgpuhil.harness.junit;
+
+import java.lang.annotation.Documented;
+import java.lang.annotation.ElementType;
+import java.lang.annotation.Inherited;
+import java.lang.annotation.Retention;
+import java.lang.annotation.RetentionPolicy;
+import java.lang.annotation.Target;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * A mediator-lite for the test class (one per class, shared by its tests and its {@link VgpuVm}s, closed after
+ * the VMs): a test parameter of type {@link MediatorHandle}. Its socket path is private to this run; VMs with
+ * {@code mediator = true} are started pointing at it.
+ */
+@Documented
+@Inherited
+@Retention(RetentionPolicy.RUNTIME)
+@Target(ElementType.TYPE)
+@ExtendWith(MediatorExtension.class)
+public @interface WithMediator {
+    /** Compute backend: cpu (default), cuda or auto. */
+    String backend() default "cpu";
+
+    /** Run the daemon as a child process (java -jar mediator-lite.jar) instead of in this JVM. */
+    boolean childProcess() default false;
+
+    /** Start it before the VMs boot; false = the test starts it (mediator-after-VM scenarios). */
+    boolean startFirst() default true;
+
+    /** --aging-ms (0 = off, so priorities alone decide the order). */
+    long agingMs() default 1000;
+
+    /** --workers-per-pool. */
+    int workersPerPool() default 1;
+}

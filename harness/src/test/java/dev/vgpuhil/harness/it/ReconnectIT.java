@@ -1,0 +1,143 @@
+package dev.vgpuhil.harness.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.vgpuhil.harness.agent.VectorAddResult;
+import dev.vgpuhil.harness.junit.GuestVm;
+import dev.vgpuhil.harness.junit.MediatorHandle;
+import dev.vgpuhil.harness.junit.VgpuVm;
+import dev.vgpuhil.harness.junit.WithMediator;
+import dev.vgpuhil.harness.report.ProtocolFailure;
+import dev.vgpuhil.harness.report.Reporting;
+import dev.vgpuhil.protocol.VgpuProtocol;
+import io.qameta.allure.Epic;
+import io.qameta.allure.Feature;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The device's reconnect: a mediator that appears after the VM booted, and one restarted while the VM runs, are
+ * picked up without rebooting the guest. The mediator runs as a real child process here (SIGTERM on restart).
+ */
+@Epic("end to end")
+@Feature("mediator reconnect")
+@WithMediator(childProcess = true, startFirst = false)
+@VgpuVm(name = "reconnect", pool = 'A', priority = "medium", vmId = 300)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ReconnectIT {
+    /** The device retries its connection on its own; DEVICE.md allows up to 10 s. */
+    static final Duration RECONNECT_DEADLINE = Duration.ofSeconds(20);
+
+    @Test
+    @Order(1)
+    @DisplayName("mediator started after the VM: MEDIATOR_UNAVAILABLE first, then picked up by reconnect")
+    void mediatorStartedAfterTheVm(GuestVm vm, MediatorHandle mediator) {
+        assertThat(mediator.isRunning()).isFalse();
+        VectorAddResult before = vm.agent().vectorAdd(8, 1).get(0);
+        if (before.status() != VgpuProtocol.STATUS_ERROR || before.errorCode() != VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE) {
+            throw new ProtocolFailure("without a mediator expected STATUS=3 ERROR_CODE=2, got " + before);
+        }
+        Reporting.doStep("start the mediator after the VM", () -> {
+            mediator.start();
+        });
+        awaitDeviceLinked(mediator, vm);
+        requireCorrect(vm.agent().vectorAdd(64, 2, false, 2), "after the mediator started");
+    }
+
+    @Test
+    @Order(2)
+    @DisplayName("mediator restarted mid-run: the device reconnects to the new daemon")
+    void mediatorRestartedMidRun(GuestVm vm, MediatorHandle mediator) {
+        mediator.start(); // (no-op when test 1 left it running)
+        awaitDeviceLinked(mediator, vm);
+        requireCorrect(vm.agent().vectorAdd(17, 3, false, 2), "before the restart");
+        long oldPid = mediator.pid();
+        Reporting.doStep("restart the mediator (SIGTERM, start again on the same socket)", mediator::restart);
+        assertThat(mediator.pid()).as("a new daemon process").isNotEqualTo(oldPid);
+        awaitDeviceLinked(mediator, vm);
+        requireCorrect(vm.agent().vectorAdd(127, 4, true, 2), "after the restart");
+        assertThat(mediator.incarnations()).isGreaterThanOrEqualTo(2);
+    }
+
+    @Test
+    @Order(3)
+    @DisplayName("mediator restarted while a guest run is in flight: no wrong result, only link errors, then DONE again")
+    void mediatorRestartedDuringARun(GuestVm vm, MediatorHandle mediator) throws Exception {
+        mediator.start();
+        awaitDeviceLinked(mediator, vm);
+        long before = completed(mediator);
+        int repeat = 800;
+        var run = Reporting.async("agent-long-run", () -> vm.agent().withDeadline(Duration.ofMinutes(3))
+                .run("vector-add", "--elements", "127", "--seed", "5", "--repeat", Integer.toString(repeat)));
+        Reporting.doStep("wait until the run is under way (the mediator completed 50 of its requests)", () ->
+                await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20))
+                        .until(() -> completed(mediator) - before >= 50 || run.isDone()));
+        if (run.isDone()) {
+            throw new IllegalStateException("the guest run finished before the restart; make it longer");
+        }
+        Reporting.doStep("restart the mediator while the run is in flight", mediator::restart);
+        var result = run.get(4, java.util.concurrent.TimeUnit.MINUTES);
+        List<VectorAddResult> rs = result.ofType("vector-add").stream().map(VectorAddResult::of).toList();
+        assertThat(rs).as("every request of the run reported").hasSize(repeat);
+        int done = 0;
+        int linkErrors = 0;
+        int firstError = -1;
+        int doneAfterError = 0;
+        for (int i = 0; i < rs.size(); i++) {
+            VectorAddResult r = rs.get(i);
+            if (r.status() == VgpuProtocol.STATUS_DONE) {
+                if (!r.correct()) {
+                    throw new ProtocolFailure("request " + i + " completed with a wrong result across the restart: " + r);
+                }
+                done++;
+                if (firstError >= 0) {
+                    doneAfterError++;
+                }
+            } else if (r.status() == VgpuProtocol.STATUS_ERROR && (r.errorCode() == VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE
+                    || r.errorCode() == VgpuProtocol.ERR_SHUTDOWN)) {
+                linkErrors++;
+                if (firstError < 0) {
+                    firstError = i;
+                }
+            } else {
+                throw new ProtocolFailure("request " + i + " across the restart ended with STATUS=" + r.status()
+                        + " ERROR_CODE=" + r.errorCode() + " (expected DONE, or MEDIATOR_UNAVAILABLE/SHUTDOWN): " + r);
+            }
+        }
+        Reporting.attachText("requests across the restart", done + " DONE (correct), " + linkErrors
+                + " MEDIATOR_UNAVAILABLE/SHUTDOWN from request " + firstError + ", " + doneAfterError
+                + " DONE after the first error");
+        assertThat(linkErrors).as("requests that met the restart").isPositive();
+        assertThat(doneAfterError).as("DONE again in the same run after the device reconnected").isPositive();
+    }
+
+    static long completed(MediatorHandle m) {
+        try {
+            return dev.vgpuhil.harness.Json.getLong(m.stats(), "completed");
+        } catch (RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /** Waits (deadline) until the mediator's stats show the device's connection with its vm_id bound by HELLO. */
+    static void awaitDeviceLinked(MediatorHandle mediator, GuestVm vm) {
+        Reporting.doStep("await the device's reconnect (vm_id " + vm.spec().vmId() + " bound on the mediator)", () -> {
+            await().atMost(RECONNECT_DEADLINE).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                    .until(() -> mediator.boundVms().contains(vm.spec().vmId()));
+        });
+    }
+
+    static void requireCorrect(List<VectorAddResult> rs, String when) {
+        for (VectorAddResult r : rs) {
+            if (!r.done() || !r.correct()) {
+                throw new ProtocolFailure("vector-add " + when + ": " + r);
+            }
+        }
+    }
+}

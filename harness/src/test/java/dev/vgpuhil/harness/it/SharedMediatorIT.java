@@ -1,0 +1,151 @@
+package dev.vgpuhil.harness.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.vgpuhil.harness.Json;
+import dev.vgpuhil.harness.agent.AgentRun;
+import dev.vgpuhil.harness.junit.GuestVm;
+import dev.vgpuhil.harness.junit.GuestVms;
+import dev.vgpuhil.harness.junit.MediatorHandle;
+import dev.vgpuhil.harness.junit.VgpuVm;
+import dev.vgpuhil.harness.junit.WithMediator;
+import dev.vgpuhil.harness.report.MediatorFailure;
+import dev.vgpuhil.harness.report.ProtocolFailure;
+import dev.vgpuhil.harness.report.Reporting;
+import dev.vgpuhil.mediator.Mediator;
+import dev.vgpuhil.mediator.Stats;
+import io.qameta.allure.Epic;
+import io.qameta.allure.Feature;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Three guests share one mediator: two in pool A (high and low priority) and one in pool B (high). In each round
+ * the mediator holds its workers until all three guests' requests are queued, then lets go; the order in which
+ * the mediator reports having run them (STATS_REPLY "last" and its execution log) must follow the priorities:
+ * in pool A the high-priority VM's request runs before the low one's; pool B is served by its own worker.
+ * Aging is off so waiting cannot lift the low request.
+ */
+@Epic("end to end")
+@Feature("three VMs share one mediator")
+@WithMediator(agingMs = 0)
+@VgpuVm(name = "a-high", pool = 'A', priority = "high", vmId = 101, deviceTimeoutMs = 60000)
+@VgpuVm(name = "a-low", pool = 'A', priority = "low", vmId = 102, deviceTimeoutMs = 60000)
+@VgpuVm(name = "b-high", pool = 'B', priority = "high", vmId = 201, deviceTimeoutMs = 60000)
+class SharedMediatorIT {
+    static final int ROUNDS = 3;
+
+    @Test
+    @DisplayName("scheduling order reported by the mediator follows the VMs' priorities")
+    void schedulingOrderFollowsPriorities(GuestVms vms, MediatorHandle mediator) throws Exception {
+        Mediator m = mediator.inProcessMediator().orElseThrow(() -> new MediatorFailure("needs the in-process mediator"));
+        GuestVm aHigh = vms.get("a-high");
+        GuestVm aLow = vms.get("a-low");
+        GuestVm bHigh = vms.get("b-high");
+        for (GuestVm vm : List.of(aHigh, aLow, bHigh)) {
+            Reporting.doStep("device of " + vm.name() + " linked (vm_id " + vm.spec().vmId() + ")", () -> {
+                try {
+                    if (!m.awaitBound((int) vm.spec().vmId(), Duration.ofSeconds(20))) {
+                        throw new MediatorFailure("vm_id " + vm.spec().vmId() + " never bound on the mediator");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException(e);
+                }
+            });
+        }
+        for (int round = 1; round <= ROUNDS; round++) {
+            int requestId = 1000 + round;
+            int r = round;
+            Reporting.doStep("round " + round + ": hold the workers, queue one request from each VM, release", () -> {
+                m.pauseScheduling();
+                List<CompletableFuture<AgentRun>> runs = new ArrayList<>();
+                try {
+                    for (GuestVm vm : List.of(aHigh, aLow, bHigh)) {
+                        runs.add(Reporting.async("agent-" + vm.name(), () -> vm.agent().run("vector-add", "--elements",
+                                "17", "--seed", Integer.toString(r), "--request-id", Integer.toString(requestId))));
+                    }
+                    if (!m.awaitQueued(3, Duration.ofSeconds(60))) {
+                        throw new MediatorFailure("round " + r + ": the three requests never were queued together");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException(e);
+                } finally {
+                    m.resumeScheduling();
+                }
+                for (CompletableFuture<AgentRun> f : runs) {
+                    AgentRun run = f.orTimeout(120, TimeUnit.SECONDS).join();
+                    List<Map<String, Object>> lines = run.ofType("vector-add");
+                    if (!run.ok() || lines.isEmpty() || !Boolean.TRUE.equals(lines.get(0).get("correct"))) {
+                        throw new ProtocolFailure("round " + r + ": vector-add failed: " + run.diagnostics() + " "
+                                + lines);
+                    }
+                }
+            });
+        }
+
+        // what the mediator reports: STATS_REPLY's "last" ([vm, request_id, priority] in start order) ...
+        Map<String, Object> stats = mediator.stats();
+        Reporting.attachJson("mediator stats after the rounds", mediator.statsJson());
+        List<long[]> reported = new ArrayList<>();
+        for (Object o : Json.getList(stats, "last")) {
+            List<?> e = (List<?>) o;
+            reported.add(new long[] {((Number) e.get(0)).longValue(), ((Number) e.get(1)).longValue(),
+                    ((Number) e.get(2)).longValue()});
+        }
+        // ... and its execution log (pool and effective class as well)
+        List<Stats.Executed> log = m.executionLog();
+        StringBuilder order = new StringBuilder();
+        for (int round = 1; round <= ROUNDS; round++) {
+            int requestId = 1000 + round;
+            long hi = seqOf(reported, 101, requestId);
+            long lo = seqOf(reported, 102, requestId);
+            long b = seqOf(reported, 201, requestId);
+            order.append("round ").append(round).append(": a-high #").append(hi).append(", a-low #").append(lo)
+                    .append(", b-high #").append(b).append('\n');
+            if (hi < 0 || lo < 0 || b < 0) {
+                throw new MediatorFailure("round " + round + ": the mediator did not report all three requests: "
+                        + stats.get("last"));
+            }
+            if (hi > lo) {
+                throw new MediatorFailure("round " + round + ": the mediator ran a-low (priority low) before a-high "
+                        + "(priority high) in pool A: " + order);
+            }
+            Stats.Executed eh = executed(log, 101, requestId);
+            Stats.Executed el = executed(log, 102, requestId);
+            Stats.Executed eb = executed(log, 201, requestId);
+            assertThat(eh.seq()).as("execution log: a-high before a-low, round " + round).isLessThan(el.seq());
+            assertThat(eh.pool()).isEqualTo('A');
+            assertThat(el.pool()).isEqualTo('A');
+            assertThat(eb.pool()).isEqualTo('B');
+            assertThat(eh.priority()).isEqualTo(2);
+            assertThat(el.priority()).isEqualTo(0);
+        }
+        Reporting.attachText("scheduling order per round (position in the mediator's report)", order.toString());
+        // every request is in the per-request log lines too
+        assertThat(mediator.requestLogLines().stream().filter(l -> l.contains("request_id=100")).count())
+                .as("per-request log lines of the rounds").isGreaterThanOrEqualTo(3L * ROUNDS);
+    }
+
+    /** Position of (vm, request id) in the reported order, -1 if absent. */
+    static long seqOf(List<long[]> reported, long vm, long requestId) {
+        for (int i = 0; i < reported.size(); i++) {
+            if (reported.get(i)[0] == vm && reported.get(i)[1] == requestId) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    static Stats.Executed executed(List<Stats.Executed> log, int vm, int requestId) {
+        return log.stream().filter(e -> e.vmId() == vm && e.requestId() == requestId).findFirst()
+                .orElseThrow(() -> new MediatorFailure("execution log lacks vm " + vm + " request " + requestId));
+    }
+}

@@ -1,0 +1,307 @@
+package dev.vgpuhil.mediator;
+
+import static dev.vgpuhil.mediator.Wire.T;
+import static dev.vgpuhil.protocol.VgpuProtocol.*;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+
+import dev.vgpuhil.protocol.ComputeRequest;
+import dev.vgpuhil.protocol.Frame;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Hostile and unlucky clients over real sockets: slow-loris, silent connections, the connection limit, requests
+ * stuck at shutdown, vanished clients; plus the request log line and the socket file's life.
+ */
+class MediatorRobustnessTest {
+    @TempDir
+    Path dir;
+
+    Mediator.Builder cpu() {
+        return Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU);
+    }
+
+    /**
+     * A client dripping a header one byte at a time (the slow-loris pattern, sped up: 1 byte / 150 ms, so the
+     * 32-byte header would take 4.8 s, against a 2.5 s frame timeout) holds only its own reader: others are
+     * served meanwhile (each well under the time the drip lasts), and the drip is cut once the frame is older
+     * than the frame timeout.
+     */
+    @Test
+    void slowLorisDoesNotBlockOthersAndIsCutAtTheFrameTimeout() throws Exception {
+        Duration frameTimeout = Duration.ofMillis(2500);
+        try (Mediator m = cpu().frameTimeout(frameTimeout).requestLog(false).build()) {
+            m.start();
+            try (MediatorClient good = MediatorClient.connect(m.socketPath(), T);
+                 MediatorClient loris = MediatorClient.connect(m.socketPath(), T)) {
+                good.hello(1, POOL_A, PRIORITY_LOW, T);
+                byte[] hello = Frame.of(MSG_HELLO, 2, POOL_A, PRIORITY_HIGH, 0, 0, null).encode();
+                AtomicBoolean cut = new AtomicBoolean();
+                long t0 = System.nanoTime();
+                Thread drip = new Thread(() -> {
+                    try {
+                        for (byte b : hello) {
+                            loris.sendRaw(new byte[] {b});
+                            Thread.sleep(150);
+                        }
+                    } catch (Exception e) {
+                        cut.set(true);
+                    }
+                }, "loris");
+                drip.start();
+                // while the loris is mid-header, the good client's requests are answered right away
+                for (int i = 0; i < 20; i++) {
+                    long s = System.nanoTime();
+                    assertThat(good.request(i, Wire.echo(i), T).status()).isEqualTo(ERR_NONE);
+                    assertThat(Duration.ofNanos(System.nanoTime() - s)).isLessThan(Duration.ofMillis(1000));
+                }
+                assertThat(loris.closedByPeer(T)).as("the dripping connection is closed").isTrue();
+                Duration lived = Duration.ofNanos(System.nanoTime() - t0);
+                assertThat(lived).isGreaterThanOrEqualTo(frameTimeout).isLessThan(Duration.ofSeconds(8));
+                drip.join(T.toMillis());
+                assertThat(cut).as("cut mid-header, before the drip could finish").isTrue();
+                assertThat(m.boundVms()).containsExactly(1);
+                assertThat(good.request(99, Wire.echo(99), T).status()).isEqualTo(ERR_NONE);
+            }
+        }
+    }
+
+    /** payload_len promising more than is ever sent: no reply can be given; the frame timeout ends it. */
+    @Test
+    void aPayloadLenLongerThanWhatArrivesIsCutAtTheFrameTimeout() throws Exception {
+        try (Mediator m = cpu().frameTimeout(Duration.ofMillis(300)).build()) {
+            m.start();
+            try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
+                c.hello(1, POOL_A, PRIORITY_LOW, T);
+                byte[] whole = Wire.request(1, POOL_A, 0, 1, ComputeRequest.echo(new byte[500])).encode();
+                c.sendRaw(java.util.Arrays.copyOf(whole, 132)); // header + 100 of 508 payload bytes, then silence
+                long t0 = System.nanoTime();
+                assertThat(c.closedByPeer(T)).isTrue();
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(Duration.ofMillis(250));
+            }
+            assertThat(m.stats().completed()).isZero();
+        }
+    }
+
+    @Test
+    void aConnectionWithoutHelloIsClosedWhenIdleButABoundOneMayIdle() throws Exception {
+        try (Mediator m = cpu().unboundIdleTimeout(Duration.ofMillis(300)).build()) {
+            m.start();
+            try (MediatorClient silent = MediatorClient.connect(m.socketPath(), T);
+                 MediatorClient bound = MediatorClient.connect(m.socketPath(), T)) {
+                bound.hello(5, POOL_B, PRIORITY_MEDIUM, T);
+                long t0 = System.nanoTime();
+                assertThat(silent.closedByPeer(T)).isTrue();
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(Duration.ofMillis(250));
+                Thread.sleep(600); // twice the unbound idle timeout
+                assertThat(bound.request(1, Wire.echo(1), T).status()).isEqualTo(ERR_NONE);
+            }
+        }
+    }
+
+    @Test
+    void connectionsBeyondTheLimitAreRefusedWithRejected() throws Exception {
+        try (Mediator m = cpu().maxConnections(2).build()) {
+            m.start();
+            try (MediatorClient a = MediatorClient.connect(m.socketPath(), T);
+                 MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
+                a.hello(1, POOL_A, 0, T);
+                b.hello(2, POOL_A, 0, T);
+                try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
+                    Frame r = c.receive(T);
+                    assertThat(r.status()).isEqualTo(ERR_REJECTED);
+                    assertThat(c.closedByPeer(T)).isTrue();
+                }
+                assertThat(a.request(1, Wire.echo(1), T).status()).isEqualTo(ERR_NONE);
+                assertThat(b.request(1, Wire.echo(1), T).status()).isEqualTo(ERR_NONE);
+            }
+        }
+    }
+
+    /** A request stuck in the backend at shutdown gets SHUTDOWN once the grace is over; the socket goes away. */
+    @Test
+    void aRequestStillRunningAfterTheGraceIsAnsweredShutdown() throws Exception {
+        GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0x5A);
+        Path sock = dir.resolve("m.sock");
+        Mediator m = Mediator.builder().socketPath(sock).backend(gate).shutdownGrace(Duration.ofMillis(200)).build();
+        m.start();
+        try (MediatorClient c = MediatorClient.connect(sock, T)) {
+            c.hello(3, POOL_A, PRIORITY_LOW, T);
+            c.send(c.requestFrame(77, ComputeRequest.echo(new byte[] {0x5A, 1})));
+            assertThat(gate.awaitEntered(T)).isTrue();
+            c.send(c.requestFrame(78, Wire.echo(78))); // queued behind it
+            assertThat(m.awaitQueued(1, T)).isTrue();
+            m.close();
+            List<Integer> shutdownIds = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                Frame r = c.receive(T);
+                assertThat(r.status()).isEqualTo(ERR_SHUTDOWN);
+                shutdownIds.add(r.requestId());
+            }
+            assertThat(shutdownIds).containsExactly(78, 77); // queued ones at once, the running one after the grace
+            assertThat(c.closedByPeer(T)).isTrue();
+        } finally {
+            gate.release();
+        }
+        assertThat(Files.exists(sock, LinkOption.NOFOLLOW_LINKS)).isFalse();
+        assertThat(m.stats().errorCounts()).containsEntry("SHUTDOWN", 2L);
+    }
+
+    @Test
+    void aRequestFinishingWithinTheGraceGetsItsRealAnswer() throws Exception {
+        GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0x5A);
+        Mediator m = cpu().backend(gate).shutdownGrace(Duration.ofSeconds(10)).build();
+        m.start();
+        try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
+            c.hello(3, POOL_A, PRIORITY_LOW, T);
+            c.send(c.requestFrame(77, ComputeRequest.echo(new byte[] {0x5A, 1})));
+            assertThat(gate.awaitEntered(T)).isTrue();
+            Thread closer = new Thread(m::close, "closer");
+            closer.start();
+            // close() is now waiting for the running request: let it finish
+            long deadline = System.nanoTime() + T.toNanos();
+            while (m.isRunning() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            gate.release();
+            Frame r = c.receive(T);
+            assertThat(r.requestId()).isEqualTo(77);
+            assertThat(r.status()).isEqualTo(ERR_NONE);
+            assertThat(r.payload()).containsExactly(0x5A, 1);
+            closer.join(T.toMillis());
+        }
+        assertThat(gate.closed).isTrue();
+    }
+
+    @Test
+    void queuedRequestsOfAVanishedClientAreDroppedAndLogged() throws Exception {
+        Path log = dir.resolve("mediator.log");
+        try (Mediator m = cpu().logFile(log).build()) {
+            m.start();
+            m.pauseScheduling();
+            try (MediatorClient keep = MediatorClient.connect(m.socketPath(), T)) {
+                keep.hello(1, POOL_A, 0, T);
+                try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
+                    c.hello(9, POOL_A, 0, T);
+                    for (int i = 0; i < 3; i++) {
+                        c.send(c.requestFrame(i, Wire.echo(i)));
+                    }
+                    assertThat(m.awaitQueued(3, T)).isTrue();
+                }
+                long deadline = System.nanoTime() + T.toNanos();
+                while (m.stats().dropped() < 3 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertThat(m.stats().dropped()).isEqualTo(3);
+                assertThat(m.scheduler().depth()).isZero();
+                m.resumeScheduling();
+                assertThat(keep.request(5, Wire.echo(5), T).status()).isEqualTo(ERR_NONE);
+            }
+        }
+        assertThat(Files.readAllLines(log)).filteredOn(l -> l.contains("outcome=DROPPED")).hasSize(3);
+    }
+
+    /** One line per request: vm, pool, priority, request id, queue wait, run time, outcome - refused ones too. */
+    @Test
+    void oneLogLinePerRequestWithEveryField() throws Exception {
+        Path log = dir.resolve("mediator.log");
+        try (Mediator m = cpu().logFile(log).build()) {
+            m.start();
+            try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
+                c.hello(4242, POOL_B, PRIORITY_MEDIUM, T);
+                assertThat(c.request(1001, Wire.echo(1), T).status()).isEqualTo(ERR_NONE);
+                assertThat(c.exchange(Wire.request(4242, POOL_B, 1, 1002, Wire.rawPayload(77, 0, 0)), T).status())
+                        .isEqualTo(ERR_BAD_OPCODE);
+                assertThat(c.exchange(Wire.request(4242, POOL_A, 0, 1003, ComputeRequest.vectorAdd(
+                        Wire.floats(127, 1f), Wire.floats(127, 2f))), T).status()).isEqualTo(ERR_NONE);
+            }
+        }
+        List<String> lines = Files.readAllLines(log).stream().filter(l -> l.contains(" request vm=")).toList();
+        assertThat(lines).hasSize(3);
+        // a worker logs after the reply has left, so the lines of different threads may interleave: by id
+        assertThat(lineFor(lines, 1001)).matches(".* request vm=4242 pool=B priority=medium request_id=1001 op=ECHO "
+                + "wait_us=\\d+ run_us=\\d+ outcome=DONE.*");
+        assertThat(lineFor(lines, 1002)).matches(".* request vm=4242 pool=B priority=medium request_id=1002 op=\\S+ "
+                + "wait_us=- run_us=- outcome=BAD_OPCODE .*");
+        assertThat(lineFor(lines, 1003)).matches(".* request vm=4242 pool=A priority=low request_id=1003 op=VECTOR_ADD "
+                + "wait_us=\\d+ run_us=\\d+ outcome=DONE.*");
+    }
+
+    static String lineFor(List<String> lines, int requestId) {
+        List<String> found = lines.stream().filter(l -> l.contains(" request_id=" + requestId + " ")).toList();
+        assertThat(found).as("log lines of request %d", requestId).hasSize(1);
+        return found.get(0);
+    }
+
+    @Test
+    void theSocketFileIsOwnerOnlyFromTheStartAndNoStagingIsLeft() throws Exception {
+        try (Mediator m = cpu().build()) {
+            m.start();
+            Path sock = m.socketPath();
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
+            try (var entries = Files.list(dir)) {
+                assertThat(entries.map(p -> p.getFileName().toString())).containsExactly("m.sock");
+            }
+        }
+    }
+
+    /** The guide's default path, if nobody uses it right now: created 0600 and removed at close. */
+    @Test
+    void theDefaultPathIsCreatedOwnerOnlyAndRemoved() throws Exception {
+        Path def = Path.of(SOCKET_PATH_DEFAULT);
+        assumeFalse(Files.exists(def, LinkOption.NOFOLLOW_LINKS) && SocketSecurity.someoneListens(def),
+                "a mediator is running on " + def + " on this machine; not touching it");
+        assumeFalse(Files.exists(def, LinkOption.NOFOLLOW_LINKS)
+                        && ((Integer) Files.getAttribute(def, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 0170000) != 0140000,
+                "a non-socket file sits at " + def);
+        try (Mediator m = Mediator.builder().backend(BackendChoice.CPU).build()) {
+            m.start();
+            assertThat(m.socketPath()).isEqualTo(def);
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(def))).isEqualTo("rw-------");
+            try (MediatorClient c = MediatorClient.connect(def, T)) {
+                assertThat(c.hello(1, POOL_A, 0, T).status()).isEqualTo(ERR_NONE);
+            }
+        }
+        assertThat(Files.exists(def, LinkOption.NOFOLLOW_LINKS)).isFalse();
+    }
+
+    @Test
+    void closeLeavesASocketThatIsNoLongerItsOwnAlone() throws Exception {
+        Path sock = dir.resolve("m.sock");
+        Mediator m = cpu().build();
+        m.start();
+        Files.delete(sock); // someone removed ours and another server took the path
+        try (ServerSocketChannel other = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            other.bind(UnixDomainSocketAddress.of(sock));
+            m.close();
+            assertThat(Files.exists(sock, LinkOption.NOFOLLOW_LINKS)).isTrue();
+            assertThat(SocketSecurity.someoneListens(sock)).isTrue();
+        }
+    }
+
+    @Test
+    void aWorldWritableNonStickySocketDirectoryIsWarnedAbout() throws Exception {
+        Path open = dir.resolve("open");
+        Files.createDirectory(open);
+        Files.setPosixFilePermissions(open, PosixFilePermissions.fromString("rwxrwxrwx"));
+        assertThat(SocketSecurity.directoryWarning(open.resolve("m.sock"))).get().asString()
+                .contains("mode 0777", "other users may replace the socket");
+        assertThat(SocketSecurity.directoryWarning(Path.of("/tmp/x.sock"))).isEmpty(); // sticky
+        Path priv = dir.resolve("priv");
+        Files.createDirectory(priv);
+        Files.setPosixFilePermissions(priv, PosixFilePermissions.fromString("rwx------"));
+        assertThat(SocketSecurity.directoryWarning(priv.resolve("m.sock"))).isEmpty();
+    }
+}
