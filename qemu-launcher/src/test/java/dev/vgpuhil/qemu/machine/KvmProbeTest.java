@@ -24,8 +24,9 @@ class KvmProbeTest {
 
     @Test
     void embeddedFirmwareIsTheAssembledSource(@TempDir Path tmp) throws Exception {
-        assumeTrue(Files.isExecutable(Path.of("/usr/bin/as")) && Files.isExecutable(Path.of("/usr/bin/ld")),
-                "binutils (as, ld) not installed");
+        // binutils comes with build-essential, which vgpu-stub/build-qemu.sh installs: missing means a broken set-up
+        assertThat(Files.isExecutable(Path.of("/usr/bin/as")) && Files.isExecutable(Path.of("/usr/bin/ld")))
+                .as("binutils (as, ld) installed").isTrue();
         Path src = tmp.resolve("kvm-probe.S");
         try (InputStream in = KvmProbe.class.getResourceAsStream("kvm-probe.S")) {
             Files.write(src, in.readAllBytes());
