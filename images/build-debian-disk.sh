@@ -1,37 +1,45 @@
 #!/usr/bin/env bash
-# Build the fuller (nightly) Debian guest: debootstrap bookworm into an ext4 qcow2 disk, cached by content hash.
+# Build the fuller (nightly) Debian guest: debootstrap bookworm into a bootable qcow2 disk, cached by content hash.
 #
 # usage: images/build-debian-disk.sh [--size SIZE] [--cloud-init] [--mirror URL] [--force] [--check-args]
 #   --size SIZE     virtual disk size for mkfs/qemu-img (default 4G)
-#   --cloud-init    also install cloud-init, so a NoCloud seed (images/make-nocloud-seed.sh) can set the key
+#   --cloud-init    also install cloud-init (datasource NoCloud only), so a NoCloud seed
+#                   (images/make-nocloud-seed.sh) can set the key; without a seed cloud-init stays disabled
 #   --mirror URL    Debian mirror (default http://deb.debian.org/debian, security from .../debian-security)
 #   --force         rebuild even if a cache entry exists
 #   --check-args    only check the arguments and the host (root, tools), print the cache directory, build nothing
 #
 # Output (last stdout line, progress on stderr): ${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/disks/<key>/ with
-#   disk.qcow2    one ext4 file system on the whole disk (no partition table, no boot loader), label vgpu-root
+#   disk.qcow2    MBR partition table, partition 1 (from 1 MiB) one ext4 file system labelled vgpu-root, and GRUB
+#                 (i386-pc: boot.img in the MBR, core.img in the gap before partition 1, /boot/grub/grub.cfg with
+#                 serial console): boots on its own with SeaBIOS (QEMU's default firmware, not qboot)
 #   vmlinuz       the disk's own kernel (linux-image-cloud-amd64) and
-#   initrd.img    its initramfs-tools initrd: boot them directly, QEMU needs no firmware boot loader
-#   DISK-INFO     key=value: cache_key, suite, kernel_version, java_version, packages, size
+#   initrd.img    its initramfs-tools initrd, to boot them directly (faster, and the key on the command line)
+#   DISK-INFO     key=value: cache_key, suite, kernel_version, java_version, root, append_prefix, packages, size
 # The entry appears by an atomic rename; the key hashes this script, the test program's source and the options.
 # Package versions are whatever the mirror has at build time (this is the nightly image: rebuild with --force).
 #
-# Boot:
+# Boot, directly (the key on the kernel command line):
 #   qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -nographic -nodefaults -serial stdio \
 #     -kernel DIR/vmlinuz -initrd DIR/initrd.img \
 #     -drive file=DIR/disk.qcow2,if=virtio,format=qcow2,snapshot=on \
-#     -append "root=/dev/vda rw console=ttyS0 panic=-1 vgpuhil.authkey=<base64 of one authorized_keys line>" \
+#     -append "root=LABEL=vgpu-root rw console=ttyS0 panic=-1 vgpuhil.authkey=<base64 of one authorized_keys line>" \
 #     -netdev user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=n0
-# i.e. GuestImage.kernelCommandLine(key) prefixed with "root=/dev/vda rw". Keys arrive the same way as in the CI
-# initramfs (vgpuhil.authkey=, read at boot by vgpu-hil-guest.service), or with --cloud-init through a NoCloud seed
-# (-drive file=seed.img,if=virtio,format=raw). The guest prints the same serial markers as the CI initramfs
+# i.e. GuestImage.kernelCommandLine(key) prefixed with DISK-INFO's append_prefix. Or through its own boot loader,
+# as any user's image (built with --cloud-init, the key from a NoCloud seed):
+#   qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -nographic -nodefaults -serial stdio \
+#     -drive file=DIR/disk.qcow2,if=virtio,format=qcow2,snapshot=on -drive file=seed.img,if=virtio,format=raw \
+#     -netdev user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=n0
+# Keys arrive the same way as in the CI initramfs (vgpuhil.authkey=, read at boot by vgpu-hil-keys.service), or
+# with --cloud-init through a NoCloud seed. The guest prints the same serial markers as the CI initramfs
 # ("vgpu-hil: ssh ready", "vgpu-hil: ready", and for vgpuhil.run=<base64 cmd> "vgpu-hil: run begin" ...
 # "vgpu-hil: run end rc=<n>" followed by poweroff). Network: systemd-networkd, DHCP on the virtio NIC.
 # Contents: systemd, openssh-server (root by key only), openjdk-17-jre-headless (/opt/java -> the JRE, so
-# /opt/java/bin/java works as in the initramfs), the guide's C test program in /usr/local/bin, iproute2, pciutils.
+# /opt/java/bin/java works as in the initramfs), the guide's C test program in /usr/local/bin, iproute2, pciutils,
+# busybox (devmem and usleep linked in /usr/local/bin, as the CI guest has them), grub-pc-bin.
 #
 # Needs root (debootstrap, chroot) and debootstrap, e2fsprogs (mkfs.ext4 -d: no loop device, no mount of the
-# image), qemu-utils, gcc + libc6-dev; missing ones are installed with apt-get. Takes ~2-3 min here (fast mirror) and ~2 GB of disk.
+# image), fdisk (sfdisk on the image file), qemu-utils, gcc + libc6-dev; missing ones are installed with apt-get. Takes ~2-3 min here (fast mirror) and ~2 GB of disk.
 # Not run in CI.
 set -euo pipefail
 
@@ -88,6 +96,7 @@ fi
 need=()
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
+command -v sfdisk >/dev/null 2>&1 || [ -x /sbin/sfdisk ] || need+=(fdisk)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
@@ -115,7 +124,7 @@ trap cleanup EXIT
 
 # debootstrap's own dependency resolution is shallow: only the base system with it, the rest through apt in the chroot
 packages=(linux-image-cloud-amd64 initramfs-tools systemd-sysv udev kmod openssh-server openjdk-17-jre-headless
-          iproute2 pciutils ca-certificates procps less)
+          iproute2 pciutils ca-certificates procps less busybox grub-pc-bin)
 [ $cloud_init = 1 ] && packages+=(cloud-init)
 log "debootstrap $suite (minbase)"
 if ! debootstrap --variant=minbase "$suite" "$root" "$mirror" >&2; then
@@ -155,6 +164,15 @@ printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$root/etc/systemd/ne
 echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
 in_root systemctl enable systemd-networkd.service >&2
 ln -sfn /usr/lib/jvm/java-17-openjdk-amd64 "$root/opt/java"
+# the harness's host-side garbage writer uses devmem and usleep, as busybox provides them in the CI guest
+ln -sf /bin/busybox "$root/usr/local/bin/devmem"
+ln -sf /bin/busybox "$root/usr/local/bin/usleep"
+if [ $cloud_init = 1 ]; then
+    # only NoCloud: without a seed ds-identify finds nothing and cloud-init stays off (no metadata-server timeouts);
+    # no locale module: minbase has no locales package, update-locale would fail and leave cloud-init in "error"
+    mkdir -p "$root/etc/cloud/cloud.cfg.d"
+    printf 'datasource_list: [ NoCloud ]\nlocale: false\n' >"$root/etc/cloud/cloud.cfg.d/90-vgpu-hil.cfg"
+fi
 
 # first boot (every boot): the key and the run command from the kernel command line, and the serial markers
 cat >"$root/usr/local/sbin/vgpu-hil-guest" <<'EOF'
@@ -220,6 +238,33 @@ log "gcc -static $test_src"
     || die "compiling $test_src failed"
 
 [ -f "$root/boot/vmlinuz-$kver" ] && [ -f "$root/boot/initrd.img-$kver" ] || die "no kernel/initrd for $kver in the disk"
+
+# --- boot loader: GRUB for BIOS, installed by hand (grub-install wants a block device): core.img with an early
+# config that finds the root file system by its label, then /boot/grub/grub.cfg from it
+log "GRUB (i386-pc) core image"
+mkdir -p "$root/boot/grub/i386-pc"
+cp "$root"/usr/lib/grub/i386-pc/*.mod "$root"/usr/lib/grub/i386-pc/*.lst "$root/boot/grub/i386-pc/"
+cat >"$root/boot/grub/grub.cfg" <<EOF
+# written by vgpu-hil images/build-debian-disk.sh (no update-grub: this file is the whole configuration)
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=0
+set default=0
+menuentry 'Debian GNU/Linux ($kver, vgpu-hil)' {
+    search --no-floppy --label vgpu-root --set=root
+    linux /boot/vmlinuz-$kver root=LABEL=vgpu-root rw console=ttyS0 panic=-1
+    initrd /boot/initrd.img-$kver
+}
+EOF
+printf 'search --no-floppy --label vgpu-root --set=root\nset prefix=($root)/boot/grub\n' >"$root/tmp/early.cfg"
+in_root grub-mkimage -O i386-pc -o /tmp/core.img -c /tmp/early.cfg -p /boot/grub \
+    biosdisk part_msdos ext2 search search_label normal configfile linux echo serial terminal test >&2 \
+    || die "grub-mkimage failed"
+mv "$root/tmp/core.img" "$work/core.img"
+cp "$root/usr/lib/grub/i386-pc/boot.img" "$work/boot.img"
+core_sectors=$(( ($(stat -c %s "$work/core.img") + 511) / 512 ))
+[ "$core_sectors" -lt 2047 ] || die "GRUB core.img ($core_sectors sectors) does not fit before partition 1"
 cp "$root/boot/vmlinuz-$kver" "$result/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$result/initrd.img"
 java_version=$(in_root /usr/lib/jvm/java-17-openjdk-amd64/bin/java -XshowSettings:properties -version 2>&1 \
@@ -230,8 +275,16 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/tmp/* "$root"/var/log/*.log
 : >"$root/etc/machine-id"
 for m in dev/pts dev sys proc; do umount -l "$root/$m"; done
 
-log "mkfs.ext4 -d (no loop device) and qemu-img convert"
-mkfs.ext4 -q -F -L vgpu-root -d "$root" "$work/disk.raw" "${size_mb}M" >&2 || die "mkfs.ext4 failed"
+log "mkfs.ext4 -d (no loop device), partition table, GRUB, qemu-img convert"
+mkfs.ext4 -q -F -L vgpu-root -d "$root" "$work/part.raw" "$((size_mb - 1))M" >&2 || die "mkfs.ext4 failed"
+truncate -s "${size_mb}M" "$work/disk.raw"
+printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$work/disk.raw" >&2 || die "sfdisk failed"
+dd if="$work/part.raw" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none || die "dd of the partition failed"
+rm -f "$work/part.raw"
+# boot.img's code only (440 bytes: the partition table and signature stay); its default core sector is 1, and
+# grub-mkimage already wrote core.img's own block list (sector 2 on, its length) into core.img's first sector
+dd if="$work/boot.img" of="$work/disk.raw" bs=440 count=1 conv=notrunc status=none || die "dd of boot.img failed"
+dd if="$work/core.img" of="$work/disk.raw" bs=512 seek=1 conv=notrunc status=none || die "dd of core.img failed"
 qemu-img convert -O qcow2 "$work/disk.raw" "$result/disk.qcow2" || die "qemu-img convert failed"
 rm -f "$work/disk.raw"
 {
@@ -242,8 +295,9 @@ rm -f "$work/disk.raw"
     echo "cloud_init=$cloud_init"
     echo "kernel_version=$kver"
     echo "java_version=$java_version"
-    echo "root=/dev/vda"
-    echo "append_prefix=root=/dev/vda rw"
+    echo "root=LABEL=vgpu-root"
+    echo "append_prefix=root=LABEL=vgpu-root rw"
+    echo "boot_loader=grub-pc (MBR, core.img before partition 1 at 1 MiB)"
     cat "$work/packages"
 } >"$result/DISK-INFO"
 [ -d "$out" ] && { mv "$out" "$cache_root/.old-$key-$$" && rm -rf "$cache_root/.old-$key-$$"; }

@@ -20,8 +20,10 @@
 # + vgpu-stub/vgpu_protocol.h).
 #
 # What the guest holds: busybox (static) as userland, /init (images/initramfs/init), the virtio-net modules,
-# dropbear (host keys made at build time) + sftp-server, glibc and friends, /opt/java (jlink: java.base,
-# java.logging, CDS archive; `java` on PATH) and /usr/local/bin/test_vgpu_enhanced (static).
+# the UIO modules (uio, uio_pci_generic: the guest agent's `vector-add --irq` binds the device to them; /init
+# loads them unless vgpuhil.uio=0), dropbear (host keys made at build time) + sftp-server, glibc and friends,
+# /opt/java (jlink: java.base, java.logging, CDS archive; `java` on PATH) and /usr/local/bin/test_vgpu_enhanced
+# (static).
 #
 # Needs: apt-get (package downloads), and host tools lz4, cpio, gcc + libc6-dev, binutils, jlink
 # (openjdk-17-jdk-headless). As root the missing ones are installed with apt-get; otherwise it says which.
@@ -39,6 +41,9 @@ jdk_pkg=openjdk-17-jdk-headless
 java_modules=java.base,java.logging
 # loaded in this order by /init; the ones built into the kernel are skipped at build time
 virtio_modules=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net)
+# Linux's generic UIO PCI driver (uio_pci_generic needs uio; both are modules (=m) in the cloud kernel): loaded by
+# /init unless vgpuhil.uio=0, listed in /lib/modules/load-order-uio
+uio_modules=(uio uio_pci_generic)
 # Debian packages whose files go into the guest (the kernel's real package is resolved from the metapackage)
 packages=(busybox-static dropbear-bin openssh-sftp-server libc6 libgcc-s1 libstdc++6 zlib1g libcrypt1
           libtomcrypt1 libtommath1 libgmp10)
@@ -54,7 +59,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --force) force=1; shift ;;
         --print-key) print_key=1; shift ;;
-        -h|--help) sed -n '2,30p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -152,9 +157,12 @@ cp "$pkgroot/boot/vmlinuz-$kver" "$result/vmlinuz"
 moddir="$pkgroot/lib/modules/$kver"
 mkdir -p "$root/lib/modules"
 : >"$root/lib/modules/load-order"
+: >"$root/lib/modules/load-order-uio"
 loaded=() builtin=()
-for m in "${virtio_modules[@]}"; do
-    if grep -Eq "/$m\.ko(\.[a-z]+)?$" "$moddir/modules.builtin"; then builtin+=("$m"); continue; fi
+# add_module NAME LIST: copies NAME.ko (decompressed) into /lib/modules and appends it to LIST, unless built in
+add_module() {
+    local m=$1 list=$2 f
+    if grep -Eq "/$m\.ko(\.[a-z]+)?$" "$moddir/modules.builtin"; then builtin+=("$m"); return 0; fi
     f=$(find "$moddir/kernel" -name "$m.ko*" | head -n 1)
     [ -n "$f" ] || die "module $m is neither built into $kver nor shipped as a module"
     case "$f" in
@@ -164,9 +172,18 @@ for m in "${virtio_modules[@]}"; do
         *.ko.gz) gzip -dc "$f" >"$root/lib/modules/$m.ko" ;;
         *) die "unknown module format: $f" ;;
     esac
-    echo "$m.ko" >>"$root/lib/modules/load-order"
+    # a module's dependencies must be loaded before it (modules.dep is made by depmod at install; read modinfo)
+    local deps d
+    deps=$(strings "$root/lib/modules/$m.ko" | sed -n 's/^depends=//p' | tr ',' ' ')
+    for d in $deps; do
+        grep -qx "$d.ko" "$root/lib/modules/$list" || grep -qx "$d" <<<"$(printf '%s\n' "${builtin[@]}")" \
+            || die "module $m depends on $d, which is not loaded before it (list: $list)"
+    done
+    echo "$m.ko" >>"$root/lib/modules/$list"
     loaded+=("$m")
-done
+}
+for m in "${virtio_modules[@]}"; do add_module "$m" load-order; done
+for m in "${uio_modules[@]}"; do add_module "$m" load-order-uio; done
 log "kernel $kver: modules ${loaded[*]:-none}; built in: ${builtin[*]:-none}"
 
 # --- layout, busybox
@@ -280,7 +297,9 @@ chmod 600 "$root"/etc/dropbear/*_host_key
 java_version=$(guest_run "$root/opt/java/bin/java" -XshowSettings:properties -version 2>&1 \
     | sed -n 's/^ *java\.runtime\.version = //p')
 [ -n "$java_version" ] || die "the jlinked java does not start with the guest's libraries"
-busybox_version=$("$root/bin/busybox" 2>&1 | head -n 1 | awk '{print $2}')
+# awk reads to the end: `| head -n 1` could close the pipe early, and busybox's SIGPIPE (141) would end the build
+# silently under pipefail + set -e
+busybox_version=$("$root/bin/busybox" 2>&1 | awk 'NR == 1 { print $2 }')
 
 # --- pack
 log "packing initramfs (cpio newc + lz4 -l)"
@@ -295,6 +314,7 @@ log "packing initramfs (cpio newc + lz4 -l)"
     echo "kernel_version=$kver"
     echo "kernel_package=$kernel_pkg"
     echo "kernel_modules=${loaded[*]}"
+    echo "uio_modules=$(tr '\n' ' ' <"$root/lib/modules/load-order-uio" | sed 's/\.ko//g; s/ $//')"
     echo "kernel_builtin=${builtin[*]}"
     echo "java_version=$java_version"
     echo "java_modules=$java_modules"

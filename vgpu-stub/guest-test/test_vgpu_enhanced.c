@@ -646,10 +646,15 @@ int main(int argc, char **argv)
     }
     printf("device: %s\n", dir);
 
-    snprintf(path, sizeof(path), "%s/enable", dir);
-    en = fopen(path, "w");
-    if (!en || fputs("1", en) == EOF || fclose(en) == EOF) {
-        die("cannot enable the device (root needed?)", strerror(errno));
+    /* A device with a bound driver (uio_pci_generic, after the guest agent's vector-add --irq) was enabled by its
+     * driver, and the kernel refuses the enable write (EBUSY); BAR0 stays mappable through resource0. */
+    snprintf(path, sizeof(path), "%s/driver", dir);
+    if (access(path, F_OK) != 0) {
+        snprintf(path, sizeof(path), "%s/enable", dir);
+        en = fopen(path, "w");
+        if (!en || fputs("1", en) == EOF || fclose(en) == EOF) {
+            die("cannot enable the device (root needed?)", strerror(errno));
+        }
     }
 
     snprintf(path, sizeof(path), "%s/resource0", dir);

@@ -12,13 +12,14 @@ public final class Args {
             + "  probe | dump                      identity / all 16 registers\n"
             + "  selftest [--expect-pool A|B] [--expect-priority low|medium|high|0|1|2] [--expect-vm N]\n"
             + "           [--mediator present|absent]\n"
-            + "  vector-add [--elements N] [--seed S] [--irq] [--repeat R] [--request-id ID]\n"
+            + "  vector-add [--elements N] [--seed S] [--irq[=uio|poll]] [--repeat R] [--request-id ID]\n"
             + "  bench [--count N] [--op echo] [--bytes B] [--request-id ID]\n"
-            + "  every command: [--bdf 0000:00:04.0] [--timeout-ms MS] [--sysfs DIR]";
+            + "  every command: [--bdf 0000:00:04.0] [--timeout-ms MS] [--sysfs DIR] [--devfs DIR]\n"
+            + "  options take their value as the next argument or after '=' (--irq=poll)";
 
     static final String COMMANDS = "probe, dump, selftest, vector-add, bench, help";
 
-    private static final String COMMON = " --bdf --timeout-ms --sysfs ";
+    private static final String COMMON = " --bdf --timeout-ms --sysfs --devfs ";
 
     public final String command;
     private final Map<String, String> options;
@@ -46,8 +47,16 @@ public final class Args {
         }
     }
 
-    private static boolean isFlag(String option) {
-        return option.equals("--irq");
+    /** Options whose value is optional: alone (or followed by another option) they take this default. */
+    private static String defaultValue(String option) {
+        switch (option) {
+            case "--irq":
+                return "uio"; // interrupt-driven through Linux's uio_pci_generic
+            case "--mediator":
+                return "present"; // "--mediator" alone, like the C program's flag
+            default:
+                return null;
+        }
     }
 
     public static Args parse(String[] argv) throws AgentException {
@@ -68,19 +77,26 @@ public final class Args {
             if (!a.startsWith("--") || a.length() == 2) {
                 throw new AgentException("unexpected argument '" + a + "' for " + command);
             }
+            String value = null;
+            int eq = a.indexOf('=');
+            if (eq > 2) { // --option=value
+                value = a.substring(eq + 1);
+                a = a.substring(0, eq);
+            }
             if (allowed.indexOf(" " + a + " ") < 0) {
                 throw new AgentException("unknown option " + a + " for " + command + " (it takes: "
                         + allowed.trim() + ")");
             }
-            String value;
-            if (isFlag(a)) {
-                value = "true";
-            } else if (a.equals("--mediator") && (i + 1 == argv.length || argv[i + 1].startsWith("--"))) {
-                value = "present"; // "--mediator" alone, like the C program's flag
-            } else {
-                if (i + 1 == argv.length || argv[i + 1].startsWith("--")) {
+            if (value != null) {
+                if (value.isEmpty()) {
+                    throw new AgentException("option " + a + " needs a value after '='");
+                }
+            } else if (i + 1 == argv.length || argv[i + 1].startsWith("--")) {
+                value = defaultValue(a);
+                if (value == null) {
                     throw new AgentException("option " + a + " needs a value");
                 }
+            } else {
                 value = argv[++i];
             }
             if (options.put(a, value) != null) {

@@ -63,6 +63,7 @@ public final class Main {
             expectations(args);
         } else if (args.command.equals("vector-add")) {
             elements(args);
+            irqMode(args);
             args.number("--seed", 1, Long.MIN_VALUE, Long.MAX_VALUE);
             args.number("--repeat", 1, 1, 1_000_000);
             args.number("--request-id", 1, 0, 0xFFFFFFFFL);
@@ -110,12 +111,30 @@ public final class Main {
         return e;
     }
 
+    /** vector-add's completion mode: null (STATUS polling), "uio" (interrupt) or "poll" (IRQ_STATUS polling). */
+    static String irqMode(Args args) throws AgentException {
+        return args.choice("--irq", null, "uio", "poll");
+    }
+
     private static int withDevice(Args args, PrintStream out) throws AgentException {
-        Path root = Paths.get(args.string("--sysfs", PciDevice.SYSFS_PCI_DEVICES.toString()));
+        String sysfs = args.string("--sysfs", null);
+        Path root = sysfs == null ? PciDevice.SYSFS_PCI_DEVICES : Paths.get(sysfs);
         PciDevice dev = PciDevice.find(root, args.string("--bdf", null));
+        UioBinding uio = null;
+        if (args.command.equals("vector-add") && "uio".equals(irqMode(args))) {
+            // drivers next to devices (/sys/bus/pci/drivers); modprobe only on the real sysfs, never in the tests
+            Path drivers = root.toAbsolutePath().getParent().resolve("drivers");
+            uio = UioBinding.bind(dev, drivers, Paths.get(args.string("--devfs", "/dev")),
+                    sysfs == null ? new UioBinding.Modprobe() : null, System.nanoTime() + timeoutNanos(args));
+        }
         dev.enable();
         try (MappedBar0 bar = MappedBar0.open(dev.resource0(), BAR0_SIZE)) {
             Vgpu v = new Vgpu(bar);
+            if (uio != null) {
+                try (UioInterrupts irq = UioInterrupts.open(uio.node, dev.dir.resolve("config"))) {
+                    return vectorAdd(args, v, irq, uio.name, uio.irq, out);
+                }
+            }
             switch (args.command) {
                 case "probe":
                     return probe(dev, v, out);
@@ -152,11 +171,25 @@ public final class Main {
         return 0;
     }
 
+    /** vector-add polling STATUS, or IRQ_STATUS with {@code --irq=poll}; {@code --irq} (uio) needs the overload. */
     static int vectorAdd(Args args, Vgpu v, PrintStream out) throws AgentException {
+        return vectorAdd(args, v, null, null, -1, out);
+    }
+
+    /**
+     * vector-add; with {@code interrupts} (for {@code --irq}, i.e. {@code --irq=uio}) every completion is taken from
+     * the interrupt ({@link Vgpu#runWithInterrupt}); uioName and linuxIrq only label the output.
+     */
+    static int vectorAdd(Args args, Vgpu v, Interrupts interrupts, String uioName, int linuxIrq, PrintStream out)
+            throws AgentException {
         int n = elements(args);
         long seed = args.number("--seed", 1, Long.MIN_VALUE, Long.MAX_VALUE);
         int repeat = (int) args.number("--repeat", 1, 1, 1_000_000);
-        boolean irq = args.has("--irq");
+        String mode = irqMode(args);
+        if ("uio".equals(mode) && interrupts == null) {
+            throw new AgentException("--irq needs the device's interrupt (uio_pci_generic), which was not set up");
+        }
+        boolean irqPoll = "poll".equals(mode);
         long timeout = timeoutNanos(args);
         int requestId = (int) args.number("--request-id", defaultRequestId(), 0, 0xFFFFFFFFL);
         Random rnd = new Random(seed);
@@ -169,21 +202,32 @@ public final class Main {
                 b[i] = rnd.nextFloat() * 2000f - 1000f;
             }
             int id = requestId + r;
-            Vgpu.Completion c = v.run(Requests.vectorAdd(a, b), Requests.vectorAddLength(n), id, timeout, irq);
+            int[] words = Requests.vectorAdd(a, b);
+            int len = Requests.vectorAddLength(n);
+            Vgpu.Completion c = interrupts != null ? v.runWithInterrupt(words, len, id, timeout, interrupts)
+                    : v.run(words, len, id, timeout, irqPoll);
             int mismatch = -2;
             if (c.status == STATUS_DONE && c.responseLen == 4 * n) {
                 mismatch = Requests.firstVectorAddMismatch(a, b, v.readResponseWords(4 * n));
             }
             boolean correct = mismatch == -1;
-            if (!correct) {
+            if (!correct || c.timedOut) {
                 failures++;
             }
             Json j = Json.of("vector-add").num("elements", n).u32("requestId", id).u32("status", c.status)
                     .u32("errorCode", c.errorCode).bool("correct", correct).num("micros", c.micros)
                     .u32("responseLen", c.responseLen).bool("timedOut", c.timedOut)
-                    .str("completion", irq ? "irq-status-poll" : "status-poll");
-            if (irq) {
+                    .str("completion", interrupts != null ? "interrupt" : irqPoll ? "irq-status-poll" : "status-poll");
+            if (interrupts != null || irqPoll) {
                 j.u32("irqStatus", c.irqStatus).u32("irqStatusAfterClear", c.irqAfterClear);
+            }
+            if (interrupts != null) {
+                j.num("irqCount", c.irqCount).num("irqWakeups", c.irqWakeups).str("uio", uioName)
+                        .num("linuxIrq", linuxIrq);
+                if (c.timedOut && (c.irqStatus & IRQ_STATUS_COMPLETE) != 0) {
+                    j.str("note", "the device completed (IRQ_STATUS " + Hex.h8(c.irqStatus)
+                            + ") but no interrupt arrived within --timeout-ms");
+                }
             }
             if (mismatch >= 0) {
                 j.num("mismatchIndex", mismatch);

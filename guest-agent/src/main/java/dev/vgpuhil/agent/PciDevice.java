@@ -102,9 +102,40 @@ public final class PciDevice {
         return all.get(0);
     }
 
-    /** Writes "1" to {@code enable} (turns on memory decoding of a device that has no driver). */
+    /** The name of the kernel driver bound to the device ({@code driver} symlink), or null when none is. */
+    public String driverName() {
+        Path link = dir.resolve("driver");
+        try {
+            if (!Files.isSymbolicLink(link)) {
+                return Files.isDirectory(link) ? link.toRealPath().getFileName().toString() : null;
+            }
+            Path target = Files.readSymbolicLink(link).getFileName();
+            return target == null ? null : target.toString();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** The Linux IRQ number of the device's INTx line ({@code irq}, decimal), or -1 when unknown. */
+    public int irq() {
+        try {
+            String t = new String(Files.readAllBytes(dir.resolve("irq")), StandardCharsets.US_ASCII).trim();
+            return Integer.parseInt(t);
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Writes "1" to {@code enable} (turns on memory decoding of a device that has no driver). A device with a bound
+     * driver (uio_pci_generic after {@code vector-add --irq}) is left alone: its driver enabled it, and the kernel
+     * refuses the write with EBUSY.
+     */
     public void enable() throws AgentException {
         Path f = dir.resolve("enable");
+        if (driverName() != null) {
+            return;
+        }
         try {
             Files.write(f, new byte[] {'1'});
         } catch (AccessDeniedException e) {

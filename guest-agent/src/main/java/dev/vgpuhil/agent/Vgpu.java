@@ -96,16 +96,20 @@ public final class Vgpu {
         public boolean timedOut;
         /** Doorbell store to completion seen, microseconds. */
         public long micros;
+        /** Interrupt mode: the interrupt count (since the driver was bound) after the last wake-up, else -1. */
+        public long irqCount = -1;
+        /** Interrupt mode: interrupts this request woke up for (1 normally; more after spurious ones). */
+        public int irqWakeups;
     }
 
     /**
      * One request: waits for a previous one to finish (the device refuses a doorbell while busy), stores the
      * words, submits and waits for DONE or ERROR.
      *
-     * <p>irq mode: the guest has no driver (and no UIO) for the device, so nothing can take the interrupt itself;
-     * "interrupt-driven" here means IRQ_CTRL enable is set, the completion is detected from the latched
-     * IRQ_STATUS.COMPLETE bit (the interrupt's cause register), which is then cleared write-1-to-clear (which also
-     * lowers INTx), and IRQ_CTRL is turned off again.
+     * <p>irq mode ({@code --irq=poll}): no interrupt is taken; IRQ_CTRL enable is set, the completion is detected by
+     * polling the latched IRQ_STATUS.COMPLETE bit (the interrupt's cause register), which is then cleared
+     * write-1-to-clear (which also lowers INTx), and IRQ_CTRL is turned off again. The interrupt-driven flow is
+     * {@link #runWithInterrupt}.
      */
     public Completion run(int[] words, int requestLen, int requestId, long timeoutNanos, boolean irq) {
         long deadline = System.nanoTime() + timeoutNanos;
@@ -140,6 +144,64 @@ public final class Vgpu {
             if (irq) {
                 bar.write32(REG_IRQ_CTRL, 0);
             }
+        }
+        c.errorCode = reg(REG_ERROR_CODE);
+        c.responseLen = reg(REG_RESPONSE_LEN);
+        return c;
+    }
+
+    /**
+     * One request, completion taken from the interrupt: IRQ_STATUS cleared (W1C), IRQ_CTRL enabled, the interrupt
+     * unmasked, the doorbell rung, then the thread sleeps in {@link Interrupts#await} until the interrupt arrives or
+     * the deadline passes. On a wake-up, IRQ_STATUS must show COMPLETE (the cause); otherwise the interrupt was not
+     * this completion's (a shared line) and the wait goes on, unmasked again. Then STATUS is read, IRQ_STATUS cleared
+     * W1C (which lowers INTx) and IRQ_CTRL turned off. The line stays masked (as the driver's handler left it)
+     * until the next request unmasks it. No STATUS or IRQ_STATUS polling between doorbell and interrupt.
+     *
+     * <p>A request whose interrupt does not arrive in time is {@code timedOut}, even if the device completed
+     * (IRQ_STATUS then shows it, which says the interrupt got lost).
+     */
+    public Completion runWithInterrupt(int[] words, int requestLen, int requestId, long timeoutNanos, Interrupts irq)
+            throws AgentException {
+        long deadline = System.nanoTime() + timeoutNanos;
+        Completion c = new Completion();
+        if (waitNotBusy(deadline) == STATUS_BUSY) {
+            c.status = STATUS_BUSY;
+            c.errorCode = reg(REG_ERROR_CODE);
+            c.timedOut = true;
+            return c;
+        }
+        writeRequest(words);
+        bar.write32(REG_IRQ_STATUS, -1);
+        bar.write32(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+        try {
+            irq.unmask();
+            long t0 = System.nanoTime();
+            submit(requestLen, requestId);
+            int cause = 0;
+            while (true) {
+                long n = irq.await(deadline);
+                if (n < 0) {
+                    c.timedOut = true;
+                    break;
+                }
+                c.irqCount = n;
+                c.irqWakeups++;
+                cause = reg(REG_IRQ_STATUS);
+                if ((cause & IRQ_STATUS_COMPLETE) != 0) {
+                    break;
+                }
+                irq.unmask();
+            }
+            c.micros = (System.nanoTime() - t0) / 1000;
+            c.irqStatus = c.timedOut ? reg(REG_IRQ_STATUS) : cause;
+            c.status = reg(REG_STATUS);
+            if (c.irqStatus != 0) {
+                bar.write32(REG_IRQ_STATUS, c.irqStatus);
+            }
+            c.irqAfterClear = reg(REG_IRQ_STATUS);
+        } finally {
+            bar.write32(REG_IRQ_CTRL, 0);
         }
         c.errorCode = reg(REG_ERROR_CODE);
         c.responseLen = reg(REG_RESPONSE_LEN);

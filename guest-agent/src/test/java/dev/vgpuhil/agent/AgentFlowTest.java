@@ -2,6 +2,7 @@ package dev.vgpuhil.agent;
 
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -122,16 +123,84 @@ class AgentFlowTest {
     }
 
     @Test
-    @DisplayName("vector-add --irq: IRQ_CTRL enabled, completion seen in IRQ_STATUS, cleared W1C, IRQ_CTRL off")
-    void vectorAddIrq() throws Exception {
+    @DisplayName("vector-add --irq=poll: IRQ_CTRL enabled, completion polled in IRQ_STATUS, cleared W1C, IRQ_CTRL off")
+    void vectorAddIrqPoll() throws Exception {
         SimulatedVgpu sim = new SimulatedVgpu();
         sim.mediator = true;
-        int rc = Main.vectorAdd(args("vector-add", "--elements", "4", "--irq"), new Vgpu(sim), out);
+        int rc = Main.vectorAdd(args("vector-add", "--elements", "4", "--irq=poll"), new Vgpu(sim), out);
         assertThat(rc).isZero();
         assertThat(lines().get(0)).contains("\"correct\":true").contains("\"completion\":\"irq-status-poll\"")
-                .contains("\"irqStatus\":1,\"irqStatusAfterClear\":0");
+                .contains("\"irqStatus\":1,\"irqStatusAfterClear\":0").doesNotContain("irqCount");
         assertThat(sim.maxIrqCtrlSeen).isEqualTo(IRQ_CTRL_ENABLE);
         assertThat(sim.irqCtrl).isZero();
+        assertThat(sim.busyPolls).isPositive();
+    }
+
+    @Test
+    @DisplayName("vector-add --irq: sleeps until the interrupt (no polling while busy), count per request, W1C, IRQ_CTRL off")
+    void vectorAddInterrupt() throws Exception {
+        SimulatedVgpu sim = new SimulatedVgpu();
+        sim.mediator = true;
+        sim.replyAfterPolls = 50;
+        SimulatedUio uio = new SimulatedUio(sim);
+        int rc = Main.vectorAdd(args("vector-add", "--elements", "127", "--irq", "--repeat", "3", "--seed", "5"),
+                new Vgpu(sim), uio, "uio0", 21, out);
+        assertThat(rc).isZero();
+        assertThat(lines()).hasSize(3);
+        for (int i = 0; i < 3; i++) {
+            assertThat(lines().get(i)).contains("\"status\":2,\"errorCode\":0,\"correct\":true")
+                    .contains("\"timedOut\":false,\"completion\":\"interrupt\",\"irqStatus\":1,"
+                            + "\"irqStatusAfterClear\":0,\"irqCount\":" + (i + 1) + ",\"irqWakeups\":1,\"uio\":\"uio0\","
+                            + "\"linuxIrq\":21");
+        }
+        assertThat(sim.busyPolls).as("STATUS/IRQ_STATUS reads while the request was in flight").isZero();
+        assertThat(uio.unmasks).as("one unmask per request").isEqualTo(3);
+        assertThat(uio.masked).as("left masked, as the driver's handler leaves it").isTrue();
+        assertThat(sim.irqCtrl).isZero();
+        assertThat(sim.irqStatus).isZero();
+        assertThat(sim.intxLevel()).isFalse();
+    }
+
+    @Test
+    @DisplayName("vector-add --irq: a wake-up without IRQ_STATUS.COMPLETE is not this completion: unmask, wait again")
+    void vectorAddInterruptSpurious() throws Exception {
+        SimulatedVgpu sim = new SimulatedVgpu();
+        sim.mediator = true;
+        sim.replyAfterPolls = 50;
+        SimulatedUio uio = new SimulatedUio(sim);
+        uio.spurious = 1;
+        int rc = Main.vectorAdd(args("vector-add", "--elements", "3", "--irq"), new Vgpu(sim), uio, "uio0", 21, out);
+        assertThat(rc).isZero();
+        assertThat(lines().get(0)).contains("\"correct\":true").contains("\"irqCount\":2,\"irqWakeups\":2");
+        assertThat(uio.unmasks).isEqualTo(2);
+    }
+
+    @Test
+    @DisplayName("vector-add --irq: a lost interrupt is a timeout (exit 1) even though the device completed")
+    void vectorAddInterruptLost() throws Exception {
+        SimulatedVgpu sim = new SimulatedVgpu();
+        sim.mediator = true;
+        SimulatedUio uio = new SimulatedUio(sim);
+        uio.deliver = false;
+        long t0 = System.nanoTime();
+        int rc = Main.vectorAdd(args("vector-add", "--elements", "2", "--irq", "--timeout-ms", "100"), new Vgpu(sim),
+                uio, "uio0", 21, out);
+        assertThat(rc).isEqualTo(1);
+        assertThat((System.nanoTime() - t0) / 1_000_000).isBetween(90L, 5_000L);
+        assertThat(lines().get(0)).contains("\"status\":2,").contains("\"correct\":true")
+                .contains("\"timedOut\":true,\"completion\":\"interrupt\",\"irqStatus\":1,\"irqStatusAfterClear\":0,"
+                        + "\"irqCount\":-1,\"irqWakeups\":0")
+                .contains("\"note\":\"the device completed (IRQ_STATUS 0x00000001) but no interrupt arrived");
+    }
+
+    @Test
+    @DisplayName("vector-add --irq without an interrupt source is an error, never a silent fallback to polling")
+    void vectorAddInterruptNeedsSource() {
+        SimulatedVgpu sim = new SimulatedVgpu();
+        sim.mediator = true;
+        assertThatThrownBy(() -> Main.vectorAdd(args("vector-add", "--irq"), new Vgpu(sim), out))
+                .isInstanceOf(AgentException.class).hasMessageContaining("uio_pci_generic");
+        assertThat(sim.doorbells).isZero();
     }
 
     @Test
@@ -145,9 +214,19 @@ class AgentFlowTest {
                 .contains("\"mismatchIndex\":0");
 
         SimulatedVgpu none = new SimulatedVgpu();
-        assertThat(Main.vectorAdd(args("vector-add", "--elements", "8", "--irq"), new Vgpu(none), out)).isEqualTo(1);
+        assertThat(Main.vectorAdd(args("vector-add", "--elements", "8", "--irq=poll"), new Vgpu(none), out))
+                .isEqualTo(1);
         assertThat(lines().get(1)).contains("\"status\":3,\"errorCode\":2,\"correct\":false")
                 .contains("\"irqStatus\":3,\"irqStatusAfterClear\":0");
+
+        SimulatedVgpu noMediator = new SimulatedVgpu();
+        SimulatedUio uio = new SimulatedUio(noMediator);
+        assertThat(Main.vectorAdd(args("vector-add", "--elements", "8", "--irq"), new Vgpu(noMediator), uio, "uio0", 21,
+                out)).isEqualTo(1);
+        assertThat(lines().get(2)).as("an error completion interrupts too")
+                .contains("\"status\":3,\"errorCode\":2,\"correct\":false")
+                .contains("\"timedOut\":false,\"completion\":\"interrupt\",\"irqStatus\":3,\"irqStatusAfterClear\":0,"
+                        + "\"irqCount\":1");
     }
 
     @Test

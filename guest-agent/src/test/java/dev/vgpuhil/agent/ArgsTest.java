@@ -36,6 +36,12 @@ class ArgsTest {
         "selftest --expect-vm 4294967296      | option --expect-vm must be between 0 and 4294967295",
         "selftest --mediator maybe            | option --mediator must be one of present, absent",
         "dump --timeout-ms 0                  | option --timeout-ms must be between 1 and 3600000",
+        "vector-add --irq=msi                 | option --irq must be one of uio, poll, got 'msi'",
+        "vector-add --irq maybe               | option --irq must be one of uio, poll, got 'maybe'",
+        "vector-add --irq=                    | option --irq needs a value after '='",
+        "vector-add --irq --irq=poll          | option --irq given twice",
+        "probe --irq=poll                     | unknown option --irq for probe",
+        "vector-add --elements=x              | option --elements needs a number, got 'x'",
     })
     void badArguments(String line, String message) {
         String[] argv = line.isEmpty() ? new String[0] : line.split(" ");
@@ -59,6 +65,21 @@ class ArgsTest {
         assertThat(a.number("--repeat", 1, 1, 10)).isEqualTo(1);
         assertThat(a.has("--irq")).isTrue();
         assertThat(a.has("--bdf")).isFalse();
+    }
+
+    @Test
+    @DisplayName("--irq alone means uio (interrupt-driven); --irq=poll / --irq poll polls IRQ_STATUS; --opt=value")
+    void irqModes() throws AgentException {
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq"}))).isEqualTo("uio");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq", "--elements", "3"}))).isEqualTo("uio");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq=uio"}))).isEqualTo("uio");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq=poll"}))).isEqualTo("poll");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq", "poll"}))).isEqualTo("poll");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add"}))).isNull();
+        Args a = Args.parse(new String[] {"vector-add", "--elements=0x10", "--seed=-5", "--bdf=0000:00:04.0"});
+        assertThat(a.number("--elements", 1, 1, 127)).isEqualTo(16);
+        assertThat(a.number("--seed", 1, Long.MIN_VALUE, Long.MAX_VALUE)).isEqualTo(-5);
+        assertThat(a.string("--bdf", null)).isEqualTo("0000:00:04.0");
     }
 
     @Test

@@ -42,6 +42,74 @@ final class FakeSysfs {
         }
     }
 
+    /** {@code <root>/../drivers}: where the agent looks for uio_pci_generic (next to devices, as in /sys/bus/pci). */
+    Path driversDir() {
+        return root.toAbsolutePath().getParent().resolve("drivers");
+    }
+
+    /** A loaded uio_pci_generic: {@code drivers/uio_pci_generic/} with a {@code bind} file. */
+    Path addUioDriver() {
+        try {
+            Path d = Files.createDirectories(driversDir().resolve(UioBinding.DRIVER));
+            Files.writeString(d.resolve("bind"), "");
+            return d;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * What binding leaves behind in sysfs: {@code <dev>/irq}, {@code <dev>/uio/<uioName>/}, and with {@code bound}
+     * also the {@code driver} symlink to drivers/uio_pci_generic (which must exist then).
+     */
+    void addUioDevice(Path dev, String uioName, int irq, boolean bound) {
+        try {
+            Files.writeString(dev.resolve("irq"), irq + "\n");
+            Files.write(dev.resolve("config"), config(0x0406)); // memory, bus master, INTx disabled (masked)
+            Files.createDirectories(dev.resolve("uio").resolve(uioName));
+            if (bound) {
+                Files.createSymbolicLink(dev.resolve("driver"), driversDir().resolve(UioBinding.DRIVER));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** 64 bytes of PCI config space: vgpu-stub's IDs, the given COMMAND, STATUS 0x0010 (capability list). */
+    static byte[] config(int command) {
+        ByteBuffer b = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
+        b.putShort(0, (short) PCI_VENDOR_ID).putShort(2, (short) PCI_DEVICE_ID).putShort(4, (short) command)
+                .putShort(6, (short) 0x0010);
+        return b.array();
+    }
+
+    /** PCI COMMAND from the {@code config} file. */
+    static int command(Path dev) {
+        try {
+            byte[] c = Files.readAllBytes(dev.resolve("config"));
+            return (c[4] & 0xFF) | (c[5] & 0xFF) << 8;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A FIFO, standing in for /dev/uioN: a write of 4 bytes makes it readable, as an interrupt would. */
+    static Path mkfifo(Path path) {
+        int rc = com.sun.jna.NativeLibrary.getProcess().getFunction("mkfifo").invokeInt(new Object[] {path.toString(), 0600});
+        if (rc != 0) {
+            throw new IllegalStateException("mkfifo " + path + " failed: errno " + com.sun.jna.Native.getLastError());
+        }
+        return path;
+    }
+
+    static String read(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     Path addVgpu(String bdf) {
         return addDevice(bdf, PCI_VENDOR_ID, PCI_DEVICE_ID, PCI_REVISION);
     }

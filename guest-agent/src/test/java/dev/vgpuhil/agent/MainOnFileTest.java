@@ -58,6 +58,50 @@ class MainOnFileTest {
     }
 
     @Test
+    @DisplayName("vector-add --irq: binds to uio_pci_generic, unmasks, sleeps in poll() on the uio node, reads the count")
+    void vectorAddInterruptPath() throws Exception {
+        // resource0 is a file: STATUS reads done, and IRQ_STATUS reads what was last written (all 1s after the W1C
+        // clear), so the cause check passes. "The kernel" writes the interrupt count 1 into the FIFO /dev/uio0.
+        FakeSysfs.writeReg(dev, REG_STATUS, STATUS_DONE);
+        Path drv = sysfs.addUioDriver();
+        sysfs.addUioDevice(dev, "uio0", 21, false);
+        Path devfs = java.nio.file.Files.createDirectories(tmp.resolve("dev"));
+        Path fifo = FakeSysfs.mkfifo(devfs.resolve("uio0"));
+        Thread kernel = new Thread(() -> {
+            try (java.io.FileOutputStream f = new java.io.FileOutputStream(fifo.toFile())) { // opens once the agent has
+                f.write(UioInterruptsTest.nativeInt(1));
+                f.flush();
+                Thread.sleep(3000);
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+        kernel.setDaemon(true);
+        kernel.start();
+        AgentRun run = AgentRun.of("vector-add", "--elements", "2", "--irq", "--sysfs", sysfs.root.toString(),
+                "--devfs", devfs.toString(), "--timeout-ms", "2000");
+        assertThat(FakeSysfs.command(dev)).as("INTx unmasked in PCI COMMAND").isEqualTo(0x0006);
+        assertThat(FakeSysfs.read(dev.resolve("driver_override"))).isEqualTo("uio_pci_generic");
+        assertThat(FakeSysfs.read(drv.resolve("bind"))).isEqualTo("0000:00:03.0");
+        assertThat(run.single()).startsWith("{\"type\":\"vector-add\",\"elements\":2,")
+                .contains("\"timedOut\":false,\"completion\":\"interrupt\",\"irqStatus\":4294967295,")
+                .contains("\"irqCount\":1,\"irqWakeups\":1,\"uio\":\"uio0\",\"linuxIrq\":21");
+        assertThat(run.exitCode).as("a file computes nothing: the result is wrong").isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("vector-add --irq without uio_pci_generic: error line, exit 2, no request (no fallback to polling)")
+    void vectorAddInterruptWithoutDriver() {
+        FakeSysfs.writeReg(dev, REG_STATUS, STATUS_DONE);
+        AgentRun run = AgentRun.of("vector-add", "--irq", "--sysfs", sysfs.root.toString());
+        assertThat(run.exitCode).isEqualTo(2);
+        assertThat(run.single()).startsWith("{\"type\":\"error\",\"message\":\"--irq needs Linux's uio_pci_generic "
+                + "driver, which is not loaded");
+        run = AgentRun.of("vector-add", "--irq=poll", "--sysfs", sysfs.root.toString(), "--timeout-ms", "100");
+        assertThat(run.single()).contains("\"completion\":\"irq-status-poll\"");
+    }
+
+    @Test
     @DisplayName("no device / wrong --bdf: error line, exit 2")
     void noDevice() {
         AgentRun run = AgentRun.of("probe", "--sysfs", tmp.resolve("none").toString());

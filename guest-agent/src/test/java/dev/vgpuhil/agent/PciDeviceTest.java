@@ -80,6 +80,23 @@ class PciDeviceTest {
     }
 
     @Test
+    @DisplayName("a device with a bound driver is not enabled through sysfs (the kernel says EBUSY; its driver did it)")
+    void enableWithDriver() throws Exception {
+        Path drv = Files.createDirectories(tmp.resolve("drivers/uio_pci_generic"));
+        Path dir = sysfs.root.resolve("0000:00:04.0");
+        Files.createSymbolicLink(dir.resolve("driver"), drv);
+        Files.writeString(dir.resolve("irq"), "21\n");
+        PciDevice d = PciDevice.find(sysfs.root, null);
+        assertThat(d.driverName()).isEqualTo("uio_pci_generic");
+        assertThat(d.irq()).isEqualTo(21);
+        d.enable();
+        assertThat(FakeSysfs.enableText(d.dir)).isEqualTo("0\n");
+        PciDevice other = PciDevice.find(sysfs.root, "0000:00:05.0");
+        assertThat(other.driverName()).isNull();
+        assertThat(other.irq()).isEqualTo(-1);
+    }
+
+    @Test
     @DisplayName("a missing revision file reads as -1 (the self-test then fails pci_revision)")
     void noRevision() throws Exception {
         Files.delete(sysfs.root.resolve("0000:00:04.0").resolve("revision"));

@@ -34,6 +34,8 @@ final class SimulatedVgpu implements Bar0 {
     final byte[] resp = new byte[RESP_BUFFER_SIZE];
     int doorbells;
     int maxIrqCtrlSeen;
+    /** STATUS / IRQ_STATUS reads while a request was in flight (an interrupt-driven client makes none). */
+    int busyPolls;
 
     private int pendingPolls;
     private byte[] pendingReply;
@@ -50,10 +52,9 @@ final class SimulatedVgpu implements Bar0 {
             }
             return 0;
         }
-        if ((off == REG_STATUS || off == REG_IRQ_STATUS) && status == STATUS_BUSY && pendingPolls > 0) {
-            if (--pendingPolls == 0) {
-                deliver();
-            }
+        if ((off == REG_STATUS || off == REG_IRQ_STATUS) && status == STATUS_BUSY) {
+            busyPolls++;
+            tick();
         }
         switch (off) {
             case REG_DOORBELL: return 0;
@@ -101,6 +102,18 @@ final class SimulatedVgpu implements Bar0 {
             case REG_SCRATCH: scratch = v; break;
             default: break; // read-only: ignored
         }
+    }
+
+    /** One unit of time passes (a poll, or a simulated interrupt wait): a pending mediator reply comes closer. */
+    void tick() {
+        if (status == STATUS_BUSY && pendingPolls > 0 && --pendingPolls == 0) {
+            deliver();
+        }
+    }
+
+    /** The INTx level DEVICE.md defines (MSI is never enabled here): IRQ_CTRL enabled and IRQ_STATUS non-zero. */
+    boolean intxLevel() {
+        return (irqCtrl & IRQ_CTRL_ENABLE) != 0 && irqStatus != 0;
     }
 
     private void doorbell() {

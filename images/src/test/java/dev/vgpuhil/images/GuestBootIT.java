@@ -37,7 +37,8 @@ class GuestBootIT {
     void runCommandPrintsBetweenMarkersAndPowersOff() throws Exception {
         String append = image.kernelCommandLineRun(null,
                 "java -Xint -version; cat /proc/cpuinfo | head -1; test -x /usr/local/bin/test_vgpu_enhanced && echo TESTPROG_OK;"
-                        + " touch /tmp/w && echo TMP_OK; exit 7");
+                        + " touch /tmp/w && echo TMP_OK; test -d /sys/bus/pci/drivers/uio_pci_generic && echo UIO_OK;"
+                        + " exit 7");
         String console;
         try (TcgGuest guest = TcgGuest.boot(image, append, false, tmp)) {
             long initAt = guest.await(GuestImage.MARKER_INIT_STARTED, BOOT_DEADLINE);
@@ -58,7 +59,8 @@ class GuestBootIT {
         GuestImage.RunOutput run = GuestImage.parseRun(console).orElseThrow();
         assertThat(run.exitCode()).isEqualTo(7);
         assertThat(run.output()).contains("openjdk version \"17.").contains("interpreted mode")
-                .containsPattern("(?m)^processor\\s*: 0$").contains("TESTPROG_OK").contains("TMP_OK");
+                .containsPattern("(?m)^processor\\s*: 0$").contains("TESTPROG_OK").contains("TMP_OK")
+                .as("uio_pci_generic loaded at boot").contains("UIO_OK");
         assertThat(console).contains("reboot: Power down");
     }
 

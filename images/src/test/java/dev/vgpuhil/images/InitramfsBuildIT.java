@@ -102,6 +102,18 @@ class InitramfsBuildIT {
         }
         assertThat(order).containsExactlyElementsOf(expectedOrder);
         assertThat(entries).containsAll(expectedOrder.stream().map(m -> "lib/modules/" + m).toList());
+        // the generic UIO PCI driver for interrupt-driven clients, uio before uio_pci_generic (which needs it)
+        List<String> uioOrder = extract("lib/modules/load-order-uio");
+        List<String> expectedUio = new ArrayList<>();
+        for (String m : List.of("uio", "uio_pci_generic")) {
+            if (!image.info().getOrDefault("kernel_builtin", "").matches("(.* )?" + m + "( .*)?")) {
+                expectedUio.add(m + ".ko");
+            }
+        }
+        assertThat(uioOrder).containsExactlyElementsOf(expectedUio);
+        assertThat(entries).containsAll(expectedUio.stream().map(m -> "lib/modules/" + m).toList());
+        assertThat(image.info()).containsEntry("uio_modules", String.join(" ",
+                expectedUio.stream().map(m -> m.replace(".ko", "")).toList()));
         // the init in the image is the one in the repository
         String init = String.join("\n", extract("init"));
         String repoInit = Files.readString(GuestImage.repoRoot().resolve("images/initramfs/init")).strip();

@@ -121,7 +121,12 @@ public final class Agent {
         });
     }
 
-    /** The guide's client flow, {@code repeat} requests of {@code elements} random elements. Does not assert. */
+    /**
+     * The guide's client flow, {@code repeat} requests of {@code elements} random elements. With {@code irq} the
+     * agent runs interrupt-driven ({@code --irq}: the device bound to uio_pci_generic, the agent sleeping until the
+     * interrupt); otherwise it polls STATUS. Does not assert (a request that was not interrupt-driven when asked to
+     * be is marked failed in the report, see {@link VectorAddResult#interruptDriven()}).
+     */
     public List<VectorAddResult> vectorAdd(int elements, long seed, boolean irq, int repeat) {
         String mode = irq ? "interrupt-driven" : "polling";
         return Reporting.step("agent vector-add " + elements + " elements x" + repeat + " (" + mode + ", seed " + seed
@@ -137,10 +142,13 @@ public final class Agent {
                 throw new ProtocolFailure("agent vector-add on " + label + " reported no request: " + run.diagnostics());
             }
             for (VectorAddResult v : results) {
+                String how = irq ? "interrupt " + (v.interruptDriven() ? "#" + v.irqCount() + " on IRQ " + v.linuxIrq()
+                        + " (" + v.uio() + ")" : "MISSING (completion=" + v.completion() + ", timedOut=" + v.timedOut()
+                        + ")") : mode;
                 Reporting.result("request buffer <- a[" + v.elements() + "], b[" + v.elements() + "]; REQUEST_LEN="
-                        + (8 + 8 * v.elements()) + "; DOORBELL; " + mode + " -> STATUS=" + v.status() + " ERROR_CODE="
+                        + (8 + 8 * v.elements()) + "; DOORBELL; " + how + " -> STATUS=" + v.status() + " ERROR_CODE="
                         + v.errorCode() + "; response " + (v.correct() ? "verified" : "WRONG") + " (" + v.micros()
-                        + " us)", v.done() && v.correct());
+                        + " us)", v.done() && v.correct() && (!irq || v.interruptDriven()));
             }
             return results;
         });

@@ -40,7 +40,8 @@ import java.util.stream.Stream;
  */
 public final class GuestVm implements AutoCloseable {
     static final int FIRST_SLOT = 0x10;
-    static final Duration BOOT_DEADLINE = Duration.ofSeconds(120);
+    /** The CI guest's boot deadline (disks: {@link GuestChoice#defaultBootDeadline()}). */
+    static final Duration BOOT_DEADLINE = GuestChoice.CI_BOOT_DEADLINE;
     static final Duration SSH_DEADLINE = Duration.ofSeconds(60);
     static final String[] REGISTER_NAMES = {"DOORBELL", "STATUS", "POOL_ID", "PRIORITY", "VM_ID", "ERROR_CODE",
             "REQUEST_LEN", "RESPONSE_LEN", "PROTOCOL_VER", "CAPABILITIES", "IRQ_CTRL", "IRQ_STATUS", "REQUEST_ID",
@@ -52,11 +53,13 @@ public final class GuestVm implements AutoCloseable {
     private final Agent agent;
     private final Duration bootTime;
     private final Duration agentUploadTime;
+    private final GuestSystem guest;
     private boolean keep;
 
-    private GuestVm(VmSpec spec, QemuMachine machine, GuestShell shell, Agent agent, Duration bootTime,
-                    Duration agentUploadTime) {
+    private GuestVm(VmSpec spec, GuestSystem guest, QemuMachine machine, GuestShell shell, Agent agent,
+                    Duration bootTime, Duration agentUploadTime) {
         this.spec = spec;
+        this.guest = guest;
         this.machine = machine;
         this.shell = shell;
         this.agent = agent;
@@ -77,20 +80,34 @@ public final class GuestVm implements AutoCloseable {
     /** {@link #boot(VmSpec, Path, GuestImage, SshKeys, Path)} with a given accelerator. */
     public static GuestVm boot(VmSpec spec, Path mediatorSocket, GuestImage image, SshKeys keys, Path agentJar,
                                Accelerator accelerator) {
+        return boot(spec, mediatorSocket, GuestSystem.ci(image), keys, agentJar, accelerator);
+    }
+
+    /**
+     * Boots {@code guest} (see {@link GuestChoice}): the CI initramfs and the Debian disk are ready at their "vgpu-hil:
+     * ssh ready" marker; a user's image, which prints no markers of ours, when SSH lets root in with the run's key
+     * (its NoCloud seed carries the key) — both within the guest's boot deadline. Disk guests are then checked for a
+     * Java 17+ runtime (the agent is a Java 17 program) before the agent is uploaded.
+     */
+    public static GuestVm boot(VmSpec spec, Path mediatorSocket, GuestSystem guest, SshKeys keys, Path agentJar,
+                               Accelerator accelerator) {
         long t0 = System.nanoTime();
-        Reporting.progress("booting VM '" + spec.name() + "' (pool " + spec.pool() + ", priority " + spec.priority()
-                + ", vm_id " + spec.vmId() + ", " + spec.devices() + " vgpu-stub, mediator "
-                + (spec.mediator() && mediatorSocket != null ? mediatorSocket : "none") + ")");
+        Reporting.progress("booting VM '" + spec.name() + "' (" + guest.describe() + "; pool " + spec.pool()
+                + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ", " + spec.devices()
+                + " vgpu-stub, mediator " + (spec.mediator() && mediatorSocket != null ? mediatorSocket : "none") + ")");
+        GuestSystem.BootPlan plan;
+        try {
+            plan = guest.plan(keys);
+        } catch (RuntimeException e) {
+            throw new BootFailure("VM '" + spec.name() + "': cannot prepare " + guest.describe(), e);
+        }
         QemuMachine.Builder b = QemuMachine.builder()
                 .name(spec.name())
                 .memoryMb(spec.memoryMib())
                 .accelerator(accelerator)
-                .kernel(image.kernel()).initrd(image.initramfs())
-                .append(image.kernelCommandLine(keys.publicKeyLine()))
                 .userNetworking(true)
-                .readyWhen(Pattern.compile(Pattern.quote(GuestImage.MARKER_SSH_READY)))
-                .bootTimeout(BOOT_DEADLINE)
                 .keepRunDirectory(true); // deleted by close() unless a test failed
+        plan.applyTo(b);
         if (spec.mediator() && mediatorSocket != null) {
             b.mediatorSocket(mediatorSocket);
         }
@@ -109,39 +126,111 @@ public final class GuestVm implements AutoCloseable {
         QemuMachine m = b.build();
         Thread echo = Reporting.progressEnabled() ? serialEcho(m, spec.name()) : null;
         try {
-            m.start();
-        } catch (QemuMachineException e) {
-            attachBootFailure(m, e);
-            throw new BootFailure("VM '" + spec.name() + "' did not boot", e);
-        } catch (RuntimeException e) {
-            attachBootFailure(m, e);
-            m.close();
-            throw new BootFailure("VM '" + spec.name() + "' could not be started", e);
+            try {
+                m.start();
+            } catch (QemuMachineException e) {
+                attachBootFailure(m, e);
+                throw new BootFailure("VM '" + spec.name() + "' did not boot", e);
+            } catch (RuntimeException e) {
+                attachBootFailure(m, e);
+                m.close();
+                throw new BootFailure("VM '" + spec.name() + "' could not be started", e);
+            }
+            Duration toMarker = Duration.ofNanos(System.nanoTime() - t0);
+            GuestShell shell = null;
+            try {
+                if (plan.readyBySsh()) {
+                    shell = awaitSshLogin(m, keys, spec.name(), plan.bootDeadline().minus(toMarker));
+                } else {
+                    shell = GuestShell.connect(m.sshPort(), keys, SSH_DEADLINE);
+                }
+                Duration boot = Duration.ofNanos(System.nanoTime() - t0);
+                if (guest.checksJava()) {
+                    checkJava(shell, guest, spec.name());
+                }
+                long u0 = System.nanoTime();
+                Agent agent = Agent.install(shell, agentJar, spec.name());
+                Duration upload = Duration.ofNanos(System.nanoTime() - u0);
+                Reporting.progress("VM '" + spec.name() + "' up: " + (plan.readyBySsh() ? "" : "ssh ready marker after "
+                        + toMarker.toMillis() + " ms, ") + "SSH login after " + boot.toMillis()
+                        + " ms, agent uploaded in " + upload.toMillis() + " ms; accelerator " + m.accelerator());
+                return new GuestVm(spec, guest, m, shell, agent, boot, upload);
+            } catch (RuntimeException e) {
+                attachBootFailure(m, e);
+                if (shell != null) {
+                    shell.close();
+                }
+                m.close(); // run directory kept (keepRunDirectory)
+                throw e instanceof BootFailure ? e : new BootFailure("no SSH session into VM '" + spec.name() + "'", e);
+            }
         } finally {
             if (echo != null) {
                 echo.interrupt();
             }
         }
-        Duration toMarker = Duration.ofNanos(System.nanoTime() - t0);
-        GuestShell shell = null;
-        try {
-            shell = GuestShell.connect(m.sshPort(), keys, SSH_DEADLINE);
-            Duration boot = Duration.ofNanos(System.nanoTime() - t0);
-            long u0 = System.nanoTime();
-            Agent agent = Agent.install(shell, agentJar, spec.name());
-            Duration upload = Duration.ofNanos(System.nanoTime() - u0);
-            Reporting.progress("VM '" + spec.name() + "' up: ssh ready marker after " + toMarker.toMillis()
-                    + " ms, SSH login after " + boot.toMillis() + " ms, agent uploaded in " + upload.toMillis()
-                    + " ms; accelerator " + m.accelerator());
-            return new GuestVm(spec, m, shell, agent, boot, upload);
-        } catch (RuntimeException e) {
-            attachBootFailure(m, e);
-            if (shell != null) {
-                shell.close();
+    }
+
+    /**
+     * Readiness of a guest without our markers: tries to log in as root with the run's key (a stale VM on a reused
+     * port cannot pass: it does not trust this run's key) until {@code deadline}; fails at once when QEMU exits or
+     * the kernel panics.
+     */
+    static GuestShell awaitSshLogin(QemuMachine m, SshKeys keys, String name, Duration deadline) {
+        long t0 = System.nanoTime();
+        long end = t0 + Math.max(deadline.toNanos(), Duration.ofSeconds(1).toNanos());
+        long nextNote = t0 + Duration.ofSeconds(30).toNanos();
+        String last = "no attempt";
+        while (true) {
+            if (!m.isRunning()) {
+                throw new BootFailure("VM '" + name + "': QEMU exited (" + m.exitStatus().map(Object::toString)
+                        .orElse("?") + ") before SSH let root in; serial tail:\n" + m.serial().tail(20), null);
             }
-            m.close(); // run directory kept (keepRunDirectory)
-            throw e instanceof BootFailure ? e : new BootFailure("no SSH session into VM '" + spec.name() + "'", e);
+            if (QemuMachine.KERNEL_PANIC.matcher(m.serial().tail(40)).find()) {
+                throw new BootFailure("VM '" + name + "': kernel panic before SSH let root in; serial tail:\n"
+                        + m.serial().tail(20), null);
+            }
+            long left = end - System.nanoTime();
+            if (left <= 0) {
+                throw new BootFailure("VM '" + name + "': no SSH login as root with the run's key within "
+                        + deadline.toSeconds() + " s (last attempt: " + last + "; a user's image needs cloud-init"
+                        + " with the NoCloud datasource, sshd, and root login by key allowed); serial tail:\n"
+                        + m.serial().tail(20), null);
+            }
+            try {
+                return GuestShell.connect(m.sshPort(), keys, Duration.ofNanos(Math.min(left,
+                        Duration.ofSeconds(10).toNanos())));
+            } catch (IllegalStateException e) {
+                last = e.getMessage();
+            }
+            if (System.nanoTime() > nextNote) {
+                nextNote += Duration.ofSeconds(30).toNanos();
+                Reporting.progress("VM '" + name + "': waiting for SSH login ("
+                        + Duration.ofNanos(System.nanoTime() - t0).toSeconds() + " s of " + deadline.toSeconds() + " s)");
+            }
+            try {
+                Thread.sleep(1_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new BootFailure("VM '" + name + "': interrupted while waiting for SSH", e);
+            }
         }
+    }
+
+    /** A disk guest must have {@code java} 17+ on root's PATH: the agent is a Java 17 program. */
+    static void checkJava(GuestShell shell, GuestSystem guest, String name) {
+        GuestShell.Result r = shell.exec(GuestSystem.JAVA_CHECK, Duration.ofSeconds(120));
+        String how = (r.stdout() + r.stderr()).strip();
+        if (r.exitCode() == 3) {
+            throw new BootFailure("VM '" + name + "' (" + guest.describe() + ") has no `java` on root's PATH: the guest"
+                    + " agent needs a Java 17+ runtime in the guest (e.g. apt-get install openjdk-17-jre-headless)", null);
+        }
+        int major = GuestSystem.javaMajor(how);
+        if (major < 17) {
+            throw new BootFailure("VM '" + name + "' (" + guest.describe() + "): the guest's java is "
+                    + (major < 0 ? "of unknown version" : "Java " + major) + " (" + how.replace('\n', ' ')
+                    + "); the guest agent needs Java 17+ (e.g. apt-get install openjdk-17-jre-headless)", null);
+        }
+        Reporting.progress("VM '" + name + "': guest Java " + major + " (" + how.replace('\n', ' ') + ")");
     }
 
     /** Prints the serial console's new lines while the machine boots (-Dvgpu.progress=true). */
@@ -196,6 +285,11 @@ public final class GuestVm implements AutoCloseable {
 
     public VmSpec spec() {
         return spec;
+    }
+
+    /** The guest it runs (CI initramfs, Debian disk or a user's image). */
+    public GuestSystem guest() {
+        return guest;
     }
 
     public QemuMachine machine() {

@@ -58,4 +58,17 @@ public @interface VgpuVm {
 
     /** Guest RAM in MiB. */
     int memoryMib() default 512;
+
+    /**
+     * The guest: {@code ci}, {@code debian-disk} or {@code qcow2:/abs/path.qcow2[;kernel=..;initrd=..;append=..]}
+     * (see {@link GuestChoice}). Empty (default): the run decides — {@code -Dvgpu.guest}, {@code VGPU_GUEST}, else ci.
+     * Set it only for a test that needs one kind of guest.
+     */
+    String guest() default "";
+
+    /**
+     * Deadline in seconds from launch to an SSH login; 0 (default): {@code -Dvgpu.guest.bootTimeout}, {@code
+     * VGPU_GUEST_BOOT_TIMEOUT}, else 120 s for ci and 300 s for disk guests.
+     */
+    int bootTimeoutSeconds() default 0;
 }

@@ -5,11 +5,12 @@ import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.Reporting;
-import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.qemu.machine.Accelerator;
 import java.io.IOException;
 import java.lang.reflect.AnnotatedElement;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -19,6 +20,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -112,18 +114,24 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
         VmGroup group = new VmGroup();
         try {
             SshKeys keys = keys(context);
-            GuestImage image = Reporting.step("guest image (images/build-initramfs.sh, cached)", () -> GuestImage.locate());
+            List<GuestSystem> guests = new ArrayList<>();
+            for (VgpuVm spec : specs) {
+                guests.add(guest(context, spec));
+            }
             Path jar = Agent.localJar();
             List<CompletableFuture<GuestVm>> boots = new ArrayList<>();
-            for (VgpuVm spec : specs) {
+            for (int i = 0; i < specs.size(); i++) {
+                VgpuVm spec = specs.get(i);
+                GuestSystem guest = guests.get(i);
                 boots.add(Reporting.async("boot-" + spec.name(), () -> Reporting.step("boot VM '" + spec.name()
                         + "' (pool " + spec.pool() + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ")",
-                        () -> GuestVm.boot(VmSpec.of(spec), socket, image, keys, jar))));
+                        () -> GuestVm.boot(VmSpec.of(spec), socket, guest, keys, jar, Accelerator.AUTO))));
             }
             RuntimeException first = null;
-            for (CompletableFuture<GuestVm> f : boots) {
+            for (int i = 0; i < boots.size(); i++) {
+                CompletableFuture<GuestVm> f = boots.get(i);
                 try {
-                    group.vms.add(f.get(GuestVm.BOOT_DEADLINE.toSeconds() + 90, TimeUnit.SECONDS));
+                    group.vms.add(f.get(guests.get(i).bootDeadline().toSeconds() + 90, TimeUnit.SECONDS));
                 } catch (java.util.concurrent.ExecutionException e) {
                     Throwable c = e.getCause() instanceof CompletionException ce ? ce.getCause() : e.getCause();
                     if (first == null) {
@@ -141,7 +149,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             if (first != null) {
                 group.failure = first;
             } else {
-                writeEnvironment(context, group.vms.get(0), image);
+                writeEnvironment(context, group.vms.get(0));
             }
         } catch (RuntimeException e) {
             group.failure = e instanceof BootFailure ? e : new BootFailure("cannot prepare the VM boot", e);
@@ -152,21 +160,37 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
         return group;
     }
 
+    /**
+     * The guest of one {@link VgpuVm} ({@link GuestChoice#resolve}: the annotation, the {@value GuestChoice#PROPERTY}
+     * configuration parameter or system property, {@value GuestChoice#ENV}, else ci), located or built.
+     */
+    static GuestSystem guest(ExtensionContext context, VgpuVm spec) {
+        // system properties explicitly too: an EngineTestKit run sees only the parameters it was given
+        Function<String, Optional<String>> config = k -> context.getConfigurationParameter(k)
+                .or(() -> Optional.ofNullable(System.getProperty(k)));
+        GuestChoice choice = GuestChoice.resolve(spec.guest(), config, System::getenv);
+        Duration deadline = choice.bootDeadline(spec.bootTimeoutSeconds(), config, System::getenv);
+        String what = switch (choice.kind()) {
+            case CI -> "guest image (images/build-initramfs.sh, cached)";
+            case DEBIAN_DISK -> "guest disk (images/build-debian-disk.sh --cloud-init, cached; minutes the first time)";
+            case QCOW2 -> "user image " + choice.spelled();
+        };
+        return Reporting.step(what, () -> GuestSystem.resolve(choice, deadline));
+    }
+
     /** One key pair per test run (JVM), removed when the run ends. */
     private static SshKeys keys(ExtensionContext context) {
         return context.getRoot().getStore(NS).getOrComputeIfAbsent(KEYS, k -> new KeyDir(), KeyDir.class).keys;
     }
 
-    private static void writeEnvironment(ExtensionContext context, GuestVm vm, GuestImage image) {
+    private static void writeEnvironment(ExtensionContext context, GuestVm vm) {
         Object done = context.getRoot().getStore(NS).getOrComputeIfAbsent(ENV_WRITTEN, k -> {
             Map<String, String> env = new LinkedHashMap<>();
             env.put("QEMU.version", vm.qemuVersion());
             env.put("QEMU.binary", vm.machine().qemu().path().toString());
             env.put("accelerator", vm.machine().accelerator().accelerator().qemuName());
             env.put("accelerator.why", vm.machine().accelerator().reason());
-            env.put("guest.kernel", image.info().getOrDefault("kernel_version", "?"));
-            env.put("guest.java", image.info().getOrDefault("java_version", "?"));
-            env.put("guest.image", image.cacheKey() + " (" + image.directory() + ")");
+            env.putAll(vm.guest().environment());
             env.put("host.java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
             env.put("host.os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
                     + System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cpus");

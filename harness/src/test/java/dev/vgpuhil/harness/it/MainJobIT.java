@@ -62,13 +62,15 @@ class MainJobIT {
             for (int n : new int[] {1, 17, 64, 127}) {
                 List<VectorAddResult> rs = vm.agent().vectorAdd(n, seed + n, irq, 2);
                 for (VectorAddResult r : rs) {
-                    if (!r.done() || !r.correct()) {
+                    if (!r.done() || !r.correct() || (irq && !r.interruptDriven())) {
                         throw new ProtocolFailure("vector-add " + n + " elements (" + (irq ? "irq" : "polling") + "): " + r);
                     }
                 }
+                VectorAddResult last = rs.get(rs.size() - 1);
                 summary.add("vector-add " + n + " elements, " + (irq ? "interrupt-driven" : "polling") + ": "
                         + rs.size() + " correct, " + rs.stream().mapToLong(VectorAddResult::micros).max().orElse(0)
-                        + " us max");
+                        + " us max" + (irq ? ", guest IRQ " + last.linuxIrq() + " via " + last.uio() + ", interrupt count "
+                        + last.irqCount() : ""));
             }
         }
 

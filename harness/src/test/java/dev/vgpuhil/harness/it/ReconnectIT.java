@@ -61,7 +61,13 @@ class ReconnectIT {
         Reporting.doStep("restart the mediator (SIGTERM, start again on the same socket)", mediator::restart);
         assertThat(mediator.pid()).as("a new daemon process").isNotEqualTo(oldPid);
         awaitDeviceLinked(mediator, vm);
-        requireCorrect(vm.agent().vectorAdd(127, 4, true, 2), "after the restart");
+        List<VectorAddResult> afterRestart = vm.agent().vectorAdd(127, 4, true, 2);
+        requireCorrect(afterRestart, "after the restart");
+        for (VectorAddResult r : afterRestart) {
+            if (!r.interruptDriven()) {
+                throw new ProtocolFailure("vector-add --irq after the restart was not interrupt-driven: " + r);
+            }
+        }
         assertThat(mediator.incarnations()).isGreaterThanOrEqualTo(2);
     }
 

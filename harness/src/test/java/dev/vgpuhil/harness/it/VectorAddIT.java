@@ -38,16 +38,83 @@ class VectorAddIT {
     void vectorAddIsCorrect(int elements, String mode, GuestVm vm, MediatorHandle mediator) {
         long seed = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
         Reporting.attachText("seed", Long.toString(seed));
+        boolean irq = mode.equals("interrupt");
         long before = completed(mediator);
-        List<VectorAddResult> results = vm.agent(0).vectorAdd(elements, seed, mode.equals("interrupt"), 3);
+        String interruptsBefore = irq ? procInterrupts(vm) : null;
+        List<VectorAddResult> results = vm.agent(0).vectorAdd(elements, seed, irq, 3);
         assertThat(results).hasSize(3);
         for (VectorAddResult r : results) {
             if (!r.done() || !r.correct() || r.elements() != elements) {
                 throw new ProtocolFailure("vector-add " + elements + " elements (" + mode + ", seed " + seed + "): " + r);
             }
+            assertThat(r.completion()).as("how the agent learned of the completion")
+                    .isEqualTo(irq ? "interrupt" : "status-poll");
+        }
+        if (irq) {
+            requireRealInterrupts(vm, results, interruptsBefore);
         }
         long after = completed(mediator);
         assertThat(after - before).as("requests the mediator completed for this test").isEqualTo(3);
+    }
+
+    /**
+     * Each request woke the agent with its own interrupt: the uio count went up by exactly one per request, and the
+     * guest kernel's own count for the IRQ line (/proc/interrupts, the uio_pci_generic line) went up by at least as
+     * many.
+     */
+    static void requireRealInterrupts(GuestVm vm, List<VectorAddResult> results, String interruptsBefore) {
+        for (VectorAddResult r : results) {
+            if (!r.interruptDriven()) {
+                throw new ProtocolFailure("vector-add --irq: no interrupt for this request: " + r + " " + r.raw());
+            }
+        }
+        int irq = results.get(0).linuxIrq();
+        assertThat(results).as("one IRQ line and one uio device for all requests")
+                .allMatch(r -> r.linuxIrq() == irq && r.uio().equals(results.get(0).uio()));
+        for (int i = 1; i < results.size(); i++) {
+            assertThat(results.get(i).irqCount()).as("uio interrupt count after request %d", i + 1)
+                    .isEqualTo(results.get(i - 1).irqCount() + 1);
+        }
+        String interruptsAfter = procInterrupts(vm);
+        long before = uioLineCount(interruptsBefore, irq);
+        long after = uioLineCount(interruptsAfter, irq);
+        Reporting.attachText("/proc/interrupts before and after", interruptsBefore + "\n---\n" + interruptsAfter);
+        if (after < 0) {
+            throw new ProtocolFailure("/proc/interrupts in the guest has no uio_pci_generic line for IRQ " + irq + ":\n"
+                    + interruptsAfter);
+        }
+        assertThat(after - Math.max(before, 0)).as("guest kernel's interrupt count of IRQ %d (uio_pci_generic), "
+                + "before %d, after %d", irq, before, after).isGreaterThanOrEqualTo(results.size());
+        Reporting.progress("vector-add --irq: " + results.size() + " interrupts on guest IRQ " + irq + " ("
+                + results.get(0).uio() + "), uio count now " + results.get(results.size() - 1).irqCount()
+                + ", /proc/interrupts " + Math.max(before, 0) + " -> " + after);
+    }
+
+    static String procInterrupts(GuestVm vm) {
+        var r = vm.shell().exec("cat /proc/interrupts", java.time.Duration.ofSeconds(30));
+        if (!r.ok()) {
+            throw new ProtocolFailure("cat /proc/interrupts in the guest failed: " + r);
+        }
+        return r.stdout();
+    }
+
+    /**
+     * The count (all CPUs) of IRQ {@code irq} in /proc/interrupts text if its line names uio_pci_generic, -1 if
+     * there is no such line. Line format: {@code " 21:  5  0  IO-APIC  21-fasteoi  uio_pci_generic"}.
+     */
+    static long uioLineCount(String procInterrupts, int irq) {
+        for (String line : procInterrupts.split("\n")) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length < 2 || !f[0].equals(irq + ":") || !line.contains("uio_pci_generic")) {
+                continue;
+            }
+            long sum = 0;
+            for (int i = 1; i < f.length && f[i].matches("\\d+"); i++) {
+                sum += Long.parseLong(f[i]);
+            }
+            return sum;
+        }
+        return -1;
     }
 
     @Test

@@ -73,6 +73,51 @@ class InterruptTest {
         }
     }
 
+    /** PCI STATUS bit 3, "Interrupt Status" (PCI 2.3): the function's INTx is asserted, masked or not. */
+    static final int STATUS_INTERRUPT = 0x08;
+
+    @Test
+    @DisplayName("PCI 2.3 INTx masking, as uio_pci_generic needs it: INTx-disable sticks, STATUS.INTERRUPT shows the "
+            + "pending line even while masked, unmasking re-raises it")
+    void pci23IntxMasking() {
+        try (VgpuMachine m = VgpuMachine.withoutMediator()) {
+            PciBus pci = m.dev.pci();
+            PciBus.PciAddress a = m.dev.address();
+            int gsi = PciBus.q35DefaultIntxGsi(a, 1);
+            m.qtest.irqInterceptIn("ioapic");
+            int command = pci.readConfig16(a, PciBus.COMMAND);
+            // pci_intx_mask_supported(): the bit must stick when set and when cleared (else the driver refuses to bind)
+            pci.writeConfig16(a, PciBus.COMMAND, command | PciBus.COMMAND_INTX_DISABLE);
+            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE).isNotZero();
+            pci.writeConfig16(a, PciBus.COMMAND, command & ~PciBus.COMMAND_INTX_DISABLE);
+            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE).isZero();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).as("nothing pending").isZero();
+
+            m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            completeWithError(m);
+            assertThat(m.qtest.irqLevel(gsi)).isTrue();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).as("STATUS.INTERRUPT while raised")
+                    .isNotZero();
+            // the driver's handler, pci_check_and_mask_intx(): STATUS.INTERRUPT set -> set INTx-disable
+            pci.enable(a, PciBus.COMMAND_INTX_DISABLE);
+            assertThat(m.qtest.irqLevel(gsi)).as("masked: line low").isFalse();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).as("still pending while masked")
+                    .isNotZero();
+            // user space: acknowledge in the device (W1C) -> nothing pending any more
+            m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).isZero();
+            // a completion while masked: pending in STATUS only; unmasking (clear INTx-disable) raises the line
+            completeWithError(m);
+            assertThat(m.qtest.irqLevel(gsi)).isFalse();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).isNotZero();
+            pci.writeConfig16(a, PciBus.COMMAND, pci.readConfig16(a, PciBus.COMMAND) & ~PciBus.COMMAND_INTX_DISABLE);
+            assertThat(m.qtest.irqLevel(gsi)).as("unmasked with a completion pending").isTrue();
+            m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
+            assertThat(m.qtest.irqLevel(gsi)).isFalse();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).isZero();
+        }
+    }
+
     @Test
     @DisplayName("MSI: the message data word lands at the programmed address; no INTx")
     void msi() {
