@@ -108,6 +108,13 @@ QEMU_BUILD_BUG_ON(VGPU_RESP_BUFFER_OFFSET !=
  */
 QEMU_BUILD_BUG_ON(VGPU_RESERVED_OFFSET + VGPU_RESERVED_SIZE > VGPU_BAR0_SIZE);
 
+/*
+ * The highest VGPU_ERR_* in vgpu_protocol.h: a reply status above it is not
+ * passed to the guest (ERROR_CODE PROTOCOL instead).  Keep in step with the
+ * header when a code is added.
+ */
+#define VGPU_ERR_LAST_DEFINED VGPU_ERR_SHUTDOWN
+
 typedef enum VGPULinkState {
     VGPU_LINK_DOWN,        /* no connection to the mediator */
     VGPU_LINK_HELLO_SENT,  /* connected, waiting for HELLO_ACK */
@@ -158,6 +165,13 @@ struct VGPUStubState {
     guint tx_watch;
     QEMUTimer *reply_timer;
     QEMUTimer *load_irq_timer;
+    /*
+     * A request sent on this connection and then forgotten (reset, loadvm):
+     * the mediator still answers it, and that late reply must not complete
+     * a new request that reuses the guest's request_id.
+     */
+    bool stale_valid;
+    uint32_t stale_id;
     QEMUBH *disconnect_bh;
 };
 
@@ -204,6 +218,20 @@ static void vgpu_complete(VGPUStubState *s, uint32_t error_code)
 {
     vgpu_latch_completion(s, error_code);
     vgpu_raise_completion_irq(s);
+}
+
+/*
+ * Forget the request in flight without completing it.  Its reply may still
+ * come over this connection; remember its id so that reply is discarded.
+ */
+static void vgpu_forget_inflight(VGPUStubState *s)
+{
+    if (s->inflight && s->link != VGPU_LINK_DOWN) {
+        s->stale_valid = true;
+        s->stale_id = s->inflight_id;
+    }
+    s->inflight = false;
+    timer_del(s->reply_timer);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -344,12 +372,24 @@ static void vgpu_handle_response(VGPUStubState *s, uint32_t request_id,
                                  uint32_t status, const uint8_t *payload,
                                  uint32_t payload_len)
 {
+    if (s->stale_valid && request_id == s->stale_id) {
+        /* The mediator answers in order: the first reply is the old one. */
+        s->stale_valid = false;
+        warn_report("vgpu-stub: late RESPONSE for forgotten request_id %u "
+                    "discarded", request_id);
+        return;
+    }
     if (!s->inflight || request_id != s->inflight_id) {
         warn_report("vgpu-stub: RESPONSE for request_id %u discarded "
                     "(%s)", request_id,
                     s->inflight ? "another request is in flight"
                                 : "no request in flight");
         return;
+    }
+    if (status > VGPU_ERR_LAST_DEFINED) {
+        warn_report_once("vgpu-stub: mediator replied with undefined status "
+                         "0x%x; the guest sees ERROR_CODE PROTOCOL", status);
+        status = VGPU_ERR_PROTOCOL;
     }
     if (status != VGPU_ERR_NONE) {
         vgpu_complete(s, status);
@@ -471,12 +511,14 @@ static void vgpu_chr_event(void *opaque, QEMUChrEvent event)
 
     switch (event) {
     case CHR_EVENT_OPENED:
+        s->stale_valid = false;
         s->rx_len = 0;
         vgpu_tx_reset(s);
         s->link = VGPU_LINK_HELLO_SENT;
         vgpu_queue_frame(s, VGPU_MSG_HELLO, 0, NULL, 0);
         break;
     case CHR_EVENT_CLOSED:
+        s->stale_valid = false;
         s->link = VGPU_LINK_DOWN;
         s->rx_len = 0;
         vgpu_tx_reset(s);
@@ -759,6 +801,16 @@ static void vgpu_load_irq(void *opaque)
     vgpu_raise_completion_irq(opaque);
 }
 
+/*
+ * loadvm in this process: the request in flight now (if any) is replaced by
+ * the loaded state, but the mediator will still answer it on this link.
+ */
+static int vgpu_pre_load(void *opaque)
+{
+    vgpu_forget_inflight(opaque);
+    return 0;
+}
+
 static int vgpu_post_load(void *opaque, int version_id)
 {
     VGPUStubState *s = opaque;
@@ -776,6 +828,7 @@ static const VMStateDescription vmstate_vgpu_stub = {
     .name = TYPE_VGPU_STUB,
     .version_id = 1,
     .minimum_version_id = 1,
+    .pre_load = vgpu_pre_load,
     .post_load = vgpu_post_load,
     .fields = (VMStateField[]) {
         VMSTATE_PCI_DEVICE(parent_obj, VGPUStubState),
@@ -949,9 +1002,8 @@ static void vgpu_stub_reset(DeviceState *dev)
     VGPUStubState *s = VGPU_STUB(dev);
 
     /* A request in flight is forgotten; its late reply will be discarded. */
-    s->inflight = false;
+    vgpu_forget_inflight(s);
     s->inflight_id = 0;
-    timer_del(s->reply_timer);
     timer_del(s->load_irq_timer);
     s->status = VGPU_STATUS_IDLE;
     s->error_code = VGPU_ERR_NONE;

@@ -246,6 +246,35 @@ class MediatorLinkTest {
         assertThat(dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
     }
 
+    @ParameterizedTest(name = "status 0x{0}")
+    @ValueSource(strings = {"FFFFFFFF", "7F", "0E"})
+    @DisplayName("reply with an undefined status: STATUS error, ERROR_CODE PROTOCOL; the link stays up")
+    void undefinedStatusReply(String hex) throws Exception {
+        int status = Integer.parseUnsignedInt(hex, 16);
+        MediatorPeer.Connection c = greeted();
+        dev.submit(echoPayload("x"), 6);
+        Frame req = c.expectFrame(WAIT);
+        c.send(req.reply(MSG_RESPONSE, status, "ignored".getBytes()));
+        assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);
+        assertThat(dev.errorCode()).as("never the mediator's raw status").isEqualTo(ERR_PROTOCOL);
+        assertThat(dev.readReg(REG_RESPONSE_LEN)).isZero();
+        assertThat(dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
+        dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
+        Allure.step("the same connection serves the next request", () -> assertSucceeds(c, 7));
+    }
+
+    @ParameterizedTest(name = "status {0}")
+    @ValueSource(ints = {ERR_BACKEND, ERR_SHUTDOWN})
+    @DisplayName("reply with a defined error status: ERROR_CODE is that status")
+    void definedStatusReply(int status) throws Exception {
+        MediatorPeer.Connection c = greeted();
+        dev.submit(echoPayload("x"), 8);
+        Frame req = c.expectFrame(WAIT);
+        c.send(req.reply(MSG_RESPONSE, status, null));
+        assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);
+        assertThat(dev.errorCode()).isEqualTo(status);
+    }
+
     @Test
     @DisplayName("reply with a wrong request_id is discarded; the right reply afterwards completes")
     void wrongRequestId() throws Exception {

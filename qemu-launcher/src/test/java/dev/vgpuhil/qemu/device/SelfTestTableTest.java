@@ -120,6 +120,18 @@ class SelfTestTableTest {
     }
 
     @Test
+    @DisplayName("test 6 irq_ctrl_rw: IRQ_CTRL keeps bit 0 only (ENABLE, 0xFFFFFFFF -> ENABLE, 0)")
+    void test6IrqCtrlRw() {
+        dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
+        dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+        assertThat(dev.readReg(REG_IRQ_CTRL)).isEqualTo(IRQ_CTRL_ENABLE);
+        dev.writeReg(REG_IRQ_CTRL, 0xFFFFFFFF);
+        assertThat(dev.readReg(REG_IRQ_CTRL)).as("bits other than 0 read 0").isEqualTo(IRQ_CTRL_ENABLE);
+        dev.writeReg(REG_IRQ_CTRL, 0);
+        assertThat(dev.readReg(REG_IRQ_CTRL)).isZero();
+    }
+
+    @Test
     @DisplayName("test 7 readonly_ignore_writes: STATUS..CAPABILITIES and TIMESTAMP_* unchanged by writes")
     void test7ReadonlyIgnoreWrites() {
         List<Integer> ro = List.of(REG_STATUS, REG_POOL_ID, REG_PRIORITY, REG_VM_ID, REG_ERROR_CODE,
@@ -146,6 +158,16 @@ class SelfTestTableTest {
         byte[] before = dev.readResponse(64);
         dev.writeBytes(RESP_BUFFER_OFFSET, new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
         assertThat(dev.readResponse(64)).isEqualTo(before);
+    }
+
+    @Test
+    @DisplayName("test 8 reserved_area: 0x840 and 0xFFC read 0 after writing 0xFFFFFFFF")
+    void test8ReservedArea() {
+        // 32-bit accesses, as the C program's wr()/rd()
+        dev.session().writel(dev.bar0() + RESERVED_OFFSET, 0xFFFFFFFF);
+        dev.session().writel(dev.bar0() + BAR0_SIZE - 4, 0xFFFFFFFF);
+        assertThat(dev.session().readl(dev.bar0() + RESERVED_OFFSET)).isZero();
+        assertThat(dev.session().readl(dev.bar0() + BAR0_SIZE - 4)).isZero();
     }
 
     @Test
