@@ -1,7 +1,7 @@
 // vgpu_kernels.cu - the CUDA kernels of mediator-lite's CUDA backend.
-// The backend loads PTX, not this file: src/main/resources/dev/vgpuhil/mediator/backend/vgpu_kernels.ptx
-// is hand-written to match (nvcc is not on the build machine). Where nvcc exists, regenerate with
-//   nvcc -ptx -arch=sm_50 -fmad=false -o vgpu_kernels.ptx vgpu_kernels.cu
+// The backend loads PTX, not this file. Where nvcc exists, mediator-lite/pom.xml (profile nvcc-ptx) compiles it with
+//   nvcc -ptx -arch=${nvcc.arch} -fmad=false -o vgpu_kernels.ptx vgpu_kernels.cu   (nvcc.arch default sm_75)
+// into the jar; elsewhere the hand-written src/main/resources/dev/vgpuhil/mediator/backend/vgpu_kernels.ptx is used.
 // (-fmad=false keeps saxpy as mul then add, bit-identical to the CPU backend).
 
 extern "C" __global__ void vector_add(const float *a, const float *b, float *out, unsigned n) {

