@@ -92,10 +92,23 @@ if [ "$check_only" = 0 ] && [ "$refresh_source" = 0 ] && [ -f "$tree/source-vers
 fi
 
 # ---- slow path: one builder per QEMU line at a time ----------------------
-exec 9>"$cache_root/.lock-$line"
+# Long-running children (configure, ninja and its compilers) run with fd 9 closed (`9>&-`), so a compiler
+# orphaned by a killed build can never hold the lock; only this shell holds it.
+lock_file="$cache_root/.lock-$line"
+# Every process that has the lock file open (the holder, and any waiter), as "pid (cmdline)".
+lock_holders() {
+    local fd pid
+    for fd in /proc/[0-9]*/fd/*; do
+        [ "$fd" -ef "$lock_file" ] || continue
+        pid=${fd#/proc/}; pid=${pid%%/*}
+        [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
+        printf '%s (%s); ' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)"
+    done
+}
+exec 9>"$lock_file"
 if ! flock -n 9; then
-    log "another build of QEMU $line is running; waiting for it (up to 1 h)"
-    flock -w 3600 9 || die "timed out waiting for the build lock $cache_root/.lock-$line"
+    log "another build of QEMU $line is running; waiting for it (up to 1 h); $lock_file is open in: $(lock_holders)"
+    flock -w 3600 9 || die "timed out waiting for the build lock $lock_file, open in: $(lock_holders)"
 fi
 
 is_root() { [ "$(id -u)" = 0 ]; }
@@ -219,7 +232,7 @@ ensure_trixie_python_tools() {
 [ "$line" = 10.0 ] && ensure_trixie_python_tools
 
 # ---- integrate the device and configure -----------------------------------
-"$here/qemu-integration/integrate.sh" "$src" "$here"
+"$here/qemu-integration/integrate.sh" "$src" "$here" 9>&-
 
 configure_args=(
     --target-list=x86_64-softmmu
@@ -243,13 +256,13 @@ if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.vgpu-configure" 2>/dev/nul
     rm -rf "$build"
     mkdir -p "$build"
     t0=$(date +%s)
-    (cd "$build" && "${python_env[@]}" "$src/configure" "${configure_args[@]}") >&2 \
+    (cd "$build" && "${python_env[@]}" "$src/configure" "${configure_args[@]}") >&2 9>&- \
         || die "configure failed (see output above)"
     echo "$configure_stamp" > "$build/.vgpu-configure"
     log "configured in $(( $(date +%s) - t0 )) s"
 fi
 
-ninja_build() { "${python_env[@]}" ninja -C "$build" "$@"; }
+ninja_build() { "${python_env[@]}" ninja -C "$build" "$@" 9>&-; }
 
 # The device object: compiled on its own so its warnings are visible and fatal.
 obj=$(ninja_build -t targets all 2>/dev/null | sed -n 's/^\([^:]*hw_misc_vgpu-stub\.c\.o\):.*/\1/p' | head -n1)

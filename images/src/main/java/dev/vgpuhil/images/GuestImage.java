@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -171,88 +170,52 @@ public final class GuestImage {
         return runScript(workDir, timeout, script.toString());
     }
 
-    /** Runs {@code bash scriptAndArgs...} in workDir as {@link #runScript(Path, Path, Duration)} does. */
+    /**
+     * Runs {@code bash scriptAndArgs...} in workDir as {@link #runScript(Path, Path, Duration)} does, through
+     * {@link BoundProcesses}: the script and everything it starts (apt-get, debootstrap, jlink, lz4) die at the
+     * deadline and with the JVM, also when the JVM is SIGKILLed.
+     */
     static Path runScript(Path workDir, Duration timeout, String... scriptAndArgs) {
         String script = scriptAndArgs[0];
         List<String> command = new ArrayList<>();
         command.add("bash");
         command.addAll(List.of(scriptAndArgs));
-        Path out = null;
-        Path err = null;
-        Process process = null;
+        BoundProcesses.Result r;
         try {
-            out = Files.createTempFile("vgpu-image-build", ".out");
-            err = Files.createTempFile("vgpu-image-build", ".err");
-            ProcessBuilder pb = new ProcessBuilder(command)
-                    .directory(workDir.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                    .redirectOutput(out.toFile())
-                    .redirectError(err.toFile());
-            process = pb.start();
-            boolean finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            if (!finished) {
-                kill(process);
-                throw new GuestImageException(script + " did not finish within " + timeout.toSeconds() + " s; stderr tail:\n"
-                        + tail(err));
-            }
-            int rc = process.exitValue();
-            if (rc != 0) {
-                throw new GuestImageException(script + " failed with exit code " + rc + "; stderr tail:\n" + tail(err));
-            }
-            List<String> lines = Files.readAllLines(out, StandardCharsets.UTF_8);
-            String last = null;
-            for (String line : lines) {
-                if (!line.isBlank()) {
-                    last = line.trim();
-                }
-            }
-            if (last == null) {
-                throw new GuestImageException(script + " printed no directory; stderr tail:\n" + tail(err));
-            }
-            return Paths.get(last);
+            r = BoundProcesses.run(command, workDir, timeout);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new GuestImageException(script + " did not finish within " + timeout.toSeconds()
+                    + " s; stderr tail:\n" + tailOf(afterMarker(e.getMessage())), e);
         } catch (IOException e) {
             throw new GuestImageException("cannot run " + script + ": " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new GuestImageException("interrupted while running " + script, e);
-        } finally {
-            if (process != null && process.isAlive()) {
-                kill(process);
-            }
-            deleteQuietly(out);
-            deleteQuietly(err);
         }
-    }
-
-    private static void kill(Process process) {
-        // the script's children (apt-get, jlink, lz4) first, so none is left behind
-        process.descendants().forEach(ProcessHandle::destroyForcibly);
-        process.destroyForcibly();
-        try {
-            process.waitFor(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        if (r.exitCode() != 0) {
+            throw new GuestImageException(script + " failed with exit code " + r.exitCode() + "; stderr tail:\n"
+                    + tailOf(r.stderr()));
         }
-    }
-
-    private static String tail(Path file) {
-        try {
-            List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-            List<String> tail = lines.subList(Math.max(0, lines.size() - STDERR_TAIL_LINES), lines.size());
-            return tail.isEmpty() ? "(empty)" : String.join("\n", tail);
-        } catch (IOException e) {
-            return "(stderr unreadable: " + e.getMessage() + ")";
-        }
-    }
-
-    private static void deleteQuietly(Path p) {
-        if (p != null) {
-            try {
-                Files.deleteIfExists(p);
-            } catch (IOException ignored) {
-                // a temp file
+        String last = null;
+        for (String line : r.stdout().split("\n")) {
+            if (!line.isBlank()) {
+                last = line.trim();
             }
         }
+        if (last == null) {
+            throw new GuestImageException(script + " printed no directory; stderr tail:\n" + tailOf(r.stderr()));
+        }
+        return Paths.get(last);
+    }
+
+    /** The stderr tail in a {@link BoundProcesses#run} TimeoutException message. */
+    private static String afterMarker(String message) {
+        int i = message == null ? -1 : message.indexOf(TAIL_MARKER);
+        return i < 0 ? "" : message.substring(i + TAIL_MARKER.length());
+    }
+
+    private static final String TAIL_MARKER = "stderr tail:\n";
+
+    private static String tailOf(String text) {
+        String t = BoundProcesses.tail(text, STDERR_TAIL_LINES);
+        return t.isEmpty() ? "(empty)" : t;
     }
 
     /**
