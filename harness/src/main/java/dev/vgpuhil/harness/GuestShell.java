@@ -15,6 +15,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.concurrent.atomic.AtomicReference;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 
 /**
  * An SSH session into the guest (JSch). Logs in as root on the loopback port QEMU forwarded, with the
@@ -38,25 +41,42 @@ public final class GuestShell implements AutoCloseable {
     /** Connects, retrying while the guest's sshd is still coming up, until the deadline. */
     public static GuestShell connect(int port, SshKeys keys, Duration deadline) {
         Instant end = Instant.now().plus(deadline);
-        JSchException last = null;
-        while (Instant.now().isBefore(end)) {
-            try {
-                JSch jsch = new JSch();
-                jsch.addIdentity(keys.privateKey().toString());
-                Session s = jsch.getSession("root", "127.0.0.1", port);
-                s.setConfig("StrictHostKeyChecking", "no");
-                s.setConfig("PreferredAuthentications", "publickey");
-                s.setServerAliveInterval(5_000);
-                long left = Math.max(1_000, Duration.between(Instant.now(), end).toMillis());
-                s.connect((int) Math.min(left, 15_000));
-                return new GuestShell(s);
-            } catch (JSchException e) {
-                last = e;
-                sleepQuietly(250);
+        Duration limit = deadline.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : deadline;
+        AtomicReference<JSchException> last = new AtomicReference<>();
+        AtomicReference<GuestShell> shell = new AtomicReference<>();
+        try {
+            Awaitility.await("SSH login on 127.0.0.1:" + port)
+                    .atMost(limit)
+                    .pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofMillis(250))
+                    .pollInSameThread() // one attempt at a time, each bounded by what is left
+                    .until(() -> {
+                        try {
+                            JSch jsch = new JSch();
+                            jsch.addIdentity(keys.privateKey().toString());
+                            Session s = jsch.getSession("root", "127.0.0.1", port);
+                            s.setConfig("StrictHostKeyChecking", "no");
+                            s.setConfig("PreferredAuthentications", "publickey");
+                            s.setServerAliveInterval(5_000);
+                            long left = Math.max(1_000, Duration.between(Instant.now(), end).toMillis());
+                            s.connect((int) Math.min(left, 15_000));
+                            shell.set(new GuestShell(s));
+                            return true;
+                        } catch (JSchException e) {
+                            last.set(e);
+                            return false;
+                        }
+                    });
+            return shell.get();
+        } catch (ConditionTimeoutException e) {
+            GuestShell late = shell.getAndSet(null);
+            if (late != null) { // logged in just as the deadline passed
+                return late;
             }
+            JSchException l = last.get();
+            throw new IllegalStateException("no SSH login to the guest on 127.0.0.1:" + port + " within " + deadline
+                    + (l == null ? "" : ": " + l.getMessage()), l);
         }
-        throw new IllegalStateException("no SSH login to the guest on 127.0.0.1:" + port + " within " + deadline
-                + (last == null ? "" : ": " + last.getMessage()), last);
     }
 
     /** Runs a command; stdin may be null. Fails (and kills the channel) past the timeout. */
@@ -76,20 +96,25 @@ public final class GuestShell implements AutoCloseable {
                 toGuest.write(stdin);
             }
             toGuest.close();
-            Instant end = start.plus(timeout);
             byte[] buf = new byte[8192];
-            while (true) {
-                while (in.available() > 0) {
-                    int n = in.read(buf);
-                    if (n < 0) break;
-                    out.write(buf, 0, n);
-                }
-                if (ch.isClosed() && in.available() == 0) break;
-                if (Instant.now().isAfter(end)) {
-                    throw new GuestCommandTimeoutException(command, timeout,
-                            out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-                }
-                sleepQuietly(20);
+            ChannelExec channel = ch;
+            try {
+                Awaitility.await("guest command '" + command + "'")
+                        .atMost(timeout)
+                        .pollDelay(Duration.ZERO)
+                        .pollInterval(Duration.ofMillis(20))
+                        .pollInSameThread()
+                        .until(() -> {
+                            while (in.available() > 0) {
+                                int n = in.read(buf);
+                                if (n < 0) break;
+                                out.write(buf, 0, n);
+                            }
+                            return channel.isClosed() && in.available() == 0;
+                        });
+            } catch (ConditionTimeoutException e) {
+                throw new GuestCommandTimeoutException(command, timeout,
+                        out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
             }
             return new Result(ch.getExitStatus(), out.toString(StandardCharsets.UTF_8),
                     err.toString(StandardCharsets.UTF_8), Duration.between(start, Instant.now()));
@@ -128,15 +153,6 @@ public final class GuestShell implements AutoCloseable {
     @Override
     public void close() {
         session.disconnect();
-    }
-
-    private static void sleepQuietly(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
     }
 
     /** A guest command that did not finish in time; carries what it printed so far. */

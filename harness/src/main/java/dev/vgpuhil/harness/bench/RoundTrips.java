@@ -12,6 +12,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Random;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 
 /** Host-side round-trip measurements: the mediator's echo over its socket, and the device driven by qtest. */
 public final class RoundTrips {
@@ -58,18 +60,21 @@ public final class RoundTrips {
                 .device("vgpu-stub,pool_id=A,priority=high,vm_id=9002,socket=" + socket).start()) {
             VgpuDevice dev = VgpuDevice.attach(q);
             // the link comes up asynchronously (connect + HELLO/ACK): ring until a request completes
-            long linkDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-            while (true) {
-                dev.submit(payload, 1);
-                int st = dev.awaitNotBusy(Duration.ofSeconds(10));
-                if (st == STATUS_DONE) {
-                    break;
-                }
-                if (System.nanoTime() > linkDeadline) {
-                    throw new IllegalStateException("Mediator link of the qtest device never came up: STATUS=" + st
-                            + " ERROR_CODE=" + dev.errorCode());
-                }
-                sleep(50);
+            int[] linkStatus = {-1};
+            try {
+                Awaitility.await("mediator link of the qtest device")
+                        .atMost(Duration.ofSeconds(15))
+                        .pollDelay(Duration.ZERO)
+                        .pollInterval(Duration.ofMillis(50))
+                        .pollInSameThread()
+                        .until(() -> {
+                            dev.submit(payload, 1);
+                            linkStatus[0] = dev.awaitNotBusy(Duration.ofSeconds(10));
+                            return linkStatus[0] == STATUS_DONE;
+                        });
+            } catch (ConditionTimeoutException e) {
+                throw new IllegalStateException("Mediator link of the qtest device never came up: STATUS=" + linkStatus[0]
+                        + " ERROR_CODE=" + dev.errorCode());
             }
             int errors = 0;
             long[] t = new long[count];
@@ -111,12 +116,4 @@ public final class RoundTrips {
         return st;
     }
 
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
-    }
 }

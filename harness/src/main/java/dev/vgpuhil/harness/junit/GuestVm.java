@@ -18,6 +18,9 @@ import dev.vgpuhil.qemu.machine.QemuMachineException;
 import dev.vgpuhil.qemu.machine.SerialConsole;
 import dev.vgpuhil.qemu.machine.VgpuStubDevice;
 import java.io.IOException;
+import java.util.concurrent.atomic.AtomicReference;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -177,42 +180,56 @@ public final class GuestVm implements AutoCloseable {
      */
     static GuestShell awaitSshLogin(QemuMachine m, SshKeys keys, String name, Duration deadline) {
         long t0 = System.nanoTime();
-        long end = t0 + Math.max(deadline.toNanos(), Duration.ofSeconds(1).toNanos());
-        long nextNote = t0 + Duration.ofSeconds(30).toNanos();
-        String last = "no attempt";
-        while (true) {
-            if (!m.isRunning()) {
-                throw new BootFailure("VM '" + name + "': QEMU exited (" + m.exitStatus().map(Object::toString)
-                        .orElse("?") + ") before SSH let root in; serial tail:\n" + m.serial().tail(20), null);
+        Duration limit = deadline.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : deadline;
+        long end = t0 + limit.toNanos();
+        long[] nextNote = {t0 + Duration.ofSeconds(30).toNanos()};
+        AtomicReference<String> last = new AtomicReference<>("no attempt");
+        AtomicReference<GuestShell> shell = new AtomicReference<>();
+        try {
+            Awaitility.await("SSH login into VM '" + name + "'")
+                    .atMost(limit)
+                    .pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofSeconds(1))
+                    .pollInSameThread() // one login attempt at a time, each bounded by what is left
+                    .until(() -> {
+                        // QEMU gone or a panicked kernel: fail now, not at the deadline
+                        if (!m.isRunning()) {
+                            throw new BootFailure("VM '" + name + "': QEMU exited (" + m.exitStatus()
+                                    .map(Object::toString).orElse("?") + ") before SSH let root in; serial tail:\n"
+                                    + m.serial().tail(20), null);
+                        }
+                        if (QemuMachine.KERNEL_PANIC.matcher(m.serial().tail(40)).find()) {
+                            throw new BootFailure("VM '" + name + "': kernel panic before SSH let root in; serial "
+                                    + "tail:\n" + m.serial().tail(20), null);
+                        }
+                        long left = end - System.nanoTime();
+                        if (left <= 0) {
+                            return false;
+                        }
+                        try {
+                            shell.set(GuestShell.connect(m.sshPort(), keys, Duration.ofNanos(Math.min(left,
+                                    Duration.ofSeconds(10).toNanos()))));
+                            return true;
+                        } catch (IllegalStateException e) {
+                            last.set(e.getMessage());
+                        }
+                        if (System.nanoTime() > nextNote[0]) {
+                            nextNote[0] += Duration.ofSeconds(30).toNanos();
+                            Reporting.progress("VM '" + name + "': waiting for SSH login (" + Duration.ofNanos(
+                                    System.nanoTime() - t0).toSeconds() + " s of " + deadline.toSeconds() + " s)");
+                        }
+                        return false;
+                    });
+            return shell.get();
+        } catch (ConditionTimeoutException e) {
+            GuestShell late = shell.getAndSet(null);
+            if (late != null) { // logged in just as the deadline passed
+                return late;
             }
-            if (QemuMachine.KERNEL_PANIC.matcher(m.serial().tail(40)).find()) {
-                throw new BootFailure("VM '" + name + "': kernel panic before SSH let root in; serial tail:\n"
-                        + m.serial().tail(20), null);
-            }
-            long left = end - System.nanoTime();
-            if (left <= 0) {
-                throw new BootFailure("VM '" + name + "': no SSH login as root with the run's key within "
-                        + deadline.toSeconds() + " s (last attempt: " + last + "; a user's image needs cloud-init"
-                        + " with the NoCloud datasource, sshd, and root login by key allowed); serial tail:\n"
-                        + m.serial().tail(20), null);
-            }
-            try {
-                return GuestShell.connect(m.sshPort(), keys, Duration.ofNanos(Math.min(left,
-                        Duration.ofSeconds(10).toNanos())));
-            } catch (IllegalStateException e) {
-                last = e.getMessage();
-            }
-            if (System.nanoTime() > nextNote) {
-                nextNote += Duration.ofSeconds(30).toNanos();
-                Reporting.progress("VM '" + name + "': waiting for SSH login ("
-                        + Duration.ofNanos(System.nanoTime() - t0).toSeconds() + " s of " + deadline.toSeconds() + " s)");
-            }
-            try {
-                Thread.sleep(1_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new BootFailure("VM '" + name + "': interrupted while waiting for SSH", e);
-            }
+            throw new BootFailure("VM '" + name + "': no SSH login as root with the run's key within "
+                    + deadline.toSeconds() + " s (last attempt: " + last.get() + "; a user's image needs cloud-init"
+                    + " with the NoCloud datasource, sshd, and root login by key allowed); serial tail:\n"
+                    + m.serial().tail(20), null);
         }
     }
 

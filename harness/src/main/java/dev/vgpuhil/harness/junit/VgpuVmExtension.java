@@ -138,12 +138,20 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
                         first = c instanceof RuntimeException re ? re : new BootFailure("VM boot failed", c);
                     }
                 } catch (java.util.concurrent.TimeoutException e) {
+                    closeWhenBooted(f, specs.get(i).name());
                     if (first == null) {
-                        first = new BootFailure("VM boot did not finish in time", e);
+                        first = new BootFailure("VM '" + specs.get(i).name() + "' boot did not finish in time", e);
                     }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    first = new BootFailure("interrupted while booting", e);
+                    // this one and every boot not yet collected may still come up: close them when they do
+                    for (int j = i; j < boots.size(); j++) {
+                        closeWhenBooted(boots.get(j), specs.get(j).name());
+                    }
+                    if (first == null) {
+                        first = new BootFailure("interrupted while booting", e);
+                    }
+                    break;
                 }
             }
             if (first != null) {
@@ -158,6 +166,19 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             group.close(); // whatever did boot
         }
         return group;
+    }
+
+    /**
+     * A boot the group gave up on (its deadline passed, or the wait was interrupted) keeps running on its own
+     * thread; a VM that still comes up later is closed then (its QEMU stopped, its run directory kept for the
+     * report: the group failed), so nothing is left running. A boot that fails closes its own QEMU.
+     */
+    static void closeWhenBooted(CompletableFuture<GuestVm> boot, String name) {
+        boot.thenAccept(vm -> {
+            Reporting.progress("VM '" + name + "' came up after its group gave up on it: closing it");
+            vm.keepRunDirectory();
+            vm.close();
+        });
     }
 
     /**

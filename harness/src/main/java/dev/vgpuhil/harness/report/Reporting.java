@@ -65,7 +65,7 @@ public final class Reporting {
         Allure.addAttachment(name, mime, content, ext);
     }
 
-    /** Attaches a file's text (its tail if large); a missing file is attached as a note saying so. */
+    /** Attaches a file's text (its tail if large); a missing or empty file is attached as a note saying so. */
     public static void attachFile(String name, Path file) {
         if (!inTestCase()) {
             return;
@@ -75,7 +75,9 @@ public final class Reporting {
             return;
         }
         try {
-            attachText(name, new String(readTail(file, MAX_ATTACHMENT_BYTES), StandardCharsets.UTF_8));
+            byte[] bytes = readTail(file, MAX_ATTACHMENT_BYTES);
+            // an empty log (QEMU said nothing on stderr) says so, rather than being an empty attachment
+            attachText(name, bytes.length == 0 ? "(empty: " + file + ")" : new String(bytes, StandardCharsets.UTF_8));
         } catch (IOException e) {
             attachText(name, "(cannot read " + file + ": " + e + ")");
         }

@@ -8,6 +8,7 @@ import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.VgpuVm;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
+import dev.vgpuhil.qemu.machine.MachineBootException;
 import dev.vgpuhil.qemu.machine.QemuMachineException;
 import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
@@ -33,7 +34,7 @@ class ExtensionBehaviourIT {
     @Test
     @DisplayName("a refused boot: BootFailure with the launcher's exception as cause, category Boot failure, run dir kept")
     void refusedBoot() throws Exception {
-        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").selectors(selectClass(BrokenBoot.class))
+        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(BrokenBoot.class))
                 .execute();
         List<Event> failed = r.testEvents().failed().list();
         assertThat(failed).hasSize(2);
@@ -45,6 +46,17 @@ class ExtensionBehaviourIT {
                 .hasCauseInstanceOf(QemuMachineException.class);
         assertThat(second).as("the class's second test fails with the remembered failure, no second boot")
                 .isSameAs(first);
+        // it says what happened: QEMU's exit code and its own refusal (stderr tail), in the message itself ...
+        assertThat(first.getMessage()).as("exit code in the message").containsPattern("exit(ed)? .*code [1-9]")
+                .as("QEMU's stderr tail (the refusal of timeout_ms=0) in the message").contains("timeout_ms");
+        // ... and the launcher's MachineBootException is in the cause chain, with the same diagnostics
+        MachineBootException boot = causeChain(first).stream().filter(MachineBootException.class::isInstance)
+                .map(MachineBootException.class::cast).findFirst().orElseThrow(() -> new AssertionError(
+                        "no MachineBootException in the cause chain of " + first));
+        assertThat(boot.exitStatus()).as("QEMU's exit status").isPresent();
+        assertThat(boot.exitStatus().get().exitValue()).isNotZero();
+        assertThat(boot.stderrTail()).contains("timeout_ms");
+        assertThat(boot.getMessage()).contains(boot.exitStatus().get().toString()).contains("timeout_ms");
         assertThat(Categories.matching(first.getMessage())).containsExactly("Boot failure");
         Path runDir = ((QemuMachineException) first.getCause()).runDir();
         assertThat(runDir).as("run directory kept after a failed boot").isDirectory();
@@ -55,7 +67,7 @@ class ExtensionBehaviourIT {
     @Test
     @DisplayName("a failed test keeps its VM's run directory; a passing one does not")
     void runDirectoryKeptOnFailure() throws Exception {
-        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").selectors(selectClass(FailsOnAGoodVm.class))
+        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(FailsOnAGoodVm.class))
                 .execute();
         r.testEvents().assertStatistics(s -> s.started(1).failed(1));
         Throwable t = r.testEvents().failed().list().get(0).getPayload(org.junit.platform.engine.TestExecutionResult.class)
@@ -66,12 +78,21 @@ class ExtensionBehaviourIT {
         assertThat(FailsOnAGoodVm.runDir.resolve("serial.log")).isRegularFile();
         GuestVmTrees.delete(FailsOnAGoodVm.runDir);
 
-        EngineTestKit.engine("junit-jupiter").selectors(selectClass(PassesOnAGoodVm.class)).execute()
+        EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(PassesOnAGoodVm.class)).execute()
                 .testEvents().assertStatistics(s -> s.started(1).succeeded(1));
         assertThat(PassesOnAGoodVm.runDir).as("run directory of a passing test's VM is removed").doesNotExist();
     }
 
+    static List<Throwable> causeChain(Throwable t) {
+        List<Throwable> out = new java.util.ArrayList<>();
+        for (Throwable c = t; c != null && !out.contains(c); c = c.getCause()) {
+            out.add(c);
+        }
+        return out;
+    }
+
     /** QEMU refuses the device (timeout_ms must be at least 1). */
+    @Fixture
     @VgpuVm(name = "broken", mediator = false, extraQemuArgs = {"-device", "vgpu-stub,timeout_ms=0"})
     static class BrokenBoot {
         @Test
@@ -85,6 +106,7 @@ class ExtensionBehaviourIT {
         }
     }
 
+    @Fixture
     @VgpuVm(name = "keep-me", mediator = false)
     static class FailsOnAGoodVm {
         static Path runDir;
@@ -96,6 +118,7 @@ class ExtensionBehaviourIT {
         }
     }
 
+    @Fixture
     @VgpuVm(name = "drop-me", mediator = false, perClass = false)
     static class PassesOnAGoodVm {
         static Path runDir;

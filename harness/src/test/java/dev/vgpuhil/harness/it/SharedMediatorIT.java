@@ -27,7 +27,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Three guests share one mediator: two in pool A (high and low priority) and one in pool B (high). In each round
- * the mediator holds its workers until all three guests' requests are queued, then lets go; the order in which
+ * the mediator holds its workers; a-low's request is queued first (the test waits for it), then a-high's and
+ * b-high's, and once all three are queued the workers go (so arrival order alone would run a-low first); the order in which
  * the mediator reports having run them (STATS_REPLY "last" and its execution log) must follow the priorities:
  * in pool A the high-priority VM's request runs before the low one's; pool B is served by its own worker.
  * Aging is off so waiting cannot lift the low request.
@@ -67,10 +68,13 @@ class SharedMediatorIT {
                 m.pauseScheduling();
                 List<CompletableFuture<AgentRun>> runs = new ArrayList<>();
                 try {
-                    for (GuestVm vm : List.of(aHigh, aLow, bHigh)) {
-                        runs.add(Reporting.async("agent-" + vm.name(), () -> vm.agent().run("vector-add", "--elements",
-                                "17", "--seed", Integer.toString(r), "--request-id", Integer.toString(requestId))));
+                    // a-low first, and queued before a-high even starts: a FIFO scheduler would run it first
+                    runs.add(start(aLow, r, requestId));
+                    if (!m.awaitQueued(1, Duration.ofSeconds(60))) {
+                        throw new MediatorFailure("round " + r + ": a-low's request never was queued");
                     }
+                    runs.add(start(aHigh, r, requestId));
+                    runs.add(start(bHigh, r, requestId));
                     if (!m.awaitQueued(3, Duration.ofSeconds(60))) {
                         throw new MediatorFailure("round " + r + ": the three requests never were queued together");
                     }
@@ -132,6 +136,11 @@ class SharedMediatorIT {
         // every request is in the per-request log lines too
         assertThat(mediator.requestLogLines().stream().filter(l -> l.contains("request_id=100")).count())
                 .as("per-request log lines of the rounds").isGreaterThanOrEqualTo(3L * ROUNDS);
+    }
+
+    private static CompletableFuture<AgentRun> start(GuestVm vm, int seed, int requestId) {
+        return Reporting.async("agent-" + vm.name(), () -> vm.agent().run("vector-add", "--elements", "17",
+                "--seed", Integer.toString(seed), "--request-id", Integer.toString(requestId)));
     }
 
     /** Position of (vm, request id) in the reported order, -1 if absent. */

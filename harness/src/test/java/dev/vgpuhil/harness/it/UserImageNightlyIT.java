@@ -55,7 +55,7 @@ class UserImageNightlyIT {
 
         OnAUsersImage.reset();
         long b0 = System.nanoTime();
-        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").selectors(selectClass(OnAUsersImage.class))
+        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(OnAUsersImage.class))
                 .configurationParameter(GuestChoice.PROPERTY, "qcow2:" + image)
                 .execute();
         Duration run = Duration.ofNanos(System.nanoTime() - b0);
@@ -89,6 +89,7 @@ class UserImageNightlyIT {
     }
 
     /** Booted from the configuration parameter {@code vgpu.guest=qcow2:...}, as a user's run would. */
+    @Fixture
     @VgpuVm(name = "user-image", pool = 'B', priority = "high", vmId = 200, mediator = false, memoryMib = 1024)
     static class OnAUsersImage {
         static volatile Duration bootTime;
