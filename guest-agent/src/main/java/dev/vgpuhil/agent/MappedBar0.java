@@ -84,14 +84,8 @@ public final class MappedBar0 implements Bar0 {
     }
 
     private static String failure(String what, int errno, NativeLibrary libc) {
-        String text;
-        try {
-            text = libc.getFunction("strerror").invokeString(new Object[] {errno}, false);
-        } catch (RuntimeException e) {
-            text = null;
-        }
         String hint = errno == 1 || errno == 13 ? " (run as root)" : "";
-        return what + ": errno " + errno + (text == null ? "" : " " + text) + hint;
+        return Errno.describe(what, errno, libc) + hint;
     }
 
     @Override

@@ -60,14 +60,14 @@ public final class UioInterrupts implements Interrupts {
         String path = node.toString();
         int fd = open.invokeInt(new Object[] {path, O_RDWR | O_CLOEXEC});
         if (fd < 0) {
-            throw new AgentException(failure("cannot open " + path, Native.getLastError(), libc));
+            throw new AgentException(Errno.describe("cannot open " + path, Native.getLastError(), libc));
         }
         String configPath = config.toString();
         int configFd = open.invokeInt(new Object[] {configPath, O_RDWR | O_CLOEXEC});
         if (configFd < 0) {
             int errno = Native.getLastError();
             libc.getFunction("close").invokeInt(new Object[] {fd});
-            throw new AgentException(failure("cannot open " + configPath, errno, libc));
+            throw new AgentException(Errno.describe("cannot open " + configPath, errno, libc));
         }
         UioInterrupts u = new UioInterrupts(path, fd, configPath, configFd, libc);
         long n = libc.getFunction("pread").invokeLong(new Object[] {configFd, u.commandHigh, new NativeLong(1),
@@ -75,7 +75,7 @@ public final class UioInterrupts implements Interrupts {
         if (n != 1) {
             int errno = Native.getLastError();
             u.close();
-            throw new AgentException(failure("cannot read PCI COMMAND from " + configPath + " (pread returned " + n
+            throw new AgentException(Errno.describe("cannot read PCI COMMAND from " + configPath + " (pread returned " + n
                     + ")", errno, libc));
         }
         u.commandHigh.setByte(0, (byte) (u.commandHigh.getByte(0) & ~INTX_DISABLE_HIGH));
@@ -89,7 +89,7 @@ public final class UioInterrupts implements Interrupts {
         long n = pwrite.invokeLong(new Object[] {configFd, commandHigh, new NativeLong(1), new NativeLong(COMMAND_HIGH)});
         if (n != 1) {
             int errno = Native.getLastError();
-            throw new AgentException(failure("cannot re-enable the interrupt (clear INTx-disable in PCI COMMAND via "
+            throw new AgentException(Errno.describe("cannot re-enable the interrupt (clear INTx-disable in PCI COMMAND via "
                     + configPath + ": pwrite returned " + n + ")", errno, libc));
         }
     }
@@ -112,7 +112,7 @@ public final class UioInterrupts implements Interrupts {
                 if (errno == EINTR) {
                     continue;
                 }
-                throw new AgentException(failure("poll on " + path + " failed", errno, libc));
+                throw new AgentException(Errno.describe("poll on " + path + " failed", errno, libc));
             }
             if (r == 0) {
                 continue; // the deadline is checked at the top
@@ -130,7 +130,7 @@ public final class UioInterrupts implements Interrupts {
             if (n < 0 && errno == EINTR) {
                 continue;
             }
-            throw new AgentException(failure("read of the interrupt count from " + path + " returned " + n, errno, libc));
+            throw new AgentException(Errno.describe("read of the interrupt count from " + path + " returned " + n, errno, libc));
         }
     }
 
@@ -158,13 +158,4 @@ public final class UioInterrupts implements Interrupts {
         }
     }
 
-    private static String failure(String what, int errno, NativeLibrary libc) {
-        String text;
-        try {
-            text = libc.getFunction("strerror").invokeString(new Object[] {errno}, false);
-        } catch (RuntimeException e) {
-            text = null;
-        }
-        return what + ": errno " + errno + (text == null ? "" : " " + text);
-    }
 }

@@ -102,6 +102,15 @@ public final class Vgpu {
         public int irqWakeups;
     }
 
+    /** The previous request never finished before the deadline: nothing was submitted. */
+    private Completion stillBusy() {
+        Completion c = new Completion();
+        c.status = STATUS_BUSY;
+        c.errorCode = reg(REG_ERROR_CODE);
+        c.timedOut = true;
+        return c;
+    }
+
     /**
      * One request: waits for a previous one to finish (the device refuses a doorbell while busy), stores the
      * words, submits and waits for DONE or ERROR.
@@ -113,13 +122,10 @@ public final class Vgpu {
      */
     public Completion run(int[] words, int requestLen, int requestId, long timeoutNanos, boolean irq) {
         long deadline = System.nanoTime() + timeoutNanos;
-        Completion c = new Completion();
         if (waitNotBusy(deadline) == STATUS_BUSY) {
-            c.status = STATUS_BUSY;
-            c.errorCode = reg(REG_ERROR_CODE);
-            c.timedOut = true;
-            return c;
+            return stillBusy();
         }
+        Completion c = new Completion();
         writeRequest(words);
         if (irq) {
             bar.write32(REG_IRQ_STATUS, -1);
@@ -164,13 +170,10 @@ public final class Vgpu {
     public Completion runWithInterrupt(int[] words, int requestLen, int requestId, long timeoutNanos, Interrupts irq)
             throws AgentException {
         long deadline = System.nanoTime() + timeoutNanos;
-        Completion c = new Completion();
         if (waitNotBusy(deadline) == STATUS_BUSY) {
-            c.status = STATUS_BUSY;
-            c.errorCode = reg(REG_ERROR_CODE);
-            c.timedOut = true;
-            return c;
+            return stillBusy();
         }
+        Completion c = new Completion();
         writeRequest(words);
         bar.write32(REG_IRQ_STATUS, -1);
         bar.write32(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
