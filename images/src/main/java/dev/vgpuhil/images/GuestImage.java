@@ -1,5 +1,6 @@
 package dev.vgpuhil.images;
 
+import dev.vgpuhil.common.BoundProcesses;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package dev.vgpuhil.qemu;
 
-import dev.vgpuhil.images.BoundProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;

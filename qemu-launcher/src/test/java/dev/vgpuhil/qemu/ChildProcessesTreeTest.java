@@ -3,7 +3,7 @@ package dev.vgpuhil.qemu;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.vgpuhil.images.BoundProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,4 +1,4 @@
-package dev.vgpuhil.images;
+package dev.vgpuhil.common;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
