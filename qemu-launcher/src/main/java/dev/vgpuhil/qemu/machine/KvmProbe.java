@@ -1,5 +1,6 @@
 package dev.vgpuhil.qemu.machine;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.qemu.ChildProcesses;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.IOException;
@@ -165,7 +166,7 @@ public final class KvmProbe {
                 ChildProcesses.kill(p, Duration.ofSeconds(5));
             }
             if (dir != null) {
-                RunDirectory.deleteTree(dir);
+                MoreFiles.deleteTree(dir);
             }
         }
     }

@@ -1,5 +1,6 @@
 package dev.vgpuhil.qemu.machine;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.qemu.ChildProcesses;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.IOException;
@@ -539,10 +540,10 @@ public final class QemuMachine implements AutoCloseable {
             closed = true;
             shutdown();
             if (!wasClosed && !bootFailed && !cfg.keepRunDir) {
-                RunDirectory.deleteTree(runDir);
+                MoreFiles.deleteTree(runDir);
             }
             if (socketDir != null && !socketDir.equals(runDir)) {
-                RunDirectory.deleteTree(socketDir);
+                MoreFiles.deleteTree(socketDir);
             }
         }
         signal();
