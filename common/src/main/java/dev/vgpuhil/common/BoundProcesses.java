@@ -71,8 +71,8 @@ public final class BoundProcesses {
         return parentDeathSignalAvailable() && Files.isExecutable(SETSID) && Files.isExecutable(BASH);
     }
 
-    /** The command line {@link #start} actually runs for {@code command}. */
-    static List<String> wrap(List<String> command) {
+    /** The command line {@link #start} actually runs for {@code command} (for logs and reports). */
+    public static List<String> wrap(List<String> command) {
         List<String> cmd = new ArrayList<>();
         if (groupReaperAvailable()) {
             cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--", SETSID.toString(), BASH.toString(),
@@ -117,6 +117,24 @@ public final class BoundProcesses {
         List<ProcessHandle> tree = p.descendants().collect(Collectors.toList());
         p.destroyForcibly();
         tree.forEach(ProcessHandle::destroyForcibly);
+    }
+
+    /**
+     * Stops a child politely: SIGTERM to the child alone (its own handler may clean up), up to {@code grace} for
+     * it to exit, then {@link #kill} with {@code killDeadline}. True when the child exited within the grace; its
+     * process group is reaped either way (the wrapper's reaper kills it once the child ends).
+     */
+    public static boolean stop(Process p, Duration grace, Duration killDeadline) {
+        p.destroy();
+        try {
+            if (p.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+                return true;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        kill(p, killDeadline);
+        return false;
     }
 
     /**

@@ -16,6 +16,7 @@ import java.util.logging.Logger;
  * cannot start (socket in use, --backend cuda without a GPU, ...).
  */
 public final class MediatorMain {
+    static final int EXIT_OK = 0;
     static final int EXIT_USAGE = 2;
     static final int EXIT_START_FAILED = 3;
 
@@ -117,19 +118,30 @@ public final class MediatorMain {
             System.exit(EXIT_START_FAILED);
             return;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try {
-                mediator.close();
-            } finally {
-                stopped.countDown();
-                MediatorLogManager.resetAtExit();
-            }
-        }, "mediator-shutdown"));
+        // SIGTERM/SIGINT are a normal stop: handled here, so the JVM exits 0 instead of the 128+signal that the
+        // JVM's default handling of them gives (the shutdown hook alone cannot change that status)
+        CountDownLatch stopRequested = new CountDownLatch(1);
+        for (String signal : new String[] {"TERM", "INT"}) {
+            sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> stopRequested.countDown());
+        }
+        // any other orderly exit (System.exit from the parent watch) still stops the mediator first
+        Runtime.getRuntime().addShutdownHook(new Thread(MediatorMain.stopAndFlush(mediator), "mediator-shutdown"));
         if (parentPid != null) {
             watchParent(parentPid);
         }
-        stopped.await();
+        stopRequested.await();
+        stopAndFlush(mediator).run();
+        System.exit(EXIT_OK);
+    }
+
+    private static Runnable stopAndFlush(Mediator mediator) {
+        return () -> {
+            try {
+                mediator.close();
+            } finally {
+                MediatorLogManager.resetAtExit();
+            }
+        };
     }
 
     /** The daemon leaves with its parent, even if the parent was SIGKILLed and never called close. */

@@ -1,5 +1,6 @@
 package dev.vgpuhil.mediator;
 
+import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.protocol.SourceTree;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -10,33 +11,20 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The mediator daemon as a child process ({@code java -jar mediator-lite.jar}, java from java.home).
  * {@link #start()} waits until the socket answers a STATS_REQUEST from this very child (its pid is in the
  * reply) or fails with the log's tail; {@link #close()} sends SIGTERM, then SIGKILL, each with a deadline.
  *
- * <p>The child is bound to this JVM's life three ways: (1) on Linux it runs under
- * {@code setpriv --pdeathsig KILL} (as qemu-launcher's ChildProcesses does), so the kernel SIGKILLs it the
- * moment this JVM dies, also by SIGKILL; the parent-death signal fires when the <em>thread</em> that forked
- * the child ends, so every child is forked from one launcher thread that lives as long as the JVM;
- * (2) it gets {@code --parent-pid} of this JVM and exits by itself (gracefully) when that pid is gone, which
- * also covers machines without setpriv; (3) a shutdown hook kills it at an orderly JVM exit.
- * stdout and stderr go to the log file.
+ * <p>The child is bound to this JVM's life by {@link BoundProcesses} (parent-death signal, its own process group
+ * reaped with it, a shutdown hook at an orderly JVM exit), and, as a second line that also covers machines
+ * without setpriv, it gets {@code --parent-pid} of this JVM and exits by itself (gracefully) when that pid is
+ * gone. stdout and stderr go to the log file.
  */
 public final class MediatorProcess implements AutoCloseable {
     /** System property naming the jar; default {@code <repo>/mediator-lite/target/mediator-lite.jar}. */
     public static final String JAR_PROPERTY = "vgpu.mediator.jar";
-
-    private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
-    /** Forks every child; never ends, so the parent-death signal fires only when the JVM dies. */
-    private static final java.util.concurrent.ExecutorService LAUNCHER =
-            java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "mediator-process-launcher");
-                t.setDaemon(true);
-                return t;
-            });
 
     private final Path jar;
     private final Path socketPath;
@@ -46,7 +34,6 @@ public final class MediatorProcess implements AutoCloseable {
     private final Duration readyTimeout;
     private final Duration stopTimeout;
     private Process process;
-    private Thread reaperHook;
     private boolean closed;
 
     private MediatorProcess(Builder b) throws IOException {
@@ -72,15 +59,17 @@ public final class MediatorProcess implements AutoCloseable {
 
     /** True when children get the parent-death signal (setpriv is present). */
     public static boolean parentDeathSignalAvailable() {
-        return Files.isExecutable(SETPRIV);
+        return BoundProcesses.parentDeathSignalAvailable();
     }
 
-    /** The command line the child runs (for logs and reports), setpriv prefix included when available. */
+    /** The command line the child runs (for logs and reports), with BoundProcesses' wrapper when available. */
     public List<String> command() {
+        return BoundProcesses.wrap(daemonCommand());
+    }
+
+    /** The daemon's own command line, without the wrapper. */
+    private List<String> daemonCommand() {
         List<String> cmd = new ArrayList<>();
-        if (parentDeathSignalAvailable()) {
-            cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--"));
-        }
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-jar");
         cmd.add(jar.toString());
@@ -106,21 +95,10 @@ public final class MediatorProcess implements AutoCloseable {
             throw new IOException("mediator jar " + jar + " does not exist; build it with "
                     + "`mvn -pl mediator-lite -am package -DskipTests` (or set -D" + JAR_PROPERTY + ")");
         }
-        ProcessBuilder pb = new ProcessBuilder(command())
+        process = BoundProcesses.start(new ProcessBuilder(daemonCommand())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
-        java.util.concurrent.Future<Process> forked = LAUNCHER.submit(pb::start);
-        try {
-            process = forked.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while starting " + command(), e);
-        } catch (java.util.concurrent.ExecutionException e) {
-            throw e.getCause() instanceof IOException io ? io
-                    : new IOException("cannot start " + command() + ": " + e.getCause(), e.getCause());
-        }
-        reaperHook = new Thread(() -> process.destroyForcibly(), "mediator-process-reaper");
-        Runtime.getRuntime().addShutdownHook(reaperHook);
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile())));
         try {
             awaitReady();
         } catch (IOException | RuntimeException e) {
@@ -170,21 +148,7 @@ public final class MediatorProcess implements AutoCloseable {
         if (process == null) {
             return;
         }
-        try {
-            process.destroy();
-            if (!process.waitFor(stopTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                process.destroyForcibly();
-                process.waitFor(stopTimeout.toMillis(), TimeUnit.MILLISECONDS);
-            }
-        } catch (InterruptedException e) {
-            process.destroyForcibly();
-            Thread.currentThread().interrupt();
-        }
-        try {
-            Runtime.getRuntime().removeShutdownHook(reaperHook);
-        } catch (IllegalStateException ignored) {
-            // the JVM is already shutting down; the hook runs anyway
-        }
+        BoundProcesses.stop(process, stopTimeout, stopTimeout);
     }
 
     public long pid() {

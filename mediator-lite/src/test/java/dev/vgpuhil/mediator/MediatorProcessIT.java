@@ -125,6 +125,19 @@ class MediatorProcessIT {
                 "shutting down", "stopped; counters", "\"completed\":1");
     }
 
+    /** SIGTERM is the normal stop: exit status 0 as --help promises, not the JVM's 128 + 15. */
+    @Test
+    void aSigtermStopExitsZero() throws Exception {
+        MediatorProcess p = MediatorProcess.builder().socketPath(dir.resolve("term.sock")).backend(BackendChoice.CPU)
+                .logFile(dir.resolve("term.log")).build();
+        try (p) {
+            p.start();
+        }
+        assertThat(p.exitCode()).as("log:%n%s", p.logTail(20)).contains(0);
+        assertThat(Files.readString(p.logFile())).contains("shutting down", "stopped; counters");
+        assertThat(runJar("--help").stdout()).contains("Exit status: 0 after a normal stop");
+    }
+
     /** The mediator goes when its parent JVM is SIGKILLed (setpriv --pdeathsig, else --parent-pid). */
     @Test
     void theChildDiesWithItsParentJvm() throws Exception {
