@@ -11,7 +11,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.util.OptionalInt;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
+import java.util.Optional;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.util.ArrayDeque;
@@ -51,7 +53,7 @@ final class Connection implements Job.ReplySink {
     // written only by the reader thread; read by the watchdog and workers too
     private volatile boolean helloDone;
     private volatile int boundVm;
-    private volatile int ceiling;
+    private volatile Priority ceiling;
     /** System.nanoTime when the first byte of the frame being read arrived; 0 between frames. */
     private volatile long frameStartedNanos;
     /** System.nanoTime of accept or of the last complete frame. */
@@ -203,7 +205,7 @@ final class Connection implements Job.ReplySink {
                 if (!readFully(head, "header", true)) {
                     break;
                 }
-                Frame frame = parseHeader(head);
+                Frame frame = Frame.parseHeader(head);
                 if (frame.magic() != SOCKET_MAGIC) {
                     reason = String.format("bad magic 0x%08x", frame.magic());
                     refuse(frame, MSG_RESPONSE, ERR_PROTOCOL, reason + "; stream unreadable, closing");
@@ -221,7 +223,7 @@ final class Connection implements Job.ReplySink {
                 }
                 frameStartedNanos = 0;
                 lastFrameNanos = System.nanoTime();
-                handle(withPayload(frame, payload));
+                handle(frame.withPayload(payload));
             }
         } catch (IOException e) {
             reason = closeReason != null ? closeReason : closing.get() ? "closed" : "read failed: " + e.getMessage();
@@ -269,19 +271,6 @@ final class Connection implements Job.ReplySink {
         }
     }
 
-    private static Frame parseHeader(byte[] h) {
-        ByteBuffer b = ByteBuffer.wrap(h).order(ByteOrder.LITTLE_ENDIAN);
-        return new Frame(b.getInt(), b.getInt(), Short.toUnsignedInt(b.getShort()),
-                Short.toUnsignedInt(b.getShort()), b.getInt(), Byte.toUnsignedInt(b.get()),
-                Byte.toUnsignedInt(b.get()), Short.toUnsignedInt(b.getShort()), b.getInt(), b.getInt(),
-                b.getInt(), null);
-    }
-
-    private static Frame withPayload(Frame f, byte[] payload) {
-        return new Frame(f.magic(), f.version(), f.msgType(), f.flags(), f.vmId(), f.poolId(), f.priority(),
-                f.reserved(), f.requestId(), f.payloadLen(), f.status(), payload);
-    }
-
     /** Handles one whole, readable frame: answers it or enqueues it; the connection always goes on. */
     private void handle(Frame f) {
         int type = f.msgType();
@@ -324,27 +313,26 @@ final class Connection implements Job.ReplySink {
             refuse(f, MSG_HELLO_ACK, ERR_PROTOCOL, bad);
             return;
         }
-        OptionalInt c = mediator.tenants().ceilingFor(f.vmId());
+        Optional<Priority> c = mediator.tenants().ceilingFor(f.vmId());
         if (c.isEmpty()) {
             refuse(f, MSG_HELLO_ACK, ERR_NOT_PERMITTED, "vm_id " + Integer.toUnsignedString(f.vmId())
                     + " is not an allowed tenant");
             return;
         }
-        if (f.priority() > c.getAsInt()) {
-            refuse(f, MSG_HELLO_ACK, ERR_NOT_PERMITTED, "priority " + TenantPolicy.priorityName(f.priority())
-                    + " is above vm " + Integer.toUnsignedString(f.vmId()) + "'s ceiling "
-                    + TenantPolicy.priorityName(c.getAsInt()));
+        if (f.priority() > c.get().wire()) {
+            refuse(f, MSG_HELLO_ACK, ERR_NOT_PERMITTED, "priority " + Priority.nameOf(f.priority())
+                    + " is above vm " + Integer.toUnsignedString(f.vmId()) + "'s ceiling " + c.get().label());
             return;
         }
         boundVm = f.vmId();
-        ceiling = c.getAsInt();
+        ceiling = c.get();
         helloDone = true;
         int negotiated = (PROTOCOL_MAJOR << 16) | Math.min(minorOf(f.version()), PROTOCOL_MINOR);
         send(new Frame(SOCKET_MAGIC, negotiated, MSG_HELLO_ACK, FLAG_NONE, f.vmId(), f.poolId(), f.priority(), 0,
                 f.requestId(), 0, ERR_NONE, null));
         mediator.log().info(String.format("conn %d hello vm=%s pool=%c priority=%s ceiling=%s version=0x%08x peer=%s",
-                id, Integer.toUnsignedString(boundVm), (char) f.poolId(), TenantPolicy.priorityName(f.priority()),
-                TenantPolicy.priorityName(ceiling), negotiated, peer));
+                id, Integer.toUnsignedString(boundVm), (char) f.poolId(), Priority.nameOf(f.priority()),
+                ceiling.label(), negotiated, peer));
     }
 
     private void onStats(Frame f) {
@@ -370,8 +358,8 @@ final class Connection implements Job.ReplySink {
             reject(f, ERR_NOT_PERMITTED, "connection is bound to vm " + Integer.toUnsignedString(boundVm));
             return;
         }
-        if (f.priority() > ceiling) {
-            reject(f, ERR_NOT_PERMITTED, "priority above the tenant ceiling " + TenantPolicy.priorityName(ceiling));
+        if (f.priority() > ceiling.wire()) {
+            reject(f, ERR_NOT_PERMITTED, "priority above the tenant ceiling " + ceiling.label());
             return;
         }
         if (f.payloadLen() == 0) {
@@ -399,10 +387,10 @@ final class Connection implements Job.ReplySink {
     }
 
     private static String badPoolOrPriority(Frame f) {
-        if (f.poolId() != POOL_A && f.poolId() != POOL_B) {
+        if (Pool.fromWire(f.poolId()).isEmpty()) {
             return "pool_id 0x" + Integer.toHexString(f.poolId()) + " is neither 'A' nor 'B'";
         }
-        if (f.priority() > PRIORITY_HIGH) {
+        if (Priority.fromWire(f.priority()).isEmpty()) {
             return "priority " + f.priority() + " is not 0-2";
         }
         return null;
@@ -412,9 +400,9 @@ final class Connection implements Job.ReplySink {
     private void reject(Frame f, int status, String why) {
         // counted per VM only for the VM this connection is bound to: a frame claiming other vm_ids must not
         // grow the per-VM table without bound
-        mediator.stats().answered(helloDone && f.vmId() == boundVm ? Integer.valueOf(boundVm) : null, f.poolId(),
-                status, -1);
-        mediator.logRequest(f, -1, -1, status, why);
+        mediator.stats().answered(helloDone && f.vmId() == boundVm ? Integer.valueOf(boundVm) : null,
+                Pool.fromWire(f.poolId()).orElse(null), status, -1);
+        mediator.requestLog().answered(f, -1, -1, status, why);
         send(f.reply(MSG_RESPONSE, status, null));
     }
 

@@ -2,6 +2,8 @@ package dev.vgpuhil.mediator;
 
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 
 /**
  * One admitted REQUEST waiting in (or taken from) the scheduler.
@@ -20,12 +22,13 @@ public record Job(long arrival, Frame header, ComputeRequest request, ReplySink 
         return header.vmId();
     }
 
-    public int pool() {
-        return header.poolId();
+    /** Valid: the connection admits only frames with a known pool and priority. */
+    public Pool pool() {
+        return Pool.fromWire(header.poolId()).orElseThrow();
     }
 
-    public int priority() {
-        return header.priority();
+    public Priority priority() {
+        return Priority.fromWire(header.priority()).orElseThrow();
     }
 
     public int requestId() {

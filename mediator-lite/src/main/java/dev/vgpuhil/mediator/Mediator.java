@@ -16,24 +16,21 @@ import java.nio.file.Path;
 import java.nio.file.attribute.UserPrincipal;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.LongSupplier;
 import java.util.logging.FileHandler;
-import java.util.logging.Level;
 import java.util.logging.Logger;
 import jdk.net.ExtendedSocketOptions;
 
 /**
  * The mediator daemon, in-process: a Unix-socket server (one reader + one writer thread per connection),
- * one {@link Scheduler} for every connection, workers per pool, and a compute backend.
+ * one {@link Scheduler} for every connection, {@link Workers} per pool, a compute backend, the {@link RequestLog}
+ * and the {@link Stats}; configured by a {@link MediatorConfig}.
  *
  * <pre>{@code
- * try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU).build()) {
+ * try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU).build())) {
  *     m.start();
  *     ...
  * }
@@ -47,22 +44,9 @@ public final class Mediator implements AutoCloseable {
     private static final AtomicLong INSTANCES = new AtomicLong();
     private static final Duration CONNECTION_STOP_DEADLINE = Duration.ofSeconds(5);
 
-    private final Path socketPath;
-    private final BackendChoice backendChoice;
-    private final Set<Integer> allowedUids;
-    private final int queueCap;
-    private final Duration aging;
-    private final TenantPolicy tenants;
-    private final int workersPerPool;
-    private final Path logFile;
-    private final LongSupplier nanoClock;
-    private final int maxConnections;
-    private final boolean requestLog;
-    private final Duration frameTimeout;
-    private final Duration unboundIdleTimeout;
-    private final Duration shutdownGrace;
-    private final Backend backendOverride;
+    private final MediatorConfig config;
     private final Logger log;
+    private final RequestLog requestLog;
 
     private final Object lifecycle = new Object();
     private boolean started;
@@ -70,46 +54,24 @@ public final class Mediator implements AutoCloseable {
     private Backend backend;
     private Scheduler scheduler;
     private Stats stats;
+    private Workers workers;
     private ServerSocketChannel server;
     private Set<UserPrincipal> allowedPeers;
     private Thread acceptor;
     private Thread watchdog;
     private Object socketKey;
-    /** Requests a worker is running now; at shutdown those still running after the grace get SHUTDOWN. */
-    private final Set<InFlight> running = ConcurrentHashMap.newKeySet();
-    private final List<Thread> workers = new ArrayList<>();
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
     private final AtomicLong connectionIds = new AtomicLong();
     private FileHandler fileHandler;
 
-    private Mediator(Builder b) {
-        this.socketPath = b.socketPath.toAbsolutePath();
-        this.backendChoice = b.backend;
-        this.allowedUids = b.allowedUids == null ? SocketSecurity.defaultAllowedUids() : Set.copyOf(b.allowedUids);
-        this.queueCap = b.queueCap;
-        this.aging = b.aging;
-        this.tenants = b.tenants;
-        this.workersPerPool = b.workersPerPool;
-        this.logFile = b.logFile;
-        this.nanoClock = b.nanoClock;
-        this.maxConnections = b.maxConnections;
-        this.requestLog = b.requestLog;
-        this.frameTimeout = b.frameTimeout;
-        this.unboundIdleTimeout = b.unboundIdleTimeout;
-        this.shutdownGrace = b.shutdownGrace;
-        this.backendOverride = b.backendOverride;
+    public Mediator(MediatorConfig config) {
+        this.config = java.util.Objects.requireNonNull(config);
         this.log = Logger.getLogger("dev.vgpuhil.mediator.Mediator." + INSTANCES.incrementAndGet());
-        if (queueCap < 1 || workersPerPool < 1 || maxConnections < 1) {
-            throw new IllegalArgumentException("queue cap, workers per pool and max connections must be >= 1");
-        }
-        if (frameTimeout.isNegative() || frameTimeout.isZero() || unboundIdleTimeout.isNegative()
-                || unboundIdleTimeout.isZero() || shutdownGrace.isNegative()) {
-            throw new IllegalArgumentException("frame timeout and unbound idle timeout must be > 0, shutdown grace >= 0");
-        }
+        this.requestLog = new RequestLog(log, config.requestLog());
     }
 
-    public static Builder builder() {
-        return new Builder();
+    public MediatorConfig config() {
+        return config;
     }
 
     /** Binds the socket and starts serving; a second call does nothing. */
@@ -119,8 +81,9 @@ public final class Mediator implements AutoCloseable {
                 return;
             }
             if (closed) {
-                throw new IllegalStateException("mediator on " + socketPath + " was closed; build a new one");
+                throw new IllegalStateException("mediator on " + config.socketPath() + " was closed; build a new one");
             }
+            Path logFile = config.logFile();
             if (logFile != null) {
                 Path parent = logFile.toAbsolutePath().getParent();
                 if (parent != null) {
@@ -131,20 +94,22 @@ public final class Mediator implements AutoCloseable {
                 log.addHandler(fileHandler);
             }
             try {
-                if (backendOverride != null) {
-                    backend = backendOverride;
+                if (config.backendInstance() != null) {
+                    backend = config.backendInstance();
                     log.info("backend " + backend.name() + " (given by the caller)");
                 } else {
-                    backend = Backends.open(backendChoice, log::info);
+                    backend = Backends.open(config.backend(), log::info);
                 }
             } catch (BackendException e) {
-                String msg = "cannot start with --backend " + backendChoice.name().toLowerCase() + ": " + e.getMessage();
+                String msg = "cannot start with --backend " + config.backend().name().toLowerCase() + ": "
+                        + e.getMessage();
                 log.severe(msg);
                 closeLogFile();
                 throw new MediatorStartException(msg, e);
             }
+            Path socketPath = config.socketPath();
             try {
-                allowedPeers = SocketSecurity.principalsOf(allowedUids);
+                allowedPeers = SocketSecurity.principalsOf(config.allowedUids());
                 SocketSecurity.prepare(socketPath);
                 server = SocketSecurity.bindOwnerOnly(socketPath);
                 socketKey = SocketSecurity.fileKey(socketPath);
@@ -159,17 +124,10 @@ public final class Mediator implements AutoCloseable {
                 throw e instanceof MediatorStartException ? e
                         : new MediatorStartException("cannot listen on " + socketPath + ": " + e, e);
             }
-            scheduler = new Scheduler(queueCap, aging, nanoClock);
-            stats = new Stats(backend.name(), () -> scheduler.depth(POOL_A), () -> scheduler.depth(POOL_B),
-                    connections::size);
-            for (int pool : new int[] {POOL_A, POOL_B}) {
-                for (int i = 0; i < workersPerPool; i++) {
-                    Thread t = new Thread(() -> workLoop(pool), "mediator-pool-" + (char) pool + "-worker-" + i);
-                    t.setDaemon(true);
-                    workers.add(t);
-                    t.start();
-                }
-            }
+            scheduler = new Scheduler(config.queueCap(), config.aging(), config.nanoClock());
+            stats = new Stats(backend.name(), scheduler::depth, connections::size, this::boundVms);
+            workers = new Workers(scheduler, backend, stats, requestLog, config.nanoClock(), log);
+            workers.start(config.workersPerPool());
             acceptor = new Thread(this::acceptLoop, "mediator-accept");
             acceptor.setDaemon(true);
             acceptor.start();
@@ -179,9 +137,10 @@ public final class Mediator implements AutoCloseable {
             started = true;
             log.info("ready socket=" + socketPath + " (mode 0600, directory mode " + SocketSecurity.directoryMode(socketPath)
                     + ") backend=" + backend.name() + " pid=" + ProcessHandle.current().pid() + " allowed_uids="
-                    + allowedUids + " queue_cap=" + queueCap + " aging_ms=" + aging.toMillis() + " workers_per_pool="
-                    + workersPerPool + " max_connections=" + maxConnections + " frame_timeout_ms="
-                    + frameTimeout.toMillis() + " unbound_idle_ms=" + unboundIdleTimeout.toMillis() + " tenants: " + tenants);
+                    + config.allowedUids() + " queue_cap=" + config.queueCap() + " aging_ms=" + config.aging().toMillis()
+                    + " workers_per_pool=" + config.workersPerPool() + " max_connections=" + config.maxConnections()
+                    + " frame_timeout_ms=" + config.frameTimeout().toMillis() + " unbound_idle_ms="
+                    + config.unboundIdleTimeout().toMillis() + " tenants: " + config.tenants());
         }
     }
 
@@ -228,6 +187,8 @@ public final class Mediator implements AutoCloseable {
 
     /** Closes connections that drip a frame too slowly or sit without HELLO (see Connection). */
     private void watchLoop() {
+        Duration frameTimeout = config.frameTimeout();
+        Duration unboundIdleTimeout = config.unboundIdleTimeout();
         long period = Math.max(1, Math.min(WATCHDOG_PERIOD_MAX.toMillis(),
                 Math.min(frameTimeout.toMillis(), unboundIdleTimeout.toMillis()) / 4));
         while (isRunning() || !started) {
@@ -247,11 +208,12 @@ public final class Mediator implements AutoCloseable {
         var cred = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
         String peer = cred.user().getName();
         if (!allowedPeers.contains(cred.user())) {
-            refuseAtAccept(ch, ERR_NOT_PERMITTED, "peer user " + peer + " is not in the allowed uids " + allowedUids);
+            refuseAtAccept(ch, ERR_NOT_PERMITTED, "peer user " + peer + " is not in the allowed uids "
+                    + config.allowedUids());
             return;
         }
-        if (connections.size() >= maxConnections) {
-            refuseAtAccept(ch, ERR_REJECTED, "connection limit " + maxConnections + " reached");
+        if (connections.size() >= config.maxConnections()) {
+            refuseAtAccept(ch, ERR_REJECTED, "connection limit " + config.maxConnections() + " reached");
             return;
         }
         synchronized (lifecycle) {
@@ -275,83 +237,9 @@ public final class Mediator implements AutoCloseable {
         }
     }
 
-    /** A request a worker is running; {@code answered} makes sure exactly one reply goes out for it. */
-    private static final class InFlight {
-        final Job job;
-        final java.util.concurrent.atomic.AtomicBoolean answered = new java.util.concurrent.atomic.AtomicBoolean();
-
-        InFlight(Job job) {
-            this.job = job;
-        }
-    }
-
-    private void workLoop(int pool) {
-        while (true) {
-            Job job;
-            try {
-                job = scheduler.take(pool);
-            } catch (InterruptedException e) {
-                return;
-            }
-            if (job == null) {
-                return;
-            }
-            InFlight flight = new InFlight(job);
-            running.add(flight);
-            try {
-                execute(pool, job, flight);
-            } finally {
-                running.remove(flight);
-            }
-        }
-    }
-
-    private void execute(int pool, Job job, InFlight flight) {
-        long startClock = nanoClock.getAsLong();
-        int effective = scheduler.effectiveClass(job, startClock);
-        Stats.Executed order = stats.started(job, effective);
-        long t0 = System.nanoTime();
-        int status = ERR_NONE;
-        byte[] result = null;
-        String detail = "seq=" + order.seq() + (effective != job.priority()
-                ? " aged_to=" + TenantPolicy.priorityName(effective) : "");
-        try {
-            result = backend.execute(job.request());
-        } catch (BackendException | RuntimeException e) {
-            status = ERR_BACKEND;
-            detail += " error=" + e.getMessage();
-        }
-        long runNanos = System.nanoTime() - t0;
-        long waitNanos = Math.max(0, startClock - job.enqueuedNanos());
-        if (!flight.answered.compareAndSet(false, true)) {
-            // shutdown's grace ran out while this ran: the client already got SHUTDOWN
-            log.info("request vm=" + Integer.toUnsignedString(job.vmId()) + " request_id="
-                    + Integer.toUnsignedString(job.requestId()) + " finished after its SHUTDOWN reply; result discarded");
-            return;
-        }
-        // counted before the reply leaves, so a client that got its answer sees it in the stats
-        stats.answered(job.vmId(), pool, status, waitNanos + runNanos);
-        boolean delivered = job.replyTo().send(job.header().reply(MSG_RESPONSE, status, result));
-        logRequest(job.header(), waitNanos, runNanos, status, delivered ? detail : detail + " undelivered=connection-gone");
-    }
-
-    /** The one log line per request: vm, pool, priority, request id, op, queue wait, run time, outcome. */
-    void logRequest(Frame f, long waitNanos, long runNanos, int status, String detail) {
-        logRequestOutcome(f, waitNanos, runNanos, status == ERR_NONE ? "DONE" : ErrorCode.nameOf(status), detail);
-    }
-
-    private void logRequestOutcome(Frame f, long waitNanos, long runNanos, String outcome, String detail) {
-        if (!requestLog || !log.isLoggable(Level.INFO)) {
-            return;
-        }
-        String op = f.payload().length >= 4 ? opcodeName(java.nio.ByteBuffer.wrap(f.payload())
-                .order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0)) : "-";
-        log.info(String.format("request vm=%s pool=%s priority=%s request_id=%s op=%s wait_us=%s run_us=%s outcome=%s%s",
-                Integer.toUnsignedString(f.vmId()),
-                f.poolId() == POOL_A || f.poolId() == POOL_B ? String.valueOf((char) f.poolId()) : "0x" + Integer.toHexString(f.poolId()),
-                TenantPolicy.priorityName(f.priority()), Integer.toUnsignedString(f.requestId()), op,
-                waitNanos < 0 ? "-" : Long.toString(waitNanos / 1000), runNanos < 0 ? "-" : Long.toString(runNanos / 1000),
-                outcome, detail == null || detail.isEmpty() ? "" : " " + detail));
+    /** The request log line of a REQUEST answered before it reached the scheduler (see {@link RequestLog}). */
+    RequestLog requestLog() {
+        return requestLog;
     }
 
     void connectionClosed(Connection c) {
@@ -361,8 +249,7 @@ public final class Mediator implements AutoCloseable {
             List<Job> dropped = s.removeIf(j -> j.replyTo() == c);
             for (Job j : dropped) {
                 stats.droppedOne();
-                logRequestOutcome(j.header(), nanoClock.getAsLong() - j.enqueuedNanos(), -1, "DROPPED",
-                        "connection closed before it ran");
+                requestLog.dropped(j.header(), config.nanoClock().getAsLong() - j.enqueuedNanos());
             }
         }
     }
@@ -379,6 +266,7 @@ public final class Mediator implements AutoCloseable {
                 return;
             }
         }
+        Path socketPath = config.socketPath();
         log.info("shutting down: closing " + socketPath);
         try {
             server.close();
@@ -400,19 +288,11 @@ public final class Mediator implements AutoCloseable {
         for (Job j : queued) {
             j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
             stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
-            logRequest(j.header(), nanoClock.getAsLong() - j.enqueuedNanos(), -1, ERR_SHUTDOWN, "queued at shutdown");
+            requestLog.answered(j.header(), config.nanoClock().getAsLong() - j.enqueuedNanos(), -1, ERR_SHUTDOWN,
+                    "queued at shutdown");
         }
         // running requests may finish within the grace and get their real answer; the rest get SHUTDOWN
-        joinQuietly(workers, shutdownGrace);
-        for (InFlight f : new ArrayList<>(running)) {
-            if (f.answered.compareAndSet(false, true)) {
-                Job j = f.job;
-                j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
-                stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
-                logRequest(j.header(), -1, -1, ERR_SHUTDOWN, "still running after the shutdown grace of "
-                        + shutdownGrace.toMillis() + " ms");
-            }
-        }
+        boolean workersDone = workers.stop(config.shutdownGrace());
         List<Thread> readers = new ArrayList<>();
         for (Connection c : new ArrayList<>(connections)) {
             readers.add(c.readerThread());
@@ -423,22 +303,14 @@ public final class Mediator implements AutoCloseable {
             c.forceClose();
         }
         watchdog.interrupt();
-        boolean stuck = false;
-        for (Thread w : workers) {
-            if (w.isAlive()) {
-                stuck = true;
-                log.warning(w.getName() + " still running a request after the shutdown grace of "
-                        + shutdownGrace.toMillis() + " ms (answered SHUTDOWN)");
-            }
-        }
-        if (!stuck) {
+        if (workersDone) {
             backend.close(); // a backend call still running keeps its resources; the process is going away
         }
         log.info("stopped; counters " + stats.toJson());
         closeLogFile();
     }
 
-    private static void joinQuietly(List<Thread> threads, Duration deadline) {
+    static void joinQuietly(List<Thread> threads, Duration deadline) {
         long end = System.nanoTime() + deadline.toNanos();
         for (Thread t : threads) {
             long left = end - System.nanoTime();
@@ -465,7 +337,7 @@ public final class Mediator implements AutoCloseable {
     // ---------------------------------------------------------------- API for callers and tests
 
     public Path socketPath() {
-        return socketPath;
+        return config.socketPath();
     }
 
     public boolean isRunning() {
@@ -538,11 +410,11 @@ public final class Mediator implements AutoCloseable {
     }
 
     TenantPolicy tenants() {
-        return tenants;
+        return config.tenants();
     }
 
     int queueCap() {
-        return queueCap;
+        return config.queueCap();
     }
 
     Logger log() {
@@ -560,141 +432,6 @@ public final class Mediator implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Mediator[" + socketPath + ", " + backendChoice + "]";
-    }
-
-    /**
-     * System property that, when set and not blank, replaces the compiled-in default socket path
-     * ({@value dev.vgpuhil.protocol.VgpuProtocol#SOCKET_PATH_DEFAULT}) for builders created afterwards: lets tests
-     * exercise the default-path logic on a private path, and side-by-side installs move the default. An explicit
-     * {@code socketPath(...)} / {@code --socket} always wins.
-     */
-    public static final String DEFAULT_SOCKET_PROPERTY = "vgpu.mediator.defaultSocket";
-
-    /** The socket path a builder starts with: {@link #DEFAULT_SOCKET_PROPERTY} if set, else SOCKET_PATH_DEFAULT. */
-    public static Path defaultSocketPath() {
-        String p = System.getProperty(DEFAULT_SOCKET_PROPERTY);
-        return p == null || p.isBlank() ? Path.of(SOCKET_PATH_DEFAULT) : Path.of(p);
-    }
-
-    /** Options of one mediator; defaults match the daemon's command line defaults. */
-    public static final class Builder {
-        private Path socketPath = defaultSocketPath();
-        private BackendChoice backend = BackendChoice.AUTO;
-        private Set<Integer> allowedUids;
-        private int queueCap = 64;
-        private Duration aging = Duration.ofMillis(1000);
-        private TenantPolicy tenants = TenantPolicy.openToAll();
-        private int workersPerPool = 1;
-        private Path logFile;
-        private LongSupplier nanoClock = System::nanoTime;
-        private int maxConnections = 256;
-        private boolean requestLog = true;
-        private Duration frameTimeout = Duration.ofSeconds(5);
-        private Duration unboundIdleTimeout = Duration.ofSeconds(30);
-        private Duration shutdownGrace = Duration.ofSeconds(5);
-        private Backend backendOverride;
-
-        private Builder() {}
-
-        /**
-         * Default {@value dev.vgpuhil.protocol.VgpuProtocol#SOCKET_PATH_DEFAULT}, or the system property
-         * {@value Mediator#DEFAULT_SOCKET_PROPERTY} when set (see {@link Mediator#defaultSocketPath()}).
-         */
-        public Builder socketPath(Path path) {
-            this.socketPath = Objects.requireNonNull(path);
-            return this;
-        }
-
-        /** Default AUTO. */
-        public Builder backend(BackendChoice choice) {
-            this.backend = Objects.requireNonNull(choice);
-            return this;
-        }
-
-        /** Peers whose SO_PEERCRED uid is in this set may connect; default: own uid and root. */
-        public Builder allowedUids(Set<Integer> uids) {
-            this.allowedUids = new LinkedHashSet<>(uids);
-            return this;
-        }
-
-        /** Queued requests allowed per vm_id before QUEUE_FULL; default 64. */
-        public Builder queueCap(int cap) {
-            this.queueCap = cap;
-            return this;
-        }
-
-        /** Wait after which a queued request moves up one class; zero disables aging; default 1 s. */
-        public Builder aging(Duration aging) {
-            this.aging = Objects.requireNonNull(aging);
-            return this;
-        }
-
-        /** Which vm_ids may connect and their priority ceilings; default open to all. */
-        public Builder tenants(TenantPolicy tenants) {
-            this.tenants = Objects.requireNonNull(tenants);
-            return this;
-        }
-
-        /** Workers draining each pool's queue; default 1 (strict order). */
-        public Builder workersPerPool(int n) {
-            this.workersPerPool = n;
-            return this;
-        }
-
-        /** Also append the log to this file. */
-        public Builder logFile(Path file) {
-            this.logFile = file;
-            return this;
-        }
-
-        /** The scheduler's clock (aging, queue wait); tests inject a manual one. */
-        public Builder nanoClock(LongSupplier clock) {
-            this.nanoClock = Objects.requireNonNull(clock);
-            return this;
-        }
-
-        /** Connections beyond this are refused with REJECTED; default 256. */
-        public Builder maxConnections(int n) {
-            this.maxConnections = n;
-            return this;
-        }
-
-        /** The per-request log line (on by default; the benchmark turns it off to measure the core). */
-        public Builder requestLog(boolean on) {
-            this.requestLog = on;
-            return this;
-        }
-
-        /** A frame's last byte must arrive within this after its first (slow-loris guard); default 5 s. */
-        public Builder frameTimeout(Duration timeout) {
-            this.frameTimeout = Objects.requireNonNull(timeout);
-            return this;
-        }
-
-        /** A connection without an accepted HELLO is closed after this long without a frame; default 30 s. */
-        public Builder unboundIdleTimeout(Duration timeout) {
-            this.unboundIdleTimeout = Objects.requireNonNull(timeout);
-            return this;
-        }
-
-        /** How long close() lets running requests finish before answering them SHUTDOWN; default 5 s. */
-        public Builder shutdownGrace(Duration grace) {
-            this.shutdownGrace = Objects.requireNonNull(grace);
-            return this;
-        }
-
-        /**
-         * Runs this backend instead of opening one from {@link #backend(BackendChoice)} (tests use a gated
-         * backend). The mediator closes it at shutdown.
-         */
-        public Builder backend(Backend instance) {
-            this.backendOverride = Objects.requireNonNull(instance);
-            return this;
-        }
-
-        public Mediator build() {
-            return new Mediator(this);
-        }
+        return "Mediator[" + config.socketPath() + ", " + config.backend() + "]";
     }
 }

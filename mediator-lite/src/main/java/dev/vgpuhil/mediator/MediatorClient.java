@@ -120,9 +120,7 @@ public final class MediatorClient implements AutoCloseable {
             throw new IOException("mediator sent a bad frame header: " + e.getMessage(), e);
         }
         ByteBuffer payload = readFully(header.payloadLen(), deadline);
-        return new Frame(header.magic(), header.version(), header.msgType(), header.flags(), header.vmId(),
-                header.poolId(), header.priority(), header.reserved(), header.requestId(), header.payloadLen(),
-                header.status(), payload.array());
+        return header.withPayload(payload.array());
     }
 
     /** True when the mediator closes the connection (EOF) within the timeout, false if it stays open. */

@@ -3,51 +3,108 @@ package dev.vgpuhil.mediator;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.logging.ConsoleHandler;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code java -jar mediator-lite.jar [options]}: runs the mediator until SIGTERM/SIGINT, or until the process
  * named by --parent-pid is gone. Exit status: 0 after a normal stop, 2 for a bad command line, 3 when it
- * cannot start (socket in use, --backend cuda without a GPU, ...).
+ * cannot start (socket in use, --backend cuda without a GPU, ...). The command line is picocli's; its options
+ * fill a {@link MediatorConfig}, whose builder holds the defaults the help text quotes.
  */
-public final class MediatorMain {
+@Command(name = "mediator-lite", separator = " ", sortOptions = false, usageHelpWidth = 110,
+        customSynopsis = "usage: java -jar mediator-lite.jar [options]", synopsisHeading = "",
+        optionListHeading = "%n",
+        footer = {"",
+            "Stops on SIGTERM/SIGINT: queued and (after the grace) running requests are answered SHUTDOWN,",
+            "the socket file is removed and the counters are logged. The log goes to stderr.",
+            "Exit status: 0 after a normal stop, 2 bad command line, 3 cannot start (socket in use,",
+            "--backend cuda without a usable CUDA GPU, ...)."})
+public final class MediatorMain implements Callable<Integer> {
     static final int EXIT_OK = 0;
     static final int EXIT_USAGE = 2;
     static final int EXIT_START_FAILED = 3;
 
-    private static final String USAGE = String.join("\n",
-            "usage: java -jar mediator-lite.jar [options]",
-            "  --socket PATH            Unix socket to listen on (default /tmp/vgpu-mediator.sock,",
-            "                           or the system property vgpu.mediator.defaultSocket if set)",
-            "  --backend cpu|cuda|auto  compute backend (default auto: CUDA when a device answers, else CPU)",
-            "  --allowed-uids U,U,...   peer uids allowed to connect (default: own uid and 0)",
-            "  --queue-cap N            queued requests per vm_id before QUEUE_FULL (default 64)",
-            "  --aging-ms N             wait before a request moves up one priority class (default 1000, 0 = off)",
-            "  --tenant VM:CEILING      allow vm_id VM up to priority low|medium|high; repeatable; '*' = others.",
-            "                           Without any --tenant every vm_id may use every priority",
-            "  --workers-per-pool N     workers per pool (default 1)",
-            "  --max-connections N      connections beyond N are refused (default 256)",
-            "  --frame-timeout-ms N     a frame must be complete N ms after its first byte, else the",
-            "                           connection is closed (slow-loris guard; default 5000)",
-            "  --unbound-idle-ms N      a connection without an accepted HELLO is closed after N ms",
-            "                           without a frame (default 30000)",
-            "  --shutdown-grace-ms N    on SIGTERM, running requests get N ms to finish before they are",
-            "                           answered SHUTDOWN (default 5000; queued ones get SHUTDOWN at once)",
-            "  --log-file PATH          also append the log to PATH",
-            "  --no-request-log         no per-request log line",
-            "  --parent-pid PID         exit when process PID is gone (checked every 500 ms)",
-            "  --bench [opts]           run the benchmark instead (MediatorBenchmark; --bench --help)",
-            "  -h, --help               this text",
-            "",
-            "Stops on SIGTERM/SIGINT: queued and (after the grace) running requests are answered SHUTDOWN,",
-            "the socket file is removed and the counters are logged. The log goes to stderr.",
-            "Exit status: 0 after a normal stop, 2 bad command line, 3 cannot start (socket in use,",
-            "--backend cuda without a usable CUDA GPU, ...).");
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--socket", paramLabel = "PATH", description = {"Unix socket to listen on (default "
+            + dev.vgpuhil.protocol.VgpuProtocol.SOCKET_PATH_DEFAULT + ",",
+        "or the system property " + MediatorConfig.DEFAULT_SOCKET_PROPERTY + " if set)"})
+    private Path socket;
+
+    @Option(names = "--backend", paramLabel = "cpu|cuda|auto", converter = BackendConverter.class,
+            description = "compute backend (default auto: CUDA when a device answers, else CPU)")
+    private BackendChoice backend = BackendChoice.AUTO;
+
+    @Option(names = "--allowed-uids", paramLabel = "U,U,...",
+            description = "peer uids allowed to connect (default: own uid and 0)")
+    private String allowedUids;
+
+    @Option(names = "--queue-cap", paramLabel = "N",
+            description = "queued requests per vm_id before QUEUE_FULL (default 64)")
+    private int queueCap = 64;
+
+    @Option(names = "--aging-ms", paramLabel = "N",
+            description = "wait before a request moves up one priority class (default 1000, 0 = off)")
+    private int agingMs = 1000;
+
+    @Option(names = "--tenant", paramLabel = "VM:CEILING", description = {
+        "allow vm_id VM up to priority low|medium|high; repeatable; '*' = others.",
+        "Without any --tenant every vm_id may use every priority"})
+    private List<String> tenants = List.of();
+
+    @Option(names = "--workers-per-pool", paramLabel = "N", description = "workers per pool (default 1)")
+    private int workersPerPool = 1;
+
+    @Option(names = "--max-connections", paramLabel = "N",
+            description = "connections beyond N are refused (default 256)")
+    private int maxConnections = 256;
+
+    @Option(names = "--frame-timeout-ms", paramLabel = "N", description = {
+        "a frame must be complete N ms after its first byte, else the",
+        "connection is closed (slow-loris guard; default 5000)"})
+    private int frameTimeoutMs = 5000;
+
+    @Option(names = "--unbound-idle-ms", paramLabel = "N", description = {
+        "a connection without an accepted HELLO is closed after N ms",
+        "without a frame (default 30000)"})
+    private int unboundIdleMs = 30000;
+
+    @Option(names = "--shutdown-grace-ms", paramLabel = "N", description = {
+        "on SIGTERM, running requests get N ms to finish before they are",
+        "answered SHUTDOWN (default 5000; queued ones get SHUTDOWN at once)"})
+    private int shutdownGraceMs = 5000;
+
+    @Option(names = "--log-file", paramLabel = "PATH", description = "also append the log to PATH")
+    private Path logFile;
+
+    @Option(names = "--no-request-log", description = "no per-request log line")
+    private boolean noRequestLog;
+
+    @Option(names = "--parent-pid", paramLabel = "PID",
+            description = "exit when process PID is gone (checked every 500 ms)")
+    private Long parentPid;
+
+    // taken before picocli parses (see main); declared so that --help lists it
+    @Option(names = "--bench", paramLabel = "[opts]",
+            description = "run the benchmark instead (MediatorBenchmark; --bench --help)")
+    private boolean bench;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
+    private boolean help;
 
     private MediatorMain() {}
 
@@ -58,65 +115,71 @@ public final class MediatorMain {
                 return;
             }
         }
+        System.exit(commandLine(new MediatorMain()).execute(args));
+    }
+
+    /** picocli set up for a command of this project: bad input is "name: why", the usage, then exit 2. */
+    public static CommandLine commandLine(Object command) {
+        CommandLine cl = new CommandLine(command);
+        cl.setParameterExceptionHandler((ParameterException e, String[] args) -> {
+            CommandLine bad = e.getCommandLine();
+            bad.getErr().println(bad.getCommandName() + ": " + e.getMessage());
+            bad.usage(bad.getErr());
+            return EXIT_USAGE;
+        });
+        return cl;
+    }
+
+    /** Checked options to a configuration; ParameterException (exit 2) for a value out of range. */
+    MediatorConfig config() {
+        MediatorConfig.Builder b = MediatorConfig.builder().backend(backend).queueCap(positive("--queue-cap", queueCap))
+                .aging(Duration.ofMillis(nonNegative("--aging-ms", agingMs)))
+                .workersPerPool(positive("--workers-per-pool", workersPerPool))
+                .maxConnections(positive("--max-connections", maxConnections))
+                .frameTimeout(Duration.ofMillis(positive("--frame-timeout-ms", frameTimeoutMs)))
+                .unboundIdleTimeout(Duration.ofMillis(positive("--unbound-idle-ms", unboundIdleMs)))
+                .shutdownGrace(Duration.ofMillis(nonNegative("--shutdown-grace-ms", shutdownGraceMs)))
+                .requestLog(!noRequestLog);
+        if (socket != null) {
+            b.socketPath(socket);
+        }
+        if (logFile != null) {
+            b.logFile(logFile);
+        }
+        if (allowedUids != null) {
+            b.allowedUids(parseUids(allowedUids));
+        }
+        if (parentPid != null && parentPid <= 0) {
+            throw usage("--parent-pid must be > 0");
+        }
+        try {
+            if (!tenants.isEmpty()) {
+                TenantPolicy policy = TenantPolicy.of(java.util.Map.of());
+                for (String t : tenants) {
+                    policy = policy.withSpec(t);
+                }
+                b.tenants(policy);
+            }
+            return b.build();
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        MediatorConfig config = config();
         // before anything touches java.util.logging: keep the handlers open through our shutdown hook
         if (System.getProperty("java.util.logging.manager") == null) {
             System.setProperty("java.util.logging.manager", MediatorLogManager.class.getName());
         }
         configureConsoleLogging();
-        Mediator.Builder b = Mediator.builder();
-        Long parentPid = null;
-        try {
-            TenantPolicy tenants = null;
-            for (int i = 0; i < args.length; i++) {
-                String opt = args[i];
-                switch (opt) {
-                    case "--help", "-h" -> {
-                        System.out.println(USAGE);
-                        return;
-                    }
-                    case "--no-request-log" -> b.requestLog(false);
-                    default -> {
-                        if (i + 1 >= args.length) {
-                            throw new IllegalArgumentException("option " + opt + " needs a value");
-                        }
-                        String v = args[++i];
-                        switch (opt) {
-                            case "--socket" -> b.socketPath(Path.of(v));
-                            case "--backend" -> b.backend(BackendChoice.parse(v));
-                            case "--allowed-uids" -> b.allowedUids(parseUids(v));
-                            case "--queue-cap" -> b.queueCap(positive(opt, v));
-                            case "--aging-ms" -> b.aging(Duration.ofMillis(nonNegative(opt, v)));
-                            case "--tenant" -> tenants = (tenants == null ? TenantPolicy.of(java.util.Map.of()) : tenants)
-                                    .withSpec(v);
-                            case "--workers-per-pool" -> b.workersPerPool(positive(opt, v));
-                            case "--max-connections" -> b.maxConnections(positive(opt, v));
-                            case "--frame-timeout-ms" -> b.frameTimeout(Duration.ofMillis(positive(opt, v)));
-                            case "--unbound-idle-ms" -> b.unboundIdleTimeout(Duration.ofMillis(positive(opt, v)));
-                            case "--shutdown-grace-ms" -> b.shutdownGrace(Duration.ofMillis(nonNegative(opt, v)));
-                            case "--log-file" -> b.logFile(Path.of(v));
-                            case "--parent-pid" -> parentPid = (long) positive(opt, v);
-                            default -> throw new IllegalArgumentException("unknown option " + opt);
-                        }
-                    }
-                }
-            }
-            if (tenants != null) {
-                b.tenants(tenants);
-            }
-        } catch (IllegalArgumentException e) {
-            System.err.println("mediator-lite: " + e.getMessage());
-            System.err.println(USAGE);
-            System.exit(EXIT_USAGE);
-            return;
-        }
-
-        Mediator mediator = b.build();
+        Mediator mediator = new Mediator(config);
         try {
             mediator.start();
         } catch (MediatorStartException e) {
             System.err.println("mediator-lite: " + e.getMessage());
-            System.exit(EXIT_START_FAILED);
-            return;
+            return EXIT_START_FAILED;
         }
         // SIGTERM/SIGINT are a normal stop: handled here, so the JVM exits 0 instead of the 128+signal that the
         // JVM's default handling of them gives (the shutdown hook alone cannot change that status)
@@ -125,13 +188,13 @@ public final class MediatorMain {
             sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> stopRequested.countDown());
         }
         // any other orderly exit (System.exit from the parent watch) still stops the mediator first
-        Runtime.getRuntime().addShutdownHook(new Thread(MediatorMain.stopAndFlush(mediator), "mediator-shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(stopAndFlush(mediator), "mediator-shutdown"));
         if (parentPid != null) {
             watchParent(parentPid);
         }
         stopRequested.await();
         stopAndFlush(mediator).run();
-        System.exit(EXIT_OK);
+        return EXIT_OK;
     }
 
     private static Runnable stopAndFlush(Mediator mediator) {
@@ -175,36 +238,50 @@ public final class MediatorMain {
         root.addHandler(console);
     }
 
-    private static Set<Integer> parseUids(String v) {
+    private ParameterException usage(String message) {
+        return new ParameterException(spec.commandLine(), message);
+    }
+
+    private Set<Integer> parseUids(String v) {
         Set<Integer> out = new LinkedHashSet<>();
         for (String part : v.split(",")) {
             if (!part.isBlank()) {
-                out.add(nonNegative("--allowed-uids", part.trim()));
+                try {
+                    out.add(nonNegative("--allowed-uids", Integer.parseInt(part.trim())));
+                } catch (NumberFormatException e) {
+                    throw usage("--allowed-uids expects a number, got '" + part.trim() + "'");
+                }
             }
         }
         if (out.isEmpty()) {
-            throw new IllegalArgumentException("--allowed-uids needs at least one uid");
+            throw usage("--allowed-uids needs at least one uid");
         }
         return out;
     }
 
-    private static int positive(String opt, String v) {
-        int n = nonNegative(opt, v);
-        if (n == 0) {
-            throw new IllegalArgumentException(opt + " must be > 0");
+    private int positive(String opt, int n) {
+        if (nonNegative(opt, n) == 0) {
+            throw usage(opt + " must be > 0");
         }
         return n;
     }
 
-    private static int nonNegative(String opt, String v) {
-        try {
-            int n = Integer.parseInt(v.trim());
-            if (n < 0) {
-                throw new IllegalArgumentException(opt + " must not be negative: " + v);
+    private int nonNegative(String opt, int n) {
+        if (n < 0) {
+            throw usage(opt + " must not be negative: " + n);
+        }
+        return n;
+    }
+
+    /** {@code --backend} through {@link BackendChoice#parse}, so the message names the choices. */
+    static final class BackendConverter implements CommandLine.ITypeConverter<BackendChoice> {
+        @Override
+        public BackendChoice convert(String value) {
+            try {
+                return BackendChoice.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
             }
-            return n;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(opt + " expects a number, got '" + v + "'");
         }
     }
 }

@@ -1,11 +1,12 @@
 package dev.vgpuhil.mediator;
 
-import static dev.vgpuhil.protocol.VgpuProtocol.*;
-
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -19,7 +20,7 @@ import java.util.function.Predicate;
  * The one scheduler every connection's requests go through.
  *
  * <ul>
- * <li>pools A and B are separate queues, each drained by its own workers ({@link #take(int)});</li>
+ * <li>pools A and B are separate queues, each drained by its own workers ({@link #take(Pool)});</li>
  * <li>inside a pool: the highest effective class first (high, medium, low);</li>
  * <li>aging: a request's effective class is its priority plus one for every full aging interval it has
  *     waited (capped at high), so a low request is never starved for longer than two intervals;</li>
@@ -43,11 +44,11 @@ public final class Scheduler {
     private final LongSupplier nanoClock;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
-    private final Map<Integer, List<Job>> queues = new HashMap<>();
+    private final Map<Pool, List<Job>> queues = new EnumMap<>(Pool.class);
     /** pool → virtual time V: the tag of the request started last in that pool. */
-    private final Map<Integer, long[]> virtualTime = new HashMap<>();
+    private final Map<Pool, long[]> virtualTime = new EnumMap<>(Pool.class);
     /** pool → vm_id → F_vm, one past the tag of that VM's latest admitted request (dropped once stale). */
-    private final Map<Integer, Map<Integer, Long>> finishTags = new HashMap<>();
+    private final Map<Pool, Map<Integer, Long>> finishTags = new EnumMap<>(Pool.class);
     private final Map<Integer, Integer> queuedPerVm = new HashMap<>();
     private long arrivals;
     private boolean paused;
@@ -65,7 +66,7 @@ public final class Scheduler {
         this.perVmCap = perVmCap;
         this.agingNanos = aging.toNanos();
         this.nanoClock = nanoClock;
-        for (int pool : new int[] {POOL_A, POOL_B}) {
+        for (Pool pool : Pool.values()) {
             queues.put(pool, new ArrayList<>());
             virtualTime.put(pool, new long[] {0});
             finishTags.put(pool, new HashMap<>());
@@ -77,10 +78,9 @@ public final class Scheduler {
                             Job.ReplySink replyTo) {
         lock.lock();
         try {
-            List<Job> queue = queues.get(header.poolId());
-            if (queue == null) {
-                throw new IllegalArgumentException("pool " + header.poolId() + " is neither A nor B");
-            }
+            Pool pool = Pool.fromWire(header.poolId()).orElseThrow(() -> new IllegalArgumentException(
+                    "pool " + header.poolId() + " is neither A nor B"));
+            List<Job> queue = queues.get(pool);
             if (shutdown) {
                 return Admission.SHUTDOWN;
             }
@@ -88,8 +88,8 @@ public final class Scheduler {
             if (queued >= perVmCap) {
                 return Admission.QUEUE_FULL;
             }
-            long v = virtualTime.get(header.poolId())[0];
-            Map<Integer, Long> finish = finishTags.get(header.poolId());
+            long v = virtualTime.get(pool)[0];
+            Map<Integer, Long> finish = finishTags.get(pool);
             long tag = Math.max(v, finish.getOrDefault(header.vmId(), v));
             finish.put(header.vmId(), tag + 1);
             queue.add(new Job(arrivals++, header, request, replyTo, nanoClock.getAsLong(), tag));
@@ -102,7 +102,7 @@ public final class Scheduler {
     }
 
     /** The next job of this pool by the rules above; blocks while paused or empty; null once shut down. */
-    public Job take(int pool) throws InterruptedException {
+    public Job take(Pool pool) throws InterruptedException {
         lock.lockInterruptibly();
         try {
             List<Job> queue = queues.get(pool);
@@ -122,13 +122,13 @@ public final class Scheduler {
         }
     }
 
-    private Job pick(int pool, List<Job> queue) {
+    private Job pick(Pool pool, List<Job> queue) {
         long now = nanoClock.getAsLong();
         Job best = null;
-        int bestClass = -1;
+        Priority bestClass = null;
         for (Job j : queue) {
-            int c = effectiveClass(j, now);
-            if (best == null || c > bestClass || (c == bestClass && (j.tag() < best.tag()
+            Priority c = effectiveClass(j, now);
+            if (best == null || c.compareTo(bestClass) > 0 || (c == bestClass && (j.tag() < best.tag()
                     || (j.tag() == best.tag() && j.arrival() < best.arrival())))) {
                 best = j;
                 bestClass = c;
@@ -142,13 +142,14 @@ public final class Scheduler {
     }
 
     /** The class a job competes in now: its priority, raised one step per full aging interval waited. */
-    public int effectiveClass(Job job, long nowNanos) {
-        int base = Math.min(Math.max(job.priority(), PRIORITY_LOW), PRIORITY_HIGH);
+    public Priority effectiveClass(Job job, long nowNanos) {
+        Priority base = job.priority();
         if (agingNanos <= 0) {
             return base;
         }
         long steps = Math.max(0, nowNanos - job.enqueuedNanos()) / agingNanos;
-        return (int) Math.min(PRIORITY_HIGH, base + steps);
+        Priority[] classes = Priority.values(); // in wire order, low to high
+        return classes[(int) Math.min(classes.length - 1, base.ordinal() + steps)];
     }
 
     /** Holds every worker before its next take (running jobs finish). */
@@ -239,7 +240,7 @@ public final class Scheduler {
         }
     }
 
-    public int depth(int pool) {
+    public int depth(Pool pool) {
         lock.lock();
         try {
             List<Job> q = queues.get(pool);

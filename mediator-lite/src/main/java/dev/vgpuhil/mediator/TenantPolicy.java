@@ -1,12 +1,10 @@
 package dev.vgpuhil.mediator;
 
-import static dev.vgpuhil.protocol.VgpuProtocol.*;
-
+import dev.vgpuhil.protocol.Priority;
 import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
-import java.util.OptionalInt;
+import java.util.Optional;
 
 /**
  * Which vm_ids may connect and the highest priority each may use ({@code --tenant vm:ceiling}).
@@ -14,11 +12,11 @@ import java.util.OptionalInt;
  * listed vm_ids are admitted, unless a wildcard {@code *:ceiling} gives everyone else a ceiling.
  */
 public final class TenantPolicy {
-    private final Map<Integer, Integer> ceilings;
-    private final Integer defaultCeiling;
+    private final Map<Integer, Priority> ceilings;
+    private final Priority defaultCeiling;
     private final boolean openToAll;
 
-    private TenantPolicy(Map<Integer, Integer> ceilings, Integer defaultCeiling, boolean openToAll) {
+    private TenantPolicy(Map<Integer, Priority> ceilings, Priority defaultCeiling, boolean openToAll) {
         this.ceilings = Collections.unmodifiableMap(new LinkedHashMap<>(ceilings));
         this.defaultCeiling = defaultCeiling;
         this.openToAll = openToAll;
@@ -26,19 +24,18 @@ public final class TenantPolicy {
 
     /** Every vm_id, every priority. */
     public static TenantPolicy openToAll() {
-        return new TenantPolicy(Map.of(), PRIORITY_HIGH, true);
+        return new TenantPolicy(Map.of(), Priority.HIGH, true);
     }
 
     /** Only the given vm_ids (vm_id → highest allowed priority). */
-    public static TenantPolicy of(Map<Integer, Integer> ceilings) {
-        ceilings.values().forEach(TenantPolicy::checkPriority);
+    public static TenantPolicy of(Map<Integer, Priority> ceilings) {
         return new TenantPolicy(ceilings, null, false);
     }
 
     /** The same policy plus a tenant (or, with vmId null, the ceiling for every unlisted vm_id). */
-    public TenantPolicy with(Integer vmId, int ceiling) {
-        checkPriority(ceiling);
-        Map<Integer, Integer> copy = new LinkedHashMap<>(ceilings);
+    public TenantPolicy with(Integer vmId, Priority ceiling) {
+        java.util.Objects.requireNonNull(ceiling);
+        Map<Integer, Priority> copy = new LinkedHashMap<>(ceilings);
         if (vmId == null) {
             return new TenantPolicy(copy, ceiling, false);
         }
@@ -59,7 +56,7 @@ public final class TenantPolicy {
             throw new IllegalArgumentException("tenant '" + spec + "' is not vm_id:ceiling (e.g. 7:high, *:low)");
         }
         String vm = spec.substring(0, colon).trim();
-        int ceiling = parsePriority(spec.substring(colon + 1));
+        Priority ceiling = parsePriority(spec.substring(colon + 1));
         if (vm.equals("*")) {
             return with(null, ceiling);
         }
@@ -71,43 +68,31 @@ public final class TenantPolicy {
     }
 
     /** The highest priority this vm_id may use, or empty when it may not connect at all. */
-    public OptionalInt ceilingFor(int vmId) {
-        Integer c = ceilings.get(vmId);
-        if (c == null) {
-            c = defaultCeiling;
-        }
-        return c == null ? OptionalInt.empty() : OptionalInt.of(c);
+    public Optional<Priority> ceilingFor(int vmId) {
+        Priority c = ceilings.get(vmId);
+        return Optional.ofNullable(c != null ? c : defaultCeiling);
     }
 
-    /** low/medium/high or 0/1/2. */
-    public static int parsePriority(String text) {
-        String t = text.trim().toLowerCase(Locale.ROOT);
-        return switch (t) {
-            case "low", "0" -> PRIORITY_LOW;
-            case "medium", "1" -> PRIORITY_MEDIUM;
-            case "high", "2" -> PRIORITY_HIGH;
-            default -> throw new IllegalArgumentException("priority '" + text + "' is not low, medium, high (or 0-2)");
-        };
-    }
-
-    public static String priorityName(int priority) {
-        return switch (priority) {
-            case PRIORITY_LOW -> "low";
-            case PRIORITY_MEDIUM -> "medium";
-            case PRIORITY_HIGH -> "high";
-            default -> "invalid(" + priority + ")";
-        };
-    }
-
-    private static void checkPriority(int p) {
-        if (p < PRIORITY_LOW || p > PRIORITY_HIGH) {
-            throw new IllegalArgumentException("priority ceiling " + p + " is not 0-2");
+    /** low/medium/high or their wire values 0/1/2. */
+    static Priority parsePriority(String text) {
+        String t = text.trim();
+        try {
+            return Priority.fromWire(Integer.parseInt(t)).orElseThrow(IllegalArgumentException::new);
+        } catch (IllegalArgumentException notAWireValue) {
+            try {
+                return Priority.parse(t);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("priority '" + text + "' is not low, medium, high (or 0-2)");
+            }
         }
     }
 
     @Override
     public String toString() {
-        return isOpenToAll() ? "open to every vm_id" : "tenants " + ceilings + (defaultCeiling == null ? ""
-                : " others<=" + priorityName(defaultCeiling));
+        StringBuilder listed = new StringBuilder("{");
+        ceilings.forEach((vm, c) -> listed.append(listed.length() > 1 ? ", " : "").append(Integer.toUnsignedString(vm))
+                .append('=').append(c.label()));
+        return isOpenToAll() ? "open to every vm_id" : "tenants " + listed + "}" + (defaultCeiling == null ? ""
+                : " others<=" + defaultCeiling.label());
     }
 }

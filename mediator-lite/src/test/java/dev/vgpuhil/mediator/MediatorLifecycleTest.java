@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.vgpuhil.mediator.backend.CudaDriver;
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.Pool;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ServerSocketChannel;
@@ -30,16 +31,16 @@ class MediatorLifecycleTest {
     @TempDir
     Path dir;
 
-    Mediator.Builder cpu(Path socket) {
-        return Mediator.builder().socketPath(socket).backend(BackendChoice.CPU);
+    MediatorConfig.Builder cpu(Path socket) {
+        return MediatorConfig.builder().socketPath(socket).backend(BackendChoice.CPU);
     }
 
     @Test
     void startAndCloseAreIdempotentAndCloseRemovesTheSocket() throws Exception {
         Path sock = dir.resolve("m.sock");
-        Mediator m = cpu(sock).build();
+        Mediator m = new Mediator(cpu(sock).build());
         m.close(); // before start: harmless
-        Mediator m2 = cpu(sock).build();
+        Mediator m2 = new Mediator(cpu(sock).build());
         m2.start();
         m2.start();
         assertThat(m2.isRunning()).isTrue();
@@ -53,7 +54,7 @@ class MediatorLifecycleTest {
     @Test
     void socketIsOwnerOnlyAndACreatedParentIs0700() throws Exception {
         Path sock = dir.resolve("private/sub/m.sock");
-        try (Mediator m = cpu(sock).build()) {
+        try (Mediator m = new Mediator(cpu(sock).build())) {
             m.start();
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock.getParent())))
@@ -66,7 +67,7 @@ class MediatorLifecycleTest {
         Path sock = dir.resolve("m.sock");
         try (ServerSocketChannel other = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             other.bind(UnixDomainSocketAddress.of(sock));
-            Mediator m = cpu(sock).build();
+            Mediator m = new Mediator(cpu(sock).build());
             assertThatThrownBy(m::start).isInstanceOf(MediatorStartException.class)
                     .hasMessageContaining("already listening on " + sock);
             m.close();
@@ -74,7 +75,7 @@ class MediatorLifecycleTest {
         }
         // the listener is gone but its socket file stays behind: stale
         assertThat(Files.exists(sock)).isTrue();
-        try (Mediator m = cpu(sock).build()) {
+        try (Mediator m = new Mediator(cpu(sock).build())) {
             m.start();
             try (MediatorClient c = MediatorClient.connect(sock, T)) {
                 assertThat(c.stats(T)).contains("\"pid\":" + ProcessHandle.current().pid());
@@ -86,7 +87,7 @@ class MediatorLifecycleTest {
     void aFileThatIsNotASocketIsNeverDeleted() throws Exception {
         Path sock = dir.resolve("m.sock");
         Files.writeString(sock, "precious");
-        Mediator m = cpu(sock).build();
+        Mediator m = new Mediator(cpu(sock).build());
         assertThatThrownBy(m::start).isInstanceOf(MediatorStartException.class).hasMessageContaining("not a socket");
         assertThat(Files.readString(sock)).isEqualTo("precious");
     }
@@ -94,7 +95,7 @@ class MediatorLifecycleTest {
     @Test
     void peerOutsideTheAllowedUidsIsRefused() throws Exception {
         Path sock = dir.resolve("m.sock");
-        try (Mediator m = cpu(sock).allowedUids(Set.of(424242)).build()) {
+        try (Mediator m = new Mediator(cpu(sock).allowedUids(Set.of(424242)).build())) {
             m.start();
             try (MediatorClient c = MediatorClient.connect(sock, T)) {
                 Frame r = c.receive(T);
@@ -108,7 +109,7 @@ class MediatorLifecycleTest {
     @Test
     void ownUidIsAllowedByDefault() throws Exception {
         Path sock = dir.resolve("m.sock");
-        try (Mediator m = cpu(sock).build()) {
+        try (Mediator m = new Mediator(cpu(sock).build())) {
             m.start();
             MediatorClient c = MediatorClient.connect(sock, T);
             assertThat(c.hello(1, POOL_A, 0, T).status()).isEqualTo(ERR_NONE);
@@ -119,7 +120,7 @@ class MediatorLifecycleTest {
     @Test
     void queueCapGivesQueueFullAndQueuedRequestsStillComplete() throws Exception {
         Path sock = dir.resolve("m.sock");
-        try (Mediator m = cpu(sock).queueCap(2).build()) {
+        try (Mediator m = new Mediator(cpu(sock).queueCap(2).build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient c = MediatorClient.connect(sock, T)) {
@@ -142,7 +143,7 @@ class MediatorLifecycleTest {
     void shutdownAnswersQueuedRequestsWithShutdownAndRemovesTheSocket() throws Exception {
         Path sock = dir.resolve("m.sock");
         Path log = dir.resolve("logs/mediator.log");
-        Mediator m = cpu(sock).logFile(log).build();
+        Mediator m = new Mediator(cpu(sock).logFile(log).build());
         m.start();
         m.pauseScheduling();
         try (MediatorClient a = MediatorClient.connect(sock, T); MediatorClient b = MediatorClient.connect(sock, T)) {
@@ -173,7 +174,7 @@ class MediatorLifecycleTest {
     @Test
     void cudaBackendFailsClearlyWithoutAGpu() {
         assumeTrue(CudaDriver.unavailableReason().isPresent(), "a CUDA GPU answers here, so --backend cuda starts");
-        Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CUDA).build();
+        Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CUDA).build());
         assertThatThrownBy(m::start).isInstanceOf(MediatorStartException.class)
                 .hasMessageContaining("--backend cuda").hasMessageContaining("CUDA backend unavailable");
         assertThat(Files.exists(dir.resolve("m.sock"))).isFalse();
@@ -183,7 +184,7 @@ class MediatorLifecycleTest {
     @Test
     void autoPicksCpuWhenNoGpuAnswers() throws Exception {
         assumeTrue(CudaDriver.unavailableReason().isPresent(), "a CUDA GPU answers here, so auto picks CUDA");
-        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.AUTO).build()) {
+        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.AUTO).build())) {
             m.start();
             assertThat(m.backendName()).isEqualTo("cpu");
         }
@@ -194,7 +195,7 @@ class MediatorLifecycleTest {
         Path sock = dir.resolve("m.sock");
         int clients = 24;
         int perClient = 40;
-        try (Mediator m = cpu(sock).workersPerPool(2).requestLog(false).build()) {
+        try (Mediator m = new Mediator(cpu(sock).workersPerPool(2).requestLog(false).build())) {
             m.start();
             ExecutorService pool = Executors.newFixedThreadPool(clients);
             try {
@@ -237,7 +238,7 @@ class MediatorLifecycleTest {
     @Test
     void aClientThatNeverReadsIsDisconnectedWithoutHurtingOthers() throws Exception {
         Path sock = dir.resolve("m.sock");
-        try (Mediator m = cpu(sock).requestLog(false).build()) {
+        try (Mediator m = new Mediator(cpu(sock).requestLog(false).build())) {
             m.start();
             try (MediatorClient good = MediatorClient.connect(sock, T);
                  MediatorClient greedy = MediatorClient.connect(sock, T)) {
@@ -257,7 +258,7 @@ class MediatorLifecycleTest {
                 }
                 assertThat(cut).as("the mediator closed the jammed connection (after %d frames)", sent).isTrue();
                 assertThat(good.request(5, Wire.echo(5), T).status()).isEqualTo(ERR_NONE);
-                assertThat(m.scheduler().depth(POOL_A)).isLessThanOrEqualTo(64);
+                assertThat(m.scheduler().depth(Pool.A)).isLessThanOrEqualTo(64);
             }
         }
     }

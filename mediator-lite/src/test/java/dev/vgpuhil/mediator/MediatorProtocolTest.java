@@ -7,12 +7,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import java.io.EOFException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.zip.CRC32;
@@ -29,9 +32,9 @@ class MediatorProtocolTest {
 
     @BeforeEach
     void start() throws Exception {
-        mediator = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .tenants(TenantPolicy.of(Map.of(1, PRIORITY_HIGH, 2, PRIORITY_MEDIUM, 3, PRIORITY_LOW)))
-                .build();
+        mediator = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+                .tenants(TenantPolicy.of(Map.of(1, Priority.HIGH, 2, Priority.MEDIUM, 3, Priority.LOW)))
+                .build());
         mediator.start();
     }
 
@@ -353,6 +356,23 @@ class MediatorProtocolTest {
     }
 
     @Test
+    void statsListTheVmsBoundByHelloAndForgetClosedOnes() throws Exception {
+        try (MediatorClient anon = client()) {
+            try (MediatorClient three = helloed(3, PRIORITY_LOW); MediatorClient one = helloed(1, PRIORITY_HIGH);
+                 MediatorClient refused = client()) {
+                assertThat(refused.hello(9, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NOT_PERMITTED);
+                assertThat(anon.stats(T)).contains("\"connections\":4", "\"bound\":2", "\"bound_vms\":[1,3]");
+                assertThat(mediator.boundVms()).containsExactly(1, 3);
+            }
+            long deadline = System.nanoTime() + T.toNanos();
+            while (mediator.connectionCount() > 1 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertThat(anon.stats(T)).contains("\"bound\":0", "\"bound_vms\":[]");
+        }
+    }
+
+    @Test
     void readsReplyTypeOfClientFramesAsProtocol() throws Exception {
         try (MediatorClient c = client()) {
             c.send(Frame.of(MSG_STATS_REQUEST, 0, 0, 0, 1, 0, new byte[3]));
@@ -390,9 +410,9 @@ class MediatorProtocolTest {
 
     @Test
     void thePerVmTableIsCappedEvenForClientsCyclingThroughVmIds() {
-        Stats st = new Stats("cpu", () -> 0, () -> 0, () -> 0);
+        Stats st = new Stats("cpu", pool -> 0, () -> 0, List::of);
         for (int vm = 0; vm < Stats.MAX_VMS_TRACKED + 100; vm++) {
-            st.answered(vm, POOL_A, ERR_NONE, 1000);
+            st.answered(vm, Pool.A, ERR_NONE, 1000);
         }
         String json = st.toJson();
         assertThat(json).contains("\"vms_other\":[100,0]", "\"completed\":" + (Stats.MAX_VMS_TRACKED + 100));

@@ -28,8 +28,8 @@ class MediatorRobustnessTest {
     @TempDir
     Path dir;
 
-    Mediator.Builder cpu() {
-        return Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU);
+    MediatorConfig.Builder cpu() {
+        return MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU);
     }
 
     /**
@@ -40,7 +40,7 @@ class MediatorRobustnessTest {
      */
     @Test
     void aSlowLorisMidFrameDoesNotBlockOthers() throws Exception {
-        try (Mediator m = cpu().frameTimeout(Duration.ofMinutes(10)).requestLog(false).build()) {
+        try (Mediator m = new Mediator(cpu().frameTimeout(Duration.ofMinutes(10)).requestLog(false).build())) {
             m.start();
             try (MediatorClient good = MediatorClient.connect(m.socketPath(), T);
                  MediatorClient loris = MediatorClient.connect(m.socketPath(), T)) {
@@ -66,7 +66,7 @@ class MediatorRobustnessTest {
     @Test
     void aDrippingFrameIsCutAtTheFrameTimeout() throws Exception {
         Duration frameTimeout = Duration.ofMillis(1000);
-        try (Mediator m = cpu().frameTimeout(frameTimeout).requestLog(false).build()) {
+        try (Mediator m = new Mediator(cpu().frameTimeout(frameTimeout).requestLog(false).build())) {
             m.start();
             try (MediatorClient good = MediatorClient.connect(m.socketPath(), T);
                  MediatorClient loris = MediatorClient.connect(m.socketPath(), T)) {
@@ -99,7 +99,7 @@ class MediatorRobustnessTest {
     /** payload_len promising more than is ever sent: no reply can be given; the frame timeout ends it. */
     @Test
     void aPayloadLenLongerThanWhatArrivesIsCutAtTheFrameTimeout() throws Exception {
-        try (Mediator m = cpu().frameTimeout(Duration.ofMillis(300)).build()) {
+        try (Mediator m = new Mediator(cpu().frameTimeout(Duration.ofMillis(300)).build())) {
             m.start();
             try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
                 c.hello(1, POOL_A, PRIORITY_LOW, T);
@@ -115,7 +115,7 @@ class MediatorRobustnessTest {
 
     @Test
     void aConnectionWithoutHelloIsClosedWhenIdleButABoundOneMayIdle() throws Exception {
-        try (Mediator m = cpu().unboundIdleTimeout(Duration.ofMillis(300)).build()) {
+        try (Mediator m = new Mediator(cpu().unboundIdleTimeout(Duration.ofMillis(300)).build())) {
             m.start();
             try (MediatorClient silent = MediatorClient.connect(m.socketPath(), T);
                  MediatorClient bound = MediatorClient.connect(m.socketPath(), T)) {
@@ -131,7 +131,7 @@ class MediatorRobustnessTest {
 
     @Test
     void connectionsBeyondTheLimitAreRefusedWithRejected() throws Exception {
-        try (Mediator m = cpu().maxConnections(2).build()) {
+        try (Mediator m = new Mediator(cpu().maxConnections(2).build())) {
             m.start();
             try (MediatorClient a = MediatorClient.connect(m.socketPath(), T);
                  MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
@@ -153,7 +153,7 @@ class MediatorRobustnessTest {
     void aRequestStillRunningAfterTheGraceIsAnsweredShutdown() throws Exception {
         GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0x5A);
         Path sock = dir.resolve("m.sock");
-        Mediator m = Mediator.builder().socketPath(sock).backend(gate).shutdownGrace(Duration.ofMillis(200)).build();
+        Mediator m = new Mediator(MediatorConfig.builder().socketPath(sock).backend(gate).shutdownGrace(Duration.ofMillis(200)).build());
         m.start();
         try (MediatorClient c = MediatorClient.connect(sock, T)) {
             c.hello(3, POOL_A, PRIORITY_LOW, T);
@@ -180,7 +180,7 @@ class MediatorRobustnessTest {
     @Test
     void aRequestFinishingWithinTheGraceGetsItsRealAnswer() throws Exception {
         GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0x5A);
-        Mediator m = cpu().backend(gate).shutdownGrace(Duration.ofSeconds(10)).build();
+        Mediator m = new Mediator(cpu().backend(gate).shutdownGrace(Duration.ofSeconds(10)).build());
         m.start();
         try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
             c.hello(3, POOL_A, PRIORITY_LOW, T);
@@ -206,7 +206,7 @@ class MediatorRobustnessTest {
     @Test
     void queuedRequestsOfAVanishedClientAreDroppedAndLogged() throws Exception {
         Path log = dir.resolve("mediator.log");
-        try (Mediator m = cpu().logFile(log).build()) {
+        try (Mediator m = new Mediator(cpu().logFile(log).build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient keep = MediatorClient.connect(m.socketPath(), T)) {
@@ -235,7 +235,7 @@ class MediatorRobustnessTest {
     @Test
     void oneLogLinePerRequestWithEveryField() throws Exception {
         Path log = dir.resolve("mediator.log");
-        try (Mediator m = cpu().logFile(log).build()) {
+        try (Mediator m = new Mediator(cpu().logFile(log).build())) {
             m.start();
             try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
                 c.hello(4242, POOL_B, PRIORITY_MEDIUM, T);
@@ -265,7 +265,7 @@ class MediatorRobustnessTest {
 
     @Test
     void theSocketFileIsOwnerOnlyFromTheStartAndNoStagingIsLeft() throws Exception {
-        try (Mediator m = cpu().build()) {
+        try (Mediator m = new Mediator(cpu().build())) {
             m.start();
             Path sock = m.socketPath();
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
@@ -277,14 +277,14 @@ class MediatorRobustnessTest {
 
     /**
      * The default-path logic (no socketPath given: the default is used, its missing directory created, the socket
-     * 0600, removed at close), on a private path through {@link Mediator#DEFAULT_SOCKET_PROPERTY} so that a
+     * 0600, removed at close), on a private path through {@link MediatorConfig#DEFAULT_SOCKET_PROPERTY} so that a
      * mediator running on the machine's real default never matters.
      */
     @Test
     void theDefaultPathIsCreatedOwnerOnlyAndRemoved() throws Exception {
         Path def = dir.resolve("run").resolve("vgpu-mediator.sock");
-        String before = System.setProperty(Mediator.DEFAULT_SOCKET_PROPERTY, def.toString());
-        try (Mediator m = Mediator.builder().backend(BackendChoice.CPU).build()) {
+        String before = System.setProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY, def.toString());
+        try (Mediator m = new Mediator(MediatorConfig.builder().backend(BackendChoice.CPU).build())) {
             m.start();
             assertThat(m.socketPath()).isEqualTo(def);
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(def))).isEqualTo("rw-------");
@@ -302,12 +302,12 @@ class MediatorRobustnessTest {
     /** Without the property (or with it blank) the default is the protocol's SOCKET_PATH_DEFAULT. */
     @Test
     void theCompiledInDefaultIsTheProtocolsSocketPathDefault() {
-        String before = System.clearProperty(Mediator.DEFAULT_SOCKET_PROPERTY);
+        String before = System.clearProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY);
         try {
-            assertThat(Mediator.defaultSocketPath()).isEqualTo(Path.of(SOCKET_PATH_DEFAULT))
+            assertThat(MediatorConfig.defaultSocketPath()).isEqualTo(Path.of(SOCKET_PATH_DEFAULT))
                     .isEqualTo(Path.of("/tmp/vgpu-mediator.sock"));
-            System.setProperty(Mediator.DEFAULT_SOCKET_PROPERTY, " ");
-            assertThat(Mediator.defaultSocketPath()).isEqualTo(Path.of(SOCKET_PATH_DEFAULT));
+            System.setProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY, " ");
+            assertThat(MediatorConfig.defaultSocketPath()).isEqualTo(Path.of(SOCKET_PATH_DEFAULT));
         } finally {
             restore(before);
         }
@@ -315,16 +315,16 @@ class MediatorRobustnessTest {
 
     private static void restore(String before) {
         if (before == null) {
-            System.clearProperty(Mediator.DEFAULT_SOCKET_PROPERTY);
+            System.clearProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY);
         } else {
-            System.setProperty(Mediator.DEFAULT_SOCKET_PROPERTY, before);
+            System.setProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY, before);
         }
     }
 
     @Test
     void closeLeavesASocketThatIsNoLongerItsOwnAlone() throws Exception {
         Path sock = dir.resolve("m.sock");
-        Mediator m = cpu().build();
+        Mediator m = new Mediator(cpu().build());
         m.start();
         Files.delete(sock); // someone removed ours and another server took the path
         try (ServerSocketChannel other = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {

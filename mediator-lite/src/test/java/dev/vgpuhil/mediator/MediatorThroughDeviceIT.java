@@ -4,6 +4,8 @@ import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.protocol.ComputeRequest;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.qemu.QemuBinary;
 import dev.vgpuhil.qemu.qtest.QtestSession;
 import dev.vgpuhil.qemu.qtest.VgpuDevice;
@@ -47,9 +49,9 @@ class MediatorThroughDeviceIT {
         }
     }
 
-    Mediator startMediator(Mediator.Builder b) throws Exception {
-        mediator = b.socketPath(dir.resolve("mediator.sock")).backend(BackendChoice.CPU).logFile(dir.resolve("m.log"))
-                .build();
+    Mediator startMediator(MediatorConfig.Builder b) throws Exception {
+        mediator = new Mediator(b.socketPath(dir.resolve("mediator.sock")).backend(BackendChoice.CPU)
+                .logFile(dir.resolve("m.log")).build());
         mediator.start();
         return mediator;
     }
@@ -87,7 +89,7 @@ class MediatorThroughDeviceIT {
 
     @Test
     void doorbellToMediatorToStatusDoneWithTheVectorAddResult() throws Exception {
-        startMediator(Mediator.builder());
+        startMediator(MediatorConfig.builder());
         VgpuDevice dev = device(200, 'B', "high", true);
         float[] a = Wire.floats(VECTOR_ADD_MAX_ELEMENTS, 1.25f);
         float[] b = Wire.floats(VECTOR_ADD_MAX_ELEMENTS, -7.75f);
@@ -105,8 +107,8 @@ class MediatorThroughDeviceIT {
         // the mediator saw it as vm 200, pool B, high, with the REQUEST_ID the device sent
         assertThat(mediator.executionLog()).singleElement().satisfies(e -> {
             assertThat(e.vmId()).isEqualTo(200);
-            assertThat(e.pool()).isEqualTo(POOL_B);
-            assertThat(e.priority()).isEqualTo(PRIORITY_HIGH);
+            assertThat(e.pool()).isEqualTo(Pool.B);
+            assertThat(e.priority()).isEqualTo(Priority.HIGH);
             assertThat(e.requestId()).isEqualTo(0xC0FFEE);
         });
         // and a second request on the same connection
@@ -118,7 +120,7 @@ class MediatorThroughDeviceIT {
 
     @Test
     void aMediatorErrorCodeReachesTheErrorCodeRegister() throws Exception {
-        startMediator(Mediator.builder());
+        startMediator(MediatorConfig.builder());
         VgpuDevice dev = device(7, 'A', "low", true);
         byte[] badOpcode = java.nio.ByteBuffer.allocate(12).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(99).putInt(4)
                 .array();
@@ -138,7 +140,7 @@ class MediatorThroughDeviceIT {
      */
     @Test
     void priorityOrderAcrossTwoDevices() throws Exception {
-        startMediator(Mediator.builder().aging(Duration.ZERO));
+        startMediator(MediatorConfig.builder().aging(Duration.ZERO));
         VgpuDevice low = device(11, 'A', "low", true);
         VgpuDevice high = device(22, 'A', "high", true);
         mediator.pauseScheduling();
@@ -164,7 +166,7 @@ class MediatorThroughDeviceIT {
     /** A device whose priority is above its tenant ceiling is refused at HELLO: its doorbells never reach a worker. */
     @Test
     void aDeviceAboveItsTenantCeilingIsNeverServed() throws Exception {
-        startMediator(Mediator.builder().tenants(TenantPolicy.of(Map.of(5, PRIORITY_LOW))));
+        startMediator(MediatorConfig.builder().tenants(TenantPolicy.of(Map.of(5, Priority.LOW))));
         VgpuDevice dev = device(5, 'A', "high", false);
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (mediator.stats().errorCounts().getOrDefault("NOT_PERMITTED", 0L) == 0 && System.nanoTime() < deadline) {

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,7 +34,7 @@ class SchedulerTest {
     static List<Integer> drain(Scheduler s, int pool, int n) throws InterruptedException {
         List<Integer> ids = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            ids.add(s.take(pool).requestId());
+            ids.add(s.take(Pool.fromWire(pool).orElseThrow()).requestId());
         }
         return ids;
     }
@@ -55,8 +57,8 @@ class SchedulerTest {
         submit(s, 1, POOL_A, PRIORITY_LOW, 1);
         submit(s, 1, POOL_B, PRIORITY_HIGH, 2);
         submit(s, 1, POOL_A, PRIORITY_LOW, 3);
-        assertThat(s.depth(POOL_A)).isEqualTo(2);
-        assertThat(s.depth(POOL_B)).isEqualTo(1);
+        assertThat(s.depth(Pool.A)).isEqualTo(2);
+        assertThat(s.depth(Pool.B)).isEqualTo(1);
         assertThat(drain(s, POOL_A, 2)).containsExactly(1, 3);
         assertThat(drain(s, POOL_B, 1)).containsExactly(2);
     }
@@ -124,11 +126,11 @@ class SchedulerTest {
         clock.addAndGet(Duration.ofMillis(100).toNanos()); // low has waited one interval: now medium
         submit(s, 2, POOL_A, PRIORITY_MEDIUM, 2);
         submit(s, 3, POOL_A, PRIORITY_HIGH, 3);
-        Job first = s.take(POOL_A);
+        Job first = s.take(Pool.A);
         assertThat(first.requestId()).isEqualTo(3);
         // request 1 (aged to medium, older) and 2 (medium): same tag, arrival order → 1
-        assertThat(s.take(POOL_A).requestId()).isEqualTo(1);
-        assertThat(s.take(POOL_A).requestId()).isEqualTo(2);
+        assertThat(s.take(Pool.A).requestId()).isEqualTo(1);
+        assertThat(s.take(Pool.A).requestId()).isEqualTo(2);
     }
 
     @Test
@@ -137,15 +139,15 @@ class SchedulerTest {
         submit(s, 5, POOL_A, PRIORITY_LOW, 1);
         clock.addAndGet(Duration.ofMillis(199).toNanos());
         submit(s, 6, POOL_A, PRIORITY_HIGH, 2);
-        Job j = s.take(POOL_A);
+        Job j = s.take(Pool.A);
         assertThat(j.requestId()).isEqualTo(2); // 199 ms: low is only medium yet
         submit(s, 6, POOL_A, PRIORITY_HIGH, 3);
         clock.addAndGet(Duration.ofMillis(1).toNanos()); // 200 ms: low reaches high, and is older
         submit(s, 6, POOL_A, PRIORITY_HIGH, 4);
         // high class holds vm 5 (aged, tag 0) and vm 6 (tags 1, 2 after request 2 ran): vm 5 first
-        Job aged = s.take(POOL_A);
+        Job aged = s.take(Pool.A);
         assertThat(aged.requestId()).isEqualTo(1);
-        assertThat(s.effectiveClass(aged, clock.get())).isEqualTo(PRIORITY_HIGH);
+        assertThat(s.effectiveClass(aged, clock.get())).isEqualTo(Priority.HIGH);
         assertThat(drain(s, POOL_A, 2)).containsExactly(3, 4);
     }
 
@@ -166,7 +168,7 @@ class SchedulerTest {
         assertThat(s.submit(req(1, POOL_A, 0, 3), ComputeRequest.echo(new byte[1]), sink))
                 .isEqualTo(Scheduler.Admission.QUEUE_FULL);
         submit(s, 2, POOL_A, 0, 4); // another VM is not affected
-        s.take(POOL_B);
+        s.take(Pool.B);
         submit(s, 1, POOL_A, 0, 5);
     }
 
@@ -177,7 +179,7 @@ class SchedulerTest {
         submit(s, 2, POOL_B, 2, 2);
         submit(s, 1, POOL_A, 2, 3);
         assertThat(s.shutdown()).extracting(Job::requestId).containsExactly(1, 2, 3);
-        assertThat(s.take(POOL_A)).isNull();
+        assertThat(s.take(Pool.A)).isNull();
         assertThat(s.submit(req(1, POOL_A, 0, 4), ComputeRequest.echo(new byte[1]), sink))
                 .isEqualTo(Scheduler.Admission.SHUTDOWN);
     }

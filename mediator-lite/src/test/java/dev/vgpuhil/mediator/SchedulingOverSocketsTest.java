@@ -5,6 +5,8 @@ import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,8 +25,8 @@ class SchedulingOverSocketsTest {
 
     @Test
     void threeVmsAreServedHighMediumLowWithFifoInsideEach() throws Exception {
-        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ZERO).build()) {
+        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+                .aging(Duration.ZERO).build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient low = MediatorClient.connect(m.socketPath(), T);
@@ -62,8 +64,8 @@ class SchedulingOverSocketsTest {
 
     @Test
     void aFloodingVmDoesNotStarveAnotherOfTheSameClass() throws Exception {
-        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ZERO).build()) {
+        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+                .aging(Duration.ZERO).build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient flood = MediatorClient.connect(m.socketPath(), T);
@@ -95,8 +97,8 @@ class SchedulingOverSocketsTest {
     @Test
     void agingLetsAnOldLowRequestOvertakeFreshHighOnes() throws Exception {
         AtomicLong clock = new AtomicLong();
-        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ofMillis(500)).nanoClock(clock::get).build()) {
+        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+                .aging(Duration.ofMillis(500)).nanoClock(clock::get).build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient low = MediatorClient.connect(m.socketPath(), T);
@@ -120,7 +122,7 @@ class SchedulingOverSocketsTest {
             List<Stats.Executed> log = m.executionLog();
             // in the high class: vm 5 (aged) and vm 6 with equal tags; vm 5 arrived first
             assertThat(log.get(0).requestId()).isEqualTo(1);
-            assertThat(log.get(0).effectiveClass()).isEqualTo(PRIORITY_HIGH);
+            assertThat(log.get(0).effectiveClass()).isEqualTo(Priority.HIGH);
             assertThat(log).extracting(Stats.Executed::requestId).containsExactly(1, 10, 11, 12);
         }
     }
@@ -128,8 +130,8 @@ class SchedulingOverSocketsTest {
     @Test
     void withoutEnoughAgingTheLowRequestWaitsForAllHighOnes() throws Exception {
         AtomicLong clock = new AtomicLong();
-        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ofMillis(500)).nanoClock(clock::get).build()) {
+        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+                .aging(Duration.ofMillis(500)).nanoClock(clock::get).build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient low = MediatorClient.connect(m.socketPath(), T);
@@ -150,15 +152,15 @@ class SchedulingOverSocketsTest {
                 }
             }
             assertThat(m.executionLog()).extracting(Stats.Executed::requestId).containsExactly(10, 11, 12, 1);
-            assertThat(m.executionLog().get(3).effectiveClass()).isEqualTo(PRIORITY_MEDIUM);
+            assertThat(m.executionLog().get(3).effectiveClass()).isEqualTo(Priority.MEDIUM);
         }
     }
 
     @Test
     void poolsAAndBHaveTheirOwnWorkers() throws Exception {
         GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0xAA);
-        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(gate).aging(Duration.ZERO)
-                .build()) {
+        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(gate).aging(Duration.ZERO)
+                .build())) {
             m.start();
             try (MediatorClient a = MediatorClient.connect(m.socketPath(), T);
                  MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
@@ -174,7 +176,7 @@ class SchedulingOverSocketsTest {
                     assertThat(r.status()).isEqualTo(ERR_NONE);
                     assertThat(r.requestId()).isEqualTo(100 + i);
                 }
-                assertThat(m.scheduler().depth(POOL_A)).isEqualTo(1);
+                assertThat(m.scheduler().depth(Pool.A)).isEqualTo(1);
                 gate.release();
                 assertThat(List.of(a.receive(T).requestId(), a.receive(T).requestId())).containsExactly(1, 2);
             }
@@ -185,8 +187,8 @@ class SchedulingOverSocketsTest {
 
     @Test
     void fifoAcrossVmsOfOneClassOverSockets() throws Exception {
-        try (Mediator m = Mediator.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ZERO).build()) {
+        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+                .aging(Duration.ZERO).build())) {
             m.start();
             m.pauseScheduling();
             List<MediatorClient> clients = new ArrayList<>();

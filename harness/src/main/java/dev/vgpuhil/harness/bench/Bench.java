@@ -10,6 +10,9 @@ import dev.vgpuhil.harness.junit.VmSpec;
 import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.mediator.BackendChoice;
 import dev.vgpuhil.mediator.Mediator;
+import dev.vgpuhil.mediator.MediatorConfig;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.protocol.SourceTree;
 import dev.vgpuhil.qemu.QemuBinary;
 import dev.vgpuhil.qemu.machine.Accelerator;
@@ -89,8 +92,8 @@ public final class Bench {
         SshKeys keys = SshKeys.generate(work.resolve("ssh"));
         Path jar = Agent.localJar();
         List<String[]> rows = new ArrayList<>();
-        try (Mediator mediator = Mediator.builder().socketPath(work.resolve("m.sock")).backend(BackendChoice.CPU)
-                .requestLog(false).aging(Duration.ZERO).build()) {
+        try (Mediator mediator = new Mediator(MediatorConfig.builder().socketPath(work.resolve("m.sock")).backend(BackendChoice.CPU)
+                .requestLog(false).aging(Duration.ZERO).build())) {
             mediator.start();
             Path sock = work.resolve("m.sock");
 
@@ -170,7 +173,7 @@ public final class Bench {
         try (QemuMachine m = QemuMachine.builder().binary(qemu).name("bench-bare-" + a.qemuName()).accelerator(a)
                 .kernel(image.kernel()).initrd(image.initramfs())
                 .append(GuestImage.BASE_COMMAND_LINE + " rdinit=/sbin/poweroff -- -f")
-                .vgpu(VgpuStubDevice.of(VgpuStubDevice.Pool.B, VgpuStubDevice.Priority.HIGH, 200))
+                .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200))
                 .mediatorSocket(socket).userNetworking(true).noReboot(true).start()) {
             m.waits(Duration.ofSeconds(120)).forExit();
             return System.nanoTime() - t0;

@@ -1,8 +1,9 @@
 package dev.vgpuhil.harness.bench;
 
+import dev.vgpuhil.common.Percentile;
 import java.util.Arrays;
 
-/** Nearest-rank percentiles over a sample of durations in nanoseconds. */
+/** Nearest-rank percentiles ({@link Percentile}) over a sample of durations in nanoseconds. */
 public record Percentiles(int count, long p50Nanos, long p99Nanos, long minNanos, long maxNanos) {
     public static Percentiles of(long[] nanos) {
         if (nanos.length == 0) {
@@ -10,12 +11,8 @@ public record Percentiles(int count, long p50Nanos, long p99Nanos, long minNanos
         }
         long[] s = nanos.clone();
         Arrays.sort(s);
-        return new Percentiles(s.length, rank(s, 50), rank(s, 99), s[0], s[s.length - 1]);
-    }
-
-    static long rank(long[] sorted, int pct) {
-        int idx = (int) Math.ceil(pct / 100.0 * sorted.length) - 1;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, idx))];
+        return new Percentiles(s.length, Percentile.nearestRank(s, 50), Percentile.nearestRank(s, 99), s[0],
+                s[s.length - 1]);
     }
 
     public double p50Micros() {

@@ -12,6 +12,8 @@ import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.qemu.machine.Accelerator;
 import dev.vgpuhil.qemu.machine.PciDevice;
 import dev.vgpuhil.qemu.machine.QemuMachine;
@@ -26,7 +28,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.regex.Matcher;
@@ -112,8 +113,8 @@ public final class GuestVm implements AutoCloseable {
             b.mediatorSocket(mediatorSocket);
         }
         for (int i = 0; i < spec.devices(); i++) {
-            VgpuStubDevice d = VgpuStubDevice.of(VgpuStubDevice.Pool.valueOf(String.valueOf(spec.pool())),
-                            VgpuStubDevice.Priority.valueOf(spec.priority().toUpperCase(Locale.ROOT)), spec.vmId())
+            VgpuStubDevice d = VgpuStubDevice.of(Pool.valueOf(String.valueOf(spec.pool())),
+                            Priority.parse(spec.priority()), spec.vmId())
                     .id("vgpu" + i).addr(String.format("0x%x", FIRST_SLOT + i));
             if (spec.deviceTimeoutMs() > 0) {
                 d = d.timeoutMs(spec.deviceTimeoutMs());

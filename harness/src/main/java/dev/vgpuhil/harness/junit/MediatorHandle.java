@@ -7,6 +7,7 @@ import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.mediator.BackendChoice;
 import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.mediator.MediatorClient;
+import dev.vgpuhil.mediator.MediatorConfig;
 import dev.vgpuhil.mediator.MediatorProcess;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -39,8 +40,6 @@ public final class MediatorHandle implements AutoCloseable {
     private Mediator inProcess;
     private MediatorProcess child;
     private int incarnations;
-    /** Length of the log file when the current incarnation started (its lines come after). */
-    private long logOffset;
     private boolean keepFiles;
 
     public MediatorHandle(BackendChoice backend, boolean childProcess, Duration aging, int workersPerPool) {
@@ -88,11 +87,6 @@ public final class MediatorHandle implements AutoCloseable {
             return this;
         }
         incarnations++;
-        try {
-            logOffset = Files.exists(logFile) ? Files.size(logFile) : 0;
-        } catch (IOException e) {
-            logOffset = 0;
-        }
         Reporting.progress("starting mediator-lite (" + (childProcess ? "child process" : "in-process") + ", backend "
                 + backend.name().toLowerCase() + ") on " + socket);
         try {
@@ -103,8 +97,8 @@ public final class MediatorHandle implements AutoCloseable {
                         .args(args.toArray(String[]::new)).readyTimeout(Duration.ofSeconds(30)).build();
                 child.start();
             } else {
-                inProcess = Mediator.builder().socketPath(socket).backend(backend).aging(aging)
-                        .workersPerPool(workersPerPool).logFile(logFile).build();
+                inProcess = new Mediator(MediatorConfig.builder().socketPath(socket).backend(backend).aging(aging)
+                        .workersPerPool(workersPerPool).logFile(logFile).build());
                 inProcess.start();
             }
         } catch (IOException | RuntimeException e) {
@@ -166,37 +160,28 @@ public final class MediatorHandle implements AutoCloseable {
     }
 
     /**
-     * The vm_ids whose device connection is bound by an accepted HELLO right now: from the mediator itself when
-     * in-process, else from the current incarnation's log ("conn N hello vm=V ...", "conn N closed ...").
+     * The vm_ids whose device connection is bound by an accepted HELLO right now, from STATS_REPLY's
+     * {@code bound_vms} (in-process and child mediators alike); empty when the mediator is not running.
+     * MediatorFailure when the reply had to leave some out to fit one frame (very many bound VMs).
      */
     public synchronized java.util.Set<Long> boundVms() {
         java.util.Set<Long> out = new java.util.TreeSet<>();
-        if (inProcess != null) {
-            inProcess.boundVms().forEach(v -> out.add(Integer.toUnsignedLong(v)));
+        if (!isRunning()) {
             return out;
         }
-        if (child == null) {
-            return out;
+        Map<String, Object> stats = stats();
+        Object list = stats.get("bound_vms");
+        if (!(list instanceof List<?> vms)) {
+            throw new MediatorFailure("the mediator's STATS_REPLY on " + socket + " has no bound_vms: " + stats);
         }
-        String log = log();
-        byte[] bytes = log.getBytes(StandardCharsets.UTF_8);
-        String current = logOffset <= bytes.length
-                ? new String(bytes, (int) logOffset, bytes.length - (int) logOffset, StandardCharsets.UTF_8) : log;
-        java.util.Map<String, Long> conns = new java.util.HashMap<>();
-        java.util.regex.Pattern hello = java.util.regex.Pattern.compile("conn (\\d+) hello vm=(\\d+)");
-        java.util.regex.Pattern closed = java.util.regex.Pattern.compile("conn (\\d+) closed");
-        for (String line : current.split("\n")) {
-            java.util.regex.Matcher h = hello.matcher(line);
-            if (h.find()) {
-                conns.put(h.group(1), Long.parseLong(h.group(2)));
-                continue;
-            }
-            java.util.regex.Matcher c = closed.matcher(line);
-            if (c.find()) {
-                conns.remove(c.group(1));
-            }
+        for (Object vm : vms) {
+            out.add(((Number) vm).longValue());
         }
-        out.addAll(conns.values());
+        long bound = ((Number) stats.get("bound")).longValue();
+        if (out.size() != bound) {
+            throw new MediatorFailure("the mediator reports " + bound + " bound VMs but its STATS_REPLY lists only "
+                    + out.size() + " (cut to fit one frame)");
+        }
         return out;
     }
 

@@ -14,6 +14,8 @@ import dev.vgpuhil.harness.report.ProtocolFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.mediator.Stats;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
 import java.time.Duration;
@@ -126,11 +128,11 @@ class SharedMediatorIT {
             Stats.Executed el = executed(log, 102, requestId);
             Stats.Executed eb = executed(log, 201, requestId);
             assertThat(eh.seq()).as("execution log: a-high before a-low, round " + round).isLessThan(el.seq());
-            assertThat(eh.pool()).isEqualTo('A');
-            assertThat(el.pool()).isEqualTo('A');
-            assertThat(eb.pool()).isEqualTo('B');
-            assertThat(eh.priority()).isEqualTo(2);
-            assertThat(el.priority()).isEqualTo(0);
+            assertThat(eh.pool()).isEqualTo(Pool.A);
+            assertThat(el.pool()).isEqualTo(Pool.A);
+            assertThat(eb.pool()).isEqualTo(Pool.B);
+            assertThat(eh.priority()).isEqualTo(Priority.HIGH);
+            assertThat(el.priority()).isEqualTo(Priority.LOW);
         }
         Reporting.attachText("scheduling order per round (position in the mediator's report)", order.toString());
         // every request is in the per-request log lines too

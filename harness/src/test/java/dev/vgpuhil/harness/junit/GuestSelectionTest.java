@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.images.DebianDisk;
 import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.qemu.machine.Accelerator;
 import dev.vgpuhil.qemu.machine.QemuMachine;
 import dev.vgpuhil.qemu.machine.VgpuStubDevice;
@@ -202,7 +204,7 @@ class GuestSelectionTest {
 
         QemuMachine.Builder b = QemuMachine.builder().name("cmdline").accelerator(Accelerator.TCG).startPaused(true)
                 .userNetworking(true).runBaseDir(tmp.resolve("runs"))
-                .vgpu(VgpuStubDevice.of(VgpuStubDevice.Pool.B, VgpuStubDevice.Priority.HIGH, 200));
+                .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200));
         p.applyTo(b);
         List<String> cmd;
         try (QemuMachine m = b.start()) {

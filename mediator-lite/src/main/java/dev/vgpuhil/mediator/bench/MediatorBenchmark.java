@@ -3,10 +3,16 @@ package dev.vgpuhil.mediator.bench;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 
 import dev.vgpuhil.common.MoreFiles;
+import dev.vgpuhil.common.Percentile;
 import dev.vgpuhil.mediator.BackendChoice;
 import dev.vgpuhil.mediator.Mediator;
+import dev.vgpuhil.mediator.MediatorConfig;
+import dev.vgpuhil.mediator.MediatorMain;
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
+import dev.vgpuhil.protocol.VgpuProtocol.HeaderOffsets;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -25,8 +31,14 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.Callable;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * The mediator's throughput and latency against a floor, as a command (not a timed test):
@@ -50,9 +62,37 @@ import java.util.logging.Logger;
  * tends to hit both; requests/s over the windows and p50/p99 of every round trip (send to whole reply
  * received) completed in them. Prints a Markdown table with the ratios; the whole run is bounded (checked up front).
  */
-public final class MediatorBenchmark {
-    private static final Duration RUN_LIMIT = Duration.ofSeconds(110);
+@Command(name = "MediatorBenchmark", separator = " ", sortOptions = false, synopsisHeading = "",
+        customSynopsis = "usage: java -cp mediator-lite.jar dev.vgpuhil.mediator.bench.MediatorBenchmark [options]",
+        optionListHeading = "%n",
+        footer = "The whole run must fit " + MediatorBenchmark.RUN_LIMIT_SECONDS + " s; the cells are checked against that first.")
+public final class MediatorBenchmark implements Callable<Integer> {
+    static final int RUN_LIMIT_SECONDS = 110;
+    private static final Duration RUN_LIMIT = Duration.ofSeconds(RUN_LIMIT_SECONDS);
     private static final int ECHO_BYTES = 16;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--warmup-ms", paramLabel = "N", description = "warm-up per cell (default 1000)")
+    private long warmupMs = 1000;
+
+    @Option(names = "--measure-ms", paramLabel = "N", description = "measured window per cell (default 3000)")
+    private long measureMs = 3000;
+
+    @Option(names = "--connections", paramLabel = "L", split = ",",
+            description = "comma-separated connection counts (default 1,8,64)")
+    private int[] connections = {1, 8, 64};
+
+    @Option(names = "--request-log", description = "keep the mediator's per-request log line on (default off)")
+    private boolean requestLog;
+
+    @Option(names = "--markdown", paramLabel = "FILE",
+            description = "also write the table (with the machine and settings) to FILE")
+    private Path markdown;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
+    private boolean help;
 
     private MediatorBenchmark() {}
 
@@ -88,11 +128,11 @@ public final class MediatorBenchmark {
         }
 
         long p50Nanos() {
-            return rank(sortedNanos, 50);
+            return Percentile.nearestRank(sortedNanos, 50);
         }
 
         long p99Nanos() {
-            return rank(sortedNanos, 99);
+            return Percentile.nearestRank(sortedNanos, 99);
         }
 
         static Result merge(List<Result> rounds) {
@@ -122,46 +162,40 @@ public final class MediatorBenchmark {
 
     record Options(Duration warmup, Duration measure, int[] connections, boolean requestLog, Path markdown) {}
 
-    private static final String USAGE = String.join("\n",
-            "usage: java -cp mediator-lite.jar dev.vgpuhil.mediator.bench.MediatorBenchmark [options]",
-            "  --warmup-ms N        warm-up per cell (default 1000)",
-            "  --measure-ms N       measured window per cell (default 3000)",
-            "  --connections L      comma-separated connection counts (default 1,8,64)",
-            "  --request-log        keep the mediator's per-request log line on (default off)",
-            "  --markdown FILE      also write the table (with the machine and settings) to FILE",
-            "The whole run must fit " + RUN_LIMIT.toSeconds() + " s; the cells are checked against that first.");
+    public static void main(String[] args) {
+        System.exit(MediatorMain.commandLine(new MediatorBenchmark()).execute(args));
+    }
 
-    public static void main(String[] args) throws Exception {
-        Options o;
-        try {
-            o = parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println("MediatorBenchmark: " + e.getMessage());
-            System.err.println(USAGE);
-            System.exit(2);
-            return;
+    /** The options as checked values; ParameterException (exit 2, with the usage) when out of range. */
+    Options options() {
+        Duration warmup = Duration.ofMillis(warmupMs);
+        Duration measure = Duration.ofMillis(measureMs);
+        if (measure.toMillis() < 100 || warmup.isNegative() || connections.length == 0
+                || Arrays.stream(connections).anyMatch(c -> c < 1 || c > 512)) {
+            throw new ParameterException(spec.commandLine(), "window must be >= 100 ms, connections 1..512");
         }
-        if (o == null) {
-            System.out.println(USAGE);
-            return;
-        }
+        return new Options(warmup, measure, connections.clone(), requestLog, markdown);
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Options o = options();
         // the mediator's own info lines are not the benchmark's; with --request-log they go to stderr as in the daemon
         Logger.getLogger("").setLevel(o.requestLog() ? Level.INFO : Level.WARNING);
         int cells = Workload.values().length * o.connections().length * 2;
         Duration planned = o.warmup().plus(o.measure()).multipliedBy(cells)
                 .plus(o.warmup().multipliedBy(Workload.values().length * 2L)); // the global warm-up
         if (planned.compareTo(RUN_LIMIT) > 0) {
-            System.err.println("MediatorBenchmark: " + cells + " cells x (warm-up + window) = " + planned.toSeconds()
-                    + " s exceeds the " + RUN_LIMIT.toSeconds() + " s bound; shorten --warmup-ms/--measure-ms");
-            System.exit(2);
-            return;
+            throw new ParameterException(spec.commandLine(), cells + " cells x (warm-up + window) = "
+                    + planned.toSeconds() + " s exceeds the " + RUN_LIMIT.toSeconds()
+                    + " s bound; shorten --warmup-ms/--measure-ms");
         }
         System.err.printf(Locale.ROOT, "benchmark: %d cells, about %d s%n", cells, planned.toSeconds());
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("vgpu-bench-");
         List<String[]> rows = new ArrayList<>();
-        try (Mediator mediator = Mediator.builder().socketPath(dir.resolve("mediator.sock")).backend(BackendChoice.CPU)
-                .requestLog(o.requestLog()).queueCap(64).maxConnections(1024).build();
+        try (Mediator mediator = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("mediator.sock")).backend(BackendChoice.CPU)
+                .requestLog(o.requestLog()).queueCap(64).maxConnections(1024).build());
              EchoFloor floor = new EchoFloor(dir.resolve("floor.sock"))) {
             mediator.start();
             floor.start();
@@ -209,46 +243,7 @@ public final class MediatorBenchmark {
         if (o.markdown() != null) {
             Files.writeString(o.markdown(), text + "\n", StandardCharsets.UTF_8);
         }
-    }
-
-    private static Options parse(String[] args) {
-        Duration warmup = Duration.ofMillis(1000);
-        Duration measure = Duration.ofMillis(3000);
-        int[] conns = {1, 8, 64};
-        boolean requestLog = false;
-        Path md = null;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            switch (a) {
-                case "-h", "--help" -> {
-                    return null;
-                }
-                case "--request-log" -> requestLog = true;
-                case "--warmup-ms", "--measure-ms", "--connections", "--markdown" -> {
-                    if (i + 1 >= args.length) {
-                        throw new IllegalArgumentException(a + " needs a value");
-                    }
-                    String v = args[++i];
-                    try {
-                        switch (a) {
-                            case "--warmup-ms" -> warmup = Duration.ofMillis(Long.parseLong(v));
-                            case "--measure-ms" -> measure = Duration.ofMillis(Long.parseLong(v));
-                            case "--connections" -> conns = Arrays.stream(v.split(",")).map(String::trim)
-                                    .mapToInt(Integer::parseInt).toArray();
-                            default -> md = Path.of(v);
-                        }
-                    } catch (NumberFormatException e) {
-                        throw new IllegalArgumentException(a + ": not a number list: " + v);
-                    }
-                }
-                default -> throw new IllegalArgumentException("unknown option " + a);
-            }
-        }
-        if (measure.toMillis() < 100 || warmup.isNegative() || conns.length == 0
-                || Arrays.stream(conns).anyMatch(c -> c < 1 || c > 512)) {
-            throw new IllegalArgumentException("window must be >= 100 ms, connections 1..512");
-        }
-        return new Options(warmup, measure, conns, requestLog, md);
+        return 0;
     }
 
     /** Closed loop: {@code n} connections, each sends a request, waits for its reply, repeats. */
@@ -274,14 +269,14 @@ public final class MediatorBenchmark {
                 try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
                     c.connect(UnixDomainSocketAddress.of(socket));
                     int vm = 1000 + idx;
-                    int pool = idx % 2 == 0 ? POOL_A : POOL_B;
+                    int pool = (idx % 2 == 0 ? Pool.A : Pool.B).wire();
                     ByteBuffer in = ByteBuffer.allocate(SOCKET_HEADER_SIZE + MAX_PAYLOAD).order(ByteOrder.LITTLE_ENDIAN);
-                    ByteBuffer hello = ByteBuffer.wrap(Frame.of(MSG_HELLO, vm, pool, PRIORITY_MEDIUM, 0, 0, null).encode());
+                    ByteBuffer hello = ByteBuffer.wrap(Frame.of(MSG_HELLO, vm, pool, Priority.MEDIUM.wire(), 0, 0, null).encode());
                     writeAll(c, hello);
                     if (readFrame(c, in) != ERR_NONE) {
                         throw new IOException("HELLO refused");
                     }
-                    ByteBuffer frame = ByteBuffer.wrap(Frame.of(MSG_REQUEST, vm, pool, PRIORITY_MEDIUM, idx, 0,
+                    ByteBuffer frame = ByteBuffer.wrap(Frame.of(MSG_REQUEST, vm, pool, Priority.MEDIUM.wire(), idx, 0,
                             req.encode()).encode());
                     ready.countDown();
                     while (true) {
@@ -356,13 +351,14 @@ public final class MediatorBenchmark {
     private static int readFrame(SocketChannel c, ByteBuffer in) throws IOException {
         in.clear().limit(SOCKET_HEADER_SIZE);
         fillOrEof(c, in);
-        int len = in.getInt(24);
+        Frame header = Frame.parseHeader(in.array());
+        int len = header.payloadLen();
         if (len < 0 || len > MAX_PAYLOAD) {
             throw new IOException("bad payload_len " + len);
         }
         in.limit(SOCKET_HEADER_SIZE + len);
         fillOrEof(c, in);
-        return in.getInt(28);
+        return header.status();
     }
 
     private static void fillOrEof(SocketChannel c, ByteBuffer b) throws IOException {
@@ -371,14 +367,6 @@ public final class MediatorBenchmark {
                 throw new java.io.EOFException("server closed the connection");
             }
         }
-    }
-
-    private static long rank(long[] sorted, int pct) {
-        if (sorted.length == 0) {
-            return 0;
-        }
-        int idx = (int) Math.ceil(pct / 100.0 * sorted.length) - 1;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, idx))];
     }
 
     private static String table(List<String[]> rows) {
@@ -462,7 +450,8 @@ public final class MediatorBenchmark {
                     if (!fill(ch, buf)) {
                         return;
                     }
-                    int len = buf.getInt(24);
+                    Frame header = Frame.parseHeader(buf.array());
+                    int len = header.payloadLen();
                     if (len < 0 || len > MAX_PAYLOAD) {
                         return;
                     }
@@ -470,9 +459,10 @@ public final class MediatorBenchmark {
                     if (!fill(ch, buf)) {
                         return;
                     }
-                    int type = Short.toUnsignedInt(buf.getShort(8));
-                    buf.putShort(8, (short) (type == MSG_HELLO ? MSG_HELLO_ACK : MSG_RESPONSE));
-                    buf.putInt(28, ERR_NONE);
+                    // the reply is the request with two fields changed in place
+                    buf.putShort(HeaderOffsets.MSG_TYPE,
+                            (short) (header.msgType() == MSG_HELLO ? MSG_HELLO_ACK : MSG_RESPONSE));
+                    buf.putInt(HeaderOffsets.STATUS, ERR_NONE);
                     buf.flip();
                     while (buf.hasRemaining()) {
                         ch.write(buf);

@@ -1,5 +1,7 @@
 package dev.vgpuhil.qemu.machine;
 
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,18 +18,6 @@ import java.util.Objects;
  * there), never at the device's global default {@code /tmp/vgpu-mediator.sock} that another test may own.
  */
 public final class VgpuStubDevice {
-    /** GPU pool ({@code pool_id}). */
-    public enum Pool { A, B }
-
-    /** Scheduling priority ({@code priority}). */
-    public enum Priority {
-        LOW, MEDIUM, HIGH;
-
-        String qemuValue() {
-            return name().toLowerCase(java.util.Locale.ROOT);
-        }
-    }
-
     private final Pool pool;
     private final Priority priority;
     private final long vmId;
@@ -148,7 +138,7 @@ public final class VgpuStubDevice {
             p.add("addr=" + escape(addr));
         }
         p.add("pool_id=" + pool.name());
-        p.add("priority=" + priority.qemuValue());
+        p.add("priority=" + priority.label());
         p.add("vm_id=" + vmId);
         if (chardev != null) {
             p.add("chardev=" + escape(chardev));

@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -227,7 +229,7 @@ class QemuMachineBootTest {
         assertThatThrownBy(() -> QemuMachine.builder().kernel(Path.of("/nonexistent/vmlinuz")).build())
                 .isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> QemuMachine.builder().memoryMb(1)).isInstanceOf(IllegalArgumentException.class);
-        assertThat(VgpuStubDevice.of(VgpuStubDevice.Pool.B, VgpuStubDevice.Priority.HIGH, 200).id("g0")
+        assertThat(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200).id("g0")
                 .timeoutMs(100).toQemuArg(Path.of("/tmp/a,b.sock")))
                 .isEqualTo("vgpu-stub,id=g0,pool_id=B,priority=high,vm_id=200,socket=/tmp/a,,b.sock,timeout_ms=100");
         assertThat(List.of(VgpuStubDevice.create().toQemuArg(null).split(",")))

@@ -3,9 +3,9 @@ package dev.vgpuhil.qemu.machine;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.protocol.VgpuProtocol;
-import dev.vgpuhil.qemu.machine.VgpuStubDevice.Pool;
-import dev.vgpuhil.qemu.machine.VgpuStubDevice.Priority;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.List;

@@ -104,13 +104,21 @@ public record Frame(int magic, int version, int msgType, int flags, int vmId, in
             throw new FrameException(ERR_PROTOCOL, "truncated header: " + header.length + " of "
                     + SOCKET_HEADER_SIZE + " bytes");
         }
+        Frame f = parseHeader(header);
+        f.validateHeader();
+        return f;
+    }
+
+    /**
+     * The fields of the first 32 bytes as they are, not validated (for a peer that checks them one by one and
+     * answers each fault with its own code, or a test that must see a malformed frame); empty payload.
+     */
+    public static Frame parseHeader(byte[] header) {
         ByteBuffer b = ByteBuffer.wrap(header, 0, SOCKET_HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
-        Frame f = new Frame(b.getInt(), b.getInt(), Short.toUnsignedInt(b.getShort()),
+        return new Frame(b.getInt(), b.getInt(), Short.toUnsignedInt(b.getShort()),
                 Short.toUnsignedInt(b.getShort()), b.getInt(), Byte.toUnsignedInt(b.get()),
                 Byte.toUnsignedInt(b.get()), Short.toUnsignedInt(b.getShort()), b.getInt(), b.getInt(),
                 b.getInt(), null);
-        f.validateHeader();
-        return f;
     }
 
     /** Decodes exactly one whole frame; trailing bytes beyond header + payload_len are an error. */
@@ -179,7 +187,8 @@ public record Frame(int magic, int version, int msgType, int flags, int vmId, in
         return buf;
     }
 
-    private Frame withPayload(byte[] newPayload) {
+    /** This header with that payload; payloadLen stays as it is (it may be the header's claim, not the truth). */
+    public Frame withPayload(byte[] newPayload) {
         return new Frame(magic, version, msgType, flags, vmId, poolId, priority, reserved, requestId,
                 payloadLen, status, newPayload);
     }
