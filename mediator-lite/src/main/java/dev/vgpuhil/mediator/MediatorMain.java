@@ -106,7 +106,7 @@ public final class MediatorMain implements Callable<Integer> {
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
     private boolean help;
 
-    private MediatorMain() {}
+    MediatorMain() {}
 
     public static void main(String[] args) throws Exception {
         for (int i = 0; i < args.length; i++) {

@@ -25,6 +25,8 @@ import java.util.Optional;
 public final class MediatorProcess implements AutoCloseable {
     /** System property naming the jar; default {@code <repo>/mediator-lite/target/mediator-lite.jar}. */
     public static final String JAR_PROPERTY = "vgpu.mediator.jar";
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+            new com.fasterxml.jackson.databind.ObjectMapper();
 
     private final Path jar;
     private final Path socketPath;
@@ -109,7 +111,7 @@ public final class MediatorProcess implements AutoCloseable {
 
     private void awaitReady() throws IOException {
         long deadline = System.nanoTime() + readyTimeout.toNanos();
-        String expectPid = "\"pid\":" + process.pid() + ",";
+
         String lastProblem = "socket never accepted";
         while (System.nanoTime() - deadline < 0) {
             if (!process.isAlive()) {
@@ -119,7 +121,7 @@ public final class MediatorProcess implements AutoCloseable {
             if (Files.exists(socketPath)) {
                 try (MediatorClient c = MediatorClient.connect(socketPath, Duration.ofMillis(200))) {
                     String stats = c.stats(Duration.ofSeconds(2));
-                    if (stats.contains(expectPid)) {
+                    if (JSON.readTree(stats).path("pid").asLong() == process.pid()) {
                         return;
                     }
                     lastProblem = "another process answers on " + socketPath + ": " + stats;

@@ -62,7 +62,7 @@ import picocli.CommandLine.Spec;
  * tends to hit both; requests/s over the windows and p50/p99 of every round trip (send to whole reply
  * received) completed in them. Prints a Markdown table with the ratios; the whole run is bounded (checked up front).
  */
-@Command(name = "MediatorBenchmark", separator = " ", sortOptions = false, synopsisHeading = "",
+@Command(name = "MediatorBenchmark", separator = " ", sortOptions = false, synopsisHeading = "", usageHelpWidth = 110,
         customSynopsis = "usage: java -cp mediator-lite.jar dev.vgpuhil.mediator.bench.MediatorBenchmark [options]",
         optionListHeading = "%n",
         footer = "The whole run must fit " + MediatorBenchmark.RUN_LIMIT_SECONDS + " s; the cells are checked against that first.")

@@ -1,0 +1,76 @@
+package dev.vgpuhil.mediator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.vgpuhil.protocol.Priority;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** The command line fills a MediatorConfig: the defaults are the builder's, every option lands where it should. */
+class MediatorMainTest {
+    static MediatorConfig parse(String... args) {
+        MediatorMain main = new MediatorMain();
+        MediatorMain.commandLine(main).parseArgs(args);
+        return main.config();
+    }
+
+    @Test
+    void noOptionsGiveTheBuildersDefaults() {
+        MediatorConfig cli = parse();
+        MediatorConfig built = MediatorConfig.builder().build();
+        assertThat(cli.socketPath()).isEqualTo(built.socketPath());
+        assertThat(cli.backend()).isEqualTo(BackendChoice.AUTO).isEqualTo(built.backend());
+        assertThat(cli.allowedUids()).isEqualTo(built.allowedUids());
+        assertThat(cli.queueCap()).isEqualTo(64).isEqualTo(built.queueCap());
+        assertThat(cli.aging()).isEqualTo(Duration.ofSeconds(1)).isEqualTo(built.aging());
+        assertThat(cli.tenants().isOpenToAll()).isTrue();
+        assertThat(cli.workersPerPool()).isEqualTo(1).isEqualTo(built.workersPerPool());
+        assertThat(cli.maxConnections()).isEqualTo(256).isEqualTo(built.maxConnections());
+        assertThat(cli.frameTimeout()).isEqualTo(Duration.ofSeconds(5)).isEqualTo(built.frameTimeout());
+        assertThat(cli.unboundIdleTimeout()).isEqualTo(Duration.ofSeconds(30)).isEqualTo(built.unboundIdleTimeout());
+        assertThat(cli.shutdownGrace()).isEqualTo(Duration.ofSeconds(5)).isEqualTo(built.shutdownGrace());
+        assertThat(cli.requestLog()).isTrue();
+        assertThat(cli.logFile()).isNull();
+    }
+
+    @Test
+    void everyOptionLandsInTheConfig() {
+        MediatorConfig c = parse("--socket", "/tmp/x/m.sock", "--backend", "CPU", "--allowed-uids", "5, 7",
+                "--queue-cap", "3", "--aging-ms", "0", "--tenant", "7:high", "--tenant", "*:low",
+                "--workers-per-pool", "2", "--max-connections", "9", "--frame-timeout-ms", "100",
+                "--unbound-idle-ms", "200", "--shutdown-grace-ms", "0", "--log-file", "/tmp/x/m.log",
+                "--no-request-log", "--parent-pid", "1");
+        assertThat(c.socketPath()).isEqualTo(Path.of("/tmp/x/m.sock"));
+        assertThat(c.backend()).isEqualTo(BackendChoice.CPU);
+        assertThat(c.allowedUids()).isEqualTo(Set.of(5, 7));
+        assertThat(c.queueCap()).isEqualTo(3);
+        assertThat(c.aging()).isZero();
+        assertThat(c.tenants().ceilingFor(7)).contains(Priority.HIGH);
+        assertThat(c.tenants().ceilingFor(8)).contains(Priority.LOW);
+        assertThat(c.workersPerPool()).isEqualTo(2);
+        assertThat(c.maxConnections()).isEqualTo(9);
+        assertThat(c.frameTimeout()).isEqualTo(Duration.ofMillis(100));
+        assertThat(c.unboundIdleTimeout()).isEqualTo(Duration.ofMillis(200));
+        assertThat(c.shutdownGrace()).isZero();
+        assertThat(c.logFile()).isEqualTo(Path.of("/tmp/x/m.log"));
+        assertThat(c.requestLog()).isFalse();
+    }
+
+    @Test
+    void badValuesExitTwoWithTheReasonAndTheUsage() {
+        for (String[] bad : new String[][] {{"--queue-cap", "0"}, {"--aging-ms", "-1"}, {"--queue-cap", "x"},
+            {"--tenant", "7"}, {"--allowed-uids", ","}, {"--frobnicate"}, {"--socket"}}) {
+            StringWriter err = new StringWriter();
+            CommandLine cl = MediatorMain.commandLine(new MediatorMain());
+            cl.setErr(new PrintWriter(err));
+            assertThat(cl.execute(bad)).as("%s", String.join(" ", bad)).isEqualTo(MediatorMain.EXIT_USAGE);
+            assertThat(err.toString()).as("%s", String.join(" ", bad)).startsWith("mediator-lite: ")
+                    .contains("usage: java -jar mediator-lite.jar");
+        }
+    }
+}
