@@ -20,6 +20,7 @@ class PercentileTest {
     void smallAndUnsortedSamples() {
         assertThat(Percentile.nearestRank(new long[0], 50)).isZero();
         assertThat(Percentile.nearestRank(new long[] {7}, 99)).isEqualTo(7);
+        assertThat(Percentile.nearestRank(new long[] {1, 2, 3}, 50)).isEqualTo(2);
         // 4 values: p50 is the 2nd (ceil(0.5 * 4) = 2), p99 the 4th
         assertThat(Percentile.ofUnsorted(new long[] {40, 10, 30, 20}, 50)).isEqualTo(20);
         assertThat(Percentile.ofUnsorted(new long[] {40, 10, 30, 20}, 99)).isEqualTo(40);

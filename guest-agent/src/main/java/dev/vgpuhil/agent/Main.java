@@ -2,6 +2,7 @@ package dev.vgpuhil.agent;
 
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 
+import dev.vgpuhil.common.Percentile;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -263,17 +264,11 @@ public final class Main {
             sum += m;
         }
         Arrays.sort(micros);
-        out.println(Json.of("bench").num("count", count).num("p50Micros", percentile(micros, 50))
-                .num("p99Micros", percentile(micros, 99)).num("errors", errors).str("op", op).num("bytes", bytes)
+        out.println(Json.of("bench").num("count", count).num("p50Micros", Percentile.nearestRank(micros, 50))
+                .num("p99Micros", Percentile.nearestRank(micros, 99)).num("errors", errors).str("op", op).num("bytes", bytes)
                 .num("minMicros", micros[0]).num("maxMicros", micros[count - 1]).num("meanMicros", sum / count)
                 .line());
         return errors == 0 ? 0 : 1;
-    }
-
-    /** Nearest-rank percentile of sorted values. */
-    static long percentile(long[] sorted, int p) {
-        int rank = (int) Math.ceil(p / 100.0 * sorted.length);
-        return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
     }
 
     /** Distinct per run, so a late reply for an earlier run's request is never taken for this one. */

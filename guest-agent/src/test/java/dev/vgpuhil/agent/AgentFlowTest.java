@@ -258,19 +258,6 @@ class AgentFlowTest {
     }
 
     @Test
-    @DisplayName("percentiles are nearest-rank")
-    void percentiles() {
-        long[] v = new long[100];
-        for (int i = 0; i < 100; i++) {
-            v[i] = i + 1;
-        }
-        assertThat(Main.percentile(v, 50)).isEqualTo(50);
-        assertThat(Main.percentile(v, 99)).isEqualTo(99);
-        assertThat(Main.percentile(new long[] {7}, 99)).isEqualTo(7);
-        assertThat(Main.percentile(new long[] {1, 2, 3}, 50)).isEqualTo(2);
-    }
-
-    @Test
     @DisplayName("dump: all 16 registers by name, unsigned")
     void dump() {
         SimulatedVgpu sim = new SimulatedVgpu();
