@@ -38,11 +38,13 @@ import org.junit.jupiter.api.Test;
 @Epic("end to end")
 @Feature("three VMs share one mediator")
 @WithMediator(agingMs = 0)
-@VgpuVm(name = "a-high", pool = 'A', priority = "high", vmId = 101, deviceTimeoutMs = 60000)
-@VgpuVm(name = "a-low", pool = 'A', priority = "low", vmId = 102, deviceTimeoutMs = 60000)
-@VgpuVm(name = "b-high", pool = 'B', priority = "high", vmId = 201, deviceTimeoutMs = 60000)
+@VgpuVm(name = "a-high", pool = 'A', priority = "high", vmId = 101, deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
+@VgpuVm(name = "a-low", pool = 'A', priority = "low", vmId = 102, deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
+@VgpuVm(name = "b-high", pool = 'B', priority = "high", vmId = 201, deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
 class SharedMediatorIT {
     static final int ROUNDS = 3;
+    /** The devices' reply deadline, and the agents' too (see {@link #start}). */
+    static final int DEVICE_TIMEOUT_MS = 60000;
 
     @Test
     @DisplayName("scheduling order reported by the mediator follows the VMs' priorities")
@@ -141,8 +143,11 @@ class SharedMediatorIT {
     }
 
     private static CompletableFuture<AgentRun> start(GuestVm vm, int seed, int requestId) {
+        // the request waits in the held queue while the other VMs' agents start (seconds each under TCG), so the
+        // agent waits as long as its device does, not its own 10 s default
         return Reporting.async("agent-" + vm.name(), () -> vm.agent().run("vector-add", "--elements", "17",
-                "--seed", Integer.toString(seed), "--request-id", Integer.toString(requestId)));
+                "--seed", Integer.toString(seed), "--request-id", Integer.toString(requestId),
+                "--timeout-ms", Integer.toString(DEVICE_TIMEOUT_MS)));
     }
 
     /** Position of (vm, request id) in the reported order, -1 if absent. */
