@@ -100,6 +100,16 @@ public enum Setting {
         return "-D" + property + (env == null ? "" : " / " + env);
     }
 
+    /** The setting whose system property is {@code name}. */
+    public static Optional<Setting> byProperty(String name) {
+        for (Setting s : values()) {
+            if (name.equals(s.property)) {
+                return Optional.of(s);
+            }
+        }
+        return Optional.empty();
+    }
+
     /** The value given by the user (property, then environment), trimmed; empty when unset or blank. */
     public Optional<String> value() {
         return value(System::getProperty, System::getenv);

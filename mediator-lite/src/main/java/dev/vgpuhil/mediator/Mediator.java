@@ -569,12 +569,12 @@ public final class Mediator implements AutoCloseable {
      * exercise the default-path logic on a private path, and side-by-side installs move the default. An explicit
      * {@code socketPath(...)} / {@code --socket} always wins.
      */
-    public static final String DEFAULT_SOCKET_PROPERTY = "vgpu.mediator.defaultSocket";
+    public static final String DEFAULT_SOCKET_PROPERTY = dev.vgpuhil.common.Setting.MEDIATOR_DEFAULT_SOCKET.property();
 
     /** The socket path a builder starts with: {@link #DEFAULT_SOCKET_PROPERTY} if set, else SOCKET_PATH_DEFAULT. */
     public static Path defaultSocketPath() {
-        String p = System.getProperty(DEFAULT_SOCKET_PROPERTY);
-        return p == null || p.isBlank() ? Path.of(SOCKET_PATH_DEFAULT) : Path.of(p);
+        return dev.vgpuhil.common.Setting.MEDIATOR_DEFAULT_SOCKET.value().map(Path::of)
+                .orElse(Path.of(SOCKET_PATH_DEFAULT));
     }
 
     /** Options of one mediator; defaults match the daemon's command line defaults. */

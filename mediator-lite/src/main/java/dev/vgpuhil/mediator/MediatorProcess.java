@@ -27,7 +27,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class MediatorProcess implements AutoCloseable {
     /** System property naming the jar; default {@code <repo>/mediator-lite/target/mediator-lite.jar}. */
-    public static final String JAR_PROPERTY = "vgpu.mediator.jar";
+    public static final String JAR_PROPERTY = dev.vgpuhil.common.Setting.MEDIATOR_JAR.property();
 
     private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
     /** Forks every child; never ends, so the parent-death signal fires only when the JVM dies. */
@@ -65,9 +65,8 @@ public final class MediatorProcess implements AutoCloseable {
 
     /** The shaded jar: -Dvgpu.mediator.jar, else mediator-lite/target/mediator-lite.jar in the checkout. */
     public static Path defaultJar() {
-        String prop = System.getProperty(JAR_PROPERTY);
-        return prop != null && !prop.isBlank() ? Path.of(prop)
-                : SourceTree.path("mediator-lite", "target", "mediator-lite.jar");
+        return dev.vgpuhil.common.Setting.MEDIATOR_JAR.value().map(Path::of)
+                .orElseGet(() -> SourceTree.path("mediator-lite", "target", "mediator-lite.jar"));
     }
 
     /** True when children get the parent-death signal (setpriv is present). */

@@ -4,7 +4,7 @@ import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import dev.vgpuhil.harness.report.Reporting;
-import dev.vgpuhil.protocol.SourceTree;
+import dev.vgpuhil.harness.junit.Shipped;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,8 +20,6 @@ import java.util.Map;
  * the running Allure test.
  */
 public final class Agent {
-    /** System property naming the jar; default {@code <repo>/guest-agent/target/guest-agent.jar}. */
-    public static final String JAR_PROPERTY = "vgpu.agent.jar";
     public static final String REMOTE_JAR = "/tmp/guest-agent.jar";
     static final Duration UPLOAD_DEADLINE = Duration.ofSeconds(60);
     /** -Xint under TCG: a JVM start plus a few thousand MMIO accesses take seconds, not minutes. */
@@ -39,15 +37,9 @@ public final class Agent {
         this.deadline = deadline;
     }
 
-    /** The jar to upload: -Dvgpu.agent.jar, else guest-agent/target/guest-agent.jar in the checkout. */
+    /** The jar to upload: {@link dev.vgpuhil.common.Setting#AGENT_JAR}, else the one shipped in the harness jar. */
     public static Path localJar() {
-        String p = System.getProperty(JAR_PROPERTY);
-        Path jar = p != null && !p.isBlank() ? Path.of(p) : SourceTree.path("guest-agent", "target", "guest-agent.jar");
-        if (!Files.isRegularFile(jar)) {
-            throw new IllegalStateException("guest agent jar " + jar + " does not exist; build it with "
-                    + "`mvn -pl guest-agent -am package -DskipTests` (or set -D" + JAR_PROPERTY + ")");
-        }
-        return jar;
+        return Shipped.agentJar();
     }
 
     /** Uploads the agent into the guest and returns it (label names the VM in reports). */

@@ -127,7 +127,7 @@ public final class GuestVm implements AutoCloseable {
             b.extraArgs(spec.extraQemuArgs().toArray(String[]::new));
         }
         QemuMachine m = b.build();
-        Thread echo = Reporting.progressEnabled() ? serialEcho(m, spec.name()) : null;
+        Thread echo = Reporting.serialEnabled() ? serialEcho(m, spec.name()) : null;
         try {
             try {
                 m.start();
@@ -291,7 +291,7 @@ public final class GuestVm implements AutoCloseable {
         } catch (RuntimeException ignored) {
             // not started: nothing to attach
         }
-        Reporting.progress("boot failure, logs kept in " + (e instanceof QemuMachineException q ? q.runDir() : "?"));
+        Reporting.always("boot failure, logs kept in " + (e instanceof QemuMachineException q ? q.runDir() : "?"));
     }
 
     // ---------------------------------------------------------------- what tests use
@@ -512,7 +512,7 @@ public final class GuestVm implements AutoCloseable {
         } finally {
             machine.close();
             Path dir = machine.runDir();
-            if (keep || Boolean.getBoolean("vgpu.keepRunDirs")) {
+            if (keep || dev.vgpuhil.common.Setting.KEEP_RUN_DIRS.enabled()) {
                 Reporting.progress("VM '" + name() + "' run directory kept: " + dir);
             } else {
                 deleteTree(dir);

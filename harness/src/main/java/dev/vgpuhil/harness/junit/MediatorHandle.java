@@ -100,7 +100,7 @@ public final class MediatorHandle implements AutoCloseable {
             if (childProcess) {
                 List<String> args = new ArrayList<>(List.of("--aging-ms", Long.toString(aging.toMillis()),
                         "--workers-per-pool", Integer.toString(workersPerPool)));
-                child = MediatorProcess.builder().socketPath(socket).backend(backend).logFile(logFile)
+                child = MediatorProcess.builder().jar(Shipped.mediatorJar()).socketPath(socket).backend(backend).logFile(logFile)
                         .args(args.toArray(String[]::new)).readyTimeout(Duration.ofSeconds(30)).build();
                 child.start();
             } else {
