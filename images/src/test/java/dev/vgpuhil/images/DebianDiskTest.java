@@ -44,7 +44,7 @@ class DebianDiskTest {
         Files.writeString(tmp.resolve("vmlinuz"), "x");
         assertThatThrownBy(() -> DebianDisk.locate(k -> null, Map.of(dev.vgpuhil.common.Setting.DISK.env(), tmp.toString())::get,
                 Duration.ofSeconds(1))).isInstanceOf(GuestImageException.class)
-                .hasMessageContaining("(from VGPU_DISK) lacks disk.qcow2, initrd.img, DISK-INFO");
+                .hasMessageContaining("(from -Dvgpu.disk / VGPU_DISK) lacks disk.qcow2, initrd.img, DISK-INFO");
         assertThatThrownBy(() -> DebianDisk.fromDirectory(tmp.resolve("nope")))
                 .hasMessageContaining("does not exist");
     }
