@@ -26,7 +26,7 @@ import java.util.regex.Pattern;
  * The CI guest: Debian's cloud kernel plus an lz4 initramfs (busybox, dropbear, jlinked Java, the guide's C test
  * program), built by {@code images/build-initramfs.sh} and cached by the hash of its inputs.
  *
- * <p>Contract (.notes/CONTRACTS.md, "Guest image"): boot it with {@code -kernel kernel() -initrd initramfs() -append
+ * <p>Contract (docs/CONTRACTS.md, "Guest image"): boot it with {@code -kernel kernel() -initrd initramfs() -append
  * kernelCommandLine(key)}; the init prints the {@code MARKER_*} lines on the serial console; root logs in over SSH
  * (port 22 in the guest, key only) when a virtio NIC is present. With {@link #kernelCommandLineRun} the guest runs one
  * shell command, prints its output between {@link #MARKER_RUN_BEGIN} and {@code vgpu-hil: run end rc=<n>} and powers

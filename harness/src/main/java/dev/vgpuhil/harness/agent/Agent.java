@@ -16,7 +16,7 @@ import java.util.Map;
 /**
  * The guest agent as the host drives it: the shaded jar is uploaded over SSH into every fresh guest (so the
  * build just made is what runs), then each call runs {@code java -Xint -jar guest-agent.jar <command>} and
- * parses its JSON lines (.notes/CONTRACTS.md). Every call has a deadline; every call's output is attached to
+ * parses its JSON lines (docs/CONTRACTS.md). Every call has a deadline; every call's output is attached to
  * the running Allure test.
  */
 public final class Agent {
@@ -40,6 +40,24 @@ public final class Agent {
     /** The jar to upload: {@link dev.vgpuhil.common.Setting#AGENT_JAR}, else the one shipped in the harness jar. */
     public static Path localJar() {
         return Shipped.agentJar();
+    }
+
+    /**
+     * Turns on memory decoding (PCI COMMAND.MEM) of the devices at {@code pciAddresses} by writing 1 to their sysfs
+     * {@code enable}, as the agent does before each run. Linux leaves a device without a driver disabled, so until
+     * then QEMU has BAR0 unmapped and the host's register dump before the first test could not read the registers.
+     */
+    public static void enableMemoryDecoding(GuestShell shell, List<String> pciAddresses, String label) {
+        StringBuilder cmd = new StringBuilder();
+        for (String bdf : pciAddresses) {
+            cmd.append("[ -e /sys/bus/pci/devices/").append(bdf).append("/driver ] || echo 1 > /sys/bus/pci/devices/")
+                    .append(bdf).append("/enable || exit 1; ");
+        }
+        GuestShell.Result r = shell.exec(cmd.toString(), UPLOAD_DEADLINE);
+        if (r.exitCode() != 0) {
+            throw new BootFailure("cannot enable the vgpu-stub devices " + pciAddresses + " in " + label + ": "
+                    + (r.stdout() + r.stderr()).strip(), null);
+        }
     }
 
     /** Uploads the agent into the guest and returns it (label names the VM in reports). */

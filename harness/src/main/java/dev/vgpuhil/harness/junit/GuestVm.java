@@ -153,6 +153,8 @@ public final class GuestVm implements AutoCloseable {
                 }
                 long u0 = System.nanoTime();
                 Agent agent = Agent.install(shell, agentJar, spec.name());
+                Agent.enableMemoryDecoding(shell, java.util.stream.IntStream.range(0, spec.devices())
+                        .mapToObj(i -> String.format("0000:00:%02x.0", FIRST_SLOT + i)).toList(), spec.name());
                 Duration upload = Duration.ofNanos(System.nanoTime() - u0);
                 Reporting.progress("VM '" + spec.name() + "' up: " + (plan.readyBySsh() ? "" : "ssh ready marker after "
                         + toMarker.toMillis() + " ms, ") + "SSH login after " + boot.toMillis()
@@ -250,7 +252,7 @@ public final class GuestVm implements AutoCloseable {
         Reporting.progress("VM '" + name + "': guest Java " + major + " (" + how.replace('\n', ' ') + ")");
     }
 
-    /** Prints the serial console's new lines while the machine boots (-Dvgpu.progress=true). */
+    /** Prints the serial console's new lines while the machine boots (-Dvgpu.progress=serial). */
     private static Thread serialEcho(QemuMachine m, String name) {
         Thread t = new Thread(() -> {
             int next = 0;
