@@ -17,6 +17,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -43,8 +44,8 @@ public final class ShippedScripts {
     /** A file every tree has: marks a checkout and finds the classpath copy. */
     static final String MARKER = "vgpu-stub/vgpu_protocol.h";
     private static final String COMPLETE = ".complete";
-    /** A slow script says what it does after this long (a cached run returns well within it). */
-    static final Duration ANNOUNCE_AFTER = Duration.ofSeconds(2);
+    /** A slow script says what it does after this long: a cached image run resolves package versions (~10 s under load). */
+    static final Duration ANNOUNCE_AFTER = Duration.ofSeconds(20);
     private static final ScheduledExecutorService ANNOUNCER = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vgpu-announce");
         t.setDaemon(true);
@@ -177,6 +178,7 @@ public final class ShippedScripts {
                     }
                 }
                 Files.writeString(tmp.resolve(COMPLETE), files.size() + " files\n");
+                prune(base);
                 try {
                     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
                 } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
@@ -197,6 +199,35 @@ public final class ShippedScripts {
             throw new UncheckedIOException("cannot extract the shipped scripts into " + dir, e);
         }
         return dir;
+    }
+
+    /** Trees kept besides the newest: other checkouts' versions, a JVM still running from one. */
+    static final int KEEP = 5;
+    /** Older trees are removed only after this long unused (a running script never loses its files). */
+    static final Duration PRUNE_AFTER = Duration.ofDays(2);
+
+    /** Removes extracted trees beyond the {@link #KEEP} newest that have not been touched for {@link #PRUNE_AFTER}. */
+    static void prune(Path base) {
+        try (Stream<Path> s = Files.list(base)) {
+            List<Path> trees = s.filter(p -> p.getFileName().toString().matches("[0-9a-f]{16}"))
+                    .sorted(Comparator.comparing(ShippedScripts::modified).reversed()).toList();
+            long cutoff = System.currentTimeMillis() - PRUNE_AFTER.toMillis();
+            for (Path old : trees.subList(Math.min(KEEP, trees.size()), trees.size())) {
+                if (modified(old) < cutoff) {
+                    deleteTree(old);
+                }
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // best effort: a cache that grows is no failure
+        }
+    }
+
+    private static long modified(Path p) {
+        try {
+            return Files.getLastModifiedTime(p).toMillis();
+        } catch (IOException e) {
+            return 0;
+        }
     }
 
     private static boolean startsWithShebang(byte[] b) {
@@ -241,9 +272,13 @@ public final class ShippedScripts {
      * took. A cached run prints nothing.
      */
     public static <T> T announced(String what, String usually, Callable<T> body) throws Exception {
+        return announced(what, usually, ANNOUNCE_AFTER, body);
+    }
+
+    static <T> T announced(String what, String usually, Duration after, Callable<T> body) throws Exception {
         long t0 = System.nanoTime();
         ScheduledFuture<?> note = ANNOUNCER.schedule(() -> say("building " + what + " (first use on this machine,"
-                + " cached afterwards; usually " + usually + ")"), ANNOUNCE_AFTER.toMillis(), TimeUnit.MILLISECONDS);
+                + " cached afterwards; usually " + usually + ")"), after.toMillis(), TimeUnit.MILLISECONDS);
         boolean ok = false;
         try {
             T result = body.call();

@@ -49,6 +49,24 @@ class ShippedScriptsTest {
     }
 
     @Test
+    void oldTreesGoOnlyBeyondTheNewestAndAfterTheGraceTime(@TempDir Path base) throws Exception {
+        long now = System.currentTimeMillis();
+        for (int i = 0; i < ShippedScripts.KEEP + 3; i++) {
+            Path d = Files.createDirectories(base.resolve(String.format("%016x", i)));
+            // i = 0 newest; the last two are old enough, the one before them is not
+            long age = i >= ShippedScripts.KEEP + 1 ? ShippedScripts.PRUNE_AFTER.toMillis() + 60_000 : i * 1000L;
+            Files.setLastModifiedTime(d, java.nio.file.attribute.FileTime.fromMillis(now - age));
+        }
+        Files.createDirectories(base.resolve("not-a-tree"));
+        ShippedScripts.prune(base);
+        try (Stream<Path> s = Files.list(base)) {
+            assertThat(s.map(p -> p.getFileName().toString())).hasSize(ShippedScripts.KEEP + 2)
+                    .contains("not-a-tree", String.format("%016x", ShippedScripts.KEEP))
+                    .doesNotContain(String.format("%016x", ShippedScripts.KEEP + 1), String.format("%016x", ShippedScripts.KEEP + 2));
+        }
+    }
+
+    @Test
     void theHashChangesWithAnyContentOrName() {
         byte[] a = {1, 2, 3};
         assertThat(ShippedScripts.hash(Map.of("x", a))).isNotEqualTo(ShippedScripts.hash(Map.of("y", a)))
@@ -79,10 +97,11 @@ class ShippedScriptsTest {
         var buf = new java.io.ByteArrayOutputStream();
         System.setOut(new java.io.PrintStream(buf, true));
         try {
-            assertThat(ShippedScripts.announced("fast thing", "1 s", () -> 1)).isEqualTo(1);
+            java.time.Duration after = java.time.Duration.ofMillis(300);
+            assertThat(ShippedScripts.announced("fast thing", "1 s", after, () -> 1)).isEqualTo(1);
             assertThat(buf.toString()).isEmpty();
-            ShippedScripts.announced("slow thing", "3 s", () -> {
-                Thread.sleep(ShippedScripts.ANNOUNCE_AFTER.toMillis() + 500);
+            ShippedScripts.announced("slow thing", "3 s", after, () -> {
+                Thread.sleep(1200);
                 return null;
             });
         } finally {
@@ -90,6 +109,6 @@ class ShippedScriptsTest {
         }
         assertThat(buf.toString().lines()).hasSize(2);
         assertThat(buf.toString()).contains("building slow thing (first use on this machine, cached afterwards; usually 3 s)")
-                .contains("built slow thing in 2 s");
+                .contains("built slow thing in 1 s");
     }
 }
