@@ -515,7 +515,9 @@ public final class GuestVm implements AutoCloseable {
             machine.close();
             Path dir = machine.runDir();
             if (keep || dev.vgpuhil.common.Setting.KEEP_RUN_DIRS.enabled()) {
-                Reporting.progress("VM '" + name() + "' run directory kept: " + dir);
+                if (!keep) { // a failed test printed the path already
+                    Reporting.progress("VM '" + name() + "' run directory kept: " + dir);
+                }
             } else {
                 deleteTree(dir);
             }

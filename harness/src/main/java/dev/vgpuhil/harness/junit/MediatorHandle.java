@@ -240,8 +240,7 @@ public final class MediatorHandle implements AutoCloseable {
     @Override
     public synchronized void close() {
         stop();
-        if (keepFiles) {
-            Reporting.progress("mediator log kept: " + logFile);
+        if (keepFiles) { // its path was printed when the test failed (or is in the start failure's message)
             return;
         }
         try (Stream<Path> s = Files.walk(dir)) {
