@@ -57,9 +57,24 @@ security_mirror=http://deb.debian.org/debian-security
 force=0
 check_args=0
 
-log() { printf '[build-debian-disk] %s\n' "$*" >&2; }
-die() { printf '[build-debian-disk] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,10p' "$self" | sed 's/^# \{0,1\}//' >&2; }
+log_tag=build-debian-disk
+# shellcheck source=../bin/lib.sh
+source "$here/../bin/lib.sh"
+usage() {
+    cat <<'USAGE' >&2
+Build the fuller (nightly) Debian guest: debootstrap bookworm into a bootable qcow2 disk, cached by content hash.
+
+usage: images/build-debian-disk.sh [--size SIZE] [--cloud-init] [--mirror URL] [--force] [--check-args]
+  --size SIZE     virtual disk size (default 4G, at least 1536M)
+  --cloud-init    also install cloud-init (NoCloud only), so the disk boots as a user's cloud image with a seed
+  --mirror URL    Debian mirror (default http://deb.debian.org/debian, security from .../debian-security)
+  --force         rebuild even if a cache entry exists
+  --check-args    only check the arguments and the host (root, tools), print the cache directory, build nothing
+
+Output (last stdout line, progress on stderr): ${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/disks/<key>/
+Needs root (debootstrap, chroot).
+USAGE
+}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -100,13 +115,7 @@ command -v sfdisk >/dev/null 2>&1 || [ -x /sbin/sfdisk ] || need+=(fdisk)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
-if [ ${#need[@]} -gt 0 ]; then
-    log "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >&2 || {
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >&2
-    } || die "apt-get install ${need[*]} failed"
-fi
+install_packages "${need[@]}"
 PATH=$PATH:/usr/sbin:/sbin
 
 started=$(date +%s)
@@ -300,7 +309,6 @@ rm -f "$work/disk.raw"
     echo "boot_loader=grub-pc (MBR, core.img before partition 1 at 1 MiB)"
     cat "$work/packages"
 } >"$result/DISK-INFO"
-[ -d "$out" ] && { mv "$out" "$cache_root/.old-$key-$$" && rm -rf "$cache_root/.old-$key-$$"; }
-mv -T "$result" "$out"
+cache_publish "$result" "$out"
 log "built $out in $(( $(date +%s) - started )) s"
 echo "$out"

@@ -5,7 +5,7 @@
 #   --force       rebuild even when a cache entry exists (the new entry replaces the old one)
 #   --print-key   print only the cache key (the hash of all inputs) and exit
 #
-# Output contract (.notes/CONTRACTS.md "Guest image"): progress on stderr; the LAST stdout line is the
+# Output contract (docs/CONTRACTS.md "Guest image"): progress on stderr; the LAST stdout line is the
 # directory ${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/images/<key>/ holding
 #   vmlinuz         Debian's cloud kernel (linux-image-cloud-amd64)
 #   initramfs.img   newc cpio, legacy lz4 (lz4 -l)
@@ -52,14 +52,28 @@ host_tools=(lz4:lz4 cpio:cpio gcc:gcc readelf:binutils strip:binutils)
 orig_args=("$@")
 force=0
 print_key=0
-log() { printf '[build-initramfs] %s\n' "$*" >&2; }
-die() { printf '[build-initramfs] ERROR: %s\n' "$*" >&2; exit 1; }
+log_tag=build-initramfs
+# shellcheck source=../bin/lib.sh
+source "$here/../bin/lib.sh"
+usage() {
+    cat <<'USAGE'
+Build the vgpu-hil CI guest (kernel + lz4 initramfs) from Debian packages, cached by content hash.
+
+usage: images/build-initramfs.sh [--force] [--print-key]
+  --force       rebuild even when a cache entry exists (the new entry replaces the old one)
+  --print-key   print only the cache key (the hash of all inputs) and exit
+
+Progress goes to stderr; the LAST stdout line is the image directory
+${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/images/<key>/ (vmlinuz, initramfs.img, IMAGE-INFO).
+As root, missing host packages are installed with apt-get; otherwise it says which.
+USAGE
+}
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --force) force=1; shift ;;
         --print-key) print_key=1; shift ;;
-        -h|--help) sed -n '2,29p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+        -h|--help) usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -81,16 +95,8 @@ need_pkgs=()
 for t in "${host_tools[@]}"; do command -v "${t%%:*}" >/dev/null 2>&1 || need_pkgs+=("${t#*:}"); done
 [ -x "$jdk/bin/jlink" ] && [ -f "$jdk/jmods/java.base.jmod" ] || need_pkgs+=("$jdk_pkg")
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(libc6-dev)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
-    [ "$(id -u)" = 0 ] || die "missing host packages: ${need_pkgs[*]} (as root: apt-get install ${need_pkgs[*]})"
-    log "installing host packages: ${need_pkgs[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2 || {
-        apt_update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2 \
-            || die "apt-get install ${need_pkgs[*]} failed"
-    }
-fi
+mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u | sed '/^$/d')
+install_packages "${need_pkgs[@]}"
 
 # ------------------------------------------------------------------------------------ versions and the key
 # prints "name version" for each package (candidate version from the apt lists)
@@ -340,11 +346,9 @@ log "packing initramfs (cpio newc + lz4 -l)"
 # --- publish atomically
 if [ -f "$out/IMAGE-INFO" ] && [ $force = 0 ]; then
     log "another build published $out meanwhile; using it"
-elif [ -d "$out" ]; then
-    old="$cache_root/.old-$key-$$"
-    mv -T "$out" "$old" && rm -rf "$old"
+else
+    cache_publish "$result" "$out" 2>/dev/null || [ -f "$out/IMAGE-INFO" ] || die "could not publish $out"
 fi
-[ -d "$out" ] || mv -T "$result" "$out" 2>/dev/null || [ -f "$out/IMAGE-INFO" ] || die "could not publish $out"
 log "built $out in $(( $(date +%s) - started )) s: initramfs $(stat -c %s "$out/initramfs.img") bytes"
 # keep the three newest entries (other checkouts may still use an older one); drop the rest
 ls -1dt "$cache_root"/[0-9a-f]*/ 2>/dev/null | grep -E '/[0-9a-f]{16}/$' | tail -n +4 | while read -r stale; do

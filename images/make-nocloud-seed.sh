@@ -18,9 +18,23 @@
 # no loop devices: check the result with `mdir -i OUT.img ::` and `mtype -i OUT.img ::user-data`.
 set -euo pipefail
 
-log() { printf '[make-nocloud-seed] %s\n' "$*" >&2; }
-die() { printf '[make-nocloud-seed] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+log_tag=make-nocloud-seed
+# shellcheck source=../bin/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../bin/lib.sh"
+usage() {
+    cat <<'USAGE' >&2
+Write a cloud-init NoCloud seed disk that lets root (and the image's default user) log in with one SSH key.
+
+usage: images/make-nocloud-seed.sh [--hostname NAME] [--instance-id ID] AUTHORIZED_KEY_LINE OUT.img
+  AUTHORIZED_KEY_LINE  one authorized_keys line, e.g. "$(cat ~/.ssh/id_ed25519.pub)"
+  OUT.img              the seed: a 1 MiB FAT12 image labelled "cidata" holding user-data and meta-data
+  --hostname NAME      local-hostname in meta-data (default vgpu-guest)
+  --instance-id ID     instance-id in meta-data (default: vgpu-hil- + a hash of the key and hostname)
+
+Boot a cloud image with it: -drive file=disk.qcow2,if=virtio -drive file=OUT.img,if=virtio,format=raw
+Needs mkfs.vfat (dosfstools) and mcopy (mtools); as root the missing ones are installed with apt-get.
+USAGE
+}
 
 hostname=vgpu-guest
 instance_id=
@@ -53,14 +67,7 @@ outdir=$(dirname -- "$out")
 missing=()
 command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ] || [ -x /sbin/mkfs.vfat ] || missing+=(dosfstools)
 command -v mcopy >/dev/null 2>&1 || missing+=(mtools)
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (as root: apt-get install ${missing[*]})"
-    log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || {
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-    } || die "apt-get install ${missing[*]} failed"
-fi
+install_packages "${missing[@]}"
 mkfs_vfat=$(command -v mkfs.vfat || echo /usr/sbin/mkfs.vfat)
 
 work=$(mktemp -d)

@@ -11,7 +11,7 @@ import java.util.Random;
 
 /**
  * The guest agent: {@code java -Xint -jar guest-agent.jar <command> [--opts]}, JSON lines on stdout
- * (.notes/CONTRACTS.md "Guest agent"). Exit code 0 iff everything passed, 1 if a check/request failed, 2 on an
+ * (docs/CONTRACTS.md "Guest agent"). Exit code 0 iff everything passed, 1 if a check/request failed, 2 on an
  * error ({@code {"type":"error","message":...}}: no device, no permission, bad arguments).
  *
  * <p>Kept light for -Xint under TCG: no lambdas, streams, String.format or regex; string concatenation is compiled

@@ -1,5 +1,7 @@
 package dev.vgpuhil.images;
 
+import dev.vgpuhil.common.Setting;
+import dev.vgpuhil.common.ShippedScripts;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,8 +23,6 @@ import java.util.function.Function;
  * behaves like any user's cloud image.
  */
 public final class DebianDisk {
-    public static final String DISK_PROPERTY = "vgpu.disk";
-    public static final String DISK_ENV = "VGPU_DISK";
     /** debootstrap, apt and mkfs: ~2-3 min with a fast mirror; the deadline leaves room for a slow one. */
     public static final Duration DEFAULT_BUILD_TIMEOUT = Duration.ofMinutes(20);
     public static final String DEFAULT_APPEND_PREFIX = "root=LABEL=vgpu-root rw";
@@ -40,7 +40,7 @@ public final class DebianDisk {
     }
 
     /**
-     * The disk to use: the directory named by {@code -Dvgpu.disk} or {@code VGPU_DISK} if set, else the one {@code
+     * The disk to use: the directory named by {@link Setting#DISK} if set, else the one the shipped {@code
      * images/build-debian-disk.sh --cloud-init} builds or finds in its cache (once per JVM and repository). Needs root.
      */
     public static DebianDisk locate() {
@@ -48,16 +48,11 @@ public final class DebianDisk {
     }
 
     static DebianDisk locate(Function<String, String> properties, Function<String, String> env, Duration timeout) {
-        String override = properties.apply(DISK_PROPERTY);
-        String source = "-D" + DISK_PROPERTY;
-        if (override == null || override.isBlank()) {
-            override = env.apply(DISK_ENV);
-            source = DISK_ENV;
+        java.util.Optional<String> override = Setting.DISK.value(properties, env);
+        if (override.isPresent()) {
+            return fromDirectory(Paths.get(override.get()), Setting.DISK.spelled());
         }
-        if (override != null && !override.isBlank()) {
-            return fromDirectory(Paths.get(override.trim()), source);
-        }
-        Path repo = GuestImage.repoRoot(properties);
+        Path repo = GuestImage.repoRoot();
         return BUILT.computeIfAbsent(repo, r -> build(r, timeout));
     }
 
@@ -70,7 +65,10 @@ public final class DebianDisk {
         List<String> cmd = new ArrayList<>();
         cmd.add(script.toString());
         cmd.addAll(SCRIPT_ARGS);
-        return fromDirectory(GuestImage.runScript(repoRoot, timeout, cmd.toArray(String[]::new)), SCRIPT);
+        Path dir = GuestImage.announced("the Debian disk guest (debootstrap, GRUB, OpenJDK; "
+                + ShippedScripts.cacheRoot().resolve("disks") + ")", "1.5-3 min",
+                () -> GuestImage.runScript(repoRoot, timeout, cmd.toArray(String[]::new)));
+        return fromDirectory(dir, SCRIPT);
     }
 
     /** Opens a ready disk directory ({@code disk.qcow2}, {@code vmlinuz}, {@code initrd.img}, {@code DISK-INFO}). */

@@ -1,6 +1,8 @@
 package dev.vgpuhil.images;
 
 import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.common.Setting;
+import dev.vgpuhil.common.ShippedScripts;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,19 +26,13 @@ import java.util.regex.Pattern;
  * The CI guest: Debian's cloud kernel plus an lz4 initramfs (busybox, dropbear, jlinked Java, the guide's C test
  * program), built by {@code images/build-initramfs.sh} and cached by the hash of its inputs.
  *
- * <p>Contract (.notes/CONTRACTS.md, "Guest image"): boot it with {@code -kernel kernel() -initrd initramfs() -append
+ * <p>Contract (docs/CONTRACTS.md, "Guest image"): boot it with {@code -kernel kernel() -initrd initramfs() -append
  * kernelCommandLine(key)}; the init prints the {@code MARKER_*} lines on the serial console; root logs in over SSH
  * (port 22 in the guest, key only) when a virtio NIC is present. With {@link #kernelCommandLineRun} the guest runs one
  * shell command, prints its output between {@link #MARKER_RUN_BEGIN} and {@code vgpu-hil: run end rc=<n>} and powers
  * off; {@link #parseRun(CharSequence)} reads that back from the console text.
  */
 public final class GuestImage {
-    /** System property naming a ready image directory (skips the build script). */
-    public static final String IMAGE_PROPERTY = "vgpu.image";
-    /** Environment variable naming a ready image directory (used when {@link #IMAGE_PROPERTY} is not set). */
-    public static final String IMAGE_ENV = "VGPU_IMAGE";
-    /** System property with the repository root (Maven sets it for every test JVM). */
-    public static final String REPO_PROPERTY = "vgpu.repo";
     /** Deadline for the build script: a cold build downloads ~35 MB of packages and takes ~10 s here. */
     public static final Duration DEFAULT_BUILD_TIMEOUT = Duration.ofMinutes(15);
 
@@ -82,9 +78,9 @@ public final class GuestImage {
     // ------------------------------------------------------------------------------------------------ lookup
 
     /**
-     * The image to use: the directory named by {@code -Dvgpu.image} or {@code VGPU_IMAGE} if set, else the one
-     * {@code images/build-initramfs.sh} builds or finds in its cache (run once per JVM and repository, with
-     * {@link #DEFAULT_BUILD_TIMEOUT}).
+     * The image to use: the directory named by {@link Setting#IMAGE} if set, else the one the shipped {@code
+     * images/build-initramfs.sh} builds or finds in its cache (run once per JVM and script tree, with {@link
+     * #DEFAULT_BUILD_TIMEOUT}).
      *
      * @throws GuestImageException when the override names no valid image or the script fails or times out
      */
@@ -98,29 +94,25 @@ public final class GuestImage {
     }
 
     static GuestImage locate(Function<String, String> properties, Function<String, String> env, Duration timeout) {
-        String override = properties.apply(IMAGE_PROPERTY);
-        String source = "-D" + IMAGE_PROPERTY;
-        if (override == null || override.isBlank()) {
-            override = env.apply(IMAGE_ENV);
-            source = IMAGE_ENV;
+        Optional<String> override = Setting.IMAGE.value(properties, env);
+        if (override.isPresent()) {
+            return fromDirectory(Paths.get(override.get()), Setting.IMAGE.spelled());
         }
-        if (override != null && !override.isBlank()) {
-            return fromDirectory(Paths.get(override.trim()), source);
-        }
-        Path repo = repoRoot(properties);
+        Path repo = repoRoot();
         return BUILT.computeIfAbsent(repo, r -> build(r, timeout));
     }
 
     /**
-     * Runs {@code images/build-initramfs.sh} of the given repository (always, no per-JVM memo: the script's own cache
-     * makes a repeated call cheap) and opens the directory it prints last.
+     * Runs {@code images/build-initramfs.sh} of the given script tree ({@link #repoRoot()}; always, no per-JVM memo:
+     * the script's own cache makes a repeated call cheap) and opens the directory it prints last.
      */
     public static GuestImage build(Path repoRoot, Duration timeout) {
         Path script = repoRoot.resolve(SCRIPT);
         if (!Files.isRegularFile(script)) {
             throw new GuestImageException("no build script at " + script + " (is " + repoRoot + " the vgpu-hil repository?)");
         }
-        Path dir = runScript(script, repoRoot, timeout);
+        Path dir = announced("the CI guest image (Debian kernel, busybox, dropbear, jlink'ed Java; "
+                + ShippedScripts.cacheRoot().resolve("images") + ")", "10-60 s", () -> runScript(script, repoRoot, timeout));
         return fromDirectory(dir, SCRIPT);
     }
 
@@ -220,31 +212,26 @@ public final class GuestImage {
     }
 
     /**
-     * The repository root: {@code -Dvgpu.repo} if set, else the first directory upwards from the working directory
-     * that holds {@code vgpu-stub/vgpu_protocol.h}.
+     * The script tree: the shipped scripts extracted into the cache, or the checkout named by {@link Setting#REPO}
+     * ({@link ShippedScripts#root()}).
      */
     public static Path repoRoot() {
-        return repoRoot(System::getProperty);
+        try {
+            return ShippedScripts.root();
+        } catch (RuntimeException e) {
+            throw new GuestImageException(e.getMessage(), e);
+        }
     }
 
-    static Path repoRoot(Function<String, String> properties) {
-        String prop = properties.apply(REPO_PROPERTY);
-        if (prop != null && !prop.isBlank()) {
-            Path p = Paths.get(prop.trim()).toAbsolutePath().normalize();
-            if (!Files.isRegularFile(p.resolve(REPO_MARKER))) {
-                throw new GuestImageException("-D" + REPO_PROPERTY + "=" + prop + " is not the vgpu-hil repository (no "
-                        + REPO_MARKER + ")");
-            }
-            return p;
+    /** Runs a script body, saying so on the console when it is slow (a first build on this machine). */
+    static <T> T announced(String what, String usually, java.util.concurrent.Callable<T> body) {
+        try {
+            return ShippedScripts.announced(what, usually, body);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new GuestImageException(what + ": " + e.getMessage(), e);
         }
-        Path start = Paths.get("").toAbsolutePath();
-        for (Path p = start; p != null; p = p.getParent()) {
-            if (Files.isRegularFile(p.resolve(REPO_MARKER))) {
-                return p;
-            }
-        }
-        throw new GuestImageException("cannot find the vgpu-hil repository: set -D" + REPO_PROPERTY
-                + " or run from inside it (no " + REPO_MARKER + " above " + start + ")");
     }
 
     // ------------------------------------------------------------------------------------------------ accessors

@@ -25,7 +25,7 @@ class DebianDiskTest {
         }
         Files.writeString(tmp.resolve("DISK-INFO"), "cache_key=0123\nappend_prefix=root=LABEL=vgpu-root rw\n"
                 + "boot_loader=grub-pc (MBR)\njava_version=17.0.9\n");
-        DebianDisk d = DebianDisk.locate(Map.of(DebianDisk.DISK_PROPERTY, tmp.toString())::get, k -> null,
+        DebianDisk d = DebianDisk.locate(Map.of(dev.vgpuhil.common.Setting.DISK.property(), tmp.toString())::get, k -> null,
                 Duration.ofSeconds(1));
         assertThat(d.disk()).isEqualTo(tmp.resolve("disk.qcow2"));
         assertThat(d.kernel()).isEqualTo(tmp.resolve("vmlinuz"));
@@ -42,9 +42,9 @@ class DebianDiskTest {
     @Test
     void saysWhatIsMissing() throws Exception {
         Files.writeString(tmp.resolve("vmlinuz"), "x");
-        assertThatThrownBy(() -> DebianDisk.locate(k -> null, Map.of(DebianDisk.DISK_ENV, tmp.toString())::get,
+        assertThatThrownBy(() -> DebianDisk.locate(k -> null, Map.of(dev.vgpuhil.common.Setting.DISK.env(), tmp.toString())::get,
                 Duration.ofSeconds(1))).isInstanceOf(GuestImageException.class)
-                .hasMessageContaining("(from VGPU_DISK) lacks disk.qcow2, initrd.img, DISK-INFO");
+                .hasMessageContaining("(from -Dvgpu.disk / VGPU_DISK) lacks disk.qcow2, initrd.img, DISK-INFO");
         assertThatThrownBy(() -> DebianDisk.fromDirectory(tmp.resolve("nope")))
                 .hasMessageContaining("does not exist");
     }

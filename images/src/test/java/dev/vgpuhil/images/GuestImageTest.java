@@ -35,8 +35,8 @@ class GuestImageTest {
     void propertyOverrideWinsOverEnvironment() throws IOException {
         Path byProp = fakeImage("prop");
         Path byEnv = fakeImage("env");
-        GuestImage img = GuestImage.locate(Map.of(GuestImage.IMAGE_PROPERTY, byProp.toString())::get,
-                Map.of(GuestImage.IMAGE_ENV, byEnv.toString())::get, Duration.ofSeconds(1));
+        GuestImage img = GuestImage.locate(Map.of(dev.vgpuhil.common.Setting.IMAGE.property(), byProp.toString())::get,
+                Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), byEnv.toString())::get, Duration.ofSeconds(1));
         assertThat(img.directory()).isEqualTo(byProp);
         assertThat(img.kernel()).isEqualTo(byProp.resolve("vmlinuz"));
         assertThat(img.initramfs()).isEqualTo(byProp.resolve("initramfs.img"));
@@ -49,20 +49,20 @@ class GuestImageTest {
     @Test
     void environmentOverrideIsUsedWithoutProperty() throws IOException {
         Path byEnv = fakeImage("env");
-        GuestImage img = GuestImage.locate(NONE, Map.of(GuestImage.IMAGE_ENV, byEnv.toString())::get, Duration.ofSeconds(1));
+        GuestImage img = GuestImage.locate(NONE, Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), byEnv.toString())::get, Duration.ofSeconds(1));
         assertThat(img.directory()).isEqualTo(byEnv);
     }
 
     @Test
     void missingOverrideDirectoryGivesClearMessage() {
         Path missing = tmp.resolve("no-such-image");
-        assertThatThrownBy(() -> GuestImage.locate(Map.of(GuestImage.IMAGE_PROPERTY, missing.toString())::get, NONE,
+        assertThatThrownBy(() -> GuestImage.locate(Map.of(dev.vgpuhil.common.Setting.IMAGE.property(), missing.toString())::get, NONE,
                 Duration.ofSeconds(1)))
                 .isInstanceOf(GuestImageException.class)
                 .hasMessageContaining(missing.toString())
                 .hasMessageContaining("-Dvgpu.image")
                 .hasMessageContaining("does not exist");
-        assertThatThrownBy(() -> GuestImage.locate(NONE, Map.of(GuestImage.IMAGE_ENV, missing.toString())::get,
+        assertThatThrownBy(() -> GuestImage.locate(NONE, Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), missing.toString())::get,
                 Duration.ofSeconds(1)))
                 .isInstanceOf(GuestImageException.class)
                 .hasMessageContaining("VGPU_IMAGE");
@@ -178,13 +178,15 @@ class GuestImageTest {
     }
 
     @Test
-    void repoRootComesFromPropertyOrTheTree() throws IOException {
-        Path repo = GuestImage.repoRoot();
-        assertThat(repo.resolve(GuestImage.REPO_MARKER)).isRegularFile();
-        assertThat(repo.resolve(GuestImage.SCRIPT)).isRegularFile();
-        assertThatThrownBy(() -> GuestImage.repoRoot(Map.of(GuestImage.REPO_PROPERTY, tmp.toString())::get))
-                .isInstanceOf(GuestImageException.class).hasMessageContaining("not the vgpu-hil repository");
-        assertThat(GuestImage.repoRoot(Map.of(GuestImage.REPO_PROPERTY, repo.toString())::get)).isEqualTo(repo);
+    void theScriptsComeFromTheShippedTreeWithoutAnyRepositorySetting() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.vgpuhil.common.Setting.REPO.value().isEmpty(),
+                "-Dvgpu.repo is set: the checkout is used on purpose");
+        Path root = GuestImage.repoRoot();
+        assertThat(root).startsWith(dev.vgpuhil.common.ShippedScripts.cacheRoot().resolve("scripts"));
+        assertThat(root.resolve(GuestImage.SCRIPT)).isRegularFile().isExecutable();
+        assertThat(root.resolve("images/initramfs/init")).hasSameTextualContentAs(Path.of("initramfs/init"));
+        assertThat(root.resolve(NoCloudSeed.SCRIPT)).isExecutable();
+        assertThat(root.resolve(DebianDisk.SCRIPT)).isExecutable();
     }
 
     @Test

@@ -45,7 +45,7 @@ class InitramfsBuildIT {
         assertThat(again.info()).isEqualTo(image.info());
         assertThat(second).as("a cached call does no build").isLessThan(Duration.ofSeconds(20));
         // and through locate(), memoised per JVM (unless an override points elsewhere)
-        if (System.getProperty(GuestImage.IMAGE_PROPERTY) == null && System.getenv(GuestImage.IMAGE_ENV) == null) {
+        if (dev.vgpuhil.common.Setting.IMAGE.value().isEmpty()) {
             assertThat(GuestImage.locate().directory()).isEqualTo(image.directory());
         }
     }

@@ -42,7 +42,7 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
      * exercise the default-path logic on a private path, and side-by-side installs move the default. An explicit
      * {@code socketPath(...)} / {@code --socket} always wins.
      */
-    public static final String DEFAULT_SOCKET_PROPERTY = "vgpu.mediator.defaultSocket";
+    public static final String DEFAULT_SOCKET_PROPERTY = dev.vgpuhil.common.Setting.Names.MEDIATOR_DEFAULT_SOCKET;
 
     public MediatorConfig {
         socketPath = socketPath.toAbsolutePath();
@@ -62,8 +62,8 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
 
     /** The socket path a builder starts with: {@link #DEFAULT_SOCKET_PROPERTY} if set, else SOCKET_PATH_DEFAULT. */
     public static Path defaultSocketPath() {
-        String p = System.getProperty(DEFAULT_SOCKET_PROPERTY);
-        return p == null || p.isBlank() ? Path.of(SOCKET_PATH_DEFAULT) : Path.of(p);
+        return dev.vgpuhil.common.Setting.MEDIATOR_DEFAULT_SOCKET.value().map(Path::of)
+                .orElse(Path.of(SOCKET_PATH_DEFAULT));
     }
 
     /** A builder with the daemon's defaults. */

@@ -24,7 +24,7 @@ import java.util.Optional;
  */
 public final class MediatorProcess implements AutoCloseable {
     /** System property naming the jar; default {@code <repo>/mediator-lite/target/mediator-lite.jar}. */
-    public static final String JAR_PROPERTY = "vgpu.mediator.jar";
+    public static final String JAR_PROPERTY = dev.vgpuhil.common.Setting.MEDIATOR_JAR.property();
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
             new com.fasterxml.jackson.databind.ObjectMapper();
 
@@ -54,9 +54,8 @@ public final class MediatorProcess implements AutoCloseable {
 
     /** The shaded jar: -Dvgpu.mediator.jar, else mediator-lite/target/mediator-lite.jar in the checkout. */
     public static Path defaultJar() {
-        String prop = System.getProperty(JAR_PROPERTY);
-        return prop != null && !prop.isBlank() ? Path.of(prop)
-                : SourceTree.path("mediator-lite", "target", "mediator-lite.jar");
+        return dev.vgpuhil.common.Setting.MEDIATOR_JAR.value().map(Path::of)
+                .orElseGet(() -> SourceTree.path("mediator-lite", "target", "mediator-lite.jar"));
     }
 
     /** True when children get the parent-death signal (setpriv is present). */

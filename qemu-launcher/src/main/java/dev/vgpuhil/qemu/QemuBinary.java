@@ -1,6 +1,7 @@
 package dev.vgpuhil.qemu;
 
-import dev.vgpuhil.protocol.SourceTree;
+import dev.vgpuhil.common.Setting;
+import dev.vgpuhil.common.ShippedScripts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,13 +15,13 @@ import java.util.concurrent.TimeoutException;
  * A probed {@code qemu-system-x86_64}: it exists, is executable, answers {@code --version} like QEMU and
  * (unless created with {@link #probeAnyQemu}) has the {@code vgpu-stub} device.
  *
- * <p>Where the binary comes from ({@link #locate}): an explicit path, else system property {@code vgpu.qemu},
- * else environment {@code VGPU_QEMU}, else the last stdout line of
- * {@code <repo>/vgpu-stub/build-qemu.sh --print-path} (which builds and caches QEMU).
+ * <p>Where the binary comes from ({@link #locate}): an explicit path, else {@link Setting#QEMU} ({@code -Dvgpu.qemu},
+ * {@code VGPU_QEMU}), else the last stdout line of the shipped {@code vgpu-stub/build-qemu.sh --print-path}
+ * ({@link ShippedScripts}; it builds and caches QEMU).
  */
 public final class QemuBinary {
-    public static final String PROPERTY = "vgpu.qemu";
-    public static final String ENV = "VGPU_QEMU";
+    public static final String PROPERTY = Setting.QEMU.property();
+    public static final String ENV = Setting.QEMU.env();
     public static final String DEVICE = "vgpu-stub";
     /** The accelerator the device tests need for a controllable virtual clock. */
     public static final String QTEST_ACCEL = "qtest";
@@ -30,8 +31,9 @@ public final class QemuBinary {
 
     static final Duration PROBE_DEADLINE = Duration.ofSeconds(30);
     /** Building QEMU from source on 2 cores takes a while; the script caches, so later calls are instant. */
-    static final Duration BUILD_DEADLINE = Duration.ofMinutes(
-            Long.getLong("vgpu.qemu.buildTimeoutMinutes", 90));
+    static Duration buildDeadline() {
+        return Setting.QEMU_BUILD_TIMEOUT.duration();
+    }
 
     private final Path path;
     private final String version;
@@ -63,17 +65,13 @@ public final class QemuBinary {
     public static QemuBinary locate(Path explicit) {
         String origin;
         Path candidate;
-        String prop = System.getProperty(PROPERTY);
-        String env = System.getenv(ENV);
+        java.util.Optional<String> given = Setting.QEMU.value();
         if (explicit != null) {
             candidate = explicit;
             origin = "explicit path";
-        } else if (prop != null && !prop.isBlank()) {
-            candidate = Path.of(prop.trim());
-            origin = "system property " + PROPERTY;
-        } else if (env != null && !env.isBlank()) {
-            candidate = Path.of(env.trim());
-            origin = "environment variable " + ENV;
+        } else if (given.isPresent()) {
+            candidate = Path.of(given.get());
+            origin = Setting.QEMU.spelled();
         } else {
             candidate = fromBuildScript();
             origin = "vgpu-stub/build-qemu.sh --print-path";
@@ -161,18 +159,17 @@ public final class QemuBinary {
     private static Path fromBuildScript() {
         Path script;
         try {
-            script = SourceTree.path("vgpu-stub", "build-qemu.sh");
-        } catch (IllegalStateException e) {
-            throw new QemuBinaryException("no QEMU given (-D" + PROPERTY + ", " + ENV + ") and " + e.getMessage(), e);
+            script = ShippedScripts.script("vgpu-stub/build-qemu.sh");
+        } catch (RuntimeException e) {
+            throw new QemuBinaryException("no QEMU given (" + Setting.QEMU.spelled() + ") and " + e.getMessage(), e);
         }
-        if (!Files.isRegularFile(script)) {
-            throw new QemuBinaryException("no QEMU given: set -D" + PROPERTY + "=<path> or " + ENV
-                    + ", or provide " + script);
-        }
+        Duration deadline = buildDeadline();
         ChildProcesses.Result r;
         try {
-            r = ChildProcesses.run(List.of("bash", script.toString(), "--print-path"), BUILD_DEADLINE);
-        } catch (IOException | TimeoutException e) {
+            r = ShippedScripts.announced("QEMU with vgpu-stub from Debian's source package ("
+                    + ShippedScripts.cacheRoot().resolve("qemu") + ")", "5-10 min on 2 cores",
+                    () -> ChildProcesses.run(List.of("bash", script.toString(), "--print-path"), deadline));
+        } catch (Exception e) {
             throw new QemuBinaryException(script + " --print-path failed: " + e.getMessage(), e);
         }
         String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();

@@ -4,7 +4,7 @@ import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import dev.vgpuhil.harness.report.Reporting;
-import dev.vgpuhil.protocol.SourceTree;
+import dev.vgpuhil.harness.junit.Shipped;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,12 +16,10 @@ import java.util.Map;
 /**
  * The guest agent as the host drives it: the shaded jar is uploaded over SSH into every fresh guest (so the
  * build just made is what runs), then each call runs {@code java -Xint -jar guest-agent.jar <command>} and
- * parses its JSON lines (.notes/CONTRACTS.md). Every call has a deadline; every call's output is attached to
+ * parses its JSON lines (docs/CONTRACTS.md). Every call has a deadline; every call's output is attached to
  * the running Allure test.
  */
 public final class Agent {
-    /** System property naming the jar; default {@code <repo>/guest-agent/target/guest-agent.jar}. */
-    public static final String JAR_PROPERTY = "vgpu.agent.jar";
     public static final String REMOTE_JAR = "/tmp/guest-agent.jar";
     static final Duration UPLOAD_DEADLINE = Duration.ofSeconds(60);
     /** -Xint under TCG: a JVM start plus a few thousand MMIO accesses take seconds, not minutes. */
@@ -39,15 +37,27 @@ public final class Agent {
         this.deadline = deadline;
     }
 
-    /** The jar to upload: -Dvgpu.agent.jar, else guest-agent/target/guest-agent.jar in the checkout. */
+    /** The jar to upload: {@link dev.vgpuhil.common.Setting#AGENT_JAR}, else the one shipped in the harness jar. */
     public static Path localJar() {
-        String p = System.getProperty(JAR_PROPERTY);
-        Path jar = p != null && !p.isBlank() ? Path.of(p) : SourceTree.path("guest-agent", "target", "guest-agent.jar");
-        if (!Files.isRegularFile(jar)) {
-            throw new IllegalStateException("guest agent jar " + jar + " does not exist; build it with "
-                    + "`mvn -pl guest-agent -am package -DskipTests` (or set -D" + JAR_PROPERTY + ")");
+        return Shipped.agentJar();
+    }
+
+    /**
+     * Turns on memory decoding (PCI COMMAND.MEM) of the devices at {@code pciAddresses} by writing 1 to their sysfs
+     * {@code enable}, as the agent does before each run. Linux leaves a device without a driver disabled, so until
+     * then QEMU has BAR0 unmapped and the host's register dump before the first test could not read the registers.
+     */
+    public static void enableMemoryDecoding(GuestShell shell, List<String> pciAddresses, String label) {
+        StringBuilder cmd = new StringBuilder();
+        for (String bdf : pciAddresses) {
+            cmd.append("[ -e /sys/bus/pci/devices/").append(bdf).append("/driver ] || echo 1 > /sys/bus/pci/devices/")
+                    .append(bdf).append("/enable || exit 1; ");
         }
-        return jar;
+        GuestShell.Result r = shell.exec(cmd.toString(), UPLOAD_DEADLINE);
+        if (r.exitCode() != 0) {
+            throw new BootFailure("cannot enable the vgpu-stub devices " + pciAddresses + " in " + label + ": "
+                    + (r.stdout() + r.stderr()).strip(), null);
+        }
     }
 
     /** Uploads the agent into the guest and returns it (label names the VM in reports). */

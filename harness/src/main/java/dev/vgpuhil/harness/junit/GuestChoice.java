@@ -1,8 +1,8 @@
 package dev.vgpuhil.harness.junit;
 
+import dev.vgpuhil.common.Setting;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.format.DateTimeParseException;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
@@ -30,6 +30,14 @@ public record GuestChoice(Kind kind, Path image, Path kernel, Path initrd, Strin
     public static final String ENV = "VGPU_GUEST";
     public static final String BOOT_TIMEOUT_PROPERTY = "vgpu.guest.bootTimeout";
     public static final String BOOT_TIMEOUT_ENV = "VGPU_GUEST_BOOT_TIMEOUT";
+    static {
+        // the names are compile-time constants for the javadoc's {@value}; Setting is where they are declared
+        if (!PROPERTY.equals(Setting.GUEST.property()) || !ENV.equals(Setting.GUEST.env())
+                || !BOOT_TIMEOUT_PROPERTY.equals(Setting.GUEST_BOOT_TIMEOUT.property())
+                || !BOOT_TIMEOUT_ENV.equals(Setting.GUEST_BOOT_TIMEOUT.env())) {
+            throw new IllegalStateException("GuestChoice's setting names disagree with dev.vgpuhil.common.Setting");
+        }
+    }
     public static final String DEFAULT_USER_APPEND = "root=/dev/vda1 rw console=ttyS0";
     static final Duration CI_BOOT_DEADLINE = Duration.ofSeconds(120);
     static final Duration DISK_BOOT_DEADLINE = Duration.ofMinutes(5);
@@ -179,28 +187,7 @@ public record GuestChoice(Kind kind, Path image, Path kernel, Path initrd, Strin
 
     /** {@code 300}, {@code 300s}, {@code 5m}, {@code 1h} or ISO-8601 ({@code PT5M}); positive. */
     static Duration parseDuration(String text, String source) {
-        String t = text.strip().toLowerCase(Locale.ROOT);
-        Duration d;
-        try {
-            if (t.startsWith("pt")) {
-                d = Duration.parse(t.toUpperCase(Locale.ROOT));
-            } else if (t.matches("\\d+s?")) {
-                d = Duration.ofSeconds(Long.parseLong(t.replace("s", "")));
-            } else if (t.matches("\\d+m")) {
-                d = Duration.ofMinutes(Long.parseLong(t.substring(0, t.length() - 1)));
-            } else if (t.matches("\\d+h")) {
-                d = Duration.ofHours(Long.parseLong(t.substring(0, t.length() - 1)));
-            } else {
-                throw new IllegalArgumentException("not a duration");
-            }
-        } catch (DateTimeParseException | IllegalArgumentException e) {
-            throw new IllegalArgumentException(source + "='" + text + "' is not a duration (seconds, or 90s, 5m, 1h,"
-                    + " PT5M)", e);
-        }
-        if (d.isZero() || d.isNegative()) {
-            throw new IllegalArgumentException(source + "='" + text + "' must be positive");
-        }
-        return d;
+        return Setting.parseDuration(text, source);
     }
 
     /** True for a user's image booted by its own boot loader (SeaBIOS, no -kernel). */

@@ -125,7 +125,7 @@ public final class GuestVm implements AutoCloseable {
             b.extraArgs(spec.extraQemuArgs().toArray(String[]::new));
         }
         QemuMachine m = b.build();
-        Thread echo = Reporting.progressEnabled() ? serialEcho(m, spec.name()) : null;
+        Thread echo = Reporting.serialEnabled() ? serialEcho(m, spec.name()) : null;
         try {
             try {
                 m.start();
@@ -151,6 +151,8 @@ public final class GuestVm implements AutoCloseable {
                 }
                 long u0 = System.nanoTime();
                 Agent agent = Agent.install(shell, agentJar, spec.name());
+                Agent.enableMemoryDecoding(shell, java.util.stream.IntStream.range(0, spec.devices())
+                        .mapToObj(i -> String.format("0000:00:%02x.0", FIRST_SLOT + i)).toList(), spec.name());
                 Duration upload = Duration.ofNanos(System.nanoTime() - u0);
                 Reporting.progress("VM '" + spec.name() + "' up: " + (plan.readyBySsh() ? "" : "ssh ready marker after "
                         + toMarker.toMillis() + " ms, ") + "SSH login after " + boot.toMillis()
@@ -248,7 +250,7 @@ public final class GuestVm implements AutoCloseable {
         Reporting.progress("VM '" + name + "': guest Java " + major + " (" + how.replace('\n', ' ') + ")");
     }
 
-    /** Prints the serial console's new lines while the machine boots (-Dvgpu.progress=true). */
+    /** Prints the serial console's new lines while the machine boots (-Dvgpu.progress=serial). */
     private static Thread serialEcho(QemuMachine m, String name) {
         Thread t = new Thread(() -> {
             int next = 0;
@@ -289,7 +291,7 @@ public final class GuestVm implements AutoCloseable {
         } catch (RuntimeException ignored) {
             // not started: nothing to attach
         }
-        Reporting.progress("boot failure, logs kept in " + (e instanceof QemuMachineException q ? q.runDir() : "?"));
+        Reporting.always("boot failure, logs kept in " + (e instanceof QemuMachineException q ? q.runDir() : "?"));
     }
 
     // ---------------------------------------------------------------- what tests use
@@ -510,8 +512,10 @@ public final class GuestVm implements AutoCloseable {
         } finally {
             machine.close();
             Path dir = machine.runDir();
-            if (keep || Boolean.getBoolean("vgpu.keepRunDirs")) {
-                Reporting.progress("VM '" + name() + "' run directory kept: " + dir);
+            if (keep || dev.vgpuhil.common.Setting.KEEP_RUN_DIRS.enabled()) {
+                if (!keep) { // a failed test printed the path already
+                    Reporting.progress("VM '" + name() + "' run directory kept: " + dir);
+                }
             } else {
                 MoreFiles.deleteTree(dir);
             }

@@ -78,7 +78,7 @@ public final class MediatorExtension implements BeforeEachCallback, AfterEachCal
         h.attachTo("");
         if (context.getExecutionException().isPresent()) {
             h.keepFiles();
-            Reporting.progress("test failed; mediator log kept at " + h.logFile());
+            Reporting.always(context.getDisplayName() + " failed; mediator log: " + h.logFile());
         }
     }
 

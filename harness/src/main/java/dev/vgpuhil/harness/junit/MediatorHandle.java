@@ -93,7 +93,7 @@ public final class MediatorHandle implements AutoCloseable {
             if (childProcess) {
                 List<String> args = new ArrayList<>(List.of("--aging-ms", Long.toString(aging.toMillis()),
                         "--workers-per-pool", Integer.toString(workersPerPool)));
-                child = MediatorProcess.builder().socketPath(socket).backend(backend).logFile(logFile)
+                child = MediatorProcess.builder().jar(Shipped.mediatorJar()).socketPath(socket).backend(backend).logFile(logFile)
                         .args(args.toArray(String[]::new)).readyTimeout(Duration.ofSeconds(30)).build();
                 child.start();
             } else {
@@ -224,8 +224,7 @@ public final class MediatorHandle implements AutoCloseable {
     @Override
     public synchronized void close() {
         stop();
-        if (keepFiles) {
-            Reporting.progress("mediator log kept: " + logFile);
+        if (keepFiles) { // its path was printed when the test failed (or is in the start failure's message)
             return;
         }
         MoreFiles.deleteTree(dir);

@@ -81,6 +81,8 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             vm.attachLogs();
             if (failed) {
                 vm.keepRunDirectory();
+                Reporting.always(context.getDisplayName() + " failed; VM '" + vm.name() + "' run directory: "
+                        + vm.machine().runDir());
             }
         }
     }
@@ -189,7 +191,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
     static GuestSystem guest(ExtensionContext context, VgpuVm spec) {
         // system properties explicitly too: an EngineTestKit run sees only the parameters it was given
         Function<String, Optional<String>> config = k -> context.getConfigurationParameter(k)
-                .or(() -> Optional.ofNullable(System.getProperty(k)));
+                .or(() -> dev.vgpuhil.common.Setting.byProperty(k).flatMap(s -> s.value(System::getProperty, e -> null)));
         GuestChoice choice = GuestChoice.resolve(spec.guest(), config, System::getenv);
         Duration deadline = choice.bootDeadline(spec.bootTimeoutSeconds(), config, System::getenv);
         String what = switch (choice.kind()) {

@@ -1,5 +1,6 @@
 package dev.vgpuhil.harness.report;
 
+import dev.vgpuhil.common.Setting;
 import io.qameta.allure.Allure;
 import io.qameta.allure.model.Status;
 import java.io.IOException;
@@ -20,8 +21,8 @@ import java.util.function.Supplier;
 
 /**
  * Allure plumbing for the harness: attachments (only while a test case runs: Allure drops attachments made in
- * BeforeAll/AfterAll callbacks), steps, the results directory's {@code environment.properties}, and the
- * console progress of the main job ({@code -Dvgpu.progress=true}).
+ * BeforeAll/AfterAll callbacks), steps, the results directory's {@code environment.properties} and {@code
+ * categories.json}, and the console: one line per phase with its time ({@link Setting#PROGRESS}).
  */
 public final class Reporting {
     /** Attachments larger than this are cut to their tail (serial logs can grow). */
@@ -98,13 +99,25 @@ public final class Reporting {
         }
     }
 
-    /** A step around {@code body} (just runs it when no test case is active). */
+    /**
+     * A step around {@code body} (just runs it when no test case is active); its console line, with the time it took,
+     * comes when it ends.
+     */
     public static <T> T step(String name, Supplier<T> body) {
-        progress(name);
-        if (!inTestCase()) {
-            return body.get();
+        long t0 = System.nanoTime();
+        boolean ok = false;
+        try {
+            T result = inTestCase() ? Allure.step(name, body::get) : body.get();
+            ok = true;
+            return result;
+        } finally {
+            progress(name + (ok ? ": " : ": failed after ") + seconds(System.nanoTime() - t0));
         }
-        return Allure.step(name, body::get);
+    }
+
+    /** {@code 1.23 s}. */
+    public static String seconds(long nanos) {
+        return String.format(java.util.Locale.ROOT, "%.2f s", nanos / 1e9);
     }
 
     /** A step around a body without a result. */
@@ -161,18 +174,32 @@ public final class Reporting {
 
     // ---- environment.properties
 
-    /** The Allure results directory (system property allure.results.directory, else reports/allure-results). */
+    /**
+     * The Allure results directory as Allure itself resolves it ({@code allure.results.directory}: a system property
+     * or {@code allure.properties} on the classpath, default {@code allure-results} in the working directory), so
+     * the environment and categories land next to the results of the running project.
+     */
     public static Path resultsDir() {
-        String p = System.getProperty("allure.results.directory");
-        if (p != null && !p.isBlank()) {
-            return Path.of(p);
-        }
-        try {
-            return dev.vgpuhil.protocol.SourceTree.path("reports", "allure-results");
-        } catch (IllegalStateException e) {
-            return Path.of("allure-results");
+        String dir = io.qameta.allure.util.PropertiesUtils.loadAllureProperties()
+                .getProperty(Setting.ALLURE_RESULTS.property(), Setting.ALLURE_RESULTS.defaultText());
+        return Path.of(dir).toAbsolutePath();
+    }
+
+    /** The report's failure categories (shipped from reports/categories.json) into the results directory. */
+    static void writeCategories(Path dir) throws IOException {
+        try (InputStream in = Reporting.class.getClassLoader().getResourceAsStream(CATEGORIES_RESOURCE)) {
+            if (in == null) {
+                System.err.println("[vgpu-hil] no " + CATEGORIES_RESOURCE + " on the classpath: the report has no categories");
+                return;
+            }
+            Path tmp = dir.resolve(".categories.json.tmp");
+            Files.write(tmp, in.readAllBytes());
+            Files.move(tmp, dir.resolve("categories.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         }
     }
+
+    static final String CATEGORIES_RESOURCE = "dev/vgpuhil/harness/shipped/categories.json";
 
     /**
      * Merges {@code entries} into the results directory's {@code environment.properties} (under a file lock:
@@ -208,6 +235,7 @@ public final class Reporting {
                 }
                 Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                         java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                writeCategories(dir);
             }
         } catch (IOException e) {
             System.err.println("[vgpu-hil] cannot write " + file + ": " + e);
@@ -235,17 +263,44 @@ public final class Reporting {
         return b.toString();
     }
 
-    // ---- console progress (the main job)
+    // ---- console progress
 
-    public static boolean progressEnabled() {
-        return Boolean.getBoolean("vgpu.progress");
+    /** What {@link Setting#PROGRESS} asks for. */
+    enum Console {
+        QUIET, PHASES, SERIAL;
+
+        static Console configured() {
+            String v = Setting.PROGRESS.get().toLowerCase(java.util.Locale.ROOT);
+            return switch (v) {
+                case "quiet", "false" -> QUIET;
+                case "serial", "true" -> SERIAL;
+                case "phases" -> PHASES;
+                default -> throw new IllegalArgumentException(Setting.PROGRESS.spelled() + "=" + v
+                        + " is not one of quiet, phases, serial");
+            };
+        }
     }
 
-    /** Prints a phase line to the console when -Dvgpu.progress=true. */
+    /** Phase lines on the console (the default). */
+    public static boolean progressEnabled() {
+        return Console.configured() != Console.QUIET;
+    }
+
+    /** Every serial console line while a VM boots, too ({@code -Dvgpu.progress=serial}). */
+    public static boolean serialEnabled() {
+        return Console.configured() == Console.SERIAL;
+    }
+
+    /** Prints a phase line to the console unless {@code -Dvgpu.progress=quiet}. */
     public static void progress(String line) {
         if (progressEnabled()) {
-            System.out.println("[vgpu-hil " + LocalTime.now().format(CLOCK) + "] " + line);
-            System.out.flush();
+            always(line);
         }
+    }
+
+    /** Prints a line whatever the setting: where a failed test's files are. */
+    public static void always(String line) {
+        System.out.println("[vgpu-hil " + LocalTime.now().format(CLOCK) + "] " + line);
+        System.out.flush();
     }
 }

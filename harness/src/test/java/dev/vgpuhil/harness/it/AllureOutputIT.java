@@ -115,6 +115,16 @@ class AllureOutputIT {
             assertThat(Categories.matching(message)).containsExactly("Protocol failure");
             assertThat(attachments(failed)).as("a failed test gets the VM's logs too").containsKey(vm + "serial.log");
 
+            // the first register dump reads the registers: the device's BAR0 is decoded before the first test
+            String before = Files.readString(dir.resolve(attachments(agentTest)
+                    .get("registers before the test, VM '" + VM + "' (host view)")));
+            assertThat(before).as("registers before the first test").doesNotContain("not mapped").contains("BAR0 0x")
+                    .containsPattern("PROTOCOL_VER +0x00010000");
+
+            // categories.json: written by the harness into the same results directory
+            assertThat(dir.resolve("categories.json")).isRegularFile()
+                    .content().contains("\"Protocol failure\"");
+
             // environment.properties: QEMU version and accelerator
             Path envFile = dir.resolve("environment.properties");
             assertThat(envFile).isRegularFile();

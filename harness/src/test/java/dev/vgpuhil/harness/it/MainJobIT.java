@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The main job ({@code bin/vgpu-hil run}): boot a VM with the device, start the mediator, run the guest flows
  * (probe, selftest, vector-add polling and interrupt-driven, bench), write a summary next to the Allure results.
- * With -Dvgpu.progress=true the boot's serial lines and every phase are printed to the console.
+ * Every phase prints a line with its time; with -Dvgpu.progress=serial the boot's serial lines too.
  */
 @Epic("main job")
 @Feature("the guide's communication flow, end to end")

@@ -1,6 +1,7 @@
 package dev.vgpuhil.qemu.machine;
 
 import dev.vgpuhil.common.MoreFiles;
+import dev.vgpuhil.common.Setting;
 import dev.vgpuhil.qemu.ChildProcesses;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.IOException;
@@ -25,16 +26,16 @@ import java.util.stream.Collectors;
  * own ({@code kvm-probe.S}, embedded below) under {@code -accel kvm -cpu host}: from the reset vector it prints
  * {@code R} (real mode), {@code P} (protected mode), {@code L} (long mode, paging on), runs a busy loop of 2^26
  * iterations (a few ms natively, minutes if emulated) and prints {@code K}. KVM is usable iff "RPLK" arrives
- * before the deadline (default 3 s, {@code -Dvgpu.kvm.probeTimeoutMs}). The probe QEMU is always killed and
+ * before the deadline (default 3 s, {@code -Dvgpu.kvm.probeTimeout}). The probe QEMU is always killed and
  * reaped, its temporary directory removed.
  *
  * <p>{@link #decide} caches the decision per JVM and binary. {@code -Dvgpu.accel=tcg|kvm} forces it.
  */
 public final class KvmProbe {
     /** Forces the AUTO decision: "tcg" or "kvm" (kvm is still probed and refused if unusable). */
-    public static final String FORCE_PROPERTY = "vgpu.accel";
-    public static final String TIMEOUT_PROPERTY = "vgpu.kvm.probeTimeoutMs";
-    public static final Duration DEFAULT_TIMEOUT = Duration.ofMillis(3_000);
+    public static final String FORCE_PROPERTY = Setting.ACCEL.property();
+    public static final Duration DEFAULT_TIMEOUT = Setting.parseDuration(Setting.KVM_PROBE_TIMEOUT.defaultText(),
+            Setting.KVM_PROBE_TIMEOUT.spelled());
     static final String EXPECTED = "RPLK";
 
     /** kvm-probe.S assembled: bytes at offset 0 of the image. */
@@ -69,7 +70,7 @@ public final class KvmProbe {
      * probe's finding as the reason. Probed once per JVM and binary (concurrent callers wait for one probe).
      */
     public static AcceleratorChoice decide(QemuBinary qemu) {
-        String forced = System.getProperty(FORCE_PROPERTY, "").strip().toLowerCase(Locale.ROOT);
+        String forced = Setting.ACCEL.get().toLowerCase(Locale.ROOT);
         if (forced.equals("tcg")) {
             return new AcceleratorChoice(Accelerator.TCG, "forced by -D" + FORCE_PROPERTY + "=tcg", Duration.ZERO);
         }
@@ -83,11 +84,11 @@ public final class KvmProbe {
 
     /** True when {@code -Dvgpu.accel=kvm} asks AUTO machines to use (probed) KVM. */
     static boolean kvmForced() {
-        return System.getProperty(FORCE_PROPERTY, "").strip().equalsIgnoreCase("kvm");
+        return Setting.ACCEL.get().equalsIgnoreCase("kvm");
     }
 
     static Duration timeout() {
-        return Duration.ofMillis(Long.getLong(TIMEOUT_PROPERTY, DEFAULT_TIMEOUT.toMillis()));
+        return Setting.KVM_PROBE_TIMEOUT.duration();
     }
 
     /** Runs the probe now (no cache). */

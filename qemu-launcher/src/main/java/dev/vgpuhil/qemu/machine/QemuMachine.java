@@ -854,7 +854,7 @@ public final class QemuMachine implements AutoCloseable {
         private String nicModel = "virtio-net-pci";
         private final List<String> extraArgs = new ArrayList<>();
         private Path baseDir = RunDirectory.defaultBase();
-        private boolean keepRunDir = Boolean.getBoolean("vgpu.keepRunDirs");
+        private boolean keepRunDir = dev.vgpuhil.common.Setting.KEEP_RUN_DIRS.enabled();
         private Duration waitTimeout = DEFAULT_WAIT_TIMEOUT;
         private Duration startTimeout = DEFAULT_START_TIMEOUT;
         private Duration bootTimeout = DEFAULT_BOOT_TIMEOUT;

@@ -38,10 +38,9 @@ final class RunDirectory {
 
     private RunDirectory() {}
 
-    /** The default base: {@code -Dvgpu.runs.dir}, else {@code target/vgpu-runs} under the working directory. */
+    /** The default base: {@link dev.vgpuhil.common.Setting#RUNS_DIR}, relative to the working directory. */
     static Path defaultBase() {
-        String p = System.getProperty("vgpu.runs.dir");
-        return (p != null && !p.isBlank() ? Path.of(p) : Path.of("target", "vgpu-runs")).toAbsolutePath();
+        return dev.vgpuhil.common.Setting.RUNS_DIR.path().orElseThrow().toAbsolutePath();
     }
 
     /** Creates a fresh directory (atomically: two JVMs never get the same one) and writes the owner file. */

@@ -11,9 +11,7 @@
  * dev.vgpuhil.qemu.machine.WaitTimeoutException}, {@link dev.vgpuhil.qemu.machine.MachineDiedException},
  * {@link dev.vgpuhil.qemu.machine.QmpException}.
  *
- * <p>System properties: {@code vgpu.accel=tcg|kvm} (force the AUTO decision), {@code vgpu.kvm.probeTimeoutMs}
- * (default 3000), {@code vgpu.runs.dir} (run directory base, default {@code ./target/vgpu-runs}),
- * {@code vgpu.keepRunDirs=true} (keep every run directory), and those of {@link dev.vgpuhil.qemu.QemuBinary}
- * ({@code vgpu.qemu}).
+ * <p>Settings ({@link dev.vgpuhil.common.Setting}): {@code vgpu.accel}, {@code vgpu.kvm.probeTimeout}, {@code
+ * vgpu.runs.dir}, {@code vgpu.keepRunDirs}, and {@code vgpu.qemu} for {@link dev.vgpuhil.qemu.QemuBinary}.
  */
 package dev.vgpuhil.qemu.machine;

@@ -86,7 +86,7 @@ public final class QtestSession implements AutoCloseable {
         private String machine = "q35";
         private final List<String> extraArgs = new ArrayList<>();
         private boolean qmp;
-        private boolean keepRunDir = Boolean.getBoolean("vgpu.keepRunDirs");
+        private boolean keepRunDir = dev.vgpuhil.common.Setting.KEEP_RUN_DIRS.enabled();
         private Duration commandTimeout = DEFAULT_COMMAND_TIMEOUT;
         private Duration startTimeout = DEFAULT_START_TIMEOUT;
 

@@ -1,0 +1,211 @@
+package dev.vgpuhil.common;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.format.DateTimeParseException;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.function.Function;
+
+/**
+ * Every system property and environment variable vgpu-hil reads, declared once: its name, its environment variable
+ * (if any), its default and what it means. Code reads settings only through these constants; the README's settings
+ * table is checked against this enum by a test (every constant has a row, every row a constant), so the two cannot
+ * drift. A new setting is one constant here and one README row (the test's failure message prints the row).
+ *
+ * <p>Look-up order: the system property (also a {@code -D} given to Maven and passed on by Surefire/Failsafe), then
+ * the environment variable; blank values count as unset.
+ */
+public enum Setting {
+    REPO("vgpu.repo", null, null,
+            "a vgpu-hil checkout whose scripts (build-qemu.sh, images/*.sh) and jars are used instead of the ones"
+                    + " shipped in the artifacts; for developers of vgpu-hil, never needed otherwise"),
+    CACHE_HOME(null, "XDG_CACHE_HOME", "~/.cache",
+            "the cache root: QEMU builds, guest images, disks and the extracted scripts live under its vgpu-hil/"),
+    QEMU("vgpu.qemu", "VGPU_QEMU", null,
+            "the qemu-system-x86_64 to run (it must have the vgpu-stub device); unset: the shipped"
+                    + " vgpu-stub/build-qemu.sh builds it from Debian's sources, cached"),
+    QEMU_BUILD_TIMEOUT("vgpu.qemu.buildTimeout", null, "90m",
+            "deadline for building QEMU (seconds, or 90s, 5m, 1h, PT90M)"),
+    IMAGE("vgpu.image", "VGPU_IMAGE", null,
+            "a ready CI guest image directory (vmlinuz, initramfs.img, IMAGE-INFO); unset: the shipped"
+                    + " images/build-initramfs.sh builds it, cached"),
+    DISK("vgpu.disk", "VGPU_DISK", null,
+            "a ready Debian disk directory (disk.qcow2, vmlinuz, initrd.img, DISK-INFO); unset: the shipped"
+                    + " images/build-debian-disk.sh builds it (root), cached"),
+    GUEST("vgpu.guest", "VGPU_GUEST", "ci",
+            "the guest of every @VgpuVm without guest=: ci, debian-disk or qcow2:/abs/image.qcow2[;kernel=..;initrd=..;append=..]"),
+    GUEST_BOOT_TIMEOUT("vgpu.guest.bootTimeout", "VGPU_GUEST_BOOT_TIMEOUT", null,
+            "launch-to-SSH deadline of every @VgpuVm without bootTimeoutSeconds= (seconds, or 90s, 5m, PT5M);"
+                    + " unset: 120 s for ci, 5 min for disks"),
+    AGENT_JAR("vgpu.agent.jar", null, null,
+            "the guest agent jar to upload; unset: the one shipped in the harness artifact"),
+    MEDIATOR_JAR("vgpu.mediator.jar", null, null,
+            "the mediator-lite daemon jar for @WithMediator(childProcess = true); unset: the one shipped in the"
+                    + " harness artifact"),
+    MEDIATOR_DEFAULT_SOCKET(Names.MEDIATOR_DEFAULT_SOCKET, null, "/tmp/vgpu-mediator.sock",
+            "the socket path a mediator-lite started without --socket listens on"),
+    ACCEL("vgpu.accel", null, "auto",
+            "auto (KVM if a probe boots a guest with it, else TCG), tcg, or kvm (still probed, refused if unusable)"),
+    KVM_PROBE_TIMEOUT("vgpu.kvm.probeTimeout", null, "3s",
+            "how long the KVM probe may take before KVM counts as unusable"),
+    RUNS_DIR("vgpu.runs.dir", null, "target/vgpu-runs",
+            "where each VM's run directory goes (QEMU command line, serial log, stderr, QMP transcript);"
+                    + " relative to the test JVM's working directory, i.e. the running project"),
+    KEEP_RUN_DIRS("vgpu.keepRunDirs", null, "false",
+            "keep every run directory (a failed test's is always kept and its path printed)"),
+    PROGRESS("vgpu.progress", null, "phases",
+            "console output: quiet, phases (one line per phase with times) or serial (also every serial console"
+                    + " line while a VM boots; true = serial)"),
+    ALLURE_RESULTS("allure.results.directory", null, "allure-results",
+            "Allure's own setting (system property or allure.properties): where results, environment.properties"
+                    + " and categories.json go; the example's pom sets target/allure-results");
+
+    private final String property;
+    private final String env;
+    private final String defaultValue;
+    private final String meaning;
+
+    Setting(String property, String env, String defaultValue, String meaning) {
+        this.property = property;
+        this.env = env;
+        this.defaultValue = defaultValue;
+        this.meaning = meaning;
+    }
+
+    /** The system property, or null for an environment-only setting. */
+    public String property() {
+        return property;
+    }
+
+    /** The environment variable, or null for a property-only setting. */
+    public String env() {
+        return env;
+    }
+
+    /** The default as written in the README ("" when there is none). */
+    public String defaultText() {
+        return defaultValue == null ? "" : defaultValue;
+    }
+
+    public String meaning() {
+        return meaning;
+    }
+
+    /** How messages name it, e.g. {@code -Dvgpu.qemu / VGPU_QEMU}. */
+    public String spelled() {
+        if (property == null) {
+            return env;
+        }
+        return "-D" + property + (env == null ? "" : " / " + env);
+    }
+
+    /** The setting whose system property is {@code name}. */
+    public static Optional<Setting> byProperty(String name) {
+        for (Setting s : values()) {
+            if (name.equals(s.property)) {
+                return Optional.of(s);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The value given by the user (property, then environment), trimmed; empty when unset or blank. */
+    public Optional<String> value() {
+        return value(System::getProperty, System::getenv);
+    }
+
+    /** As {@link #value()} with other sources (JUnit configuration parameters, tests). */
+    public Optional<String> value(Function<String, String> properties, Function<String, String> environment) {
+        if (property != null) {
+            String p = properties.apply(property);
+            if (p != null && !p.isBlank()) {
+                return Optional.of(p.strip());
+            }
+        }
+        if (env != null) {
+            String e = environment.apply(env);
+            if (e != null && !e.isBlank()) {
+                return Optional.of(e.strip());
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The value, else the default (null when there is neither). */
+    public String get() {
+        return value().orElse(defaultValue);
+    }
+
+    /** The value as a boolean ({@code true}/{@code false}, case ignored); else the default. */
+    public boolean enabled() {
+        return Boolean.parseBoolean(get());
+    }
+
+    /** The value as a path; empty when unset and without default. */
+    public Optional<Path> path() {
+        return Optional.ofNullable(get()).map(Path::of);
+    }
+
+    /** The value as a duration (see {@link #parseDuration}); else the default. */
+    public Duration duration() {
+        String v = get();
+        if (v == null) {
+            throw new IllegalStateException(spelled() + " has no value and no default");
+        }
+        return parseDuration(v, spelled());
+    }
+
+    /** {@code 300}, {@code 300s}, {@code 500ms}, {@code 5m}, {@code 1h} or ISO-8601 ({@code PT5M}); positive. */
+    public static Duration parseDuration(String text, String source) {
+        String t = text.strip().toLowerCase(Locale.ROOT);
+        Duration d;
+        try {
+            if (t.startsWith("pt")) {
+                d = Duration.parse(t.toUpperCase(Locale.ROOT));
+            } else if (t.matches("\\d+s?")) {
+                d = Duration.ofSeconds(Long.parseLong(t.replace("s", "")));
+            } else if (t.matches("\\d+ms")) {
+                d = Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
+            } else if (t.matches("\\d+m")) {
+                d = Duration.ofMinutes(Long.parseLong(t.substring(0, t.length() - 1)));
+            } else if (t.matches("\\d+h")) {
+                d = Duration.ofHours(Long.parseLong(t.substring(0, t.length() - 1)));
+            } else {
+                throw new IllegalArgumentException("not a duration");
+            }
+        } catch (DateTimeParseException | IllegalArgumentException e) {
+            throw new IllegalArgumentException(source + "='" + text + "' is not a duration (seconds, or 500ms, 90s,"
+                    + " 5m, 1h, PT5M)", e);
+        }
+        if (d.isZero() || d.isNegative()) {
+            throw new IllegalArgumentException(source + "='" + text + "' must be positive");
+        }
+        return d;
+    }
+
+    /** This setting's row of the README's settings table. */
+    public String markdownRow() {
+        return "| " + code(property) + " | " + code(env) + " | " + code(defaultValue) + " | " + meaning + " |";
+    }
+
+    /** The README's settings table, header included. */
+    public static String markdownTable() {
+        StringBuilder b = new StringBuilder("| property | environment | default | meaning |\n|---|---|---|---|\n");
+        for (Setting s : values()) {
+            b.append(s.markdownRow()).append('\n');
+        }
+        return b.toString();
+    }
+
+    private static String code(String s) {
+        return s == null ? "–" : "`" + s + "`";
+    }
+
+    /** The names that annotations (picocli help texts) need as compile-time constants; each is used above. */
+    public static final class Names {
+        public static final String MEDIATOR_DEFAULT_SOCKET = "vgpu.mediator.defaultSocket";
+
+        private Names() {}
+    }
+}
