@@ -112,7 +112,10 @@ fi
 # ---- slow path: one builder per QEMU line at a time ----------------------
 # Long-running children (configure, ninja and its compilers) run with fd 9 closed (`9>&-`), so a compiler
 # orphaned by a killed build can never hold the lock; only this shell holds it.
+# --xcpng-check has its own source copy and build tree, so it takes its own lock and can run beside a full
+# build of the same line (it only reads tree-<line>/src, which a full build replaces only when it is missing).
 lock_file="$cache_root/.lock-$line"
+[ "$mode" = xcpng ] && [ -d "$tree/src" ] && lock_file="$cache_root/.lock-$line-xcpng"
 # Every process that has the lock file open (the holder, and any waiter), as "pid (cmdline)".
 lock_holders() {
     local fd pid

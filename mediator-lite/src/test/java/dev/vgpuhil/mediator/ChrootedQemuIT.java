@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
@@ -21,12 +20,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * QEMU confined as XCP-ng's xenopsd confines it (vgpu-stub/xcpng/README.md): QEMU's own {@code -chroot DIR -runas
- * UID:GID} (it chroots and drops to {@code qemu_base + domid} after the devices are realized), in a new mount
- * namespace, with the mediator's socket directory bind-mounted into the chroot at the same path. The device
- * connects before the chroot, as root; after a mediator restart it reconnects after the chroot, as the
- * unprivileged uid, through the bind mount; the mediator admits it by {@code --allowed-uids} range. Needs root
- * (mount namespace, bind mount, chroot).
+ * QEMU confined as XCP-ng's xenopsd confines it, started through the shipped vgpu-stub/xcpng/qemu-wrapper-vgpu
+ * (which adds the device from the VM's config and bind-mounts the mediator's socket directory read-only into the
+ * chroot, in a private mount namespace): QEMU's own {@code -chroot DIR -runas UID:GID} (it chroots and drops to
+ * {@code qemu_base + domid} after the devices are realized) in a new mount namespace. The device connects before
+ * the chroot, as root; after a mediator restart it reconnects after the chroot, as the unprivileged uid, through
+ * the bind mount; the mediator admits it by its {@code --allowed-uids} range. Needs root (mount namespaces, bind
+ * mounts, chroot).
  */
 @Tag("qtest")
 @DisplayName("XCP-ng confinement: chrooted, non-root QEMU reaches the mediator through a bind mount")
@@ -34,7 +34,10 @@ class ChrootedQemuIT {
     static final Duration WAIT = Duration.ofSeconds(20);
     /** XCP-ng: qemu_base (65536 here) + domid 17. */
     static final int QEMU_UID = 65536 + 17;
-    static final int VM_ID = 17;
+    static final int DOMID = 17;
+    static final int VM_ID = 200;
+    static final String VM_UUID = "6f1a6a3c-0d55-4b8e-9d0e-17c0ffee0017";
+    static final Path WRAPPER = dev.vgpuhil.protocol.SourceTree.path("vgpu-stub", "xcpng", "qemu-wrapper-vgpu");
 
     @TempDir
     Path dir;
@@ -48,16 +51,9 @@ class ChrootedQemuIT {
     void layout() throws Exception {
         assumeThat(SocketSecurity.ownUid()).as("mount namespaces, bind mounts and chroot need root").isZero();
         sockDir = Files.createDirectory(dir.resolve("run"));
-        chroot = Files.createDirectory(dir.resolve("root-17"));
-        for (Path p : List.of(dir, sockDir, chroot)) {
-            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
-        }
-        // the mount point: the socket directory's own path inside the chroot, searchable by the QEMU uid
-        Path inside = chroot.resolve(Path.of("/").relativize(sockDir));
-        Files.createDirectories(inside);
-        for (Path p = inside; !p.equals(chroot); p = p.getParent()) {
-            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
-        }
+        Files.setPosixFilePermissions(sockDir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        // made by the wrapper (mkdir -p of the mount point, mode 0755 with root's umask), as on a dom0
+        chroot = dir.resolve("root-" + DOMID);
     }
 
     @AfterEach
@@ -79,27 +75,38 @@ class ChrootedQemuIT {
     }
 
     /**
-     * The QEMU 7.2 build behind a wrapper that does what xenopsd's qemu-wrapper does, minus Xen: a private mount
-     * namespace with the socket directory bind-mounted into the chroot, then QEMU with -chroot and -runas.
+     * The shipped vgpu-stub/xcpng/qemu-wrapper-vgpu in front of a stand-in for xenopsd's own wrapper, which does
+     * what xenopsd does minus Xen: a new mount namespace, QEMU with -chroot root-DOMID and -runas UID:GID (and it
+     * drops -xen-domid, which this QEMU without Xen refuses). xenstore-read is a stand-in that names the VM.
      */
-    QemuBinary confinedQemu() throws Exception {
+    QtestSession.Builder confinedQemu() throws Exception {
         Path qemu = QemuBinary.locate().path();
-        Path wrapper = dir.resolve("qemu-confined");
-        Files.writeString(wrapper, String.join("\n",
-                "#!/bin/sh",
-                "# private mount namespace (as xenopsd gives QEMU), the mediator's directory bind-mounted into the chroot",
-                "exec unshare --mount --propagation private -- /bin/sh -c \\",
-                "  'mount --bind \"$0\" \"$1\" && shift && exec \"$@\"' \\",
-                "  '" + sockDir + "' '" + chroot.resolve(Path.of("/").relativize(sockDir)) + "' \\",
-                "  '" + qemu + "' \"$@\" -chroot '" + chroot + "' -runas " + QEMU_UID + ":" + QEMU_UID,
-                ""));
-        Files.setPosixFilePermissions(wrapper, PosixFilePermissions.fromString("rwx------"));
-        return QemuBinary.probe(wrapper);
+        Path xenopsdWrapper = script("xenopsd-qemu-wrapper", "#!/bin/bash",
+                "a=(); while [ $# -gt 0 ]; do if [ \"$1\" = -xen-domid ]; then shift 2; else a+=(\"$1\"); shift; fi; done",
+                "exec unshare --mount -- '" + qemu + "' \"${a[@]}\" -chroot '" + chroot + "' -runas " + QEMU_UID + ":" + QEMU_UID);
+        Path xenstoreRead = script("xenstore-read", "#!/bin/sh",
+                "[ \"$1\" = /local/domain/" + DOMID + "/vm ] && echo /vm/" + VM_UUID + " || exit 1");
+        Path confDir = Files.createDirectory(dir.resolve("conf"));
+        Files.writeString(confDir.resolve(VM_UUID + ".conf"), "# vgpu-hil: test VM\n"
+                + "device=pool_id=A,priority=high,vm_id=" + VM_ID + ",timeout_ms=30000\n"
+                + "socket=" + sockDir.resolve("mediator.sock") + "\n");
+        // QemuBinary takes an executable without environment: one more line that sets it and runs the shipped script
+        Path entry = script("qemu", "#!/bin/sh",
+                "VGPU_WRAPPER_NEXT='" + xenopsdWrapper + "' VGPU_XENSTORE_READ='" + xenstoreRead + "' VGPU_CONF_DIR='"
+                        + confDir + "' VGPU_CHROOT_BASE='" + dir + "' exec '" + WRAPPER + "' \"$@\"");
+        return QtestSession.builder(QemuBinary.probe(entry)).args("-xen-domid", Integer.toString(DOMID));
+    }
+
+    Path script(String name, String... lines) throws Exception {
+        Path p = dir.resolve(name);
+        Files.writeString(p, String.join("\n", lines) + "\n");
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwx------"));
+        return p;
     }
 
     VgpuDevice startDevice() throws Exception {
-        qtest = QtestSession.builder(confinedQemu()).device("vgpu-stub,socket=" + mediator.socketPath() + ",vm_id="
-                + VM_ID + ",pool_id=A,priority=high,timeout_ms=30000").start();
+        qtest = confinedQemu().start();
+        assertThat(qtest.stderr()).contains("qemu-wrapper-vgpu: domain " + DOMID + " (VM " + VM_UUID + ")");
         return VgpuDevice.attach(qtest);
     }
 
