@@ -347,9 +347,11 @@ if [ "$mode" = xcpng ]; then
         echo "$srcver" > "$xsrc/.vgpu-source"
     fi
     "$here/qemu-integration/integrate.sh" --enable-for i386-softmmu "$xsrc" "$here" 9>&-
-    # As XCP-ng's qemu.spec configures (xcp-ng-rpms/qemu SPECS/qemu.spec), plus the prefix.
+    # As XCP-ng's qemu.spec configures (xcp-ng-rpms/qemu SPECS/qemu.spec), plus the prefix and
+    # --disable-install-blobs (Debian's +ds source has no firmware blobs to install).
     configure_in "$tree/build-xcpng" "$xsrc" --enable-xen --target-list=i386-softmmu \
-        --disable-kvm --disable-tcg --disable-docs --without-default-devices --enable-werror --prefix=/usr
+        --disable-kvm --disable-tcg --disable-docs --without-default-devices --enable-werror --prefix=/usr \
+        --disable-install-blobs
     grep -q '^CONFIG_VGPU_STUB=y' "$tree/build-xcpng"/*-config-devices.mak 2>/dev/null \
         || grep -rqs 'CONFIG_VGPU_STUB 1' "$tree/build-xcpng"/i386-softmmu-config-devices.h \
         || die "CONFIG_VGPU_STUB is not selected in the XCP-ng configuration (Kconfig: depends on PCI && MSI_NONBROKEN)"
