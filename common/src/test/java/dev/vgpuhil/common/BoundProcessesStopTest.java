@@ -2,8 +2,15 @@ package dev.vgpuhil.common;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** {@link BoundProcesses#stop}: SIGTERM first, SIGKILL of the whole tree when the grace runs out. */
@@ -21,14 +28,18 @@ class BoundProcessesStopTest {
 
     @Test
     void aChildThatIgnoresSigtermIsKilledWithItsDescendants() throws Exception {
-        Process p = BoundProcesses.start(new ProcessBuilder("bash", "-c", "trap '' TERM; sleep 60 & wait"));
-        long deadline = System.nanoTime() + KILL_DEADLINE.toNanos();
-        List<ProcessHandle> tree = List.of();
-        while (tree.stream().noneMatch(h -> h.info().command().orElse("").endsWith("sleep"))
-                && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            tree = p.descendants().toList();
-        }
+        // "armed" is printed once the trap is set and the sleep started: before that a SIGTERM would still end bash
+        // (the wrapper's own reaper runs a sleep too, so the process tree alone cannot tell)
+        Process p = BoundProcesses.start(new ProcessBuilder("bash", "-c", "trap '' TERM; sleep 60 & echo armed; wait"));
+        CompletableFuture<String> armed = CompletableFuture.supplyAsync(() -> {
+            try (var r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                return r.readLine();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        assertThat(armed.get(KILL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isEqualTo("armed");
+        List<ProcessHandle> tree = p.descendants().toList();
         assertThat(tree).as("the child's sleep").anyMatch(h -> h.info().command().orElse("").endsWith("sleep"));
 
         assertThat(BoundProcesses.stop(p, Duration.ofMillis(300), KILL_DEADLINE)).as("exited within the grace").isFalse();

@@ -56,7 +56,6 @@ public final class Mediator implements AutoCloseable {
     private Stats stats;
     private Workers workers;
     private ServerSocketChannel server;
-    private Set<UserPrincipal> allowedPeers;
     private Thread acceptor;
     private Thread watchdog;
     private Object socketKey;
@@ -109,9 +108,8 @@ public final class Mediator implements AutoCloseable {
             }
             Path socketPath = config.socketPath();
             try {
-                allowedPeers = SocketSecurity.principalsOf(config.allowedUids());
                 SocketSecurity.prepare(socketPath);
-                server = SocketSecurity.bindOwnerOnly(socketPath);
+                server = SocketSecurity.bind(socketPath, config.socketMode());
                 socketKey = SocketSecurity.fileKey(socketPath);
                 SocketSecurity.directoryWarning(socketPath).ifPresent(log::warning);
             } catch (IOException e) {
@@ -207,7 +205,7 @@ public final class Mediator implements AutoCloseable {
     private void admit(SocketChannel ch) throws IOException {
         var cred = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
         String peer = cred.user().getName();
-        if (!allowedPeers.contains(cred.user())) {
+        if (!config.allowedUids().admits(cred.user())) {
             refuseAtAccept(ch, ERR_NOT_PERMITTED, "peer user " + peer + " is not in the allowed uids "
                     + config.allowedUids());
             return;

@@ -18,7 +18,8 @@ import java.util.function.LongSupplier;
  * @param backend            which compute backend to open at start
  * @param backendInstance    a backend to run instead of opening {@code backend} (tests use a gated one); null: none.
  *                           The mediator closes it at shutdown
- * @param allowedUids        peers whose SO_PEERCRED uid is in this set may connect
+ * @param allowedUids        peers whose SO_PEERCRED uid is in these uids and uid ranges may connect
+ * @param socketMode         the socket file's permissions (0600; 0666 where other uids connect, as on XCP-ng)
  * @param queueCap           queued requests allowed per vm_id before QUEUE_FULL
  * @param aging              wait after which a queued request moves up one class; zero disables aging
  * @param tenants            which vm_ids may connect and their priority ceilings
@@ -31,7 +32,8 @@ import java.util.function.LongSupplier;
  * @param unboundIdleTimeout a connection without an accepted HELLO is closed after this long without a frame
  * @param shutdownGrace      how long close() lets running requests finish before answering them SHUTDOWN
  */
-public record MediatorConfig(Path socketPath, BackendChoice backend, Backend backendInstance, Set<Integer> allowedUids,
+public record MediatorConfig(Path socketPath, BackendChoice backend, Backend backendInstance, AllowedUids allowedUids,
+        Set<java.nio.file.attribute.PosixFilePermission> socketMode,
                              int queueCap, Duration aging, TenantPolicy tenants, int workersPerPool, Path logFile,
                              LongSupplier nanoClock, int maxConnections, boolean requestLog, Duration frameTimeout,
                              Duration unboundIdleTimeout, Duration shutdownGrace) {
@@ -47,7 +49,8 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
     public MediatorConfig {
         socketPath = socketPath.toAbsolutePath();
         Objects.requireNonNull(backend, "backend");
-        allowedUids = Set.copyOf(allowedUids);
+        Objects.requireNonNull(allowedUids, "allowedUids");
+        socketMode = Set.copyOf(socketMode);
         Objects.requireNonNull(aging, "aging");
         Objects.requireNonNull(tenants, "tenants");
         Objects.requireNonNull(nanoClock, "nanoClock");
@@ -78,6 +81,7 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
         b.backend = backend;
         b.backendInstance = backendInstance;
         b.allowedUids = allowedUids;
+        b.socketMode = socketMode;
         b.queueCap = queueCap;
         b.aging = aging;
         b.tenants = tenants;
@@ -97,7 +101,8 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
         private Path socketPath = defaultSocketPath();
         private BackendChoice backend = BackendChoice.AUTO;
         private Backend backendInstance;
-        private Set<Integer> allowedUids;
+        private AllowedUids allowedUids;
+        private Set<java.nio.file.attribute.PosixFilePermission> socketMode = SocketSecurity.OWNER_ONLY;
         private int queueCap = 64;
         private Duration aging = Duration.ofMillis(1000);
         private TenantPolicy tenants = TenantPolicy.openToAll();
@@ -135,7 +140,32 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
 
         /** Peers whose SO_PEERCRED uid is in this set may connect; default: own uid and root. */
         public Builder allowedUids(Set<Integer> uids) {
-            this.allowedUids = new LinkedHashSet<>(uids);
+            this.allowedUids = AllowedUids.of(uids);
+            return this;
+        }
+
+        /** Peer uids and uid ranges allowed to connect (--allowed-uids 0,1000,65536-131071). */
+        public Builder allowedUids(String spec) {
+            this.allowedUids = AllowedUids.parse(spec);
+            return this;
+        }
+
+        /**
+         * The socket file's mode, octal (default 0600). XCP-ng needs 0666: each VM's QEMU runs as its own uid
+         * (qemu_base+domid); who is admitted is still decided by {@link #allowedUids}.
+         */
+        public Builder socketMode(String octal) {
+            if (!octal.matches("0?[0-7]{3}")) {
+                throw new IllegalArgumentException("--socket-mode must be octal like 0600 or 0666, not '" + octal + "'");
+            }
+            int m = Integer.parseInt(octal, 8);
+            StringBuilder rwx = new StringBuilder();
+            for (int shift = 6; shift >= 0; shift -= 3) {
+                int bits = (m >> shift) & 7;
+                rwx.append((bits & 4) != 0 ? 'r' : '-').append((bits & 2) != 0 ? 'w' : '-')
+                        .append((bits & 1) != 0 ? 'x' : '-');
+            }
+            this.socketMode = java.nio.file.attribute.PosixFilePermissions.fromString(rwx.toString());
             return this;
         }
 
@@ -207,7 +237,7 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
 
         public MediatorConfig build() {
             return new MediatorConfig(socketPath, backend, backendInstance,
-                    allowedUids == null ? SocketSecurity.defaultAllowedUids() : allowedUids, queueCap, aging, tenants,
+                    allowedUids == null ? AllowedUids.of(SocketSecurity.defaultAllowedUids()) : allowedUids, socketMode, queueCap, aging, tenants,
                     workersPerPool, logFile, nanoClock, maxConnections, requestLog, frameTimeout, unboundIdleTimeout,
                     shutdownGrace);
         }

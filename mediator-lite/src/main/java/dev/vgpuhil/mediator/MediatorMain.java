@@ -49,9 +49,14 @@ public final class MediatorMain implements Callable<Integer> {
             description = "compute backend (default auto: CUDA when a device answers, else CPU)")
     private BackendChoice backend = BackendChoice.AUTO;
 
-    @Option(names = "--allowed-uids", paramLabel = "U,U,...",
-            description = "peer uids allowed to connect (default: own uid and 0)")
+    @Option(names = "--allowed-uids", paramLabel = "U,U-U,...",
+            description = {"peer uids and uid ranges allowed to connect, e.g. 0,65536-131071",
+                "(XCP-ng: qemu_base+domid) (default: own uid and 0)"})
     private String allowedUids;
+
+    @Option(names = "--socket-mode", paramLabel = "MODE",
+            description = "the socket's mode, octal (default 0600; 0666 when other uids connect)")
+    private String socketMode;
 
     @Option(names = "--queue-cap", paramLabel = "N",
             description = "queued requests per vm_id before QUEUE_FULL (default 64)")
@@ -146,8 +151,15 @@ public final class MediatorMain implements Callable<Integer> {
         if (logFile != null) {
             b.logFile(logFile);
         }
-        if (allowedUids != null) {
-            b.allowedUids(parseUids(allowedUids));
+        try {
+            if (allowedUids != null) {
+                b.allowedUids(allowedUids);
+            }
+            if (socketMode != null) {
+                b.socketMode(socketMode);
+            }
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
         }
         if (parentPid != null && parentPid <= 0) {
             throw usage("--parent-pid must be > 0");
@@ -240,23 +252,6 @@ public final class MediatorMain implements Callable<Integer> {
 
     private ParameterException usage(String message) {
         return new ParameterException(spec.commandLine(), message);
-    }
-
-    private Set<Integer> parseUids(String v) {
-        Set<Integer> out = new LinkedHashSet<>();
-        for (String part : v.split(",")) {
-            if (!part.isBlank()) {
-                try {
-                    out.add(nonNegative("--allowed-uids", Integer.parseInt(part.trim())));
-                } catch (NumberFormatException e) {
-                    throw usage("--allowed-uids expects a number, got '" + part.trim() + "'");
-                }
-            }
-        }
-        if (out.isEmpty()) {
-            throw usage("--allowed-uids needs at least one uid");
-        }
-        return out;
     }
 
     private int positive(String opt, int n) {
