@@ -3,8 +3,9 @@
 #
 # usage: integrate.sh [--enable-for TARGET]... QEMU_SRC_DIR [DEVICE_DIR]
 #   DEVICE_DIR defaults to the vgpu-stub directory holding vgpu-stub.c,
-#   vgpu_compat.h, vgpu_protocol.h and core/ (a directory with
-#   vgpu-stub-enhanced.c, the guide's name for vgpu-stub.c, works too).
+#   vgpu_compat.h, vgpu_protocol.h and core/ (a flat directory with the core
+#   files next to the others, like an RPM's SOURCES, and vgpu-stub-enhanced.c,
+#   the guide's name for vgpu-stub.c, work too).
 #   --enable-for TARGET  also set CONFIG_VGPU_STUB=y in TARGET's default device
 #                        config (e.g. i386-softmmu), for builds configured with
 #                        --without-default-devices, which ignore Kconfig
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --enable-for) [ $# -ge 2 ] || die "--enable-for needs a target (e.g. i386-softmmu)"; enable_for+=("$2"); shift 2 ;;
         --enable-for=*) enable_for+=("${1#--enable-for=}"); shift ;;
-        -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --) shift; break ;;
         -*) die "unknown option $1" ;;
         *) break ;;
@@ -61,17 +62,23 @@ misc="$src/hw/misc"
 device_c="$dev/vgpu-stub.c"
 [ -f "$device_c" ] || device_c="$dev/vgpu-stub-enhanced.c"
 [ -f "$device_c" ] || die "missing $dev/vgpu-stub.c (or the guide's vgpu-stub-enhanced.c)"
-for f in vgpu_protocol.h vgpu_compat.h core/vgpu_core.h core/vgpu_core.c; do
-    [ -f "$dev/$f" ] || die "missing $dev/$f"
-done
+# The repository keeps the core in core/; an RPM's SOURCES directory is flat.
+device_file() {
+    if [ -f "$dev/$1" ]; then echo "$dev/$1"
+    elif [ -f "$dev/$(basename "$1")" ]; then echo "$dev/$(basename "$1")"
+    else die "missing $dev/$1"
+    fi
+}
+device_files=(vgpu_protocol.h vgpu_compat.h core/vgpu_core.h core/vgpu_core.c)
+for f in "${device_files[@]}"; do device_file "$f" > /dev/null; done
 
 copy_if_changed() { cmp -s "$1" "$2" || cp "$1" "$2"; }
 mkdir -p "$misc/core"
 copy_if_changed "$device_c" "$misc/vgpu-stub.c"
-for f in vgpu_protocol.h vgpu_compat.h core/vgpu_core.h core/vgpu_core.c; do
-    copy_if_changed "$dev/$f" "$misc/$f"
+for f in "${device_files[@]}"; do
+    copy_if_changed "$(device_file "$f")" "$misc/$f"
 done
-copy_if_changed "$dev/vgpu_protocol.h" "$misc/core/vgpu_protocol.h"
+copy_if_changed "$(device_file vgpu_protocol.h)" "$misc/core/vgpu_protocol.h"
 
 if [ -f "$misc/meson.build" ]; then
     # QEMU 8.2 renamed the source set softmmu_ss -> system_ss.
