@@ -59,26 +59,28 @@
 #define VGPU_CLASS_DATA void
 #endif
 
-/*
- * Properties: 5.0 added device_class_set_props() (before: dc->props = ...);
- * 9.2 made it take const Property *; 10.0 dropped the
- * DEFINE_PROP_END_OF_LIST() terminator (and checks, for a const array, that
- * there is none).
- */
+/* 5.0 added device_class_set_props(); before, a device set dc->props. */
+#if VGPU_QEMU_AT_LEAST(5, 0)
+#define vgpu_compat_set_props(dc, props) device_class_set_props((dc), (props))
+#else
+#define vgpu_compat_set_props(dc, props) ((dc)->props = (props))
+#endif
+
+/* 9.2 made device_class_set_props() take const Property *. */
 #if VGPU_QEMU_AT_LEAST(9, 2)
 #define VGPU_PROPS_CONST const
 #else
 #define VGPU_PROPS_CONST
 #endif
+
+/*
+ * 10.0 dropped the DEFINE_PROP_END_OF_LIST() terminator (and checks, for a
+ * const array, that there is none); until then every list ends with it.
+ */
 #if VGPU_QEMU_AT_LEAST(10, 0)
-#define VGPU_PROP_END_OF_LIST_ENTRY /* none */
+#define VGPU_PROP_END_OF_LIST_ENTRY
 #else
 #define VGPU_PROP_END_OF_LIST_ENTRY DEFINE_PROP_END_OF_LIST(),
-#endif
-#if VGPU_QEMU_AT_LEAST(5, 0)
-#define vgpu_compat_set_props(dc, props) device_class_set_props((dc), (props))
-#else
-#define vgpu_compat_set_props(dc, props) ((dc)->props = (props))
 #endif
 
 /*
