@@ -66,8 +66,12 @@
 #define vgpu_compat_set_props(dc, props) ((dc)->props = (props))
 #endif
 
-/* 9.2 made device_class_set_props() take const Property *. */
-#if VGPU_QEMU_AT_LEAST(9, 2)
+/*
+ * 10.0 constified Property arrays (Richard Henderson's "Constify all
+ * Property" series, Dec 2024); a non-const array is what older releases
+ * take, so the list is const from 10.0 only.
+ */
+#if VGPU_QEMU_AT_LEAST(10, 0)
 #define VGPU_PROPS_CONST const
 #else
 #define VGPU_PROPS_CONST
@@ -84,11 +88,12 @@
 #endif
 
 /*
- * Reset: a plain dc->reset until 9.1, which made it a "legacy" reset set
- * through device_class_set_legacy_reset() (3-phase Resettable is the new way;
- * a legacy reset keeps one function for every release).
+ * Reset: a plain dc->reset until 9.2, which added
+ * device_class_set_legacy_reset() and renamed the field legacy_reset
+ * (Peter Maydell, Sept 2024, after 9.1 was cut).  3-phase Resettable is
+ * the new way; a legacy reset keeps one function for every release.
  */
-#if VGPU_QEMU_AT_LEAST(9, 1)
+#if VGPU_QEMU_AT_LEAST(9, 2)
 #define vgpu_compat_set_reset(dc, fn) device_class_set_legacy_reset((dc), (fn))
 #else
 #define vgpu_compat_set_reset(dc, fn) ((dc)->reset = (fn))
