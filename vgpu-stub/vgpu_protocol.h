@@ -21,24 +21,45 @@
 /* ---- BAR0 layout (4 KiB) --------------------------------------------- */
 #define VGPU_BAR0_SIZE            0x1000
 
-/* Registers: 32-bit, little-endian, 32-bit accesses only. */
-#define VGPU_REG_DOORBELL         0x000   /* WO   write 1 to submit; reads 0 */
-#define VGPU_REG_STATUS           0x004   /* RO   VGPU_STATUS_*              */
-#define VGPU_REG_POOL_ID          0x008   /* RO   'A' (0x41) or 'B' (0x42)   */
-#define VGPU_REG_PRIORITY         0x00C   /* RO   VGPU_PRIORITY_*            */
-#define VGPU_REG_VM_ID            0x010   /* RO   32-bit VM identifier       */
-#define VGPU_REG_ERROR_CODE       0x014   /* RO   VGPU_ERR_* when STATUS=3   */
-#define VGPU_REG_REQUEST_LEN      0x018   /* RW   request byte count         */
-#define VGPU_REG_RESPONSE_LEN     0x01C   /* RO   response byte count        */
-#define VGPU_REG_PROTOCOL_VER     0x020   /* RO   VGPU_PROTOCOL_VERSION      */
-#define VGPU_REG_CAPABILITIES     0x024   /* RO   VGPU_CAP_*                 */
-#define VGPU_REG_IRQ_CTRL         0x028   /* RW   VGPU_IRQ_CTRL_*            */
-#define VGPU_REG_IRQ_STATUS       0x02C   /* RW1C VGPU_IRQ_STATUS_*          */
-#define VGPU_REG_REQUEST_ID       0x030   /* RW   request tracking number    */
-#define VGPU_REG_TIMESTAMP_LO     0x034   /* RO   completion time, low 32    */
-#define VGPU_REG_TIMESTAMP_HI     0x038   /* RO   completion time, high 32   */
-#define VGPU_REG_SCRATCH          0x03C   /* RW   test register              */
-#define VGPU_REG_COUNT            16
+/*
+ * Registers: 32-bit, little-endian, 32-bit accesses only.  The one list of
+ * names and offsets: X(NAME, OFFSET) per register, in offset order.  It
+ * generates the VGPU_REG_* offsets, VGPU_REG_COUNT and vgpu_reg_name() below;
+ * VgpuProtocolHeaderTest checks that Java's VgpuProtocol.Register equals it.
+ */
+#define VGPU_REGISTERS(X)                                                   \
+    X(DOORBELL,     0x000)  /* WO   write 1 to submit; reads 0 */           \
+    X(STATUS,       0x004)  /* RO   VGPU_STATUS_*              */           \
+    X(POOL_ID,      0x008)  /* RO   'A' (0x41) or 'B' (0x42)   */           \
+    X(PRIORITY,     0x00C)  /* RO   VGPU_PRIORITY_*            */           \
+    X(VM_ID,        0x010)  /* RO   32-bit VM identifier       */           \
+    X(ERROR_CODE,   0x014)  /* RO   VGPU_ERR_* when STATUS=3   */           \
+    X(REQUEST_LEN,  0x018)  /* RW   request byte count         */           \
+    X(RESPONSE_LEN, 0x01C)  /* RO   response byte count        */           \
+    X(PROTOCOL_VER, 0x020)  /* RO   VGPU_PROTOCOL_VERSION      */           \
+    X(CAPABILITIES, 0x024)  /* RO   VGPU_CAP_*                 */           \
+    X(IRQ_CTRL,     0x028)  /* RW   VGPU_IRQ_CTRL_*            */           \
+    X(IRQ_STATUS,   0x02C)  /* RW1C VGPU_IRQ_STATUS_*          */           \
+    X(REQUEST_ID,   0x030)  /* RW   request tracking number    */           \
+    X(TIMESTAMP_LO, 0x034)  /* RO   completion time, low 32    */           \
+    X(TIMESTAMP_HI, 0x038)  /* RO   completion time, high 32   */           \
+    X(SCRATCH,      0x03C)  /* RW   test register              */
+
+/* VGPU_REG_DOORBELL = 0x000, ... */
+#define VGPU_REG_ENUM_ENTRY_(name, offset) VGPU_REG_##name = (offset),
+enum VgpuRegister { VGPU_REGISTERS(VGPU_REG_ENUM_ENTRY_) };
+#define VGPU_REG_COUNT_ENTRY_(name, offset) + 1
+enum { VGPU_REG_COUNT = 0 VGPU_REGISTERS(VGPU_REG_COUNT_ENTRY_) };
+
+/* "DOORBELL", ... for a register offset; NULL for any other offset. */
+#define VGPU_REG_NAME_CASE_(name, offset) case (offset): return #name;
+static inline const char *vgpu_reg_name(uint32_t offset)
+{
+    switch (offset) {
+    VGPU_REGISTERS(VGPU_REG_NAME_CASE_)
+    default: return 0;
+    }
+}
 #define VGPU_REG_AREA_SIZE        0x040
 
 /* Buffers: byte-addressable (1-4 byte accesses). */
