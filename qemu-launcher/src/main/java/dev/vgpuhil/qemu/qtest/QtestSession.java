@@ -1,6 +1,6 @@
 package dev.vgpuhil.qemu.qtest;
 
-import dev.vgpuhil.qemu.ChildProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -35,7 +35,7 @@ import java.util.stream.Stream;
  * <p>Each session has a private run directory (sockets, pidfile, QEMU's stdout/stderr). Every command has a
  * deadline; if QEMU dies the exception carries its exit code and stderr tail. Asynchronous {@code IRQ raise/lower}
  * lines are queued apart from command replies. QEMU does not exit when the qtest socket closes, so the child is
- * bound to the JVM by {@link ChildProcesses} (parent-death signal + shutdown hook). {@link #close()} kills and
+ * bound to the JVM by {@link BoundProcesses} (parent-death signal + shutdown hook). {@link #close()} kills and
  * reaps QEMU and removes the run directory; it is idempotent.
  */
 public final class QtestSession implements AutoCloseable {
@@ -173,7 +173,7 @@ public final class QtestSession implements AutoCloseable {
                 server.bind(UnixDomainSocketAddress.of(qtestSock));
                 server.configureBlocking(false);
                 Files.writeString(runDir.resolve("command-line.txt"), String.join(" ", cmd) + "\n");
-                process = ChildProcesses.start(new ProcessBuilder(cmd).directory(runDir.toFile())
+                process = BoundProcesses.start(new ProcessBuilder(cmd).directory(runDir.toFile())
                         .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                         .redirectOutput(runDir.resolve("qemu.stdout").toFile())
                         .redirectError(runDir.resolve("qemu.stderr").toFile()));
@@ -208,7 +208,7 @@ public final class QtestSession implements AutoCloseable {
                 return session;
             } catch (IOException | InterruptedException | RuntimeException e) {
                 if (process != null) {
-                    ChildProcesses.kill(process, Duration.ofSeconds(10));
+                    BoundProcesses.kill(process, Duration.ofSeconds(10));
                 }
                 if (!keepRunDir) {
                     deleteTree(runDir);
@@ -293,7 +293,7 @@ public final class QtestSession implements AutoCloseable {
         } catch (IOException ignored) {
             // the process is killed next; nothing more to do with its socket
         }
-        ChildProcesses.kill(process, Duration.ofSeconds(10));
+        BoundProcesses.kill(process, Duration.ofSeconds(10));
         try {
             reader.join(5_000);
         } catch (InterruptedException e) {
@@ -567,7 +567,7 @@ public final class QtestSession implements AutoCloseable {
 
     private static String stderrTail(Path runDir) {
         try {
-            return ChildProcesses.tail(Files.readString(runDir.resolve("qemu.stderr"), StandardCharsets.UTF_8),
+            return BoundProcesses.tail(Files.readString(runDir.resolve("qemu.stderr"), StandardCharsets.UTF_8),
                     STDERR_TAIL_LINES);
         } catch (IOException e) {
             return "";

@@ -2,7 +2,7 @@ package dev.vgpuhil.qemu.machine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.qemu.ChildProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -32,7 +32,7 @@ class DisksAndPathsTest {
     @Test
     void aQcow2DiskAndASeedDriveAreAttachedWithoutTouchingTheImage(@TempDir Path tmp) throws Exception {
         Path disk = tmp.resolve("user.qcow2");
-        ChildProcesses.Result r = ChildProcesses.run(List.of("qemu-img", "create", "-q", "-f", "qcow2",
+        BoundProcesses.Result r = BoundProcesses.run(List.of("qemu-img", "create", "-q", "-f", "qcow2",
                 disk.toString(), "64M"), Duration.ofSeconds(30));
         assertThat(r.exitCode()).as(r.stderr()).isZero();
         Path seed = tmp.resolve("seed.img");

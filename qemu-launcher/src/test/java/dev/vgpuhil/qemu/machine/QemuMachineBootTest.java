@@ -85,7 +85,7 @@ class QemuMachineBootTest {
 
     @Test
     void aBootMarkerThatNeverComesIsABootFailure() {
-        QemuMachine vm = TestMachines.bareKernel("no-marker").readyWhen(GuestImage.MARKER_READY).build();
+        QemuMachine vm = TestMachines.bareKernel("no-marker").readyWhen(GuestImage.MARKER_READY).machine();
         long t0 = System.nanoTime();
         MachineBootException e = catchThrowableOfType(vm::start, MachineBootException.class);
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(20));
@@ -108,7 +108,7 @@ class QemuMachineBootTest {
         Files.write(garbage, new byte[4096]);
         // 4 KiB of zeros is no bzImage: QEMU boots it as an ancient kernel, which cannot take a ramdisk
         QemuMachine vm = TestMachines.bareKernel("garbage").kernel(garbage)
-                .initrd(TestMachines.image().initramfs()).build();
+                .initrd(TestMachines.image().initramfs()).machine();
         MachineBootException e = catchThrowableOfType(vm::start, MachineBootException.class);
         System.out.println("[example] " + e.getMessage());
         assertThat(e.exitStatus()).contains(new ExitStatus(1));
@@ -121,7 +121,7 @@ class QemuMachineBootTest {
 
     @Test
     void aBadDevicePropertyIsABootFailureNamingIt() {
-        QemuMachine vm = TestMachines.bareKernel("bad-prop").extraArgs("-device", "vgpu-stub,pool_id=C").build();
+        QemuMachine vm = TestMachines.bareKernel("bad-prop").extraArgs("-device", "vgpu-stub,pool_id=C").machine();
         MachineBootException e = catchThrowableOfType(vm::start, MachineBootException.class);
         assertThat(e.exitStatus()).contains(new ExitStatus(1));
         assertThat(e.stderrTail()).contains("pool_id");
@@ -134,7 +134,7 @@ class QemuMachineBootTest {
     @Test
     void aBinaryWithoutVgpuStubIsRefusedForVgpuMachinesOnly() {
         QemuMachine vm = TestMachines.bareKernel("stock").binary(TestMachines.STOCK_QEMU)
-                .vgpu(VgpuStubDevice.create()).build();
+                .vgpu(VgpuStubDevice.create()).machine();
         assertThatThrownBy(vm::start).isInstanceOf(MachineBootException.class)
                 .hasMessageContaining("QEMU binary refused")
                 .hasMessageContaining(TestMachines.STOCK_QEMU.toString())
@@ -149,7 +149,7 @@ class QemuMachineBootTest {
 
     @Test
     void startAndCloseAreIdempotent() {
-        QemuMachine vm = TestMachines.bareKernel("twice").build();
+        QemuMachine vm = TestMachines.bareKernel("twice").machine();
         assertThatThrownBy(vm::pid).isInstanceOf(IllegalStateException.class).hasMessageContaining("not started");
         assertThat(vm.start()).isSameAs(vm);
         long pid = vm.pid();
@@ -163,7 +163,7 @@ class QemuMachineBootTest {
         assertThat(vm.exitStatus()).contains(new ExitStatus(0));
         assertThatThrownBy(vm::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
 
-        QemuMachine never = TestMachines.bareKernel("never").build();
+        QemuMachine never = TestMachines.bareKernel("never").machine();
         never.close();
         never.close();
         assertThat(never.shutdownStep()).contains(QemuMachine.ShutdownStep.NOT_STARTED);
@@ -172,7 +172,7 @@ class QemuMachineBootTest {
     @Test
     void keepRunDirectoryKeepsTheLogs() {
         Path dir;
-        try (QemuMachine vm = TestMachines.bareKernel("keep").keepRunDirectory(true).start()) {
+        try (QemuMachine vm = TestMachines.bareKernel("keep").cleanup(CleanupMode.NEVER).start()) {
             vm.waits().forSerialLine("Linux version");
             dir = vm.runDir();
         }
