@@ -1,5 +1,6 @@
 package dev.vgpuhil.harness.bench;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.BenchResult;
@@ -16,7 +17,6 @@ import dev.vgpuhil.qemu.machine.AcceleratorChoice;
 import dev.vgpuhil.qemu.machine.KvmProbe;
 import dev.vgpuhil.qemu.machine.QemuMachine;
 import dev.vgpuhil.qemu.machine.VgpuStubDevice;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -151,7 +151,7 @@ public final class Bench {
                     "one qtest register read (readl SCRATCH)",
                     String.format("p50 %s / p99 %s", us(q.registerRead().p50Micros()), us(q.registerRead().p99Micros()))});
         } finally {
-            deleteTree(work);
+            MoreFiles.deleteTree(work);
         }
 
         String table = table(rows, qemu, image, auto) + "\nKVM probe: " + auto + "\n";
@@ -231,13 +231,5 @@ public final class Bench {
 
     static long max(long[] v) {
         return Arrays.stream(v).max().orElse(0);
-    }
-
-    static void deleteTree(Path dir) {
-        try (var s = Files.walk(dir)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // best effort
-        }
     }
 }

@@ -2,6 +2,7 @@ package dev.vgpuhil.harness.junit;
 
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
@@ -17,15 +18,12 @@ import dev.vgpuhil.qemu.machine.QemuMachine;
 import dev.vgpuhil.qemu.machine.QemuMachineException;
 import dev.vgpuhil.qemu.machine.SerialConsole;
 import dev.vgpuhil.qemu.machine.VgpuStubDevice;
-import java.io.IOException;
 import java.util.concurrent.atomic.AtomicReference;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -33,7 +31,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * A running guest with vgpu-stub device(s): the {@link QemuMachine}, an SSH session ({@link GuestShell}, the run's
@@ -515,19 +512,8 @@ public final class GuestVm implements AutoCloseable {
             if (keep || Boolean.getBoolean("vgpu.keepRunDirs")) {
                 Reporting.progress("VM '" + name() + "' run directory kept: " + dir);
             } else {
-                deleteTree(dir);
+                MoreFiles.deleteTree(dir);
             }
-        }
-    }
-
-    static void deleteTree(Path dir) {
-        if (dir == null || !Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // best effort
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.vgpuhil.harness.junit;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.harness.Json;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.Reporting;
@@ -14,11 +15,9 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.logging.Logger;
-import java.util.stream.Stream;
 
 /**
  * A mediator-lite the harness runs for tests: in this JVM ({@link Mediator}) or as a child process
@@ -244,11 +243,7 @@ public final class MediatorHandle implements AutoCloseable {
             Reporting.progress("mediator log kept: " + logFile);
             return;
         }
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // best effort
-        }
+        MoreFiles.deleteTree(dir);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.vgpuhil.harness.junit;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
@@ -317,7 +318,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
 
         @Override
         public void close() {
-            GuestVm.deleteTree(dir);
+            MoreFiles.deleteTree(dir);
         }
     }
 }

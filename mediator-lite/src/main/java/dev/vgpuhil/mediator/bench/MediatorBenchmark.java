@@ -2,6 +2,7 @@ package dev.vgpuhil.mediator.bench;
 
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.mediator.BackendChoice;
 import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.protocol.ComputeRequest;
@@ -195,12 +196,7 @@ public final class MediatorBenchmark {
                 }
             }
         } finally {
-            try (var s = Files.list(dir)) {
-                for (Path p : s.toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-            Files.deleteIfExists(dir);
+            MoreFiles.deleteTree(dir);
         }
         String table = table(rows);
         Duration took = Duration.ofNanos(System.nanoTime() - t0);

@@ -1,6 +1,7 @@
 package dev.vgpuhil.qemu.machine;
 
 import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.IOException;
 import java.io.InputStream;
@@ -165,7 +166,7 @@ public final class KvmProbe {
                 BoundProcesses.kill(p, Duration.ofSeconds(5));
             }
             if (dir != null) {
-                RunDirectory.deleteTree(dir);
+                MoreFiles.deleteTree(dir);
             }
         }
     }

@@ -1,6 +1,7 @@
 package dev.vgpuhil.qemu.machine;
 
 import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -440,11 +441,11 @@ public final class QemuMachine implements AutoCloseable {
             if (!cleanedUp) {
                 cleanedUp = true;
                 if (spec.cleanup().deletes(bootFailed || failed)) {
-                    RunDirectory.deleteTree(runDir);
+                    MoreFiles.deleteTree(runDir);
                 }
             }
             if (socketDir != null && !socketDir.equals(runDir)) {
-                RunDirectory.deleteTree(socketDir);
+                MoreFiles.deleteTree(socketDir);
             }
         }
         signal();

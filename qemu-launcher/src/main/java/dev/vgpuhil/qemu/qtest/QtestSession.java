@@ -1,6 +1,7 @@
 package dev.vgpuhil.qemu.qtest;
 
 import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -17,7 +18,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -211,7 +211,7 @@ public final class QtestSession implements AutoCloseable {
                     BoundProcesses.kill(process, Duration.ofSeconds(10));
                 }
                 if (!keepRunDir) {
-                    deleteTree(runDir);
+                    MoreFiles.deleteTree(runDir);
                 }
                 if (e instanceof InterruptedException) {
                     Thread.currentThread().interrupt();
@@ -300,7 +300,7 @@ public final class QtestSession implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         if (!keepRunDir) {
-            deleteTree(runDir);
+            MoreFiles.deleteTree(runDir);
         }
     }
 
@@ -606,17 +606,9 @@ public final class QtestSession implements AutoCloseable {
                         .map(a -> String.join(" ", a).contains(dir.toString())).orElse(false))
                         .ifPresent(ProcessHandle::destroyForcibly);
             }
-            deleteTree(dir);
+            MoreFiles.deleteTree(dir);
         } catch (IOException | RuntimeException ignored) {
             // unreadable or vanished: leave it
-        }
-    }
-
-    private static void deleteTree(Path dir) {
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // best effort: a leftover temp dir is harmless
         }
     }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.images.GuestImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -99,7 +100,7 @@ class QemuMachineBootTest {
         assertThatThrownBy(vm::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("start failed");
         vm.close();
         assertThat(e.runDir()).isDirectory();
-        RunDirectory.deleteTree(e.runDir());
+        MoreFiles.deleteTree(e.runDir());
     }
 
     @Test
@@ -116,7 +117,7 @@ class QemuMachineBootTest {
                 .hasMessageContaining(garbage.toString());
         assertThat(e.stderrTail()).contains("linux kernel too old to load a ram disk");
         assertThat(e.getMessage()).contains(e.stderrTail());
-        RunDirectory.deleteTree(e.runDir());
+        MoreFiles.deleteTree(e.runDir());
     }
 
     @Test
@@ -128,7 +129,7 @@ class QemuMachineBootTest {
         assertThat(e).hasMessageStartingWith("QEMU exited during start-up with exit code 1")
                 .hasMessageContaining("property 'pool_id' must be A or B")
                 .hasMessageContaining("vgpu-stub,pool_id=C");
-        RunDirectory.deleteTree(e.runDir());
+        MoreFiles.deleteTree(e.runDir());
     }
 
     @Test
@@ -179,7 +180,7 @@ class QemuMachineBootTest {
         assertThat(dir.resolve("serial.log")).content().contains("Linux version");
         assertThat(dir.resolve("qmp.log")).content().contains("\"execute\":\"quit\"");
         assertThat(dir.resolve("machine.info")).content().contains("shutdown.step=QUIT").contains("exit=exit code 0");
-        RunDirectory.deleteTree(dir);
+        MoreFiles.deleteTree(dir);
     }
 
     @Test
