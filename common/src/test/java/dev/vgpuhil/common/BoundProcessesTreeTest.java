@@ -104,6 +104,11 @@ class BoundProcessesTreeTest {
             long grandchild = awaitPid(pidFile, Duration.ofSeconds(60));
             ProcessHandle gc = ProcessHandle.of(grandchild).orElseThrow();
             assertThat(BoundProcesses.running(gc)).isTrue();
+            // the pid is written right after bash forks; give the fork a moment to exec sleep
+            long execBy = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+            while (!gc.info().command().orElse("").endsWith("sleep") && System.nanoTime() < execBy) {
+                Thread.sleep(10);
+            }
             assertThat(gc.info().command().orElse("")).endsWith("sleep");
             jvm.destroyForcibly().waitFor(10, TimeUnit.SECONDS); // SIGKILL: no shutdown hook runs
             assertThat(goneWithin(grandchild, Duration.ofSeconds(5)))

@@ -3,6 +3,7 @@ package dev.vgpuhil.qemu.qtest;
 import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.qemu.QemuBinary;
+import dev.vgpuhil.qemu.machine.CleanupMode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -54,7 +55,7 @@ public final class QtestSession implements AutoCloseable {
     private final Duration commandTimeout;
     private final List<String> commandLine;
     private final Path qmpSocket;
-    private final boolean keepRunDir;
+    private final CleanupMode cleanup;
     private final BlockingQueue<String> replies = new LinkedBlockingQueue<>();
     private final BlockingQueue<IrqEvent> irqEvents = new LinkedBlockingQueue<>();
     private final Map<Integer, Boolean> irqLevels = new ConcurrentHashMap<>();
@@ -70,7 +71,7 @@ public final class QtestSession implements AutoCloseable {
         this.commandTimeout = b.commandTimeout;
         this.commandLine = List.copyOf(commandLine);
         this.qmpSocket = b.qmp ? runDir.resolve("qmp.sock") : null;
-        this.keepRunDir = b.keepRunDir;
+        this.cleanup = b.cleanup;
         this.reader = new Thread(this::readLoop, "qtest-reader-" + process.pid());
         this.reader.setDaemon(true);
         this.reader.start();
@@ -86,7 +87,7 @@ public final class QtestSession implements AutoCloseable {
         private String machine = "q35";
         private final List<String> extraArgs = new ArrayList<>();
         private boolean qmp;
-        private boolean keepRunDir = Boolean.getBoolean("vgpu.keepRunDirs");
+        private CleanupMode cleanup = CleanupMode.configured();
         private Duration commandTimeout = DEFAULT_COMMAND_TIMEOUT;
         private Duration startTimeout = DEFAULT_START_TIMEOUT;
 
@@ -122,9 +123,9 @@ public final class QtestSession implements AutoCloseable {
             return this;
         }
 
-        /** Keep the run directory after close (diagnostics); also -Dvgpu.keepRunDirs=true. */
-        public Builder keepRunDir(boolean keep) {
-            this.keepRunDir = keep;
+        /** What becomes of the run directory (default {@link CleanupMode#configured()}; a failed start is a failure). */
+        public Builder cleanup(CleanupMode mode) {
+            this.cleanup = java.util.Objects.requireNonNull(mode);
             return this;
         }
 
@@ -210,7 +211,7 @@ public final class QtestSession implements AutoCloseable {
                 if (process != null) {
                     BoundProcesses.kill(process, Duration.ofSeconds(10));
                 }
-                if (!keepRunDir) {
+                if (cleanup.deletes(true)) {
                     MoreFiles.deleteTree(runDir);
                 }
                 if (e instanceof InterruptedException) {
@@ -299,7 +300,7 @@ public final class QtestSession implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (!keepRunDir) {
+        if (cleanup.deletes(false)) {
             MoreFiles.deleteTree(runDir);
         }
     }
