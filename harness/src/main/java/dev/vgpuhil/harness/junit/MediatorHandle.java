@@ -1,7 +1,8 @@
 package dev.vgpuhil.harness.junit;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.common.MoreFiles;
-import dev.vgpuhil.harness.Json;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.mediator.BackendChoice;
@@ -148,8 +149,8 @@ public final class MediatorHandle implements AutoCloseable {
     }
 
     /** STATS_REPLY over the socket, parsed (the summary that fits one frame: totals, per VM, last executions). */
-    public Map<String, Object> stats() {
-        return Json.object(statsJson());
+    public ObjectNode stats() {
+        return JsonObjects.object(statsJson());
     }
 
     public String statsJson() {

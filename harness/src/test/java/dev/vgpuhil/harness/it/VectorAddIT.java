@@ -3,7 +3,6 @@ package dev.vgpuhil.harness.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.harness.fixtures.GarbageWriter;
-import dev.vgpuhil.harness.Json;
 import dev.vgpuhil.harness.agent.Selftest;
 import dev.vgpuhil.harness.agent.VectorAddResult;
 import dev.vgpuhil.harness.junit.GuestVm;
@@ -142,6 +141,6 @@ class VectorAddIT {
     }
 
     static long completed(MediatorHandle m) {
-        return Json.getLong(m.stats(), "completed");
+        return m.stats().required("completed").asLong();
     }
 }
