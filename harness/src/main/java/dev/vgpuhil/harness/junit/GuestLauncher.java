@@ -21,7 +21,7 @@ import java.util.Map;
 
 /**
  * Boots a {@link GuestVm}: QEMU with the guest, {@code spec.devices()} vgpu-stubs at PCI slots
- * {@value GuestVm#FIRST_SLOT_TEXT} + i pointing at the mediator socket (or at a path nobody serves), user networking
+ * 0x10 + i ({@link GuestVm#device}) pointing at the mediator socket (or at a path nobody serves), user networking
  * with SSH forwarded; ready when the guest's marker (if it prints one) and then an SSH login with the run's key
  * ({@link SshLoginWait}) pass within the guest's boot deadline; then a Java check (disk guests) and the agent
  * upload. Any failure is a {@link BootFailure} whose cause is the launcher's exception, with the logs attached; QEMU

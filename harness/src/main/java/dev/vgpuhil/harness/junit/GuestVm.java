@@ -23,7 +23,6 @@ import java.util.Map;
 public final class GuestVm implements AutoCloseable {
     /** PCI slot of device 0 on bus 0; device {@code i} sits at {@code FIRST_SLOT + i}. */
     static final int FIRST_SLOT = 0x10;
-    static final String FIRST_SLOT_TEXT = "0x10";
 
     private final VmSpec spec;
     private final QemuMachine machine;
