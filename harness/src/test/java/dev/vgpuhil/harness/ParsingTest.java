@@ -9,8 +9,6 @@ import dev.vgpuhil.harness.agent.GuideTestProgram;
 import dev.vgpuhil.harness.agent.Selftest;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import java.time.Duration;
-import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The harness's readers of the agent's JSON lines, the C program's lines and the mediator's stats. */

@@ -5,7 +5,6 @@ import dev.vgpuhil.harness.JsonObjects;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * One run of the agent in the guest: the command line, exit code, the JSON objects it printed (one per stdout

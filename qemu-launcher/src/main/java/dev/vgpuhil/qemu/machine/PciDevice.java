@@ -3,7 +3,6 @@ package dev.vgpuhil.qemu.machine;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * One PCI function as reported by QMP {@code query-pci}.
