@@ -19,7 +19,7 @@ import java.util.stream.Collectors;
 
 /**
  * Starts child processes so that neither they nor anything they start can outlive the JVM. The one place the
- * harness starts processes (qemu-launcher's {@code ChildProcesses} delegates here).
+ * harness starts processes (qemu-launcher and mediator-lite use it directly).
  *
  * <p>On Linux with util-linux, a command {@code CMD} runs as
  * {@code setpriv --pdeathsig KILL -- setsid bash -c WRAPPER CMD}: the wrapper forks a small reaper and then

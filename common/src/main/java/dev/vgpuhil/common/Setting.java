@@ -52,8 +52,9 @@ public enum Setting {
     RUNS_DIR("vgpu.runs.dir", null, "target/vgpu-runs",
             "where each VM's run directory goes (QEMU command line, serial log, stderr, QMP transcript);"
                     + " relative to the test JVM's working directory, i.e. the running project"),
-    KEEP_RUN_DIRS("vgpu.keepRunDirs", null, "false",
-            "keep every run directory (a failed test's is always kept and its path printed)"),
+    CLEANUP("vgpu.cleanup", null, "on_success",
+            "what happens to a run directory when its machine closes: always (deleted), on_success (kept when the"
+                    + " boot or a test failed, its path printed) or never (every one kept)"),
     PROGRESS("vgpu.progress", null, "phases",
             "console output: quiet, phases (one line per phase with times) or serial (also every serial console"
                     + " line while a VM boots; true = serial)"),

@@ -15,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.concurrent.atomic.AtomicReference;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
 
@@ -38,44 +37,23 @@ public final class GuestShell implements AutoCloseable {
         this.session = session;
     }
 
-    /** Connects, retrying while the guest's sshd is still coming up, until the deadline. */
-    public static GuestShell connect(int port, SshKeys keys, Duration deadline) {
-        Instant end = Instant.now().plus(deadline);
-        Duration limit = deadline.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : deadline;
-        AtomicReference<JSchException> last = new AtomicReference<>();
-        AtomicReference<GuestShell> shell = new AtomicReference<>();
+    /**
+     * One login attempt as root with the run's key on the loopback port, bounded by {@code timeout} (at least 1 s,
+     * at most 15 s). Fails with an IllegalStateException carrying JSch's reason; retrying while the guest's sshd
+     * comes up is {@link SshLoginWait}'s job.
+     */
+    public static GuestShell login(int port, SshKeys keys, Duration timeout) {
         try {
-            Awaitility.await("SSH login on 127.0.0.1:" + port)
-                    .atMost(limit)
-                    .pollDelay(Duration.ZERO)
-                    .pollInterval(Duration.ofMillis(250))
-                    .pollInSameThread() // one attempt at a time, each bounded by what is left
-                    .until(() -> {
-                        try {
-                            JSch jsch = new JSch();
-                            jsch.addIdentity(keys.privateKey().toString());
-                            Session s = jsch.getSession("root", "127.0.0.1", port);
-                            s.setConfig("StrictHostKeyChecking", "no");
-                            s.setConfig("PreferredAuthentications", "publickey");
-                            s.setServerAliveInterval(5_000);
-                            long left = Math.max(1_000, Duration.between(Instant.now(), end).toMillis());
-                            s.connect((int) Math.min(left, 15_000));
-                            shell.set(new GuestShell(s));
-                            return true;
-                        } catch (JSchException e) {
-                            last.set(e);
-                            return false;
-                        }
-                    });
-            return shell.get();
-        } catch (ConditionTimeoutException e) {
-            GuestShell late = shell.getAndSet(null);
-            if (late != null) { // logged in just as the deadline passed
-                return late;
-            }
-            JSchException l = last.get();
-            throw new IllegalStateException("no SSH login to the guest on 127.0.0.1:" + port + " within " + deadline
-                    + (l == null ? "" : ": " + l.getMessage()), l);
+            JSch jsch = new JSch();
+            jsch.addIdentity(keys.privateKey().toString());
+            Session s = jsch.getSession("root", "127.0.0.1", port);
+            s.setConfig("StrictHostKeyChecking", "no");
+            s.setConfig("PreferredAuthentications", "publickey");
+            s.setServerAliveInterval(5_000);
+            s.connect((int) Math.max(1_000, Math.min(timeout.toMillis(), 15_000)));
+            return new GuestShell(s);
+        } catch (JSchException e) {
+            throw new IllegalStateException("SSH login on 127.0.0.1:" + port + " failed: " + e.getMessage(), e);
         }
     }
 

@@ -1,11 +1,11 @@
 package dev.vgpuhil.harness;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.vgpuhil.protocol.SourceTree;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.regex.Pattern;
 
 /** reports/categories.json applied the way Allure does (message regex, DOTALL, whole message must match). */
@@ -14,14 +14,12 @@ public final class Categories {
 
     /** Names of the categories whose messageRegex matches {@code message}. */
     public static List<String> matching(String message) throws IOException {
-        Object parsed = Json.parse(Files.readString(SourceTree.path("reports", "categories.json")));
+        JsonNode parsed = JsonObjects.parse(Files.readString(SourceTree.path("reports", "categories.json")));
         List<String> out = new ArrayList<>();
-        for (Object o : (List<?>) parsed) {
-            @SuppressWarnings("unchecked")
-            Map<String, Object> c = (Map<String, Object>) o;
-            String regex = (String) c.get("messageRegex");
+        for (JsonNode c : parsed) {
+            String regex = c.path("messageRegex").textValue();
             if (regex != null && Pattern.compile(regex, Pattern.DOTALL).matcher(message).matches()) {
-                out.add((String) c.get("name"));
+                out.add(c.path("name").textValue());
             }
         }
         return out;

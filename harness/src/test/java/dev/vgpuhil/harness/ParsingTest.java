@@ -3,13 +3,12 @@ package dev.vgpuhil.harness;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.vgpuhil.harness.agent.AgentRun;
 import dev.vgpuhil.harness.agent.GuideTestProgram;
 import dev.vgpuhil.harness.agent.Selftest;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import java.time.Duration;
-import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The harness's readers of the agent's JSON lines, the C program's lines and the mediator's stats. */
@@ -17,16 +16,17 @@ class ParsingTest {
 
     @Test
     void jsonReadsNestedStats() {
-        Map<String, Object> m = Json.object("{\"pid\":12,\"backend\":\"cpu\",\"queued\":{\"A\":0,\"B\":3},"
+        JsonNode m = JsonObjects.object("{\"pid\":12,\"backend\":\"cpu\",\"queued\":{\"A\":0,\"B\":3},"
                 + "\"last\":[[200,1,2],[201,7,0]],\"ok\":true,\"x\":-1.5e3,\"s\":\"a\\\"b\\u0041\",\"n\":null}");
-        assertThat(Json.getLong(m, "pid")).isEqualTo(12);
-        assertThat(Json.getObject(m, "queued")).containsEntry("B", 3L);
-        assertThat(Json.getList(m, "last")).hasSize(2).first().isEqualTo(List.of(200L, 1L, 2L));
-        assertThat(m.get("x")).isEqualTo(-1500.0);
-        assertThat(m.get("s")).isEqualTo("a\"bA");
-        assertThat(m).containsKey("n");
-        assertThatThrownBy(() -> Json.object("{\"a\":1,}")).isInstanceOf(Json.JsonException.class);
-        assertThatThrownBy(() -> Json.object("{\"a\":1} x")).isInstanceOf(Json.JsonException.class);
+        assertThat(m.required("pid").asLong()).isEqualTo(12);
+        assertThat(m.path("queued").path("B").asLong()).isEqualTo(3L);
+        assertThat(m.path("last").size()).isEqualTo(2);
+        assertThat(m.path("last").get(0).toString()).isEqualTo("[200,1,2]");
+        assertThat(m.path("x").doubleValue()).isEqualTo(-1500.0);
+        assertThat(m.path("s").textValue()).isEqualTo("a\"bA");
+        assertThat(m.has("n")).isTrue();
+        assertThatThrownBy(() -> JsonObjects.object("{\"a\":1,}")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> JsonObjects.object("{\"a\":1} x")).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.vgpuhil.qemu;
 
+import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.common.Setting;
 import dev.vgpuhil.common.ShippedScripts;
 import java.io.IOException;
@@ -116,14 +117,14 @@ public final class QemuBinary {
         if (!Files.isRegularFile(abs) || !Files.isExecutable(abs)) {
             throw new QemuBinaryException("QEMU binary " + abs + " is not an executable file");
         }
-        ChildProcesses.Result v = runProbe(abs, probeDeadline, "--version");
+        BoundProcesses.Result v = runProbe(abs, probeDeadline, "--version");
         String first = v.stdout().strip().lines().findFirst().orElse("");
         if (v.exitCode() != 0 || !first.startsWith("QEMU emulator version")) {
             throw new QemuBinaryException(abs + " is not a QEMU binary: `--version` exited " + v.exitCode()
                     + " and printed \"" + first + "\" instead of \"QEMU emulator version ...\"");
         }
         // `-device X,help` exits 0 either way; the device exists iff it prints its option list.
-        ChildProcesses.Result d = runProbe(abs, probeDeadline, "-machine", "none", "-device", DEVICE + ",help");
+        BoundProcesses.Result d = runProbe(abs, probeDeadline, "-machine", "none", "-device", DEVICE + ",help");
         boolean has = d.stdout().startsWith(DEVICE + " options:");
         List<Path> fw = DEBIAN_FIRMWARE_DIRS.stream().filter(Files::isDirectory).toList();
         // "Accelerators supported in QEMU binary:" then one name per line
@@ -133,7 +134,7 @@ public final class QemuBinary {
         // ask for it by name: QEMU says "invalid accelerator qtest" iff it is not built in (or its module,
         // accel-qtest-*.so, is missing, as in Debian's packages); otherwise it only complains about "help".
         if (!accels.contains(QTEST_ACCEL)) {
-            ChildProcesses.Result q = runProbe(abs, probeDeadline, "-machine", "none", "-accel", QTEST_ACCEL + ",help");
+            BoundProcesses.Result q = runProbe(abs, probeDeadline, "-machine", "none", "-accel", QTEST_ACCEL + ",help");
             String out = q.stdout() + q.stderr();
             if (!out.contains("invalid accelerator") && out.contains(QTEST_ACCEL)) {
                 accels.add(QTEST_ACCEL);
@@ -143,12 +144,12 @@ public final class QemuBinary {
                 has ? d.stdout() : "", fw, accels);
     }
 
-    private static ChildProcesses.Result runProbe(Path binary, Duration deadline, String... args) {
+    private static BoundProcesses.Result runProbe(Path binary, Duration deadline, String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(binary.toString());
         Collections.addAll(cmd, args);
         try {
-            return ChildProcesses.run(cmd, deadline);
+            return BoundProcesses.run(cmd, deadline);
         } catch (IOException e) {
             throw new QemuBinaryException("cannot run " + cmd + ": " + e.getMessage(), e);
         } catch (TimeoutException e) {
@@ -164,11 +165,11 @@ public final class QemuBinary {
             throw new QemuBinaryException("no QEMU given (" + Setting.QEMU.spelled() + ") and " + e.getMessage(), e);
         }
         Duration deadline = buildDeadline();
-        ChildProcesses.Result r;
+        BoundProcesses.Result r;
         try {
             r = ShippedScripts.announced("QEMU with vgpu-stub from Debian's source package ("
                     + ShippedScripts.cacheRoot().resolve("qemu") + ")", "5-10 min on 2 cores",
-                    () -> ChildProcesses.run(List.of("bash", script.toString(), "--print-path"), deadline));
+                    () -> BoundProcesses.run(List.of("bash", script.toString(), "--print-path"), deadline));
         } catch (Exception e) {
             throw new QemuBinaryException(script + " --print-path failed: " + e.getMessage(), e);
         }

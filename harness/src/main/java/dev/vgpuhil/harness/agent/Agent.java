@@ -1,5 +1,6 @@
 package dev.vgpuhil.harness.agent;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
@@ -104,7 +105,7 @@ public final class Agent {
     public Probe probe() {
         return Reporting.step("agent probe on " + label, () -> {
             AgentRun run = run("probe");
-            List<Map<String, Object>> p = run.ofType("probe");
+            List<ObjectNode> p = run.ofType("probe");
             if (p.isEmpty()) {
                 throw new ProtocolFailure("agent probe on " + label + " found no vgpu-stub device: " + run.diagnostics());
             }
@@ -173,7 +174,7 @@ public final class Agent {
         return Reporting.step("agent bench " + count + "x " + op + " " + bytes + " bytes on " + label, () -> {
             AgentRun run = run("bench", "--count", Integer.toString(count), "--op", op, "--bytes",
                     Integer.toString(bytes));
-            List<Map<String, Object>> b = run.ofType("bench");
+            List<ObjectNode> b = run.ofType("bench");
             if (b.isEmpty()) {
                 throw new ProtocolFailure("agent bench on " + label + " reported nothing: " + run.diagnostics());
             }
@@ -189,14 +190,14 @@ public final class Agent {
     public Map<String, Long> dump() {
         return Reporting.step("agent dump on " + label, () -> {
             AgentRun run = run("dump");
-            List<Map<String, Object>> regs = run.ofType("registers");
+            List<ObjectNode> regs = run.ofType("registers");
             if (regs.isEmpty()) {
                 throw new ProtocolFailure("agent dump on " + label + " printed no registers: " + run.diagnostics());
             }
             Map<String, Long> out = new LinkedHashMap<>();
-            regs.get(0).forEach((k, v) -> {
-                if (v instanceof Number n) {
-                    out.put(k, n.longValue());
+            regs.get(0).fields().forEachRemaining(e -> {
+                if (e.getValue().isNumber()) {
+                    out.put(e.getKey(), e.getValue().longValue());
                 }
             });
             return out;

@@ -1,21 +1,21 @@
 package dev.vgpuhil.harness.agent;
 
-import dev.vgpuhil.harness.Json;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vgpuhil.harness.JsonObjects;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * One run of the agent in the guest: the command line, exit code, the JSON objects it printed (one per stdout
  * line), stdout lines that were not JSON (kept, reported), stderr and the wall time seen from the host.
  */
-public record AgentRun(String command, int exitCode, List<Map<String, Object>> objects, List<String> otherLines,
+public record AgentRun(String command, int exitCode, List<ObjectNode> objects, List<String> otherLines,
                        String stdout, String stderr, Duration took) {
 
     /** Splits stdout into JSON lines; lines that do not start with '{' or do not parse go to otherLines. */
     public static AgentRun parse(String command, int exitCode, String stdout, String stderr, Duration took) {
-        List<Map<String, Object>> objects = new ArrayList<>();
+        List<ObjectNode> objects = new ArrayList<>();
         List<String> other = new ArrayList<>();
         for (String line : stdout.split("\n")) {
             String t = line.strip();
@@ -24,9 +24,9 @@ public record AgentRun(String command, int exitCode, List<Map<String, Object>> o
             }
             if (t.startsWith("{")) {
                 try {
-                    objects.add(Json.object(t));
+                    objects.add(JsonObjects.object(t));
                     continue;
-                } catch (Json.JsonException e) {
+                } catch (IllegalArgumentException e) {
                     // falls through: reported as a non-JSON line
                 }
             }
@@ -36,8 +36,8 @@ public record AgentRun(String command, int exitCode, List<Map<String, Object>> o
     }
 
     /** Objects with {@code "type":type}. */
-    public List<Map<String, Object>> ofType(String type) {
-        return objects.stream().filter(o -> type.equals(o.get("type"))).toList();
+    public List<ObjectNode> ofType(String type) {
+        return objects.stream().filter(o -> type.equals(o.path("type").textValue())).toList();
     }
 
     public boolean ok() {
@@ -47,8 +47,8 @@ public record AgentRun(String command, int exitCode, List<Map<String, Object>> o
     /** For failure messages: exit code, the non-JSON lines and the stderr tail. */
     public String diagnostics() {
         StringBuilder b = new StringBuilder("`" + command + "` exited " + exitCode + " after " + took.toMillis() + " ms");
-        for (Map<String, Object> e : ofType("error")) {
-            b.append("; agent error: ").append(e.get("message"));
+        for (ObjectNode e : ofType("error")) {
+            b.append("; agent error: ").append(e.path("message").asText());
         }
         if (!otherLines.isEmpty()) {
             b.append("; non-JSON output: ").append(String.join(" | ", otherLines.subList(0, Math.min(5, otherLines.size()))));

@@ -1,12 +1,12 @@
 package dev.vgpuhil.harness.agent;
 
-import dev.vgpuhil.harness.Json;
-import java.util.Map;
+import com.fasterxml.jackson.databind.JsonNode;
+
 
 /** The agent's doorbell round-trip latency over {@code count} requests, microseconds. */
-public record BenchResult(int count, double p50Micros, double p99Micros, long errors, Map<String, Object> raw) {
-    static BenchResult of(Map<String, Object> o) {
-        return new BenchResult((int) Json.getLong(o, "count"), Json.getDouble(o, "p50Micros"),
-                Json.getDouble(o, "p99Micros"), Json.getLong(o, "errors", 0), o);
+public record BenchResult(int count, double p50Micros, double p99Micros, long errors, JsonNode raw) {
+    static BenchResult of(JsonNode o) {
+        return new BenchResult(o.required("count").asInt(), o.required("p50Micros").asDouble(),
+                o.required("p99Micros").asDouble(), o.path("errors").asLong(0), o);
     }
 }

@@ -1,14 +1,15 @@
 package dev.vgpuhil.harness.agent;
 
-import dev.vgpuhil.harness.Json;
-import java.util.Map;
+import com.fasterxml.jackson.databind.JsonNode;
+
 
 /** What the agent found: the device's PCI address and identity registers. */
 public record Probe(String bdf, int vendor, int device, int revision, String poolId, int priority, long vmId,
-                    long protocolVersion, long capabilities, Map<String, Object> raw) {
-    static Probe of(Map<String, Object> o) {
-        return new Probe(Json.getString(o, "bdf"), (int) Json.getLong(o, "vendor"), (int) Json.getLong(o, "device"),
-                (int) Json.getLong(o, "revision"), Json.getString(o, "poolId"), (int) Json.getLong(o, "priority"),
-                Json.getLong(o, "vmId"), Json.getLong(o, "protocolVersion"), Json.getLong(o, "capabilities"), o);
+                    long protocolVersion, long capabilities, JsonNode raw) {
+    static Probe of(JsonNode o) {
+        return new Probe(o.path("bdf").textValue(), o.required("vendor").asInt(), o.required("device").asInt(),
+                o.required("revision").asInt(), o.path("poolId").textValue(), o.required("priority").asInt(),
+                o.required("vmId").asLong(), o.required("protocolVersion").asLong(), o.required("capabilities").asLong(),
+                o);
     }
 }

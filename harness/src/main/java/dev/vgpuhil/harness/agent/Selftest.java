@@ -1,6 +1,6 @@
 package dev.vgpuhil.harness.agent;
 
-import dev.vgpuhil.harness.Json;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -23,22 +23,22 @@ public record Selftest(String client, List<Check> checks, int passed, int failed
     /** From the agent's JSON lines: type=check (name or check as the name) and type=summary. */
     public static Selftest fromAgent(AgentRun run) {
         List<Check> checks = new ArrayList<>();
-        for (Map<String, Object> o : run.ofType("check")) {
-            String name = Json.getString(o, "name");
+        for (ObjectNode o : run.ofType("check")) {
+            String name = o.path("name").textValue();
             if (name == null) {
-                name = Json.getString(o, "check");
+                name = o.path("check").textValue();
             }
-            checks.add(new Check((int) Json.getLong(o, "test", 0), name, Boolean.TRUE.equals(o.get("pass")),
-                    Json.getString(o, "expected"), Json.getString(o, "actual")));
+            checks.add(new Check(o.path("test").asInt(0), name, o.path("pass").booleanValue(),
+                    o.path("expected").textValue(), o.path("actual").textValue()));
         }
-        List<Map<String, Object>> summary = run.ofType("summary");
+        List<ObjectNode> summary = run.ofType("summary");
         if (summary.isEmpty()) {
             int p = (int) checks.stream().filter(Check::pass).count();
             return new Selftest("agent", List.copyOf(checks), p, checks.size() - p, false);
         }
-        Map<String, Object> s = summary.get(summary.size() - 1);
-        return new Selftest("agent", List.copyOf(checks), (int) Json.getLong(s, "passed"),
-                (int) Json.getLong(s, "failed"), true);
+        ObjectNode s = summary.get(summary.size() - 1);
+        return new Selftest("agent", List.copyOf(checks), s.required("passed").asInt(),
+                s.required("failed").asInt(), true);
     }
 
     public Optional<Check> check(String name) {

@@ -1,7 +1,7 @@
 package dev.vgpuhil.harness.agent;
 
-import dev.vgpuhil.harness.Json;
-import java.util.Map;
+import com.fasterxml.jackson.databind.JsonNode;
+
 
 /**
  * One vector-add request as the agent reports it (STATUS and ERROR_CODE as read from the device). {@code completion}
@@ -13,13 +13,13 @@ import java.util.Map;
  */
 public record VectorAddResult(int elements, long requestId, int status, int errorCode, boolean correct, long micros,
                               boolean timedOut, String completion, long irqCount, int linuxIrq, String uio,
-                              Map<String, Object> raw) {
-    public static VectorAddResult of(Map<String, Object> o) {
-        return new VectorAddResult((int) Json.getLong(o, "elements"), Json.getLong(o, "requestId", -1),
-                (int) Json.getLong(o, "status"), (int) Json.getLong(o, "errorCode"),
-                Boolean.TRUE.equals(o.get("correct")), Json.getLong(o, "micros", -1),
-                Boolean.TRUE.equals(o.get("timedOut")), Json.getString(o, "completion"),
-                Json.getLong(o, "irqCount", -1), (int) Json.getLong(o, "linuxIrq", -1), Json.getString(o, "uio"), o);
+                              JsonNode raw) {
+    public static VectorAddResult of(JsonNode o) {
+        return new VectorAddResult(o.required("elements").asInt(), o.path("requestId").asLong(-1),
+                o.required("status").asInt(), o.required("errorCode").asInt(),
+                o.path("correct").booleanValue(), o.path("micros").asLong(-1),
+                o.path("timedOut").booleanValue(), o.path("completion").textValue(),
+                o.path("irqCount").asLong(-1), o.path("linuxIrq").asInt(-1), o.path("uio").textValue(), o);
     }
 
     public boolean done() {

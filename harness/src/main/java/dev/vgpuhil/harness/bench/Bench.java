@@ -5,6 +5,7 @@ import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.BenchResult;
 import dev.vgpuhil.harness.agent.Probe;
+import dev.vgpuhil.harness.junit.GuestLauncher;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.VmSpec;
 import dev.vgpuhil.images.GuestImage;
@@ -117,7 +118,7 @@ public final class Bench {
                 }
                 for (int i = 0; i < boots; i++) {
                     long t0 = System.nanoTime();
-                    try (GuestVm vm = GuestVm.boot(VmSpec.simple("bench-" + a.qemuName() + "-" + i, 'B', "high", 200,
+                    try (GuestVm vm = GuestLauncher.boot(VmSpec.simple("bench-" + a.qemuName() + "-" + i, 'B', "high", 200,
                             true), sock, image, keys, jar, a)) {
                         Probe p = vm.agent().probe();
                         ready[i] = System.nanoTime() - t0;

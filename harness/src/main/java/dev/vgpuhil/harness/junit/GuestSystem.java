@@ -4,7 +4,9 @@ import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.images.DebianDisk;
 import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.images.NoCloudSeed;
-import dev.vgpuhil.qemu.machine.QemuMachine;
+import dev.vgpuhil.qemu.machine.MachineSpec;
+import dev.vgpuhil.qemu.machine.SerialLineWait;
+import dev.vgpuhil.qemu.machine.WaitStrategy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -96,7 +98,7 @@ public final class GuestSystem {
     public record BootPlan(Path kernel, Path initrd, String append, Path disk, String diskFormat, Path seed,
                            Pattern readyMarker, Duration bootDeadline) {
         /** Sets the plan on a machine builder (kernel/initrd/append, disk in snapshot mode, seed, marker, deadline). */
-        public QemuMachine.Builder applyTo(QemuMachine.Builder b) {
+        public MachineSpec.Builder applyTo(MachineSpec.Builder b) {
             if (kernel != null) {
                 b.kernel(kernel).initrd(initrd).append(append);
             }
@@ -110,6 +112,11 @@ public final class GuestSystem {
                 b.readyWhen(readyMarker);
             }
             return b.bootTimeout(bootDeadline);
+        }
+
+        /** What the VM is ready at: the serial marker (if the guest prints one), then {@code login}. */
+        public WaitStrategy readiness(WaitStrategy login) {
+            return readyMarker == null ? login : SerialLineWait.forLine(readyMarker).and(login);
         }
 
         /** No serial marker to wait for: readiness is an SSH login with the run's key. */

@@ -1,7 +1,8 @@
 package dev.vgpuhil.harness.junit;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.common.MoreFiles;
-import dev.vgpuhil.harness.Json;
+import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.mediator.BackendChoice;
@@ -142,8 +143,8 @@ public final class MediatorHandle implements AutoCloseable {
     }
 
     /** STATS_REPLY over the socket, parsed (the summary that fits one frame: totals, per VM, last executions). */
-    public Map<String, Object> stats() {
-        return Json.object(statsJson());
+    public ObjectNode stats() {
+        return JsonObjects.object(statsJson());
     }
 
     public String statsJson() {
@@ -169,15 +170,15 @@ public final class MediatorHandle implements AutoCloseable {
         if (!isRunning()) {
             return out;
         }
-        Map<String, Object> stats = stats();
-        Object list = stats.get("bound_vms");
-        if (!(list instanceof List<?> vms)) {
+        ObjectNode stats = stats();
+        com.fasterxml.jackson.databind.JsonNode list = stats.get("bound_vms");
+        if (list == null || !list.isArray()) {
             throw new MediatorFailure("the mediator's STATS_REPLY on " + socket + " has no bound_vms: " + stats);
         }
-        for (Object vm : vms) {
-            out.add(((Number) vm).longValue());
+        for (com.fasterxml.jackson.databind.JsonNode vm : list) {
+            out.add(vm.asLong());
         }
-        long bound = ((Number) stats.get("bound")).longValue();
+        long bound = stats.path("bound").asLong(-1);
         if (out.size() != bound) {
             throw new MediatorFailure("the mediator reports " + bound + " bound VMs but its STATS_REPLY lists only "
                     + out.size() + " (cut to fit one frame)");

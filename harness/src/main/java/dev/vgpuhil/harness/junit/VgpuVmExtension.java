@@ -4,6 +4,7 @@ import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.fixtures.HostRegisters;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.qemu.machine.Accelerator;
@@ -68,7 +69,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
         }
         for (GuestVm vm : vms(context)) {
             Reporting.attachText("registers before the test, VM '" + vm.name() + "' (host view)",
-                    vm.hostRegisterDumpText());
+                    HostRegisters.dumpText(vm.machine()));
         }
     }
 
@@ -77,10 +78,10 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
         boolean failed = context.getExecutionException().isPresent();
         for (GuestVm vm : vms(context)) {
             Reporting.attachText("registers after the test, VM '" + vm.name() + "' (host view)",
-                    vm.hostRegisterDumpText());
+                    HostRegisters.dumpText(vm.machine()));
             vm.attachLogs();
             if (failed) {
-                vm.keepRunDirectory();
+                vm.markFailed();
                 Reporting.always(context.getDisplayName() + " failed; VM '" + vm.name() + "' run directory: "
                         + vm.machine().runDir());
             }
@@ -128,7 +129,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
                 GuestSystem guest = guests.get(i);
                 boots.add(Reporting.async("boot-" + spec.name(), () -> Reporting.step("boot VM '" + spec.name()
                         + "' (pool " + spec.pool() + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ")",
-                        () -> GuestVm.boot(VmSpec.of(spec), socket, guest, keys, jar, Accelerator.AUTO))));
+                        () -> GuestLauncher.boot(VmSpec.of(spec), socket, guest, keys, jar, Accelerator.AUTO))));
             }
             RuntimeException first = null;
             for (int i = 0; i < boots.size(); i++) {
@@ -166,7 +167,11 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             group.failure = e instanceof BootFailure ? e : new BootFailure("cannot prepare the VM boot", e);
         }
         if (group.failure != null) {
-            group.close(); // whatever did boot
+            try {
+                group.close(); // whatever did boot
+            } catch (RuntimeException e) {
+                group.failure.addSuppressed(e);
+            }
         }
         return group;
     }
@@ -179,7 +184,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
     static void closeWhenBooted(CompletableFuture<GuestVm> boot, String name) {
         boot.thenAccept(vm -> {
             Reporting.progress("VM '" + name + "' came up after its group gave up on it: closing it");
-            vm.keepRunDirectory();
+            vm.markFailed();
             vm.close();
         });
     }
@@ -281,21 +286,41 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             }
         }
 
+        /**
+         * Closes every VM (in parallel: each shutdown has its own deadlines), all of them even if some fail; the
+         * first failure is thrown with the others added as suppressed.
+         */
         @Override
         public void close() {
             List<GuestVm> copy = new ArrayList<>(vms);
             Collections.reverse(copy);
-            // shut them down in parallel: each shutdown has its own deadlines
             List<CompletableFuture<Void>> fs = new ArrayList<>();
             for (GuestVm vm : copy) {
                 fs.add(CompletableFuture.runAsync(vm::close));
             }
-            for (CompletableFuture<Void> f : fs) {
+            RuntimeException failure = null;
+            for (int i = 0; i < fs.size(); i++) {
+                RuntimeException e = null;
                 try {
-                    f.get(60, TimeUnit.SECONDS);
-                } catch (Exception e) {
-                    System.err.println("[vgpu-hil] VM shutdown: " + e);
+                    fs.get(i).get(60, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException ex) {
+                    e = new IllegalStateException("closing VM '" + copy.get(i).name() + "' failed", ex.getCause());
+                } catch (java.util.concurrent.TimeoutException ex) {
+                    e = new IllegalStateException("closing VM '" + copy.get(i).name() + "' took over 60 s", ex);
+                } catch (InterruptedException ex) {
+                    Thread.currentThread().interrupt();
+                    e = new IllegalStateException("interrupted while closing VM '" + copy.get(i).name() + "'", ex);
                 }
+                if (e != null) {
+                    if (failure == null) {
+                        failure = e;
+                    } else {
+                        failure.addSuppressed(e);
+                    }
+                }
+            }
+            if (failure != null) {
+                throw failure;
             }
         }
     }

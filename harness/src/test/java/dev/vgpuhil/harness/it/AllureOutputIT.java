@@ -3,8 +3,9 @@ package dev.vgpuhil.harness.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.harness.Categories;
-import dev.vgpuhil.harness.Json;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.AgentRun;
 import dev.vgpuhil.harness.junit.VgpuVm;
@@ -60,19 +61,19 @@ class AllureOutputIT {
             assertThat(summary.getTestsSucceededCount()).as("agent test passes: " + failures(summary)).isEqualTo(1);
             assertThat(summary.getTestsFailedCount()).as("the deliberate protocol failure").isEqualTo(1);
 
-            Map<String, Map<String, Object>> results = new LinkedHashMap<>();
+            Map<String, JsonNode> results = new LinkedHashMap<>();
             try (Stream<Path> s = Files.list(dir)) {
                 for (Path p : s.filter(f -> f.getFileName().toString().endsWith("-result.json")).toList()) {
-                    Map<String, Object> r = Json.object(Files.readString(p));
-                    String name = Json.getString(r, "name"); // "agentCommand(Agent)"
+                    JsonNode r = JsonObjects.object(Files.readString(p));
+                    String name = r.path("name").asText(); // "agentCommand(Agent)"
                     results.put(name.contains("(") ? name.substring(0, name.indexOf('(')) : name, r);
                 }
             }
             assertThat(results).as("one result per test").containsKeys("agentCommand", "protocolFailure");
 
             // the agent test: every attachment the extensions promise, each a non-empty file
-            Map<String, Object> agentTest = results.get("agentCommand");
-            assertThat(Json.getString(agentTest, "status")).isEqualTo("passed");
+            JsonNode agentTest = results.get("agentCommand");
+            assertThat(agentTest.path("status").asText()).isEqualTo("passed");
             Map<String, String> attachments = attachments(agentTest);
             String vm = "VM '" + VM + "' ";
             List<String> expected = List.of(
@@ -109,9 +110,9 @@ class AllureOutputIT {
             assertThat(steps).contains("vector-add through the mediator");
 
             // categories: the failure's message lands in the intended category of reports/categories.json
-            Map<String, Object> failed = results.get("protocolFailure");
-            assertThat(Json.getString(failed, "status")).isEqualTo("failed");
-            String message = Json.getString(Json.getObject(failed, "statusDetails"), "message");
+            JsonNode failed = results.get("protocolFailure");
+            assertThat(failed.path("status").asText()).isEqualTo("failed");
+            String message = failed.path("statusDetails").path("message").textValue();
             assertThat(Categories.matching(message)).containsExactly("Protocol failure");
             assertThat(attachments(failed)).as("a failed test gets the VM's logs too").containsKey(vm + "serial.log");
 
@@ -180,36 +181,23 @@ class AllureOutputIT {
     }
 
     /** Attachment name to source file, from the result and all its steps (nested). */
-    @SuppressWarnings("unchecked")
-    static Map<String, String> attachments(Map<String, Object> node) {
+    static Map<String, String> attachments(JsonNode node) {
         Map<String, String> out = new LinkedHashMap<>();
-        Object a = node.get("attachments");
-        if (a instanceof List<?> list) {
-            for (Object o : list) {
-                Map<String, Object> m = (Map<String, Object>) o;
-                out.putIfAbsent(Json.getString(m, "name"), Json.getString(m, "source"));
-            }
+        for (JsonNode m : node.path("attachments")) {
+            out.putIfAbsent(m.path("name").textValue(), m.path("source").textValue());
         }
-        Object s = node.get("steps");
-        if (s instanceof List<?> list) {
-            for (Object o : list) {
-                attachments((Map<String, Object>) o).forEach(out::putIfAbsent);
-            }
+        for (JsonNode step : node.path("steps")) {
+            attachments(step).forEach(out::putIfAbsent);
         }
         return out;
     }
 
     /** Names of all steps, nested ones included. */
-    @SuppressWarnings("unchecked")
-    static List<String> steps(Map<String, Object> node) {
+    static List<String> steps(JsonNode node) {
         List<String> out = new ArrayList<>();
-        Object s = node.get("steps");
-        if (s instanceof List<?> list) {
-            for (Object o : list) {
-                Map<String, Object> m = (Map<String, Object>) o;
-                out.add(Json.getString(m, "name"));
-                out.addAll(steps(m));
-            }
+        for (JsonNode m : node.path("steps")) {
+            out.add(m.path("name").textValue());
+            out.addAll(steps(m));
         }
         return out;
     }

@@ -2,6 +2,7 @@ package dev.vgpuhil.harness.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.harness.fixtures.GarbageWriter;
 import dev.vgpuhil.harness.agent.GuideTestProgram;
 import dev.vgpuhil.harness.agent.Selftest;
 import dev.vgpuhil.harness.junit.GuestVm;
@@ -52,7 +53,7 @@ class GuideExpectationsIT {
     @DisplayName("garbage register and buffer writes from the guest leave the device working: full selftest passes after")
     void garbageDoesNotBreakTheDevice(GuestVm vm) {
         String bdf = vm.device(2);
-        vm.writeGarbage(bdf, 20260, false);
+        GarbageWriter.write(vm.shell(), bdf, 20260, false);
         Selftest after = vm.agent(2).selftest(concat(EXPECT, "--mediator", "absent"));
         after.requireAllPassed(15);
         assertThat(vm.isRunning()).as("QEMU still running after the garbage").isTrue();

@@ -1,6 +1,6 @@
 package dev.vgpuhil.harness.it;
 
-import dev.vgpuhil.harness.Json;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.vgpuhil.harness.agent.BenchResult;
 import dev.vgpuhil.harness.agent.Probe;
 import dev.vgpuhil.harness.agent.Selftest;
@@ -20,7 +20,6 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -81,13 +80,13 @@ class MainJobIT {
         summary.add(String.format("bench: %d echo doorbells, p50 %.0f us, p99 %.0f us", b.count(), b.p50Micros(),
                 b.p99Micros()));
 
-        Map<String, Object> stats = mediator.stats();
-        long completed = Json.getLong(stats, "completed");
+        JsonNode stats = mediator.stats();
+        long completed = stats.required("completed").asLong();
         if (completed < 16 + 200) {
             throw new MediatorFailure("the mediator completed only " + completed + " requests: " + stats);
         }
-        summary.add("mediator: completed " + completed + ", failed " + Json.getLong(stats, "failed") + ", backend "
-                + stats.get("backend"));
+        summary.add("mediator: completed " + completed + ", failed " + stats.required("failed").asLong() + ", backend "
+                + stats.path("backend").asText());
 
         String text = String.join("\n", summary) + "\n";
         Reporting.attachText("main job summary", text);

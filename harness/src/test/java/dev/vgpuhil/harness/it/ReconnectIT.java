@@ -125,7 +125,7 @@ class ReconnectIT {
 
     static long completed(MediatorHandle m) {
         try {
-            return dev.vgpuhil.harness.Json.getLong(m.stats(), "completed");
+            return m.stats().required("completed").asLong();
         } catch (RuntimeException e) {
             return -1;
         }

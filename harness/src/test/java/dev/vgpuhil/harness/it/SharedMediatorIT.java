@@ -2,7 +2,8 @@ package dev.vgpuhil.harness.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.harness.Json;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.harness.agent.AgentRun;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.GuestVms;
@@ -21,7 +22,6 @@ import io.qameta.allure.Feature;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.DisplayName;
@@ -90,8 +90,8 @@ class SharedMediatorIT {
                 }
                 for (CompletableFuture<AgentRun> f : runs) {
                     AgentRun run = f.orTimeout(120, TimeUnit.SECONDS).join();
-                    List<Map<String, Object>> lines = run.ofType("vector-add");
-                    if (!run.ok() || lines.isEmpty() || !Boolean.TRUE.equals(lines.get(0).get("correct"))) {
+                    List<ObjectNode> lines = run.ofType("vector-add");
+                    if (!run.ok() || lines.isEmpty() || !lines.get(0).path("correct").booleanValue()) {
                         throw new ProtocolFailure("round " + r + ": vector-add failed: " + run.diagnostics() + " "
                                 + lines);
                     }
@@ -100,13 +100,11 @@ class SharedMediatorIT {
         }
 
         // what the mediator reports: STATS_REPLY's "last" ([vm, request_id, priority] in start order) ...
-        Map<String, Object> stats = mediator.stats();
+        JsonNode stats = mediator.stats();
         Reporting.attachJson("mediator stats after the rounds", mediator.statsJson());
         List<long[]> reported = new ArrayList<>();
-        for (Object o : Json.getList(stats, "last")) {
-            List<?> e = (List<?>) o;
-            reported.add(new long[] {((Number) e.get(0)).longValue(), ((Number) e.get(1)).longValue(),
-                    ((Number) e.get(2)).longValue()});
+        for (JsonNode e : stats.path("last")) {
+            reported.add(new long[] {e.get(0).longValue(), e.get(1).longValue(), e.get(2).longValue()});
         }
         // ... and its execution log (pool and effective class as well)
         List<Stats.Executed> log = m.executionLog();
@@ -120,7 +118,7 @@ class SharedMediatorIT {
                     .append(", b-high #").append(b).append('\n');
             if (hi < 0 || lo < 0 || b < 0) {
                 throw new MediatorFailure("round " + round + ": the mediator did not report all three requests: "
-                        + stats.get("last"));
+                        + stats.path("last"));
             }
             if (hi > lo) {
                 throw new MediatorFailure("round " + round + ": the mediator ran a-low (priority low) before a-high "

@@ -2,7 +2,7 @@ package dev.vgpuhil.harness.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.harness.Json;
+import dev.vgpuhil.harness.fixtures.GarbageWriter;
 import dev.vgpuhil.harness.agent.Selftest;
 import dev.vgpuhil.harness.agent.VectorAddResult;
 import dev.vgpuhil.harness.junit.GuestVm;
@@ -129,7 +129,7 @@ class VectorAddIT {
     @Test
     @DisplayName("garbage from the guest (bad lengths, bad opcodes, odd access sizes, doorbells) does not break the device")
     void garbageThenVectorAdd(GuestVm vm, MediatorHandle mediator) {
-        vm.writeGarbage(vm.device(0), 4711, true);
+        GarbageWriter.write(vm.shell(), vm.device(0), 4711, true);
         assertThat(vm.isRunning()).as("QEMU still running").isTrue();
         List<VectorAddResult> results = vm.agent(0).vectorAdd(127, 99, false, 2);
         for (VectorAddResult r : results) {
@@ -141,6 +141,6 @@ class VectorAddIT {
     }
 
     static long completed(MediatorHandle m) {
-        return Json.getLong(m.stats(), "completed");
+        return m.stats().required("completed").asLong();
     }
 }

@@ -9,6 +9,7 @@ import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.protocol.Pool;
 import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.qemu.machine.Accelerator;
+import dev.vgpuhil.qemu.machine.MachineSpec;
 import dev.vgpuhil.qemu.machine.QemuMachine;
 import dev.vgpuhil.qemu.machine.VgpuStubDevice;
 import java.nio.charset.StandardCharsets;
@@ -202,7 +203,7 @@ class GuestSelectionTest {
         assertThat(p.readyBySsh()).isTrue();
         assertThat(g.checksJava()).isTrue();
 
-        QemuMachine.Builder b = QemuMachine.builder().name("cmdline").accelerator(Accelerator.TCG).startPaused(true)
+        MachineSpec.Builder b = QemuMachine.builder().name("cmdline").accelerator(Accelerator.TCG).startPaused(true)
                 .userNetworking(true).runBaseDir(tmp.resolve("runs"))
                 .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200));
         p.applyTo(b);

@@ -1,8 +1,8 @@
 package dev.vgpuhil.qemu.machine;
 
+import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.common.Setting;
-import dev.vgpuhil.qemu.ChildProcesses;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.IOException;
 import java.io.InputStream;
@@ -117,7 +117,7 @@ public final class KvmProbe {
             List<String> cmd = List.of(qemu.path().toString(), "-machine", "q35", "-accel", "kvm", "-cpu", "host",
                     "-m", "16", "-bios", fw.toString(), "-nodefaults", "-no-user-config", "-display", "none",
                     "-monitor", "none", "-serial", "stdio", "-no-reboot");
-            p = ChildProcesses.start(new ProcessBuilder(cmd).directory(dir.toFile())
+            p = BoundProcesses.start(new ProcessBuilder(cmd).directory(dir.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                     .redirectError(err.toFile()));
             StringBuilder out = new StringBuilder();
@@ -143,7 +143,7 @@ public final class KvmProbe {
                 }
             }
             Integer code = exited ? p.exitValue() : null;
-            ChildProcesses.kill(p, Duration.ofSeconds(5));
+            BoundProcesses.kill(p, Duration.ofSeconds(5));
             reader.join(1_000);
             String stages = seen.strip();
             Duration took = since(t0);
@@ -151,7 +151,7 @@ public final class KvmProbe {
                 return new Result(true, "probe firmware reached long mode and ran natively under -accel kvm "
                         + "-cpu host in " + took.toMillis() + " ms", took);
             }
-            String stderr = oneLine(ChildProcesses.tail(readQuietly(err), 4));
+            String stderr = oneLine(BoundProcesses.tail(readQuietly(err), 4));
             String how = exited
                     ? "QEMU exited (" + new ExitStatus(code) + ")"
                     : "no progress within " + timeout.toMillis() + " ms (probe QEMU killed)";
@@ -164,7 +164,7 @@ public final class KvmProbe {
             return new Result(false, prefix + "probe interrupted", since(t0));
         } finally {
             if (p != null && p.isAlive()) {
-                ChildProcesses.kill(p, Duration.ofSeconds(5));
+                BoundProcesses.kill(p, Duration.ofSeconds(5));
             }
             if (dir != null) {
                 MoreFiles.deleteTree(dir);

@@ -1,8 +1,8 @@
 package dev.vgpuhil.qemu.machine;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * One PCI function as reported by QMP {@code query-pci}.
@@ -44,43 +44,30 @@ public record PciDevice(int bus, int slot, int function, int vendorId, int devic
     }
 
     /** Flattens query-pci's reply (buses, and devices behind bridges). */
-    static List<PciDevice> fromQueryPci(Object reply) {
+    static List<PciDevice> fromQueryPci(JsonNode reply) {
         List<PciDevice> out = new ArrayList<>();
-        if (reply instanceof List<?> buses) {
-            for (Object bus : buses) {
-                collect(asMap(bus), out);
-            }
+        for (JsonNode bus : reply) {
+            collect(bus, out);
         }
         return out;
     }
 
-    private static void collect(Map<String, Object> bus, List<PciDevice> out) {
-        for (Object o : Json.array(bus, "devices")) {
-            Map<String, Object> d = asMap(o);
-            Map<String, Object> id = Json.object(d, "id");
-            Map<String, Object> cls = Json.object(d, "class_info");
+    private static void collect(JsonNode bus, List<PciDevice> out) {
+        for (JsonNode d : bus.path("devices")) {
+            JsonNode id = d.path("id");
+            JsonNode cls = d.path("class_info");
             List<Bar> bars = new ArrayList<>();
-            for (Object r : Json.array(d, "regions")) {
-                Map<String, Object> region = asMap(r);
-                bars.add(new Bar((int) Json.number(region, "bar", -1), Json.string(region, "type", ""),
-                        Json.number(region, "address", -1), Json.number(region, "size", 0)));
+            for (JsonNode region : d.path("regions")) {
+                bars.add(new Bar(region.path("bar").asInt(-1), region.path("type").asText(""),
+                        region.path("address").asLong(-1), region.path("size").asLong(0)));
             }
-            out.add(new PciDevice((int) Json.number(d, "bus", 0), (int) Json.number(d, "slot", 0),
-                    (int) Json.number(d, "function", 0), (int) Json.number(id, "vendor", 0),
-                    (int) Json.number(id, "device", 0), (int) Json.number(cls, "class", 0),
-                    Json.string(cls, "desc", ""), Json.string(d, "qdev_id", ""), bars));
-            Map<String, Object> bridge = Json.object(d, "pci_bridge");
-            if (!bridge.isEmpty()) {
+            out.add(new PciDevice(d.path("bus").asInt(0), d.path("slot").asInt(0), d.path("function").asInt(0),
+                    id.path("vendor").asInt(0), id.path("device").asInt(0), cls.path("class").asInt(0),
+                    cls.path("desc").asText(""), d.path("qdev_id").asText(""), bars));
+            JsonNode bridge = d.path("pci_bridge");
+            if (bridge.isObject() && !bridge.isEmpty()) {
                 collect(bridge, out);
             }
         }
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> asMap(Object o) {
-        if (o instanceof Map) {
-            return (Map<String, Object>) o;
-        }
-        throw new IllegalArgumentException("query-pci: expected an object, got " + o);
     }
 }

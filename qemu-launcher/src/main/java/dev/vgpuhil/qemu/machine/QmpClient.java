@@ -1,5 +1,7 @@
 package dev.vgpuhil.qemu.machine;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -44,8 +46,8 @@ public final class QmpClient implements AutoCloseable {
     private final Duration defaultTimeout;
     private final BufferedWriter transcript;
     private final Runnable onActivity;
-    private final CompletableFuture<Map<String, Object>> greeting = new CompletableFuture<>();
-    private final Map<String, CompletableFuture<Map<String, Object>>> pending = new ConcurrentHashMap<>();
+    private final CompletableFuture<ObjectNode> greeting = new CompletableFuture<>();
+    private final Map<String, CompletableFuture<ObjectNode>> pending = new ConcurrentHashMap<>();
     private final List<QmpEvent> events = new ArrayList<>();
     private final List<Consumer<QmpEvent>> listeners = new CopyOnWriteArrayList<>();
     private final AtomicLong ids = new AtomicLong();
@@ -93,7 +95,7 @@ public final class QmpClient implements AutoCloseable {
     }
 
     private void handshake(Duration timeout) {
-        Map<String, Object> g;
+        ObjectNode g;
         try {
             g = greeting.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
@@ -104,8 +106,8 @@ public final class QmpClient implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new QmpException("interrupted while waiting for the QMP greeting", e);
         }
-        if (!g.containsKey("QMP")) {
-            throw new QmpException("not a QMP greeting: " + Json.write(g), null);
+        if (!g.has("QMP")) {
+            throw new QmpException("not a QMP greeting: " + g, null);
         }
         execute("qmp_capabilities", null, timeout);
     }
@@ -113,12 +115,12 @@ public final class QmpClient implements AutoCloseable {
     // ---- commands
 
     /** Runs a command without arguments with the default deadline; returns its "return" value. */
-    public Object execute(String command) {
+    public JsonNode execute(String command) {
         return execute(command, null, defaultTimeout);
     }
 
-    /** Runs a command with the default deadline; returns its "return" value (a Map, List, ... see {@link Json}). */
-    public Object execute(String command, Map<String, ?> arguments) {
+    /** Runs a command with the default deadline; returns its "return" value (a Jackson tree). */
+    public JsonNode execute(String command, Map<String, ?> arguments) {
         return execute(command, arguments, defaultTimeout);
     }
 
@@ -128,7 +130,7 @@ public final class QmpClient implements AutoCloseable {
      * @throws QmpException on an error reply (with {@link QmpException#errorClass()}), when no reply comes
      *                      within {@code timeout}, or when the connection is (or gets) closed
      */
-    public Object execute(String command, Map<String, ?> arguments, Duration timeout) {
+    public JsonNode execute(String command, Map<String, ?> arguments, Duration timeout) {
         String why = closedBecause;
         if (why != null) {
             throw new QmpException("cannot execute " + command + ": QMP connection closed (" + why + ")", null);
@@ -140,10 +142,10 @@ public final class QmpClient implements AutoCloseable {
             msg.put("arguments", arguments);
         }
         msg.put("id", id);
-        CompletableFuture<Map<String, Object>> f = new CompletableFuture<>();
+        CompletableFuture<ObjectNode> f = new CompletableFuture<>();
         pending.put(id, f);
         try {
-            send(Json.write(msg));
+            send(QmpJson.write(msg));
         } catch (IOException e) {
             pending.remove(id);
             throw new QmpException("cannot send " + command + ": " + e.getMessage(), e);
@@ -152,7 +154,7 @@ public final class QmpClient implements AutoCloseable {
             // the reader may have failed every pending command just before we registered ours
             f.completeExceptionally(new IOException(closedBecause));
         }
-        Map<String, Object> reply;
+        ObjectNode reply;
         try {
             reply = f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
@@ -166,19 +168,22 @@ public final class QmpClient implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new QmpException("interrupted while waiting for the reply to " + command, e);
         }
-        if (reply.containsKey("error")) {
-            Map<String, Object> err = Json.object(reply, "error");
-            String cls = Json.string(err, "class", "?");
-            String desc = Json.string(err, "desc", "");
+        if (reply.has("error")) {
+            JsonNode err = reply.path("error");
+            String cls = err.path("class").asText("?");
+            String desc = err.path("desc").asText("");
             throw new QmpException(command + " failed: " + cls + ": " + desc, cls, desc, null);
         }
-        return reply.get("return");
+        return reply.path("return");
     }
 
     /** {@code query-status}. */
     public RunState queryStatus() {
-        Map<String, Object> r = asMap(execute("query-status"), "query-status");
-        return new RunState(Json.string(r, "status", "?"), Boolean.TRUE.equals(r.get("running")));
+        JsonNode r = execute("query-status");
+        if (!r.isObject()) {
+            throw new QmpException("query-status returned " + r + " instead of an object", null);
+        }
+        return new RunState(r.path("status").asText("?"), r.path("running").asBoolean(false));
     }
 
     /** {@code query-pci}, flattened over buses and bridges. */
@@ -188,8 +193,8 @@ public final class QmpClient implements AutoCloseable {
 
     /** An HMP command through {@code human-monitor-command}; returns its text output (e.g. "info usernet"). */
     public String hmp(String commandLine) {
-        Object r = execute("human-monitor-command", Map.of("command-line", commandLine));
-        return r == null ? "" : r.toString();
+        JsonNode r = execute("human-monitor-command", Map.of("command-line", commandLine));
+        return r.isTextual() ? r.asText() : r.isMissingNode() || r.isNull() ? "" : r.toString();
     }
 
     /** {@code system_powerdown}: presses the ACPI power button (the guest decides what to do). */
@@ -227,8 +232,9 @@ public final class QmpClient implements AutoCloseable {
     }
 
     /** The greeting QEMU sent (its "QMP" member: version, capabilities). */
-    public Map<String, Object> greeting() {
-        return Json.object(greeting.getNow(Map.of()), "QMP");
+    public JsonNode greeting() {
+        ObjectNode g = greeting.getNow(null);
+        return g == null ? QmpJson.MAPPER.createObjectNode() : g.path("QMP");
     }
 
     // ---- events
@@ -335,9 +341,9 @@ public final class QmpClient implements AutoCloseable {
                     continue;
                 }
                 log("<-", line);
-                Map<String, Object> msg;
+                ObjectNode msg;
                 try {
-                    msg = Json.parseObject(line);
+                    msg = QmpJson.parseObject(line);
                 } catch (IllegalArgumentException e) {
                     log("!!", "unparsable line ignored: " + e.getMessage());
                     continue;
@@ -355,7 +361,7 @@ public final class QmpClient implements AutoCloseable {
         greeting.completeExceptionally(new IOException(closedBecause));
         IOException gone = new IOException(closedBecause);
         for (String id : List.copyOf(pending.keySet())) {
-            CompletableFuture<Map<String, Object>> f = pending.remove(id);
+            CompletableFuture<ObjectNode> f = pending.remove(id);
             if (f != null) {
                 f.completeExceptionally(gone);
             }
@@ -364,16 +370,16 @@ public final class QmpClient implements AutoCloseable {
         onActivity.run();
     }
 
-    private void dispatch(Map<String, Object> msg) {
-        if (msg.containsKey("QMP")) {
+    private void dispatch(ObjectNode msg) {
+        if (msg.has("QMP")) {
             greeting.complete(msg);
-        } else if (msg.containsKey("event")) {
-            Map<String, Object> ts = Json.object(msg, "timestamp");
-            Instant when = Instant.ofEpochSecond(Json.number(ts, "seconds", 0),
-                    Json.number(ts, "microseconds", 0) * 1000);
+        } else if (msg.has("event")) {
+            JsonNode ts = msg.path("timestamp");
+            Instant when = Instant.ofEpochSecond(ts.path("seconds").asLong(0),
+                    ts.path("microseconds").asLong(0) * 1000);
             QmpEvent ev;
             synchronized (events) {
-                ev = new QmpEvent(events.size(), Json.string(msg, "event", "?"), Json.object(msg, "data"), when);
+                ev = new QmpEvent(events.size(), msg.path("event").asText("?"), msg.get("data"), when);
                 events.add(ev);
             }
             for (Consumer<QmpEvent> l : listeners) {
@@ -384,23 +390,15 @@ public final class QmpClient implements AutoCloseable {
                 }
             }
             onActivity.run();
-        } else if (msg.containsKey("return") || msg.containsKey("error")) {
-            Object id = msg.get("id");
-            CompletableFuture<Map<String, Object>> f = id == null ? null : pending.remove(id.toString());
+        } else if (msg.has("return") || msg.has("error")) {
+            JsonNode id = msg.get("id");
+            CompletableFuture<ObjectNode> f = id == null ? null : pending.remove(id.asText());
             if (f != null) {
                 f.complete(msg);
             } else {
                 log("!!", "reply to no waiting command (late or unknown id) dropped");
             }
         }
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> asMap(Object o, String what) {
-        if (o instanceof Map) {
-            return (Map<String, Object>) o;
-        }
-        throw new QmpException(what + " returned " + o + " instead of an object", null);
     }
 
     /** The reply of {@code query-status}: e.g. ("running", true), ("paused", false), ("shutdown", false). */

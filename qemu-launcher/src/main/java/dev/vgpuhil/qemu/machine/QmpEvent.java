@@ -1,7 +1,8 @@
 package dev.vgpuhil.qemu.machine;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import java.time.Instant;
-import java.util.Map;
 
 /**
  * An asynchronous QMP event, e.g. {@code SHUTDOWN} with data {@code {"guest":false,"reason":"host-qmp-quit"}}.
@@ -11,19 +12,19 @@ import java.util.Map;
  * @param data      the event's "data" member (empty if it had none)
  * @param timestamp QEMU's timestamp of the event
  */
-public record QmpEvent(int index, String name, Map<String, Object> data, Instant timestamp) {
+public record QmpEvent(int index, String name, JsonNode data, Instant timestamp) {
     public QmpEvent {
-        data = data == null ? Map.of() : data;
+        data = data == null || data.isNull() ? JsonNodeFactory.instance.objectNode() : data;
     }
 
     /** A member of {@link #data()} as a string (null if absent). */
     public String dataString(String key) {
-        Object v = data.get(key);
-        return v == null ? null : v.toString();
+        JsonNode v = data.get(key);
+        return v == null || v.isNull() ? null : v.isValueNode() ? v.asText() : v.toString();
     }
 
     @Override
     public String toString() {
-        return name + (data.isEmpty() ? "" : " " + Json.write(data));
+        return name + (data.isEmpty() ? "" : " " + data);
     }
 }

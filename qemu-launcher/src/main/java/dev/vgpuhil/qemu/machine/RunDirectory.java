@@ -20,7 +20,7 @@ import java.util.stream.Stream;
  * Unix socket, then they live in a private directory under /tmp).
  *
  * <p>{@link #sweepOrphans} finds QEMUs whose owner JVM is gone: this is the safety net behind the parent-death
- * signal of {@link dev.vgpuhil.qemu.ChildProcesses}.
+ * signal of {@link dev.vgpuhil.common.BoundProcesses}.
  */
 final class RunDirectory {
     static final String CMDLINE = "qemu.cmdline";

@@ -11,7 +11,7 @@ import java.util.Objects;
  * One {@code -device vgpu-stub,...} (properties as in vgpu-stub/DEVICE.md and {@code -device vgpu-stub,help}):
  * {@code pool_id} A/B, {@code priority} low/medium/high, {@code vm_id}, {@code socket} (the mediator's Unix socket;
  * the device connects and reconnects by itself) or {@code chardev} (a socket chardev you add with
- * {@link QemuMachine.Builder#extraArgs}), {@code timeout_ms}, and the QEMU-generic {@code id} and {@code addr}.
+ * {@link MachineSpec.Builder#extraArgs}), {@code timeout_ms}, and the QEMU-generic {@code id} and {@code addr}.
  *
  * <p>Immutable; every setter returns a copy. Without {@link #socket} and {@link #chardev} the machine points the
  * device at {@code mediator.sock} in its own run directory (where nobody listens unless you put a mediator

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
@@ -19,7 +20,7 @@ import java.util.regex.Pattern;
  *   <li>throws {@link MachineDiedException} as soon as it can no longer succeed: QEMU exited (after the output
  *       it wrote before exiting has been read), the machine was closed, or — for serial waits — the guest
  *       printed a fatal line (default: "Kernel panic - not syncing", see
- *       {@link QemuMachine.Builder#failOnSerial}).</li>
+ *       {@link MachineSpec.Builder#failOnSerial}).</li>
  * </ul>
  * Serial waits look at whole lines (without CR/LF) with {@link Matcher#find()}, from a given line index on
  * (default 0: the whole boot so far, so a marker printed before the call still counts). Event waits likewise
@@ -123,6 +124,53 @@ public final class Waits {
     public void forCondition(String description, BooleanSupplier condition) {
         await(description, () -> condition.getAsBoolean() ? Optional.of(Boolean.TRUE) : Optional.empty(),
                 () -> machine.deathReason(QemuMachine.Stream.NONE));
+    }
+
+    /**
+     * Retries {@code attempt} until it returns a value: each try gets the time left (it must not take longer) and
+     * fails by throwing; between tries it pauses {@code pause}. Fails at once, like a serial wait, when QEMU has
+     * exited, the machine was closed or the guest printed a fatal line; at the deadline with the last try's error.
+     * The machine's monitor is not held while a try runs, so the machine's readers are never held up by it.
+     */
+    public <T> T retrying(String what, Function<Duration, T> attempt, Duration pause) {
+        long start = System.nanoTime();
+        long deadline = start + timeout.toNanos();
+        String last = "no attempt";
+        while (true) {
+            String dead = machine.fatalSerialLine() != null ? "the guest printed a fatal line: "
+                    + machine.fatalSerialLine() : machine.deathReason(QemuMachine.Stream.SERIAL);
+            if (dead != null) {
+                throw new MachineDiedException(dead + " while waiting for " + what + " (after "
+                        + millis(System.nanoTime() - start) + "; last attempt: " + last + ")",
+                        machine.diagnostics(false));
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                throw new WaitTimeoutException("timed out after " + millis(timeout.toNanos()) + " waiting for "
+                        + what + " (last attempt: " + last + ")", machine.diagnostics(false));
+            }
+            try {
+                return attempt.apply(Duration.ofNanos(left));
+            } catch (RuntimeException e) {
+                last = String.valueOf(e.getMessage());
+            }
+            // wait out the pause; QEMU's exit or a fatal line end it early
+            long pauseEnd = Math.min(deadline, System.nanoTime() + pause.toNanos());
+            Object monitor = machine.monitor();
+            synchronized (monitor) {
+                long ms;
+                while ((ms = (pauseEnd - System.nanoTime()) / 1_000_000) > 0 && machine.fatalSerialLine() == null
+                        && machine.deathReason(QemuMachine.Stream.SERIAL) == null) {
+                    try {
+                        monitor.wait(ms);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new QemuMachineException("interrupted while waiting for " + what,
+                                machine.diagnostics(false), e);
+                    }
+                }
+            }
+        }
     }
 
     private <T> T await(String what, Supplier<Optional<T>> check, Supplier<String> death) {

@@ -1,8 +1,9 @@
 package dev.vgpuhil.qemu.qtest;
 
+import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.common.MoreFiles;
-import dev.vgpuhil.qemu.ChildProcesses;
 import dev.vgpuhil.qemu.QemuBinary;
+import dev.vgpuhil.qemu.machine.CleanupMode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -35,7 +36,7 @@ import java.util.stream.Stream;
  * <p>Each session has a private run directory (sockets, pidfile, QEMU's stdout/stderr). Every command has a
  * deadline; if QEMU dies the exception carries its exit code and stderr tail. Asynchronous {@code IRQ raise/lower}
  * lines are queued apart from command replies. QEMU does not exit when the qtest socket closes, so the child is
- * bound to the JVM by {@link ChildProcesses} (parent-death signal + shutdown hook). {@link #close()} kills and
+ * bound to the JVM by {@link BoundProcesses} (parent-death signal + shutdown hook). {@link #close()} kills and
  * reaps QEMU and removes the run directory; it is idempotent.
  */
 public final class QtestSession implements AutoCloseable {
@@ -54,7 +55,7 @@ public final class QtestSession implements AutoCloseable {
     private final Duration commandTimeout;
     private final List<String> commandLine;
     private final Path qmpSocket;
-    private final boolean keepRunDir;
+    private final CleanupMode cleanup;
     private final BlockingQueue<String> replies = new LinkedBlockingQueue<>();
     private final BlockingQueue<IrqEvent> irqEvents = new LinkedBlockingQueue<>();
     private final Map<Integer, Boolean> irqLevels = new ConcurrentHashMap<>();
@@ -70,7 +71,7 @@ public final class QtestSession implements AutoCloseable {
         this.commandTimeout = b.commandTimeout;
         this.commandLine = List.copyOf(commandLine);
         this.qmpSocket = b.qmp ? runDir.resolve("qmp.sock") : null;
-        this.keepRunDir = b.keepRunDir;
+        this.cleanup = b.cleanup;
         this.reader = new Thread(this::readLoop, "qtest-reader-" + process.pid());
         this.reader.setDaemon(true);
         this.reader.start();
@@ -86,7 +87,7 @@ public final class QtestSession implements AutoCloseable {
         private String machine = "q35";
         private final List<String> extraArgs = new ArrayList<>();
         private boolean qmp;
-        private boolean keepRunDir = dev.vgpuhil.common.Setting.KEEP_RUN_DIRS.enabled();
+        private CleanupMode cleanup = CleanupMode.configured();
         private Duration commandTimeout = DEFAULT_COMMAND_TIMEOUT;
         private Duration startTimeout = DEFAULT_START_TIMEOUT;
 
@@ -122,9 +123,9 @@ public final class QtestSession implements AutoCloseable {
             return this;
         }
 
-        /** Keep the run directory after close (diagnostics); also -Dvgpu.keepRunDirs=true. */
-        public Builder keepRunDir(boolean keep) {
-            this.keepRunDir = keep;
+        /** What becomes of the run directory (default {@link CleanupMode#configured()}; a failed start is a failure). */
+        public Builder cleanup(CleanupMode mode) {
+            this.cleanup = java.util.Objects.requireNonNull(mode);
             return this;
         }
 
@@ -173,7 +174,7 @@ public final class QtestSession implements AutoCloseable {
                 server.bind(UnixDomainSocketAddress.of(qtestSock));
                 server.configureBlocking(false);
                 Files.writeString(runDir.resolve("command-line.txt"), String.join(" ", cmd) + "\n");
-                process = ChildProcesses.start(new ProcessBuilder(cmd).directory(runDir.toFile())
+                process = BoundProcesses.start(new ProcessBuilder(cmd).directory(runDir.toFile())
                         .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                         .redirectOutput(runDir.resolve("qemu.stdout").toFile())
                         .redirectError(runDir.resolve("qemu.stderr").toFile()));
@@ -208,9 +209,9 @@ public final class QtestSession implements AutoCloseable {
                 return session;
             } catch (IOException | InterruptedException | RuntimeException e) {
                 if (process != null) {
-                    ChildProcesses.kill(process, Duration.ofSeconds(10));
+                    BoundProcesses.kill(process, Duration.ofSeconds(10));
                 }
-                if (!keepRunDir) {
+                if (cleanup.deletes(true)) {
                     MoreFiles.deleteTree(runDir);
                 }
                 if (e instanceof InterruptedException) {
@@ -293,13 +294,13 @@ public final class QtestSession implements AutoCloseable {
         } catch (IOException ignored) {
             // the process is killed next; nothing more to do with its socket
         }
-        ChildProcesses.kill(process, Duration.ofSeconds(10));
+        BoundProcesses.kill(process, Duration.ofSeconds(10));
         try {
             reader.join(5_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (!keepRunDir) {
+        if (cleanup.deletes(false)) {
             MoreFiles.deleteTree(runDir);
         }
     }
@@ -567,7 +568,7 @@ public final class QtestSession implements AutoCloseable {
 
     private static String stderrTail(Path runDir) {
         try {
-            return ChildProcesses.tail(Files.readString(runDir.resolve("qemu.stderr"), StandardCharsets.UTF_8),
+            return BoundProcesses.tail(Files.readString(runDir.resolve("qemu.stderr"), StandardCharsets.UTF_8),
                     STDERR_TAIL_LINES);
         } catch (IOException e) {
             return "";

@@ -3,7 +3,7 @@ package dev.vgpuhil.qemu.device;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.qemu.ChildProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,7 +28,7 @@ class GuestErrorLogTest {
      * wrong-size access under that item instead of guest_errors.
      */
     static String logItems() throws Exception {
-        var r = ChildProcesses.run(List.of(DeviceHostings.current().qemu().path().toString(), "-d", "help"), Duration.ofSeconds(30));
+        var r = BoundProcesses.run(List.of(DeviceHostings.current().qemu().path().toString(), "-d", "help"), Duration.ofSeconds(30));
         return r.stdout().lines().anyMatch(l -> l.startsWith("invalid_mem")) ? "guest_errors,invalid_mem"
                 : "guest_errors";
     }

@@ -2,12 +2,13 @@ package dev.vgpuhil.qemu.machine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.qemu.ChildProcesses;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.vgpuhil.common.BoundProcesses;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,7 +33,7 @@ class DisksAndPathsTest {
     @Test
     void aQcow2DiskAndASeedDriveAreAttachedWithoutTouchingTheImage(@TempDir Path tmp) throws Exception {
         Path disk = tmp.resolve("user.qcow2");
-        ChildProcesses.Result r = ChildProcesses.run(List.of("qemu-img", "create", "-q", "-f", "qcow2",
+        BoundProcesses.Result r = BoundProcesses.run(List.of("qemu-img", "create", "-q", "-f", "qcow2",
                 disk.toString(), "64M"), Duration.ofSeconds(30));
         assertThat(r.exitCode()).as(r.stderr()).isZero();
         Path seed = tmp.resolve("seed.img");
@@ -41,13 +42,13 @@ class DisksAndPathsTest {
         try (QemuMachine vm = TestMachines.bareKernel("disk").disk(disk).cloudInitSeed(seed).start()) {
             assertThat(String.join(" ", vm.commandLine())).contains("file=" + disk + ",if=virtio,format=qcow2,"
                     + "snapshot=on").contains("file=" + seed + ",if=virtio,format=raw,readonly=on");
-            @SuppressWarnings("unchecked")
-            List<Map<String, Object>> blocks = (List<Map<String, Object>>) vm.qmp().execute("query-block");
-            List<String> files = blocks.stream().map(b -> Json.object(b, "inserted"))
-                    .map(i -> Json.string(i, "file", "") + "|" + Json.string(Json.object(i, "image"), "filename",
-                            "")).toList();
+            List<JsonNode> blocks = new ArrayList<>();
+            vm.qmp().execute("query-block").forEach(blocks::add);
+            List<String> files = blocks.stream().map(b -> b.path("inserted"))
+                    .map(i -> i.path("file").asText("") + "|" + i.path("image").path("filename").asText(""))
+                    .toList();
             assertThat(String.join(" ", files)).contains(seed.toString());
-            assertThat(blocks).anySatisfy(b -> assertThat(Json.object(b, "inserted").get("ro")).isEqualTo(true));
+            assertThat(blocks).anySatisfy(b -> assertThat(b.path("inserted").path("ro").booleanValue()).isTrue());
         }
         assertThat(Files.readAllBytes(disk)).isEqualTo(before);
     }

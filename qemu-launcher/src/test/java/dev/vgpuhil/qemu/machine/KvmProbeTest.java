@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.vgpuhil.qemu.ChildProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,10 +31,10 @@ class KvmProbeTest {
         try (InputStream in = KvmProbe.class.getResourceAsStream("kvm-probe.S")) {
             Files.write(src, in.readAllBytes());
         }
-        ChildProcesses.Result as = ChildProcesses.run(List.of("as", "--64", "-o", tmp.resolve("p.o").toString(),
+        BoundProcesses.Result as = BoundProcesses.run(List.of("as", "--64", "-o", tmp.resolve("p.o").toString(),
                 src.toString()), Duration.ofSeconds(30));
         assertThat(as.exitCode()).as(as.stderr()).isZero();
-        ChildProcesses.Result ld = ChildProcesses.run(List.of("ld", "-Ttext=0", "--oformat=binary", "-e", "0", "-o",
+        BoundProcesses.Result ld = BoundProcesses.run(List.of("ld", "-Ttext=0", "--oformat=binary", "-e", "0", "-o",
                 tmp.resolve("p.bin").toString(), tmp.resolve("p.o").toString()), Duration.ofSeconds(30));
         assertThat(ld.exitCode()).as(ld.stderr()).isZero();
         assertThat(Files.readAllBytes(tmp.resolve("p.bin"))).isEqualTo(KvmProbe.firmware());
@@ -46,7 +46,7 @@ class KvmProbeTest {
         Path fw = tmp.resolve("fw.bin");
         Files.write(fw, KvmProbe.firmware());
         Path out = tmp.resolve("out");
-        Process p = ChildProcesses.start(new ProcessBuilder(TestMachines.qemu().path().toString(), "-machine", "q35",
+        Process p = BoundProcesses.start(new ProcessBuilder(TestMachines.qemu().path().toString(), "-machine", "q35",
                 "-accel", "tcg", "-m", "16", "-bios", fw.toString(), "-nodefaults", "-display", "none", "-serial",
                 "file:" + out, "-no-reboot").redirectErrorStream(true).redirectOutput(tmp.resolve("log").toFile()));
         try {
@@ -57,7 +57,7 @@ class KvmProbeTest {
             }
             assertThat(Files.readString(out, StandardCharsets.ISO_8859_1)).contains("RPLK");
         } finally {
-            ChildProcesses.kill(p, Duration.ofSeconds(5));
+            BoundProcesses.kill(p, Duration.ofSeconds(5));
         }
     }
 
@@ -109,7 +109,7 @@ class KvmProbeTest {
     @Test
     void explicitKvmFailsClearlyWhereKvmDoesNotWork() {
         assumeTrue(kvmKnownUnusable(), "KVM may work on this host");
-        QemuMachine vm = TestMachines.bareKernel("explicit-kvm").accelerator(Accelerator.KVM).build();
+        QemuMachine vm = TestMachines.bareKernel("explicit-kvm").accelerator(Accelerator.KVM).machine();
         assertThatThrownBy(vm::start).isInstanceOf(AcceleratorUnavailableException.class)
                 .isInstanceOf(MachineBootException.class)
                 .hasMessageContaining("KVM requested for machine explicit-kvm but it does not work here")

@@ -2,7 +2,7 @@ package dev.vgpuhil.qemu.machine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.qemu.ChildProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -50,7 +50,7 @@ class OrphanTest {
             }
         }
         cmd.addAll(List.of(OrphanProbeMain.class.getName(), base.toString()));
-        Process jvm = ChildProcesses.start(new ProcessBuilder(cmd).redirectErrorStream(true));
+        Process jvm = BoundProcesses.start(new ProcessBuilder(cmd).redirectErrorStream(true));
         long qemuPid = -1;
         Path runDir = null;
         StringBuilder output = new StringBuilder();
@@ -120,7 +120,7 @@ class OrphanTest {
             assertThat(sleeper.isAlive()).isTrue();
         } finally {
             for (Process p : List.of(orphan, live, sleeper)) {
-                ChildProcesses.kill(p, Duration.ofSeconds(5));
+                BoundProcesses.kill(p, Duration.ofSeconds(5));
             }
         }
     }
@@ -139,7 +139,7 @@ class OrphanTest {
                 assertThat(vm.isRunning()).isTrue();
             }
         } finally {
-            ChildProcesses.kill(orphan, Duration.ofSeconds(5));
+            BoundProcesses.kill(orphan, Duration.ofSeconds(5));
         }
     }
 

@@ -88,7 +88,7 @@ class QemuMachineBootTest {
 
     @Test
     void aBootMarkerThatNeverComesIsABootFailure() {
-        QemuMachine vm = TestMachines.bareKernel("no-marker").readyWhen(GuestImage.MARKER_READY).build();
+        QemuMachine vm = TestMachines.bareKernel("no-marker").readyWhen(GuestImage.MARKER_READY).machine();
         long t0 = System.nanoTime();
         MachineBootException e = catchThrowableOfType(vm::start, MachineBootException.class);
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(20));
@@ -111,7 +111,7 @@ class QemuMachineBootTest {
         Files.write(garbage, new byte[4096]);
         // 4 KiB of zeros is no bzImage: QEMU boots it as an ancient kernel, which cannot take a ramdisk
         QemuMachine vm = TestMachines.bareKernel("garbage").kernel(garbage)
-                .initrd(TestMachines.image().initramfs()).build();
+                .initrd(TestMachines.image().initramfs()).machine();
         MachineBootException e = catchThrowableOfType(vm::start, MachineBootException.class);
         System.out.println("[example] " + e.getMessage());
         assertThat(e.exitStatus()).contains(new ExitStatus(1));
@@ -124,7 +124,7 @@ class QemuMachineBootTest {
 
     @Test
     void aBadDevicePropertyIsABootFailureNamingIt() {
-        QemuMachine vm = TestMachines.bareKernel("bad-prop").extraArgs("-device", "vgpu-stub,pool_id=C").build();
+        QemuMachine vm = TestMachines.bareKernel("bad-prop").extraArgs("-device", "vgpu-stub,pool_id=C").machine();
         MachineBootException e = catchThrowableOfType(vm::start, MachineBootException.class);
         assertThat(e.exitStatus()).contains(new ExitStatus(1));
         assertThat(e.stderrTail()).contains("pool_id");
@@ -137,7 +137,7 @@ class QemuMachineBootTest {
     @Test
     void aBinaryWithoutVgpuStubIsRefusedForVgpuMachinesOnly() {
         QemuMachine vm = TestMachines.bareKernel("stock").binary(TestMachines.STOCK_QEMU)
-                .vgpu(VgpuStubDevice.create()).build();
+                .vgpu(VgpuStubDevice.create()).machine();
         assertThatThrownBy(vm::start).isInstanceOf(MachineBootException.class)
                 .hasMessageContaining("QEMU binary refused")
                 .hasMessageContaining(TestMachines.STOCK_QEMU.toString())
@@ -152,7 +152,7 @@ class QemuMachineBootTest {
 
     @Test
     void startAndCloseAreIdempotent() {
-        QemuMachine vm = TestMachines.bareKernel("twice").build();
+        QemuMachine vm = TestMachines.bareKernel("twice").machine();
         assertThatThrownBy(vm::pid).isInstanceOf(IllegalStateException.class).hasMessageContaining("not started");
         assertThat(vm.start()).isSameAs(vm);
         long pid = vm.pid();
@@ -166,7 +166,7 @@ class QemuMachineBootTest {
         assertThat(vm.exitStatus()).contains(new ExitStatus(0));
         assertThatThrownBy(vm::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
 
-        QemuMachine never = TestMachines.bareKernel("never").build();
+        QemuMachine never = TestMachines.bareKernel("never").machine();
         never.close();
         never.close();
         assertThat(never.shutdownStep()).contains(QemuMachine.ShutdownStep.NOT_STARTED);
@@ -175,7 +175,7 @@ class QemuMachineBootTest {
     @Test
     void keepRunDirectoryKeepsTheLogs() {
         Path dir;
-        try (QemuMachine vm = TestMachines.bareKernel("keep").keepRunDirectory(true).start()) {
+        try (QemuMachine vm = TestMachines.bareKernel("keep").cleanup(CleanupMode.NEVER).start()) {
             vm.waits().forSerialLine("Linux version");
             dir = vm.runDir();
         }
@@ -208,7 +208,7 @@ class QemuMachineBootTest {
         try (QemuMachine vm = TestMachines.guest("run").append(cmdline).start()) {
             assertThat(vm.waits().forSerialLine("^hello-from-guest$").line()).isEqualTo("hello-from-guest");
             QmpEvent shutdown = vm.waits().forQmpEvent("SHUTDOWN");
-            assertThat(shutdown.data()).containsEntry("guest", true);
+            assertThat(shutdown.data().path("guest").booleanValue()).isTrue();
             assertThat(vm.waits().forExit()).isEqualTo(new ExitStatus(0));
             assertThat(GuestImage.parseRun(String.join("\n", vm.serial().lines())))
                     .hasValueSatisfying(r -> assertThat(r.exitCode()).isZero());

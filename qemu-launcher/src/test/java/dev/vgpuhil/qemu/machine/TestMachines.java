@@ -35,14 +35,14 @@ final class TestMachines {
      * TCG, 256 MiB, the image's kernel WITHOUT an initramfs: it prints "Linux version ..." within ~1 s and then
      * panics ("VFS: Unable to mount root fs"), after which it hangs (no panic=) with QEMU still running.
      */
-    static QemuMachine.Builder bareKernel(String name) {
+    static MachineSpec.Builder bareKernel(String name) {
         return QemuMachine.builder().name(name).binary(qemu()).accelerator(Accelerator.TCG).memoryMb(256)
                 .kernel(image().kernel()).append("console=ttyS0").runBaseDir(RUNS)
                 .waitTimeout(Duration.ofSeconds(30));
     }
 
     /** TCG, 512 MiB, kernel + initramfs of the CI guest (no SSH key): "vgpu-hil: ready" in ~5 s. */
-    static QemuMachine.Builder guest(String name) {
+    static MachineSpec.Builder guest(String name) {
         return QemuMachine.builder().name(name).binary(qemu()).accelerator(Accelerator.TCG).memoryMb(512)
                 .kernel(image().kernel()).initrd(image().initramfs()).append(image().kernelCommandLine(null))
                 .runBaseDir(RUNS).waitTimeout(Duration.ofSeconds(60));

@@ -2,7 +2,7 @@ package dev.vgpuhil.qemu.qtest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.qemu.ChildProcesses;
+import dev.vgpuhil.common.BoundProcesses;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.file.Path;
@@ -21,9 +21,9 @@ class QtestSessionLifecycleTest {
     @Test
     @DisplayName("SIGKILL of the JVM kills its qtest QEMU (parent-death signal), although qtest QEMU survives a closed socket")
     void qemuDiesWithJvm() throws Exception {
-        assertThat(ChildProcesses.parentDeathSignalAvailable()).as("/usr/bin/setpriv (util-linux)").isTrue();
+        assertThat(BoundProcesses.parentDeathSignalAvailable()).as("/usr/bin/setpriv (util-linux)").isTrue();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process jvm = ChildProcesses.start(new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        Process jvm = BoundProcesses.start(new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
                 QtestOrphanProbe.class.getName()).redirectErrorStream(true));
         try {
             BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
@@ -61,7 +61,7 @@ class QtestSessionLifecycleTest {
                 assertThat(next.runDir()).exists();
             }
         } finally {
-            ChildProcesses.kill(jvm, Duration.ofSeconds(10));
+            BoundProcesses.kill(jvm, Duration.ofSeconds(10));
         }
     }
 

@@ -1,9 +1,8 @@
-package dev.vgpuhil.qemu;
+package dev.vgpuhil.common;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.vgpuhil.common.BoundProcesses;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,7 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Every process the harness starts is reaped — with its descendants, at a deadline and when the JVM dies. */
-class ChildProcessesTreeTest {
+class BoundProcessesTreeTest {
     @TempDir
     Path tmp;
 
@@ -50,11 +49,11 @@ class ChildProcessesTreeTest {
     @Test
     @DisplayName("run() past its deadline kills the script and its grandchild")
     void deadlineKillsTheTree() throws Exception {
-        assertThat(ChildProcesses.groupReaperAvailable()).as("setpriv, setsid (util-linux) and bash").isTrue();
+        assertThat(BoundProcesses.groupReaperAvailable()).as("setpriv, setsid (util-linux) and bash").isTrue();
         Path pidFile = tmp.resolve("grandchild.pid");
         Path script = grandchildScript(pidFile);
         long t0 = System.nanoTime();
-        assertThatThrownBy(() -> ChildProcesses.run(List.of("bash", script.toString()), Duration.ofSeconds(2)))
+        assertThatThrownBy(() -> BoundProcesses.run(List.of("bash", script.toString()), Duration.ofSeconds(2)))
                 .isInstanceOf(TimeoutException.class);
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(15));
         long grandchild = awaitPid(pidFile, Duration.ofSeconds(1));
@@ -68,7 +67,7 @@ class ChildProcessesTreeTest {
     @DisplayName("a command that exits normally leaves no process of its group behind")
     void normalExitReapsTheGroup() throws Exception {
         Path pidFile = tmp.resolve("bg.pid");
-        ChildProcesses.Result r = ChildProcesses.run(List.of("bash", "-c",
+        BoundProcesses.Result r = BoundProcesses.run(List.of("bash", "-c",
                 "sleep 300 >/dev/null 2>&1 & echo $! > '" + pidFile + "'; exit 4"), Duration.ofSeconds(10));
         assertThat(r.exitCode()).isEqualTo(4);
         long bg = awaitPid(pidFile, Duration.ofSeconds(1));
@@ -78,7 +77,7 @@ class ChildProcessesTreeTest {
     @Test
     @DisplayName("start() keeps the command's pid, stdin, stdout and exit code")
     void commandKeepsPidAndStdio() throws Exception {
-        Process p = ChildProcesses.start(new ProcessBuilder("bash", "-c", "echo $$; read x; echo got $x; exit 3"));
+        Process p = BoundProcesses.start(new ProcessBuilder("bash", "-c", "echo $$; read x; echo got $x; exit 3"));
         try {
             p.getOutputStream().write("hello\n".getBytes());
             p.getOutputStream().close();
@@ -87,24 +86,29 @@ class ChildProcessesTreeTest {
             assertThat(out).isEqualTo(p.pid() + "\ngot hello\n");
             assertThat(p.exitValue()).isEqualTo(3);
         } finally {
-            ChildProcesses.kill(p, Duration.ofSeconds(5));
+            BoundProcesses.kill(p, Duration.ofSeconds(5));
         }
     }
 
     @Test
     @DisplayName("a SIGKILLed JVM takes the script it runs and the script's grandchild with it")
     void jvmSigkillKillsGrandchild() throws Exception {
-        assertThat(ChildProcesses.groupReaperAvailable()).as("setpriv, setsid (util-linux) and bash").isTrue();
+        assertThat(BoundProcesses.groupReaperAvailable()).as("setpriv, setsid (util-linux) and bash").isTrue();
         Path pidFile = tmp.resolve("orphan.pid");
         Path script = grandchildScript(pidFile);
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process jvm = ChildProcesses.start(new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
-                ChildTreeProbe.class.getName(), script.toString()).redirectErrorStream(true)
+        Process jvm = BoundProcesses.start(new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                BoundTreeProbe.class.getName(), script.toString()).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("probe.log").toFile()));
         try {
             long grandchild = awaitPid(pidFile, Duration.ofSeconds(60));
             ProcessHandle gc = ProcessHandle.of(grandchild).orElseThrow();
             assertThat(BoundProcesses.running(gc)).isTrue();
+            // the pid is written right after bash forks; give the fork a moment to exec sleep
+            long execBy = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+            while (!gc.info().command().orElse("").endsWith("sleep") && System.nanoTime() < execBy) {
+                Thread.sleep(10);
+            }
             assertThat(gc.info().command().orElse("")).endsWith("sleep");
             jvm.destroyForcibly().waitFor(10, TimeUnit.SECONDS); // SIGKILL: no shutdown hook runs
             assertThat(goneWithin(grandchild, Duration.ofSeconds(5)))
@@ -112,7 +116,7 @@ class ChildProcessesTreeTest {
                             Files.readString(tmp.resolve("probe.log")))
                     .isTrue();
         } finally {
-            ChildProcesses.kill(jvm, Duration.ofSeconds(10));
+            BoundProcesses.kill(jvm, Duration.ofSeconds(10));
         }
     }
 }
