@@ -66,7 +66,8 @@ cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/qemu"
 tree="$cache_root/tree-$line"
 mkdir -p "$cache_root"
 
-device_inputs=("$here/vgpu-stub.c" "$here/vgpu_protocol.h" "$self")
+# every device source: vgpu-stub.c, vgpu_compat.h, vgpu_protocol.h, core/vgpu_core.[ch]
+device_inputs=("$here"/*.c "$here"/*.h "$here"/core/*.c "$here"/core/*.h "$self")
 while IFS= read -r -d '' f; do device_inputs+=("$f"); done \
     < <(find "$here/qemu-integration" -type f -print0 2>/dev/null | sort -z)
 

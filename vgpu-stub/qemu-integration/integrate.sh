@@ -2,18 +2,27 @@
 # Add the vgpu-stub device to an unpacked QEMU source tree.
 #
 # usage: integrate.sh [--enable-for TARGET]... QEMU_SRC_DIR [DEVICE_DIR]
-#   DEVICE_DIR defaults to the vgpu-stub directory holding vgpu-stub.c and
-#   vgpu_protocol.h (a directory with vgpu-stub-enhanced.c, the guide's name
-#   for the same file, works too).
+#   DEVICE_DIR defaults to the vgpu-stub directory holding vgpu-stub.c,
+#   vgpu_compat.h, vgpu_protocol.h and core/ (a flat directory with the core
+#   files next to the others, like an RPM's SOURCES, and vgpu-stub-enhanced.c,
+#   the guide's name for vgpu-stub.c, work too).
 #   --enable-for TARGET  also set CONFIG_VGPU_STUB=y in TARGET's default device
 #                        config (e.g. i386-softmmu), for builds configured with
 #                        --without-default-devices, which ignore Kconfig
 #                        "default y" (XCP-ng's qemu.spec does that).
 #
 # What it does, in the tree:
-#   hw/misc/vgpu-stub.c, hw/misc/vgpu_protocol.h   copied in
+#   hw/misc/vgpu-stub.c, vgpu_compat.h, vgpu_protocol.h   copied in
+#   hw/misc/core/vgpu_core.c, vgpu_core.h, vgpu_protocol.h
+#                                                  the device core, with its own
+#                                                  copy of the protocol header
+#                                                  (so it always compiles with
+#                                                  the header it came with)
 #   hw/misc/meson.build (QEMU >= 5.2) or hw/misc/Makefile.objs (older)
 #                                                  one line building vgpu-stub.c
+#                                                  and core/vgpu_core.c (a line
+#                                                  from before the split is
+#                                                  replaced)
 #   hw/misc/Kconfig                                config VGPU_STUB
 #   configs/devices/T/default.mak (>= 6.0), default-configs/devices/T.mak (5.2)
 #   or default-configs/T.mak (older)              CONFIG_VGPU_STUB=y (--enable-for)
@@ -23,8 +32,9 @@
 # added once, recognised by "vgpu-stub"/VGPU_STUB. Used by build-qemu.sh and,
 # inside the RPM's %prep, by xcpng/patch-spec.sh.
 #
-# The C source itself supports QEMU 7.2 to 10.x (see vgpu-stub.c); the hookup
-# here also knows older layouts so that a port can reuse it.
+# The C source supports the QEMU releases named in vgpu_compat.h (every API
+# difference is there); the hookup here also knows the pre-meson layout
+# (Makefile.objs, QEMU < 5.2), which is the one difference not in C.
 set -euo pipefail
 
 me=integrate.sh
@@ -35,7 +45,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --enable-for) [ $# -ge 2 ] || die "--enable-for needs a target (e.g. i386-softmmu)"; enable_for+=("$2"); shift 2 ;;
         --enable-for=*) enable_for+=("${1#--enable-for=}"); shift ;;
-        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --) shift; break ;;
         -*) die "unknown option $1" ;;
         *) break ;;
@@ -52,22 +62,37 @@ misc="$src/hw/misc"
 device_c="$dev/vgpu-stub.c"
 [ -f "$device_c" ] || device_c="$dev/vgpu-stub-enhanced.c"
 [ -f "$device_c" ] || die "missing $dev/vgpu-stub.c (or the guide's vgpu-stub-enhanced.c)"
-[ -f "$dev/vgpu_protocol.h" ] || die "missing $dev/vgpu_protocol.h"
+# The repository keeps the core in core/; an RPM's SOURCES directory is flat.
+device_file() {
+    if [ -f "$dev/$1" ]; then echo "$dev/$1"
+    elif [ -f "$dev/$(basename "$1")" ]; then echo "$dev/$(basename "$1")"
+    else die "missing $dev/$1"
+    fi
+}
+device_files=(vgpu_protocol.h vgpu_compat.h core/vgpu_core.h core/vgpu_core.c)
+for f in "${device_files[@]}"; do device_file "$f" > /dev/null; done
 
 copy_if_changed() { cmp -s "$1" "$2" || cp "$1" "$2"; }
+mkdir -p "$misc/core"
 copy_if_changed "$device_c" "$misc/vgpu-stub.c"
-copy_if_changed "$dev/vgpu_protocol.h" "$misc/vgpu_protocol.h"
+for f in "${device_files[@]}"; do
+    copy_if_changed "$(device_file "$f")" "$misc/$f"
+done
+copy_if_changed "$(device_file vgpu_protocol.h)" "$misc/core/vgpu_protocol.h"
 
 if [ -f "$misc/meson.build" ]; then
     # QEMU 8.2 renamed the source set softmmu_ss -> system_ss.
     if grep -q "^system_ss" "$misc/meson.build"; then ss=system_ss; else ss=softmmu_ss; fi
-    if ! grep -q "vgpu-stub.c" "$misc/meson.build"; then
-        printf "\n# vgpu-stub: test harness device (vgpu-hil)\n%s.add(when: 'CONFIG_VGPU_STUB', if_true: files('vgpu-stub.c'))\n" \
+    if ! grep -q "files('vgpu-stub.c', 'core/vgpu_core.c')" "$misc/meson.build"; then
+        # a tree integrated before the core split has a line without vgpu_core.c
+        sed -i -e '/^# vgpu-stub: test harness device/d' -e "/files('vgpu-stub.c'/d" "$misc/meson.build"
+        printf "\n# vgpu-stub: test harness device (vgpu-hil)\n%s.add(when: 'CONFIG_VGPU_STUB', if_true: files('vgpu-stub.c', 'core/vgpu_core.c'))\n" \
             "$ss" >> "$misc/meson.build"
     fi
 else
-    if ! grep -q "vgpu-stub.o" "$misc/Makefile.objs"; then
-        printf '\n# vgpu-stub: test harness device (vgpu-hil)\ncommon-obj-$(CONFIG_VGPU_STUB) += vgpu-stub.o\n' \
+    if ! grep -q "vgpu-stub.o core/vgpu_core.o" "$misc/Makefile.objs"; then
+        sed -i -e '/^# vgpu-stub: test harness device/d' -e '/vgpu-stub\.o/d' "$misc/Makefile.objs"
+        printf '\n# vgpu-stub: test harness device (vgpu-hil)\ncommon-obj-$(CONFIG_VGPU_STUB) += vgpu-stub.o core/vgpu_core.o\n' \
             >> "$misc/Makefile.objs"
     fi
 fi
