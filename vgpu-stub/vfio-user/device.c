@@ -14,6 +14,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <linux/pci_regs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
