@@ -100,6 +100,7 @@ public final class QemuMachine implements AutoCloseable {
     private volatile Process process;
     private volatile SerialConsole serial;
     private volatile QmpClient qmp;
+    private volatile HostedDevices hosted = HostedDevices.NONE;
     private volatile ServerSocketChannel serialServer;
     private volatile Map<Integer, Integer> forwardedPorts = Map.of();
     private volatile Long exitedAtNanos;
@@ -187,6 +188,11 @@ public final class QemuMachine implements AutoCloseable {
             serialServer = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             serialServer.bind(UnixDomainSocketAddress.of(serialSock));
             serialServer.configureBlocking(false);
+            try {
+                hosted = HostedDevices.start(qemu, cfg.vgpus, mediatorSocket(), runDir, socketDir);
+            } catch (IOException | RuntimeException e) {
+                throw bootFailure("cannot host the vgpu-stub devices: " + e.getMessage(), e);
+            }
             commandLine = List.copyOf(buildCommandLine(serialSock, qmpSock));
             Files.writeString(runDir.resolve(RunDirectory.CMDLINE), CommandLine.shellQuote(commandLine) + "\n");
             writeInfo();
@@ -280,11 +286,11 @@ public final class QemuMachine implements AutoCloseable {
         boolean needsDevice = !cfg.vgpus.isEmpty();
         try {
             if (cfg.binary != null) {
-                if (needsDevice && !cfg.binary.hasVgpuStub()) {
+                if (needsDevice && cfg.binary.hostings().isEmpty()) {
                     throw new QemuBinary.QemuBinaryException(cfg.binary.path() + " (" + cfg.binary.version()
                             + ") lacks the " + QemuBinary.DEVICE + " device that " + cfg.vgpus.size()
-                            + " -device " + QemuBinary.DEVICE + " need; use the QEMU built by"
-                            + " vgpu-stub/build-qemu.sh");
+                            + " -device " + QemuBinary.DEVICE + " need, and vfio-user-pci; use the QEMU built by"
+                            + " vgpu-stub/build-qemu.sh, or a stock QEMU >= 10.1 (vfio-user)");
                 }
                 return cfg.binary;
             }
@@ -379,10 +385,7 @@ public final class QemuMachine implements AutoCloseable {
             }
             c.addAll(List.of("-netdev", net.toString(), "-device", cfg.nicModel + ",netdev=net0"));
         }
-        Path mediator = mediatorSocket();
-        for (VgpuStubDevice d : cfg.vgpus) {
-            c.addAll(List.of("-device", d.toQemuArg(mediator)));
-        }
+        c.addAll(hosted.qemuArgs()); // vgpu-stub or vfio-user-pci devices (HostedDevices)
         c.addAll(cfg.extraArgs);
         return c;
     }
@@ -434,6 +437,7 @@ public final class QemuMachine implements AutoCloseable {
             ChildProcesses.kill(p, Duration.ofSeconds(10));
             killed = " (QEMU was still running and was killed)";
         }
+        hosted.close();
         releaseConnections();
         shutdownStep = ShutdownStep.NOT_STARTED;
         // when QEMU exited by itself that is the news, whichever symptom (EOF, reset, missing socket) we saw first
@@ -463,11 +467,13 @@ public final class QemuMachine implements AutoCloseable {
             }
             Process p = process;
             if (p == null) {
+                hosted.close();
                 shutdownStep = ShutdownStep.NOT_STARTED;
                 return shutdownStep;
             }
             ShutdownStep step = escalate(p, graceful);
             shutdownStep = step;
+            hosted.close(); // vfio-user servers, after their QEMU
             releaseConnections();
             writeInfo();
             signal();
@@ -658,6 +664,7 @@ public final class QemuMachine implements AutoCloseable {
         info.put("qemu.version", qemu == null ? "" : qemu.version());
         info.put("accelerator", acceleratorChoice == null ? "" : acceleratorChoice.accelerator().qemuName());
         info.put("accelerator.reason", acceleratorChoice == null ? "" : acceleratorChoice.reason());
+        info.put("vgpu.hosting", hosted.hosting().map(h -> h.label()).orElse(""));
         Process p = process;
         info.put("qemu.pid", p == null ? "" : p.pid());
         forwardedPorts.forEach((g, h) -> info.put("forward.guest" + g, "127.0.0.1:" + h));
@@ -709,6 +716,7 @@ public final class QemuMachine implements AutoCloseable {
                 m.put(f, p);
             }
         }
+        m.putAll(hosted.logFiles());
         return m;
     }
 
@@ -787,6 +795,12 @@ public final class QemuMachine implements AutoCloseable {
     public Path mediatorSocket() {
         requireStarted();
         return cfg.mediatorSocket != null ? cfg.mediatorSocket : socketDir.resolve("mediator.sock");
+    }
+
+    /** How the vgpu-stub devices are hosted (after {@link #start()}); empty without devices. */
+    public Optional<dev.vgpuhil.qemu.DeviceHosting> deviceHosting() {
+        requireStarted();
+        return hosted.hosting();
     }
 
     /** The vgpu-stub devices as configured. */
