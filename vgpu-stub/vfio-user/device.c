@@ -5,7 +5,9 @@
  * the nine standard VFIO PCI regions, of which BAR0 (4 KiB) and config space
  * (256 bytes) have a size, none mmap-able (every access goes through the
  * core); IRQ indexes INTx (1, eventfd, maskable, automasked as VFIO's INTx
- * is) and MSI (1, eventfd); MSI-X, error and request IRQs have count 0.
+ * is), MSI (1, eventfd) and error (1, eventfd: accepted so QEMU sets up its
+ * error notifier, never signalled - the device has no error state to
+ * report); MSI-X and request IRQs have count 0.
  * Every command is checked against its fixed layout first; a bad one gets an
  * error reply (errno) and changes nothing.
  *
@@ -80,6 +82,7 @@ void device_init(Server *s)
     s->intx_fd = -1;
     s->intx_unmask_fd = -1;
     s->msi_fd = -1;
+    s->err_fd = -1;
     s->intx_level = false;
     s->intx_masked = false;
     s->dma = NULL;
@@ -92,6 +95,7 @@ void device_client_gone(Server *s)
     close_fd(&s->intx_fd);
     close_fd(&s->intx_unmask_fd);
     close_fd(&s->msi_fd);
+    close_fd(&s->err_fd);
     s->intx_masked = false;
     s->dma_count = 0;
     s->negotiated = false;
@@ -342,7 +346,18 @@ static bool handle_region_info(Server *s, VfuMessage *msg)
 
 static uint32_t irq_count(uint32_t index)
 {
-    return index == VFIO_PCI_INTX_IRQ_INDEX || index == VFIO_PCI_MSI_IRQ_INDEX;
+    return index == VFIO_PCI_INTX_IRQ_INDEX || index == VFIO_PCI_MSI_IRQ_INDEX ||
+           index == VFIO_PCI_ERR_IRQ_INDEX;
+}
+
+/* Where the trigger eventfd of an IRQ index is kept. */
+static int *trigger_slot(Server *s, uint32_t index)
+{
+    switch (index) {
+    case VFIO_PCI_INTX_IRQ_INDEX: return &s->intx_fd;
+    case VFIO_PCI_MSI_IRQ_INDEX:  return &s->msi_fd;
+    default:                      return &s->err_fd;
+    }
 }
 
 static bool handle_irq_info(Server *s, VfuMessage *msg)
@@ -358,6 +373,8 @@ static bool handle_irq_info(Server *s, VfuMessage *msg)
                 VFIO_IRQ_INFO_AUTOMASKED;
     } else if (info.index == VFIO_PCI_MSI_IRQ_INDEX) {
         flags = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE;
+    } else if (info.index == VFIO_PCI_ERR_IRQ_INDEX) {
+        flags = VFIO_IRQ_INFO_EVENTFD;
     }
     info = (VfuIrqInfo){
         .argsz = sizeof(info),
@@ -401,12 +418,12 @@ static bool handle_set_irqs(Server *s, VfuMessage *msg)
             action != VFIO_IRQ_SET_ACTION_TRIGGER) {
             return vfu_conn_reply_error(&s->conn, &msg->hdr, EINVAL);
         }
+        if (irq_count(set.index)) {
+            close_fd(trigger_slot(s, set.index));
+        }
         if (set.index == VFIO_PCI_INTX_IRQ_INDEX) {
-            close_fd(&s->intx_fd);
             close_fd(&s->intx_unmask_fd);
             s->intx_masked = false;
-        } else if (set.index == VFIO_PCI_MSI_IRQ_INDEX) {
-            close_fd(&s->msi_fd);
         }
         return vfu_conn_reply(&s->conn, &msg->hdr, NULL, 0);
     }
@@ -416,16 +433,15 @@ static bool handle_set_irqs(Server *s, VfuMessage *msg)
         }
         fire = msg->payload[sizeof(set)] != 0;   /* count is 1 here */
     }
-    /* From here: index INTx or MSI, start 0, count 1. */
-    if (set.index == VFIO_PCI_MSI_IRQ_INDEX &&
+    /* From here: index INTx, MSI or ERR, start 0, count 1. */
+    if (set.index != VFIO_PCI_INTX_IRQ_INDEX &&
         action != VFIO_IRQ_SET_ACTION_TRIGGER) {
         return vfu_conn_reply_error(&s->conn, &msg->hdr, EINVAL); /* not maskable */
     }
     if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
         int fd = msg->nfds ? msg->fds[0] : -1;   /* no fd: de-assign */
         int *slot = action == VFIO_IRQ_SET_ACTION_TRIGGER
-                    ? (set.index == VFIO_PCI_INTX_IRQ_INDEX ? &s->intx_fd
-                                                            : &s->msi_fd)
+                    ? trigger_slot(s, set.index)
                     : action == VFIO_IRQ_SET_ACTION_UNMASK ? &s->intx_unmask_fd
                     : NULL;
 
@@ -450,8 +466,8 @@ static bool handle_set_irqs(Server *s, VfuMessage *msg)
         } else if (action == VFIO_IRQ_SET_ACTION_MASK) {
             s->intx_masked = true;
         } else {
-            int fd = set.index == VFIO_PCI_INTX_IRQ_INDEX ? s->intx_fd
-                                                          : s->msi_fd;
+            int fd = *trigger_slot(s, set.index);
+
             if (fd >= 0) {
                 signal_eventfd(s, fd, "client-triggered");
             }
@@ -464,6 +480,32 @@ static bool handle_set_irqs(Server *s, VfuMessage *msg)
 static bool touches(uint32_t off, uint32_t len, uint32_t start, uint32_t size)
 {
     return off < start + size && start < off + len;
+}
+
+/*
+ * A guest access (QEMU forwards each one, at most 8 bytes) is one core
+ * access: the core decides which are valid and logs the others as guest
+ * errors, as QEMU's memory core does for the in-QEMU device.  A longer one
+ * (only a client other than QEMU sends those) is done as consecutive 4-byte
+ * accesses, the last one shorter.
+ */
+static void bar0_access(Server *s, uint64_t off, uint32_t count,
+                        const uint8_t *in, uint8_t *out)
+{
+    uint32_t step = count <= 8 ? count : 4;
+
+    for (uint32_t done = 0; done < count; done += step) {
+        uint32_t n = count - done < step ? count - done : step;
+        uint64_t v = 0;
+
+        if (in) {
+            memcpy(&v, in + done, n);
+            vgpu_core_mmio_write(&s->core, off + done, v, n);
+        } else {
+            v = vgpu_core_mmio_read(&s->core, off + done, n);
+            memcpy(out + done, &v, n);
+        }
+    }
 }
 
 static bool handle_region_rw(Server *s, VfuMessage *msg, bool write)
@@ -493,25 +535,11 @@ static bool handle_region_rw(Server *s, VfuMessage *msg, bool write)
                             reply + sizeof(a), a.count);
         }
     } else if (a.region == VFIO_PCI_BAR0_REGION_INDEX) {
-        /*
-         * One guest access is at most 8 bytes; the core decides which are
-         * valid (and logs the others as guest errors, as QEMU's memory core
-         * does for the in-QEMU device).
-         */
-        if (a.offset >= VGPU_BAR0_SIZE || a.count > VGPU_BAR0_SIZE - a.offset ||
-            a.count > 8) {
+        if (a.offset >= VGPU_BAR0_SIZE || a.count > VGPU_BAR0_SIZE - a.offset) {
             return vfu_conn_reply_error(&s->conn, &msg->hdr, EINVAL);
         }
-        if (write) {
-            uint64_t v = 0;
-
-            memcpy(&v, data, a.count);
-            vgpu_core_mmio_write(&s->core, a.offset, v, a.count);
-        } else {
-            uint64_t v = vgpu_core_mmio_read(&s->core, a.offset, a.count);
-
-            memcpy(reply + sizeof(a), &v, a.count);
-        }
+        bar0_access(s, a.offset, a.count, write ? data : NULL,
+                    reply + sizeof(a));
     } else {
         return vfu_conn_reply_error(&s->conn, &msg->hdr, EINVAL);
     }

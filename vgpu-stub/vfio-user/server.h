@@ -62,6 +62,7 @@ typedef struct Server {
     bool intx_level;           /* the core's INTx level */
     bool intx_masked;          /* automasked after a signal until UNMASK */
     int msi_fd;
+    int err_fd;                /* error notifier: kept, never signalled */
     bool warned_lost_msi;
 
     DmaRange *dma;

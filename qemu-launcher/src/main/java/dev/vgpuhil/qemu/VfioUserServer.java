@@ -43,15 +43,29 @@ public final class VfioUserServer implements AutoCloseable {
      * @param pool      'A' or 'B'
      * @param priority  low, medium or high (or 0, 1, 2)
      * @param timeoutMs reply deadline in ms on the host clock; null = the device default (5000)
+     * @param extraArgs more server options, after the others (a later option wins)
      */
     public record Config(Path binary, Path socket, Path mediatorSocket, char pool, String priority, long vmId,
-                         Integer timeoutMs, Path log) {
+                         Integer timeoutMs, Path log, List<String> extraArgs) {
         public Config {
             Objects.requireNonNull(binary, "binary");
             Objects.requireNonNull(socket, "socket");
             Objects.requireNonNull(mediatorSocket, "mediatorSocket");
             Objects.requireNonNull(priority, "priority");
             Objects.requireNonNull(log, "log");
+            extraArgs = List.copyOf(extraArgs);
+        }
+
+        public Config(Path binary, Path socket, Path mediatorSocket, char pool, String priority, long vmId,
+                      Integer timeoutMs, Path log) {
+            this(binary, socket, mediatorSocket, pool, priority, vmId, timeoutMs, log, List.of());
+        }
+
+        /** A copy with {@code args} appended to {@link #extraArgs()}. */
+        public Config withExtraArgs(List<String> args) {
+            List<String> all = new ArrayList<>(extraArgs);
+            all.addAll(args);
+            return new Config(binary, socket, mediatorSocket, pool, priority, vmId, timeoutMs, log, all);
         }
 
         /** The server's command line. */
@@ -62,6 +76,7 @@ public final class VfioUserServer implements AutoCloseable {
             if (timeoutMs != null) {
                 c.addAll(List.of("--timeout-ms", Integer.toString(timeoutMs)));
             }
+            c.addAll(extraArgs);
             return c;
         }
     }
