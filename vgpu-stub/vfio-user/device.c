@@ -483,16 +483,17 @@ static bool touches(uint32_t off, uint32_t len, uint32_t start, uint32_t size)
 }
 
 /*
- * A guest access (QEMU forwards each one, at most 8 bytes) is one core
- * access: the core decides which are valid and logs the others as guest
- * errors, as QEMU's memory core does for the in-QEMU device.  A longer one
- * (only a client other than QEMU sends those) is done as consecutive 4-byte
- * accesses, the last one shorter.
+ * An access of 1-4 bytes is one core access: the core decides which are
+ * valid and logs the others as guest errors, as QEMU's memory core does for
+ * the in-QEMU device.  A longer one is done as consecutive 4-byte accesses
+ * (the last one shorter), as QEMU's memory core splits them for the in-QEMU
+ * device (whose regions take at most 4 bytes): QEMU's vfio BARs pass up to
+ * 8 bytes at once, e.g. for qtest's memwrite.
  */
 static void bar0_access(Server *s, uint64_t off, uint32_t count,
                         const uint8_t *in, uint8_t *out)
 {
-    uint32_t step = count <= 8 ? count : 4;
+    uint32_t step = count <= 4 ? count : 4;
 
     for (uint32_t done = 0; done < count; done += step) {
         uint32_t n = count - done < step ? count - done : step;
@@ -554,6 +555,7 @@ static bool handle_reset(Server *s, VfuMessage *msg)
         return vfu_conn_reply_error(&s->conn, &msg->hdr, EINVAL);
     }
     /* Like a function-level reset: config space back to power-on too. */
+    server_log(s, "device reset");
     pci_config_init(&s->pci);
     vgpu_core_reset(&s->core);
     s->intx_masked = false;

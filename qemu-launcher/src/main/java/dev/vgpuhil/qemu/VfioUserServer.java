@@ -23,6 +23,8 @@ import java.util.concurrent.TimeoutException;
  * QEMU's connect cannot be refused). {@link #close()} sends SIGTERM (the server removes its socket), then SIGKILL
  * after {@link #STOP_TIMEOUT}, and reaps it; safe twice.
  *
+ * <p>{@code -Dvgpu.vfioUser.verbose=true} makes every server log each vfio-user message.
+ *
  * <p>The binary: {@code -Dvgpu.vfioUser.server=PATH}, else {@code VGPU_VFIO_USER_SERVER}, else the last stdout
  * line of {@code vgpu-stub/vfio-user/build.sh} (builds with gcc and caches by source hash; seconds).
  */
@@ -30,6 +32,8 @@ public final class VfioUserServer implements AutoCloseable {
     public static final String QEMU_DEVICE = "vfio-user-pci";
     public static final String BINARY_PROPERTY = "vgpu.vfioUser.server";
     public static final String BINARY_ENV = "VGPU_VFIO_USER_SERVER";
+    /** {@code -Dvgpu.vfioUser.verbose=true}: servers log every vfio-user message (debugging). */
+    public static final String VERBOSE_PROPERTY = "vgpu.vfioUser.verbose";
     public static final Duration START_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration STOP_TIMEOUT = Duration.ofSeconds(5);
     static final Duration BUILD_TIMEOUT = Duration.ofMinutes(5);
@@ -75,6 +79,9 @@ public final class VfioUserServer implements AutoCloseable {
                     "--priority", priority.toLowerCase(Locale.ROOT), "--vm-id", Long.toString(vmId)));
             if (timeoutMs != null) {
                 c.addAll(List.of("--timeout-ms", Integer.toString(timeoutMs)));
+            }
+            if (Boolean.getBoolean(VERBOSE_PROPERTY)) {
+                c.add("--verbose");
             }
             c.addAll(extraArgs);
             return c;
