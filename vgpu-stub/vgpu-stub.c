@@ -89,8 +89,8 @@ static long vgpu_plat_write(void *opaque, const uint8_t *buf, size_t len)
     return n;
 }
 
-static gboolean vgpu_tx_writable(void *do_not_use, GIOCondition cond,
-                                 void *opaque)
+static gboolean vgpu_tx_writable(VGPUWatchChannel *do_not_use,
+                                 GIOCondition cond, void *opaque)
 {
     VGPUStubState *s = opaque;
 

@@ -100,6 +100,17 @@ typedef int VGPUChrEvent;
 #endif
 
 /*
+ * 6.1 typed the qemu_chr_fe_add_watch() callback as FEWatchFunc, whose first
+ * argument is a poisoned "void *" (chardev: mark explicitly first argument as
+ * poisoned); before, it was a GIOFunc taking a GIOChannel *.
+ */
+#if VGPU_QEMU_AT_LEAST(6, 1)
+typedef void VGPUWatchChannel;
+#else
+typedef GIOChannel VGPUWatchChannel;
+#endif
+
+/*
  * The device's own client chardev retries the mediator socket every second.
  * 9.2 replaced the "reconnect" option (seconds) by "reconnect-ms" (and 10.0
  * removed the old one).

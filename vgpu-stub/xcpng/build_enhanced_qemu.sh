@@ -19,9 +19,10 @@
 #                    and install commands instead of running them.
 #
 # What it does (the guide's a-d):
-#   a) copies vgpu-stub.c (or the guide's vgpu-stub-enhanced.c), vgpu_protocol.h
-#      and integrate.sh (as vgpu-integrate.sh) into TOPDIR/SOURCES;
-#   b) patches the spec with patch-spec.sh (idempotent): Source9000-9002, and in
+#   a) copies vgpu-stub.c (or the guide's vgpu-stub-enhanced.c), vgpu_protocol.h,
+#      integrate.sh (as vgpu-integrate.sh), vgpu_compat.h and the device core
+#      (vgpu_core.h, vgpu_core.c) into TOPDIR/SOURCES;
+#   b) patches the spec with patch-spec.sh (idempotent): Source9000-9005, and in
 #      %prep a call of integrate.sh that puts the device into hw/misc with its
 #      meson (or Makefile.objs) and Kconfig hookup, CONFIG_VGPU_STUB=y for the
 #      spec's targets, and ".vgpu" appended to Release;
@@ -35,15 +36,17 @@
 #
 # Where the inputs are looked for: next to this script (the guide's flat
 # ~/vgpu-build/ with vgpu-stub-enhanced.c or vgpu-stub.c, vgpu_protocol.h,
-# integrate.sh, patch-spec.sh), else in the repository layout
-# (../vgpu-stub.c, ../vgpu_protocol.h, ../qemu-integration/integrate.sh).
+# vgpu_compat.h, vgpu_core.h, vgpu_core.c, integrate.sh, patch-spec.sh), else
+# in the repository layout (../vgpu-stub.c, ../vgpu_protocol.h,
+# ../vgpu_compat.h, ../core/vgpu_core.[ch], ../qemu-integration/integrate.sh).
 #
-# Caveat: the device source supports QEMU 7.2 to 10.x (built and tested here
-# against Debian's 7.2 and 10.0). XCP-ng 8.2/8.3 package QEMU 4.2.1, whose C
-# APIs are older than that; the spec/build hookup handles 4.2 (Makefile.objs,
-# default-configs/), the device source would need a port. XCP-ng recommends
-# its build container (xcp-ng-build-env) for local RPM builds; this script
-# follows the guide and also runs there.
+# Caveat: the device source is built and tested here against Debian's QEMU
+# releases (see build-qemu.sh). XCP-ng 8.2/8.3 package QEMU 4.2.1, which cannot
+# be fetched here: every API difference the device meets is in vgpu_compat.h,
+# with the release that changed it, so that port is a reading of one header;
+# the spec/build hookup handles 4.2 (Makefile.objs, default-configs/).
+# XCP-ng recommends its build container (xcp-ng-build-env) for local RPM
+# builds; this script follows the guide and also runs there.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,6 +77,12 @@ device_c=$(first_file "$here/vgpu-stub.c" "$here/vgpu-stub-enhanced.c" "$here/..
     die "no vgpu-stub.c (or vgpu-stub-enhanced.c) next to $0 or in $here/.."
 header=$(first_file "$here/vgpu_protocol.h" "$here/../vgpu_protocol.h") ||
     die "no vgpu_protocol.h next to $0 or in $here/.."
+compat=$(first_file "$here/vgpu_compat.h" "$here/../vgpu_compat.h") ||
+    die "no vgpu_compat.h next to $0 or in $here/.."
+core_h=$(first_file "$here/vgpu_core.h" "$here/../core/vgpu_core.h") ||
+    die "no vgpu_core.h next to $0 or in $here/../core"
+core_c=$(first_file "$here/vgpu_core.c" "$here/../core/vgpu_core.c") ||
+    die "no vgpu_core.c next to $0 or in $here/../core"
 integrate=$(first_file "$here/integrate.sh" "$here/vgpu-integrate.sh" "$here/../qemu-integration/integrate.sh") ||
     die "no integrate.sh next to $0 or in $here/../qemu-integration"
 patch_spec=$(first_file "$here/patch-spec.sh") || die "no patch-spec.sh next to $0"
@@ -123,7 +132,10 @@ log "spec $spec"
 cp "$device_c" "$topdir/SOURCES/vgpu-stub.c"
 cp "$header" "$topdir/SOURCES/vgpu_protocol.h"
 cp "$integrate" "$topdir/SOURCES/vgpu-integrate.sh"
-log "copied vgpu-stub.c, vgpu_protocol.h, vgpu-integrate.sh into $topdir/SOURCES"
+cp "$compat" "$topdir/SOURCES/vgpu_compat.h"
+cp "$core_h" "$topdir/SOURCES/vgpu_core.h"
+cp "$core_c" "$topdir/SOURCES/vgpu_core.c"
+log "copied vgpu-stub.c, vgpu_protocol.h, vgpu-integrate.sh, vgpu_compat.h, vgpu_core.h, vgpu_core.c into $topdir/SOURCES"
 bash "$patch_spec" "$spec" || die "patch-spec.sh refused $spec (see above)"
 grep -q "vgpu_protocol.h" "$spec" || die "the patched spec does not mention vgpu_protocol.h"
 

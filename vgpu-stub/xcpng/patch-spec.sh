@@ -9,10 +9,13 @@
 #        Source9000: vgpu-stub.c
 #        Source9001: vgpu_protocol.h
 #        Source9002: vgpu-integrate.sh          (= qemu-integration/integrate.sh)
+#        Source9003: vgpu_compat.h
+#        Source9004: vgpu_core.h                (= core/vgpu_core.h)
+#        Source9005: vgpu_core.c                (= core/vgpu_core.c)
 #      so rpmbuild -bs / -ba carries them in the source RPM too;
 #   2. at the end of %prep (after %setup/%autosetup and the patches), a marked
 #      block that runs integrate.sh on the unpacked tree: it copies the device
-#      source and vgpu_protocol.h into hw/misc and adds the meson.build (or, for
+#      sources (hosting, core, headers) into hw/misc and adds the meson.build (or, for
 #      QEMU < 5.2, Makefile.objs) and Kconfig hookup, plus CONFIG_VGPU_STUB=y for
 #      every target the spec builds (taken from --target-list=... in the spec,
 #      or --enable-for), because XCP-ng configures --without-default-devices;
@@ -24,11 +27,11 @@
 # additions are recognised and replaced, so re-running after an update of this
 # script refreshes them). Exit codes: 0 patched or already patched; 2 usage;
 # 3 the spec cannot be patched (no %prep section, no Source line, a clashing
-# Source9000-9002), with the reason on stderr. On failure SPEC is not touched.
+# Source9000-9005), with the reason on stderr. On failure SPEC is not touched.
 set -euo pipefail
 
 me=patch-spec.sh
-usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 fail() { echo "$me: $*" >&2; exit 3; }
 
 enable_for=()
@@ -59,6 +62,7 @@ trap 'rm -f "$tmp" "$tmp.base"' EXIT
 awk -v mark_sources="$MARK_SOURCES" -v mark_begin="$MARK_BEGIN" -v mark_end="$MARK_END" '
     $0 == mark_sources { next }
     $0 == "Source9000: vgpu-stub.c" || $0 == "Source9001: vgpu_protocol.h" || $0 == "Source9002: vgpu-integrate.sh" { next }
+    $0 == "Source9003: vgpu_compat.h" || $0 == "Source9004: vgpu_core.h" || $0 == "Source9005: vgpu_core.c" { next }
     index($0, mark_begin) == 1 { skip = 1; next }
     skip && $0 == mark_end { skip = 0; next }
     skip { next }
@@ -73,8 +77,8 @@ grep -qE '^%prep([[:space:]]|$)' "$tmp.base" ||
     fail "$spec has no %prep section: there is nowhere to add the vgpu-stub integration step (is this an RPM spec that builds QEMU from source?)"
 grep -qE '^Source[0-9]*:' "$tmp.base" ||
     fail "$spec has no SourceN: line: cannot tell where to declare the vgpu-stub sources"
-if grep -qE '^Source900[0-2]:' "$tmp.base"; then
-    fail "$spec already uses $(grep -oE '^Source900[0-2]:' "$tmp.base" | head -n1 | tr -d :) for something else"
+if grep -qE '^Source900[0-5]:' "$tmp.base"; then
+    fail "$spec already uses $(grep -oE '^Source900[0-5]:' "$tmp.base" | head -n1 | tr -d :) for something else"
 fi
 
 # Targets to enable: --enable-for, else every target of --target-list=... in the spec.
@@ -116,6 +120,9 @@ awk -v mark_sources="$MARK_SOURCES" -v mark_begin="$MARK_BEGIN" -v mark_end="$MA
                 print "Source9000: vgpu-stub.c"
                 print "Source9001: vgpu_protocol.h"
                 print "Source9002: vgpu-integrate.sh"
+                print "Source9003: vgpu_compat.h"
+                print "Source9004: vgpu_core.h"
+                print "Source9005: vgpu_core.c"
             }
             if (line ~ /^%prep([ \t]|$)/ && !prep_done) { in_prep = 1 }
         }
@@ -130,4 +137,4 @@ if cmp -s "$tmp" "$spec"; then
 fi
 chmod --reference="$spec" "$tmp" 2>/dev/null || true
 mv -f "$tmp" "$spec"
-echo "$me: patched $spec (Source9000-9002, %prep integration${integrate_args:+ with$integrate_args}${release_suffix:+, Release +$release_suffix})" >&2
+echo "$me: patched $spec (Source9000-9005, %prep integration${integrate_args:+ with$integrate_args}${release_suffix:+, Release +$release_suffix})" >&2

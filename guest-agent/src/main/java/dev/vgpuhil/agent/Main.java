@@ -17,13 +17,6 @@ import java.util.Random;
  * to StringBuilder code ({@code -XDstringConcat=inline}); only JNA and a handful of java.base classes load.
  */
 public final class Main {
-    static final String[] REG_NAMES = {"DOORBELL", "STATUS", "POOL_ID", "PRIORITY", "VM_ID", "ERROR_CODE",
-            "REQUEST_LEN", "RESPONSE_LEN", "PROTOCOL_VER", "CAPABILITIES", "IRQ_CTRL", "IRQ_STATUS", "REQUEST_ID",
-            "TIMESTAMP_LO", "TIMESTAMP_HI", "SCRATCH"};
-    static final int[] REG_OFFSETS = {REG_DOORBELL, REG_STATUS, REG_POOL_ID, REG_PRIORITY, REG_VM_ID,
-            REG_ERROR_CODE, REG_REQUEST_LEN, REG_RESPONSE_LEN, REG_PROTOCOL_VER, REG_CAPABILITIES, REG_IRQ_CTRL,
-            REG_IRQ_STATUS, REG_REQUEST_ID, REG_TIMESTAMP_LO, REG_TIMESTAMP_HI, REG_SCRATCH};
-
     private Main() {
     }
 
@@ -164,8 +157,10 @@ public final class Main {
 
     static int dump(Vgpu v, PrintStream out) {
         Json j = Json.of("registers");
-        for (int i = 0; i < REG_COUNT; i++) {
-            j.u32(REG_NAMES[i], v.reg(REG_OFFSETS[i]));
+        // names and offsets from VgpuProtocol.Register, the Java view of the header's VGPU_REGISTERS X-macro
+        Register[] regs = Register.values();
+        for (int i = 0; i < regs.length; i++) {
+            j.u32(regs[i].name(), v.reg(regs[i].offset()));
         }
         out.println(j.line());
         return 0;

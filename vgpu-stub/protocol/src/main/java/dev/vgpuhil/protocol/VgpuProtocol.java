@@ -39,6 +39,46 @@ public final class VgpuProtocol {
     public static final int REG_COUNT = 16;
     public static final int REG_AREA_SIZE = 0x040;
 
+    /**
+     * The registers in BAR0 order, each with its name and offset: the Java view of the header's
+     * {@code VGPU_REGISTERS(X)} X-macro (VgpuProtocolHeaderTest compares both lists entry by entry).
+     * Register dumps and log lines take their names from here.
+     */
+    public enum Register {
+        DOORBELL(REG_DOORBELL),
+        STATUS(REG_STATUS),
+        POOL_ID(REG_POOL_ID),
+        PRIORITY(REG_PRIORITY),
+        VM_ID(REG_VM_ID),
+        ERROR_CODE(REG_ERROR_CODE),
+        REQUEST_LEN(REG_REQUEST_LEN),
+        RESPONSE_LEN(REG_RESPONSE_LEN),
+        PROTOCOL_VER(REG_PROTOCOL_VER),
+        CAPABILITIES(REG_CAPABILITIES),
+        IRQ_CTRL(REG_IRQ_CTRL),
+        IRQ_STATUS(REG_IRQ_STATUS),
+        REQUEST_ID(REG_REQUEST_ID),
+        TIMESTAMP_LO(REG_TIMESTAMP_LO),
+        TIMESTAMP_HI(REG_TIMESTAMP_HI),
+        SCRATCH(REG_SCRATCH);
+
+        private final int offset;
+
+        Register(int offset) {
+            this.offset = offset;
+        }
+
+        /** Byte offset in BAR0. */
+        public int offset() {
+            return offset;
+        }
+
+        /** The register at a BAR0 offset, if one is there. */
+        public static Optional<Register> at(int offset) {
+            return Arrays.stream(values()).filter(r -> r.offset == offset).findFirst();
+        }
+    }
+
     public static final int REQ_BUFFER_OFFSET = 0x040;
     public static final int REQ_BUFFER_SIZE = 1024;
     public static final int RESP_BUFFER_OFFSET = 0x440;

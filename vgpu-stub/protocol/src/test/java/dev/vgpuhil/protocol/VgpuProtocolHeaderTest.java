@@ -37,11 +37,17 @@ class VgpuProtocolHeaderTest {
     private static final Pattern FIELD = Pattern.compile("^\\s*(u?int\\d+_t)\\s+(\\w+)(\\[\\])?\\s*;",
             Pattern.MULTILINE);
 
+    /** One X(NAME, OFFSET) entry of VGPU_REGISTERS, as gcc expanded it. */
+    record Reg(String name, int offset) {}
+
+    private static final Pattern X_ENTRY = Pattern.compile("X\\(\\s*(\\w+)\\s*,\\s*(0x[0-9A-Fa-f]+)\\s*\\)");
+
     record StructField(String struct, String type, String name, boolean flexible) {}
 
     static Map<String, String> defines = new LinkedHashMap<>();
     static List<StructField> fields = new ArrayList<>();
     static Map<String, String> cOutput = new LinkedHashMap<>();
+    static List<Reg> xmacroText = new ArrayList<>();
 
     @BeforeAll
     static void compileAndRun(@TempDir Path dir) throws Exception {
@@ -61,7 +67,14 @@ class VgpuProtocolHeaderTest {
                 fields.add(new StructField(s.group(3), f.group(1), f.group(2), f.group(3) != null));
             }
         }
-        assertThat(defines).as("defines parsed from %s", header).hasSizeGreaterThan(50);
+        int xStart = noComments.indexOf("#define VGPU_REGISTERS(X)");
+        assertThat(xStart).as("VGPU_REGISTERS(X) in %s", header).isNotNegative();
+        String xBlock = noComments.substring(xStart, noComments.indexOf("\n\n", xStart));
+        Matcher x = X_ENTRY.matcher(xBlock);
+        while (x.find()) {
+            xmacroText.add(new Reg(x.group(1), Integer.decode(x.group(2))));
+        }
+        assertThat(defines).as("defines parsed from %s", header).hasSizeGreaterThan(40);
         assertThat(fields).as("struct fields parsed from %s", header).hasSizeGreaterThan(12);
 
         StringBuilder c = new StringBuilder("#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n")
@@ -78,6 +91,12 @@ class VgpuProtocolHeaderTest {
                         .append(d.getKey()).append("));\n");
             }
         }
+        // The register list as the compiler sees it: names, the generated VGPU_REG_* enum values, vgpu_reg_name().
+        c.append("#define PRINT_REG(name, offset) printf(\"XREG_%d=%s,%u,%u,%s\\n\", xreg++, #name, ")
+                .append("(unsigned)(offset), (unsigned)VGPU_REG_##name, vgpu_reg_name(offset));\n")
+                .append("  { int xreg = 0; VGPU_REGISTERS(PRINT_REG) }\n")
+                .append("  printf(\"VGPU_REG_COUNT=%d\\n\", (int)VGPU_REG_COUNT);\n")
+                .append("  printf(\"REG_NAME_AFTER_LAST=%s\\n\", vgpu_reg_name(VGPU_REG_AREA_SIZE) ? \"named\" : \"null\");\n");
         for (String struct : fields.stream().map(StructField::struct).distinct().toList()) {
             c.append("  printf(\"SIZEOF_").append(struct).append("=%zu\\n\", sizeof(").append(struct).append("));\n");
             c.append("  { ").append(struct).append(" v; memset(&v, 0, sizeof v);\n");
@@ -160,7 +179,36 @@ class VgpuProtocolHeaderTest {
             }
         }
         assertThat(problems).as("define/constant mismatches").isEmpty();
-        assertThat(defines).containsKeys("VGPU_SOCKET_MAGIC", "VGPU_ERR_SHUTDOWN", "VGPU_REG_SCRATCH");
+        assertThat(defines).containsKeys("VGPU_SOCKET_MAGIC", "VGPU_ERR_SHUTDOWN", "VGPU_REG_AREA_SIZE");
+    }
+
+    @Test
+    @DisplayName("VGPU_REGISTERS X-macro: VgpuProtocol.Register and the REG_* constants list the same names and offsets")
+    void registerTableMatchesXMacro() throws Exception {
+        List<Reg> compiled = new ArrayList<>();
+        for (Map.Entry<String, String> e : cOutput.entrySet()) {
+            if (!e.getKey().startsWith("XREG_")) {
+                continue;
+            }
+            String[] p = e.getValue().split(",");
+            assertThat(p[2]).as("enum VGPU_REG_%s = its X-macro offset", p[0]).isEqualTo(p[1]);
+            assertThat(p[3]).as("vgpu_reg_name(0x%s)", Integer.toHexString(Integer.parseInt(p[1]))).isEqualTo(p[0]);
+            compiled.add(new Reg(p[0], Integer.parseInt(p[1])));
+        }
+        assertThat(compiled).as("X-macro entries compiled vs. read from the header text").isEqualTo(xmacroText);
+        assertThat(compiled).hasSize(Integer.parseInt(cOutput.get("VGPU_REG_COUNT")));
+        assertThat(cOutput.get("REG_NAME_AFTER_LAST")).isEqualTo("null");
+
+        List<Reg> java = new ArrayList<>();
+        for (VgpuProtocol.Register r : VgpuProtocol.Register.values()) {
+            java.add(new Reg(r.name(), r.offset()));
+            assertThat(VgpuProtocol.class.getField("REG_" + r.name()).getInt(null)).as("REG_" + r.name())
+                    .isEqualTo(r.offset());
+            assertThat(VgpuProtocol.Register.at(r.offset())).contains(r);
+        }
+        assertThat(java).as("VgpuProtocol.Register vs. VGPU_REGISTERS(X)").isEqualTo(compiled);
+        assertThat(VgpuProtocol.REG_COUNT).isEqualTo(compiled.size());
+        assertThat(VgpuProtocol.Register.at(VgpuProtocol.REG_AREA_SIZE)).isEmpty();
     }
 
     @Test

@@ -36,6 +36,12 @@ class XcpngSpecPatchTest {
     static final Path INTEGRATE = SourceTree.path("vgpu-stub", "qemu-integration", "integrate.sh");
     static final Path DEVICE_C = SourceTree.path("vgpu-stub", "vgpu-stub.c");
     static final Path HEADER = SourceTree.protocolHeader();
+    static final Path COMPAT = SourceTree.path("vgpu-stub", "vgpu_compat.h");
+    static final Path CORE_H = SourceTree.path("vgpu-stub", "core", "vgpu_core.h");
+    static final Path CORE_C = SourceTree.path("vgpu-stub", "core", "vgpu_core.c");
+    static final List<String> SOURCE_LINES = List.of("Source9000: vgpu-stub.c", "Source9001: vgpu_protocol.h",
+            "Source9002: vgpu-integrate.sh", "Source9003: vgpu_compat.h", "Source9004: vgpu_core.h",
+            "Source9005: vgpu_core.c");
 
     record Result(int exit, String out, String err) {}
 
@@ -97,10 +103,10 @@ class XcpngSpecPatchTest {
         List<String> patched = lines(spec);
 
         int lastSource = lastIndexOfMatch(patched, "Source[0-2]:.*");
-        assertThat(patched.subList(lastSource + 1, lastSource + 5)).containsExactly(
-                "# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh",
-                "Source9000: vgpu-stub.c", "Source9001: vgpu_protocol.h", "Source9002: vgpu-integrate.sh");
-        assertThat(lastSource + 4).isLessThan(indexOfMatch(patched, "%description"));
+        assertThat(patched.subList(lastSource + 1, lastSource + 2)).containsExactly(
+                "# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh");
+        assertThat(patched.subList(lastSource + 2, lastSource + 8)).containsExactlyElementsOf(SOURCE_LINES);
+        assertThat(lastSource + 7).isLessThan(indexOfMatch(patched, "%description"));
 
         int prep = patched.indexOf("%prep");
         int build = patched.indexOf("%build");
@@ -117,13 +123,13 @@ class XcpngSpecPatchTest {
         assertThat(patched.get(build - 1)).as("the blank line before %build stays before %build").isEmpty();
 
         assertThat(patched).contains("Release: %{?xsrel}.2%{?dist}.vgpu");
-        List<String> added = List.of("# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh",
-                "Source9000: vgpu-stub.c", "Source9001: vgpu_protocol.h", "Source9002: vgpu-integrate.sh",
-                prepSection.get(call - 1), prepSection.get(call), prepSection.get(call + 1));
+        List<String> added = new ArrayList<>(List.of("# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh",
+                prepSection.get(call - 1), prepSection.get(call), prepSection.get(call + 1)));
+        added.addAll(SOURCE_LINES);
         List<String> rest = new ArrayList<>(patched);
         rest.removeAll(added);
         rest.removeIf(l -> l.startsWith("Release:"));
-        assertThat(patched.size() - rest.size()).as("7 lines added, Release changed").isEqualTo(8);
+        assertThat(patched.size() - rest.size()).as("10 lines added, Release changed").isEqualTo(11);
         List<String> originalRest = new ArrayList<>(original);
         originalRest.removeIf(l -> l.startsWith("Release:"));
         assertThat(rest).as("every other line as it was, in order").containsExactlyElementsOf(originalRest);
@@ -226,6 +232,9 @@ class XcpngSpecPatchTest {
         Files.copy(DEVICE_C, sources.resolve("vgpu-stub.c"));
         Files.copy(HEADER, sources.resolve("vgpu_protocol.h"));
         Files.copy(INTEGRATE, sources.resolve("vgpu-integrate.sh"));
+        Files.copy(COMPAT, sources.resolve("vgpu_compat.h"));
+        Files.copy(CORE_H, sources.resolve("vgpu_core.h"));
+        Files.copy(CORE_C, sources.resolve("vgpu_core.c"));
         return sources;
     }
 
@@ -251,8 +260,12 @@ class XcpngSpecPatchTest {
         }
         assertThat(misc.resolve("vgpu-stub.c")).hasSameBinaryContentAs(DEVICE_C);
         assertThat(misc.resolve("vgpu_protocol.h")).hasSameBinaryContentAs(HEADER);
-        assertThat(count(misc.resolve("meson.build"),
-                "system_ss.add(when: 'CONFIG_VGPU_STUB', if_true: files('vgpu-stub.c'))")).isEqualTo(1);
+        assertThat(misc.resolve("vgpu_compat.h")).hasSameBinaryContentAs(COMPAT);
+        assertThat(misc.resolve("core/vgpu_core.h")).hasSameBinaryContentAs(CORE_H);
+        assertThat(misc.resolve("core/vgpu_core.c")).hasSameBinaryContentAs(CORE_C);
+        assertThat(misc.resolve("core/vgpu_protocol.h")).hasSameBinaryContentAs(HEADER);
+        assertThat(count(misc.resolve("meson.build"), "system_ss.add(when: 'CONFIG_VGPU_STUB', "
+                + "if_true: files('vgpu-stub.c', 'core/vgpu_core.c'))")).isEqualTo(1);
         assertThat(count(misc.resolve("Kconfig"), "config VGPU_STUB")).isEqualTo(1);
         assertThat(Files.readString(misc.resolve("Kconfig"))).contains("depends on PCI && MSI_NONBROKEN");
         assertThat(count(mak, "CONFIG_VGPU_STUB=y")).isEqualTo(1);
@@ -275,7 +288,9 @@ class XcpngSpecPatchTest {
             assertThat(r.exit()).as(r.err()).isZero();
         }
         assertThat(misc.resolve("vgpu-stub.c")).hasSameBinaryContentAs(DEVICE_C);
-        assertThat(count(misc.resolve("Makefile.objs"), "common-obj-$(CONFIG_VGPU_STUB) += vgpu-stub.o")).isEqualTo(1);
+        assertThat(misc.resolve("core/vgpu_core.c")).hasSameBinaryContentAs(CORE_C);
+        assertThat(count(misc.resolve("Makefile.objs"),
+                "common-obj-$(CONFIG_VGPU_STUB) += vgpu-stub.o core/vgpu_core.o")).isEqualTo(1);
         assertThat(count(misc.resolve("Kconfig"), "config VGPU_STUB")).isEqualTo(1);
         assertThat(count(mak, "CONFIG_VGPU_STUB=y")).isEqualTo(1);
     }
@@ -321,7 +336,7 @@ class XcpngSpecPatchTest {
     }
 
     @Test
-    @DisplayName("build_enhanced_qemu.sh: copies the three sources, patches the spec, yum-builddep, rpmbuild -bb, rpm -Uvh of the built package (fakes for yum/rpm/rpmbuild)")
+    @DisplayName("build_enhanced_qemu.sh: copies the six sources, patches the spec, yum-builddep, rpmbuild -bb, rpm -Uvh of the built package (fakes for yum/rpm/rpmbuild)")
     void buildScriptFlow(@TempDir Path tmp) throws Exception {
         Path bin = fakeTools(tmp);
         Path top = tmp.resolve("rpmbuild");
@@ -332,6 +347,9 @@ class XcpngSpecPatchTest {
         assertThat(top.resolve("SOURCES/vgpu-stub.c")).hasSameBinaryContentAs(DEVICE_C);
         assertThat(top.resolve("SOURCES/vgpu_protocol.h")).hasSameBinaryContentAs(HEADER);
         assertThat(top.resolve("SOURCES/vgpu-integrate.sh")).hasSameBinaryContentAs(INTEGRATE);
+        assertThat(top.resolve("SOURCES/vgpu_compat.h")).hasSameBinaryContentAs(COMPAT);
+        assertThat(top.resolve("SOURCES/vgpu_core.h")).hasSameBinaryContentAs(CORE_H);
+        assertThat(top.resolve("SOURCES/vgpu_core.c")).hasSameBinaryContentAs(CORE_C);
         Path patched = top.resolve("SPECS/qemu.spec");
         assertThat(Files.readString(patched)).contains("Source9001: vgpu_protocol.h", "bash %{SOURCE9002}");
         assertThat(Files.readString(spec)).as("the input spec itself is not modified")
