@@ -13,10 +13,8 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.UserPrincipal;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
@@ -49,7 +47,7 @@ public final class Mediator implements AutoCloseable {
 
     private final Path socketPath;
     private final BackendChoice backendChoice;
-    private final Set<Integer> allowedUids;
+    private final AllowedUids allowedUids;
     private final int queueCap;
     private final Duration aging;
     private final TenantPolicy tenants;
@@ -71,7 +69,6 @@ public final class Mediator implements AutoCloseable {
     private Scheduler scheduler;
     private Stats stats;
     private ServerSocketChannel server;
-    private Set<UserPrincipal> allowedPeers;
     private Thread acceptor;
     private Thread watchdog;
     private Object socketKey;
@@ -85,7 +82,7 @@ public final class Mediator implements AutoCloseable {
     private Mediator(Builder b) {
         this.socketPath = b.socketPath.toAbsolutePath();
         this.backendChoice = b.backend;
-        this.allowedUids = b.allowedUids == null ? SocketSecurity.defaultAllowedUids() : Set.copyOf(b.allowedUids);
+        this.allowedUids = b.allowedUids == null ? AllowedUids.of(SocketSecurity.defaultAllowedUids()) : b.allowedUids;
         this.queueCap = b.queueCap;
         this.aging = b.aging;
         this.tenants = b.tenants;
@@ -144,7 +141,6 @@ public final class Mediator implements AutoCloseable {
                 throw new MediatorStartException(msg, e);
             }
             try {
-                allowedPeers = SocketSecurity.principalsOf(allowedUids);
                 SocketSecurity.prepare(socketPath);
                 server = SocketSecurity.bindOwnerOnly(socketPath);
                 socketKey = SocketSecurity.fileKey(socketPath);
@@ -246,7 +242,7 @@ public final class Mediator implements AutoCloseable {
     private void admit(SocketChannel ch) throws IOException {
         var cred = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
         String peer = cred.user().getName();
-        if (!allowedPeers.contains(cred.user())) {
+        if (!allowedUids.admits(cred.user())) {
             refuseAtAccept(ch, ERR_NOT_PERMITTED, "peer user " + peer + " is not in the allowed uids " + allowedUids);
             return;
         }
@@ -581,7 +577,7 @@ public final class Mediator implements AutoCloseable {
     public static final class Builder {
         private Path socketPath = defaultSocketPath();
         private BackendChoice backend = BackendChoice.AUTO;
-        private Set<Integer> allowedUids;
+        private AllowedUids allowedUids;
         private int queueCap = 64;
         private Duration aging = Duration.ofMillis(1000);
         private TenantPolicy tenants = TenantPolicy.openToAll();
@@ -614,7 +610,13 @@ public final class Mediator implements AutoCloseable {
 
         /** Peers whose SO_PEERCRED uid is in this set may connect; default: own uid and root. */
         public Builder allowedUids(Set<Integer> uids) {
-            this.allowedUids = new LinkedHashSet<>(uids);
+            this.allowedUids = AllowedUids.of(uids);
+            return this;
+        }
+
+        /** Peer uids and uid ranges allowed to connect (--allowed-uids 0,1000,65536-131071). */
+        public Builder allowedUids(String spec) {
+            this.allowedUids = AllowedUids.parse(spec);
             return this;
         }
 

@@ -2,8 +2,6 @@ package dev.vgpuhil.mediator;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashSet;
-import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.logging.ConsoleHandler;
 import java.util.logging.Handler;
@@ -24,7 +22,8 @@ public final class MediatorMain {
             "  --socket PATH            Unix socket to listen on (default /tmp/vgpu-mediator.sock,",
             "                           or the system property vgpu.mediator.defaultSocket if set)",
             "  --backend cpu|cuda|auto  compute backend (default auto: CUDA when a device answers, else CPU)",
-            "  --allowed-uids U,U,...   peer uids allowed to connect (default: own uid and 0)",
+            "  --allowed-uids U,U-U,... peer uids and uid ranges allowed to connect, e.g. 0,65536-131071",
+            "                           (XCP-ng: qemu_base+domid) (default: own uid and 0)",
             "  --queue-cap N            queued requests per vm_id before QUEUE_FULL (default 64)",
             "  --aging-ms N             wait before a request moves up one priority class (default 1000, 0 = off)",
             "  --tenant VM:CEILING      allow vm_id VM up to priority low|medium|high; repeatable; '*' = others.",
@@ -82,7 +81,7 @@ public final class MediatorMain {
                         switch (opt) {
                             case "--socket" -> b.socketPath(Path.of(v));
                             case "--backend" -> b.backend(BackendChoice.parse(v));
-                            case "--allowed-uids" -> b.allowedUids(parseUids(v));
+                            case "--allowed-uids" -> b.allowedUids(v);
                             case "--queue-cap" -> b.queueCap(positive(opt, v));
                             case "--aging-ms" -> b.aging(Duration.ofMillis(nonNegative(opt, v)));
                             case "--tenant" -> tenants = (tenants == null ? TenantPolicy.of(java.util.Map.of()) : tenants)
@@ -161,19 +160,6 @@ public final class MediatorMain {
         console.setFormatter(new OneLineFormatter());
         console.setLevel(Level.INFO);
         root.addHandler(console);
-    }
-
-    private static Set<Integer> parseUids(String v) {
-        Set<Integer> out = new LinkedHashSet<>();
-        for (String part : v.split(",")) {
-            if (!part.isBlank()) {
-                out.add(nonNegative("--allowed-uids", part.trim()));
-            }
-        }
-        if (out.isEmpty()) {
-            throw new IllegalArgumentException("--allowed-uids needs at least one uid");
-        }
-        return out;
     }
 
     private static int positive(String opt, String v) {

@@ -5,12 +5,10 @@ import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.nio.file.attribute.UserPrincipal;
 import java.util.LinkedHashSet;
 import java.util.Set;
 
@@ -33,19 +31,6 @@ final class SocketSecurity {
         s.add(ownUid());
         s.add(0);
         return s;
-    }
-
-    /**
-     * The principals that stand for these uids. JDK user principals compare by uid, and the lookup service
-     * accepts a numeric uid, so membership of SO_PEERCRED's principal in this set is a uid check.
-     */
-    static Set<UserPrincipal> principalsOf(Set<Integer> uids) throws IOException {
-        var lookup = FileSystems.getDefault().getUserPrincipalLookupService();
-        Set<UserPrincipal> out = new LinkedHashSet<>();
-        for (int uid : uids) {
-            out.add(lookup.lookupPrincipalByName(Integer.toString(uid)));
-        }
-        return out;
     }
 
     /**

@@ -14,6 +14,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("vgpu-stub device properties")
 class DevicePropertiesTest {
 
@@ -79,7 +80,7 @@ class DevicePropertiesTest {
     @Test
     @DisplayName("two vgpu-stub devices in one VM are independent")
     void twoDevices() {
-        var qtest = dev.vgpuhil.qemu.qtest.QtestSession.builder(dev.vgpuhil.qemu.qtest.TestQemu.vgpu())
+        var qtest = dev.vgpuhil.qemu.qtest.QtestSession.builder(DeviceHostings.current().qemu())
                 .device("vgpu-stub,addr=04.0,pool_id=A,vm_id=1,socket=" + VgpuMachine.absentSocket())
                 .device("vgpu-stub,addr=05.0,pool_id=B,vm_id=2,socket=" + VgpuMachine.absentSocket()).start();
         try (qtest) {

@@ -4,7 +4,6 @@ import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.qemu.ChildProcesses;
-import dev.vgpuhil.qemu.qtest.TestQemu;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("vgpu-stub logs ignored guest accesses as LOG_GUEST_ERROR")
 class GuestErrorLogTest {
 
@@ -28,7 +28,7 @@ class GuestErrorLogTest {
      * wrong-size access under that item instead of guest_errors.
      */
     static String logItems() throws Exception {
-        var r = ChildProcesses.run(List.of(TestQemu.vgpu().path().toString(), "-d", "help"), Duration.ofSeconds(30));
+        var r = ChildProcesses.run(List.of(DeviceHostings.current().qemu().path().toString(), "-d", "help"), Duration.ofSeconds(30));
         return r.stdout().lines().anyMatch(l -> l.startsWith("invalid_mem")) ? "guest_errors,invalid_mem"
                 : "guest_errors";
     }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.qemu.qtest.PciBus;
 import dev.vgpuhil.qemu.qtest.QtestSession;
-import dev.vgpuhil.qemu.qtest.TestQemu;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -33,6 +32,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("a client using only the guide's register map finds everything where the guide says")
 class GuideRegisterMapTest {
 
@@ -133,7 +133,7 @@ class GuideRegisterMapTest {
 
     @BeforeEach
     void start() {
-        q = QtestSession.builder(TestQemu.vgpu())
+        q = QtestSession.builder(DeviceHostings.current().qemu())
                 .device("vgpu-stub," + GUIDE_DEVICE_ARGS + ",socket=" + VgpuMachine.absentSocket()).start();
         pci = new PciBus(q);
         List<PciBus.PciAddress> matches = new ArrayList<>();

@@ -16,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** Completion interrupts: INTx through q35's PIRQ routing to the IOAPIC, and MSI written into guest RAM. */
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("vgpu-stub completion interrupts")
 class InterruptTest {
     static final long MSI_ADDRESS = 0x200000; // ordinary guest RAM, so the MSI write can be read back

@@ -31,6 +31,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("vgpu-stub <-> mediator link (peer over a real Unix socket)")
 class MediatorLinkTest {
     static final Duration WAIT = Duration.ofSeconds(10);

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("vgpu-stub vmstate survives migration")
 class MigrationTest {
     static final Duration WAIT = Duration.ofSeconds(30);

@@ -21,6 +21,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** DEVICE.md "Registers" and "Buffers": every row, on a fresh device without a mediator. */
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("vgpu-stub register map (DEVICE.md)")
 class RegisterMapTest {
     VgpuMachine m;

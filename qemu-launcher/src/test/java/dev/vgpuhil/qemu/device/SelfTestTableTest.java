@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("qtest")
 @Tag("device")
+@OnEveryHosting
 @DisplayName("self-test table (DEVICE.md), without a mediator")
 class SelfTestTableTest {
     VgpuMachine m;

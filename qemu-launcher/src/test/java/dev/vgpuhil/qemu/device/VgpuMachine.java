@@ -1,14 +1,16 @@
 package dev.vgpuhil.qemu.device;
 
 import dev.vgpuhil.qemu.qtest.QtestSession;
-import dev.vgpuhil.qemu.qtest.TestQemu;
 import dev.vgpuhil.qemu.qtest.VgpuDevice;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 
-/** A qtest QEMU with one vgpu-stub, BAR0 mapped: the fixture of the device tests. AutoCloseable. */
+/**
+ * A qtest QEMU with one vgpu-stub, BAR0 mapped: the fixture of the device tests. AutoCloseable. The device is
+ * hosted by {@link DeviceHostings#current()}: the QEMU line of the running {@link OnEveryHosting} class.
+ */
 final class VgpuMachine implements AutoCloseable {
     final QtestSession qtest;
     final VgpuDevice dev;
@@ -44,11 +46,7 @@ final class VgpuMachine implements AutoCloseable {
     }
 
     static QtestSession.Builder builder(List<String> props) {
-        StringBuilder spec = new StringBuilder("vgpu-stub");
-        for (String p : props) {
-            spec.append(',').append(p);
-        }
-        return QtestSession.builder(TestQemu.vgpu()).device(spec.toString());
+        return DeviceHostings.current().qtest(props);
     }
 
     static String absentSocket() {

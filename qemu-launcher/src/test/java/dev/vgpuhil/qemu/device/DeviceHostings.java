@@ -1,0 +1,125 @@
+package dev.vgpuhil.qemu.device;
+
+import dev.vgpuhil.qemu.qtest.TestQemu;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import io.qameta.allure.Allure;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ClassTemplateInvocationContext;
+import org.junit.jupiter.api.extension.ClassTemplateInvocationContextProvider;
+import org.junit.jupiter.api.extension.Extension;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.ParameterContext;
+import org.junit.jupiter.api.extension.ParameterResolver;
+
+/**
+ * The hostings the device suite runs on, and the one a test is running on now.
+ *
+ * <p>The list: one {@link DeviceHosting.InQemu} per entry of {@link TestQemu#vgpuMatrix()} (the matrix that
+ * {@code bin/vgpu-hil test} passes as {@code -Dvgpu.qemu.matrix=7.2=PATH,10.0=PATH,...}); without it (a developer
+ * running one test) the single QEMU of {@code -Dvgpu.qemu} / {@code VGPU_QEMU} / build-qemu.sh. Add a hosting
+ * (e.g. vfio-user on stock QEMU 11.1) in {@link #all()}.
+ *
+ * <p>{@link #current()} is a static: device test classes run one at a time (this project enables no parallel
+ * execution), and the sessions a test starts may be driven from other threads (deadline timers), which a
+ * thread-local would not reach.
+ */
+public final class DeviceHostings {
+    private static volatile DeviceHosting current;
+
+    private DeviceHostings() {}
+
+    /** Every hosting of this run, in matrix order. */
+    public static List<DeviceHosting> all() {
+        List<TestQemu.Line> matrix = TestQemu.vgpuMatrix();
+        if (matrix.isEmpty()) {
+            return List.of(single());
+        }
+        return matrix.stream()
+                .<DeviceHosting>map(l -> new DeviceHosting.InQemu("qemu " + l.name(), l.qemu()))
+                .toList();
+    }
+
+    /** The hosting of the running {@link OnEveryHosting} class, else the single default QEMU. */
+    public static DeviceHosting current() {
+        DeviceHosting h = current;
+        return h != null ? h : single();
+    }
+
+    private static DeviceHosting single() {
+        var qemu = TestQemu.vgpu();
+        return new DeviceHosting.InQemu("qemu " + majorMinor(qemu.version()), qemu);
+    }
+
+    /** "7.2.22" -> "7.2"; anything else as it is. */
+    static String majorMinor(String version) {
+        var m = java.util.regex.Pattern.compile("^(\\d+\\.\\d+)").matcher(version);
+        return m.find() ? m.group(1) : version;
+    }
+
+    /** The class template behind {@link OnEveryHosting}: one invocation per hosting. */
+    static final class Template implements ClassTemplateInvocationContextProvider {
+        @Override
+        public boolean supportsClassTemplate(ExtensionContext context) {
+            return true;
+        }
+
+        @Override
+        public Stream<ClassTemplateInvocationContext> provideClassTemplateInvocationContexts(ExtensionContext context) {
+            return all().stream().map(Invocation::new);
+        }
+    }
+
+    private record Invocation(DeviceHosting hosting) implements ClassTemplateInvocationContext {
+        @Override
+        public String getDisplayName(int invocationIndex) {
+            return "[" + hosting.name() + "]";
+        }
+
+        @Override
+        public List<Extension> getAdditionalExtensions() {
+            return List.of(new Current(hosting));
+        }
+    }
+
+    /**
+     * Makes {@code hosting} the current one for the class run, names it in each test's Allure result (name suffix
+     * and a "hosting" parameter: JUnit's own names only say "[1]", "[2]"), and resolves {@code DeviceHosting}
+     * parameters.
+     */
+    private record Current(DeviceHosting hosting)
+            implements BeforeAllCallback, BeforeEachCallback, AfterAllCallback, ParameterResolver {
+        @Override
+        public void beforeAll(ExtensionContext context) {
+            current = hosting;
+        }
+
+        @Override
+        public void beforeEach(ExtensionContext context) {
+            String label = " [" + hosting.name() + "]";
+            Allure.getLifecycle().updateTestCase(r -> {
+                if (!r.getName().endsWith(label)) {
+                    r.setName(r.getName() + label);
+                }
+            });
+            Allure.parameter("hosting", hosting.name());
+        }
+
+        @Override
+        public void afterAll(ExtensionContext context) {
+            current = null;
+        }
+
+        @Override
+        public boolean supportsParameter(ParameterContext p, ExtensionContext e) {
+            return p.getParameter().getType() == DeviceHosting.class;
+        }
+
+        @Override
+        public Object resolveParameter(ParameterContext p, ExtensionContext e) {
+            return hosting;
+        }
+    }
+}
