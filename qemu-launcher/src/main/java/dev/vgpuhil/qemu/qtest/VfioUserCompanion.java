@@ -11,7 +11,8 @@ import java.util.Locale;
  * The vgpu-stub of a qtest session hosted by {@code vgpu-stub-vfio-user}: given the same {@code key=value} properties
  * as {@code -device vgpu-stub} ({@code pool_id}, {@code priority}, {@code vm_id}, {@code socket} = the mediator,
  * {@code timeout_ms}; {@code id} and {@code addr} go to QEMU's {@code vfio-user-pci}), it starts the server in the
- * session's run directory ({@code vgpu.sock}, log {@code vfio-user.log}) and gives QEMU
+ * session's run directory ({@code vgpu.sock}, log {@code vfio-user.log}; a second device of the same session
+ * {@code vgpu-1.sock}, {@code vfio-user-1.log}, ...) and gives QEMU
  * {@code -device vfio-user-pci} for it. A value the server refuses (e.g. {@code pool_id=C}) fails the session's
  * start with the server's message; {@code chardev} exists only in-QEMU and is refused here.
  */
@@ -86,10 +87,24 @@ public final class VfioUserCompanion implements QtestSession.Companion {
         if (mediator == null) {
             throw new IllegalArgumentException("no mediator socket: give socket=PATH");
         }
-        VfioUserServer.Config cfg = new VfioUserServer.Config(binary, runDir.resolve(SOCKET_FILE), mediator, pool,
-                priority, vmId, timeoutMs, runDir.resolve(LOG_FILE));
+        int n = 0;
+        while (java.nio.file.Files.exists(runDir.resolve(numbered(SOCKET_FILE, n)))
+                || java.nio.file.Files.exists(runDir.resolve(numbered(LOG_FILE, n)))) {
+            n++;
+        }
+        VfioUserServer.Config cfg = new VfioUserServer.Config(binary, runDir.resolve(numbered(SOCKET_FILE, n)),
+                mediator, pool, priority, vmId, timeoutMs, runDir.resolve(numbered(LOG_FILE, n)));
         server = VfioUserServer.start(raw.isEmpty() ? cfg : cfg.withExtraArgs(raw));
         return List.of("-device", server.qemuDeviceArg(id, addr));
+    }
+
+    /** "vgpu.sock", "vgpu-1.sock", ... */
+    private static String numbered(String file, int n) {
+        if (n == 0) {
+            return file;
+        }
+        int dot = file.lastIndexOf('.');
+        return file.substring(0, dot) + "-" + n + file.substring(dot);
     }
 
     /** The running server (after the session started). */

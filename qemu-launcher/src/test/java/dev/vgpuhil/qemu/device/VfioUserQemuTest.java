@@ -236,6 +236,57 @@ class VfioUserQemuTest {
         }
     }
 
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0} is refused by the server naming {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"pool_id=C, --pool", "priority=urgent, --priority",
+            "vm_id=-1, --vm-id", "vm_id=4294967296, --vm-id", "timeout_ms=0, --timeout-ms", "timeout_ms=soon, --timeout-ms",
+            "socket=, --mediator"})
+    @DisplayName("bad vgpu-stub property values: the server refuses to start (status 2) naming its option; QEMU never "
+            + "starts (in-QEMU, QEMU refuses the property: DevicePropertiesTest)")
+    void badPropertiesRefusedByServer(String property, String option, @TempDir Path tmp) {
+        List<String> props = new ArrayList<>(List.of(property));
+        if (!property.startsWith("socket=")) {
+            props.add("socket=" + tmp.resolve("absent.sock"));
+        }
+        var b = QtestSession.builder(VfioUserHosting.stockQemu())
+                .companion(new VfioUserCompanion(VfioUserServer.locateBinary(), props, null));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> b.start().close())
+                .isInstanceOf(dev.vgpuhil.qemu.qtest.QtestException.class)
+                .hasStackTraceContaining("exited with status 2")
+                .hasStackTraceContaining(option);
+    }
+
+    @Test
+    @DisplayName("guest errors are logged by the server (QEMU's -d guest_errors does not see them): RO registers, bad "
+            + "DOORBELL values, response buffer, reserved area, sub-word register access; valid accesses log nothing")
+    void guestErrorsInServerLog(@TempDir Path tmp) throws Exception {
+        try (Vm m = Vm.start(tmp.resolve("absent.sock"), false)) {
+            Path log = m.companion().server().log();
+            m.dev.writeReg(REG_SCRATCH, 1);
+            m.dev.writeReg(REG_IRQ_STATUS, 3);
+            m.dev.writeRequest(new byte[] {1, 2, 3});
+            m.dev.readReg(REG_STATUS);
+            assertThat(Files.readString(log)).as("valid accesses are quiet").doesNotContain("guest error");
+            long bar = m.dev.bar0();
+            m.dev.writeReg(REG_STATUS, 7);
+            m.dev.writeReg(REG_VM_ID, 7);
+            m.dev.writeReg(REG_DOORBELL, 2);
+            m.qtest.writel(bar + RESP_BUFFER_OFFSET, 0x01020304);
+            m.qtest.writel(bar + RESERVED_OFFSET, 0x01020304);
+            m.qtest.writeb(bar + REG_SCRATCH, 1);
+            m.dev.writeReg(REG_REQUEST_LEN, 0);
+            m.dev.ringDoorbell();
+            m.dev.readReg(REG_STATUS);
+            String text = Files.readString(log);
+            assertThat(text).contains("guest error: vgpu-stub: write of 0x7 to read-only register STATUS ignored",
+                    "write of 0x7 to read-only register VM_ID ignored", "DOORBELL write of 0x2 ignored",
+                    "read-only response buffer at 0x440", "reserved area at 0x840", "doorbell with REQUEST_LEN 0");
+            assertThat(text).as("the sub-word register write is refused and logged").containsPattern(
+                    "guest error: .*(size 1|1-byte|SCRATCH)");
+            assertThat(m.dev.readReg(REG_SCRATCH)).as("the refused byte write changed nothing").isEqualTo(1);
+            assertThat(text).as("the default reply deadline, 5000 ms of host time").contains("timeout 5000 ms");
+        }
+    }
+
     @Test
     @DisplayName("system_reset reaches the server (VFIO_USER_DEVICE_RESET): registers back to reset values")
     void systemReset(@TempDir Path tmp) throws Exception {
