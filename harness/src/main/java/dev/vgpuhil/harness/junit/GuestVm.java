@@ -111,6 +111,9 @@ public final class GuestVm implements AutoCloseable {
                 .userNetworking(true)
                 .keepRunDirectory(true); // deleted by close() unless a test failed
         plan.applyTo(b);
+        if (!spec.qemu().isEmpty()) {
+            b.binary(Path.of(spec.qemu())); // else the run's QEMU; either hosting (QemuBinary.hosting)
+        }
         if (spec.mediator() && mediatorSocket != null) {
             b.mediatorSocket(mediatorSocket);
         }
