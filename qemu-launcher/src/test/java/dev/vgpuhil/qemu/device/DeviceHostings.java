@@ -49,9 +49,11 @@ public final class DeviceHostings {
         return h != null ? h : single();
     }
 
+    /** The run's one QEMU (-Dvgpu.qemu ...): in-QEMU if it has vgpu-stub, else (a stock QEMU) over vfio-user. */
     private static DeviceHosting single() {
         var qemu = TestQemu.vgpu();
-        return new DeviceHosting.InQemu("qemu " + majorMinor(qemu.version()), qemu);
+        return qemu.hasVgpuStub() ? new DeviceHosting.InQemu("qemu " + majorMinor(qemu.version()), qemu)
+                : new DeviceHosting.VfioUser("vfio-user " + majorMinor(qemu.version()), qemu);
     }
 
     /** "7.2.22" -> "7.2"; anything else as it is. */
