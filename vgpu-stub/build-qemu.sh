@@ -30,7 +30,7 @@
 # Cache: ${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/qemu/
 #   <qemu-version>-<hash>/qemu-system-x86_64   finished binaries. <hash> covers the Debian source
 #        version, this script and every device input: vgpu-stub/*.c, vgpu-stub/*.h,
-#        vgpu-stub/core/*, vgpu-stub/qemu-integration/*. An entry appears by an atomic rename, so an
+#        vgpu-stub/core/*.[ch], vgpu-stub/qemu-integration/*. An entry appears by an atomic rename, so an
 #        interrupted build never leaves one that looks valid. A second run with the same inputs
 #        prints the path at once, without apt or ninja.
 #        <entry>/qemu-bundle/usr -> /usr lets QEMU find its firmware and data in Debian's
@@ -82,11 +82,12 @@ cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/qemu"
 tree="$cache_root/tree-$line"
 mkdir -p "$cache_root"
 
-# Every file that shapes the device, found by pattern so a new source file is never left out.
+# Every file that shapes the device, found by pattern so a new source file is never left out
+# (core/ at depth 1: core/test/ holds the core's unit test, which is no part of QEMU).
 device_inputs=("$self")
 while IFS= read -r -d '' f; do device_inputs+=("$f"); done < <(
-    { find "$here" -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) -print0
-      find "$here/core" "$here/qemu-integration" -type f -print0 2>/dev/null; } | sort -z)
+    { find "$here" "$here/core" -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) -print0
+      find "$here/qemu-integration" -type f -print0 2>/dev/null; } | sort -z)
 
 # Hash over the Debian source version and every input that shapes the binary.
 cache_key() {

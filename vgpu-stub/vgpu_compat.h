@@ -3,10 +3,10 @@
  * in one place.  vgpu-stub.c has no QEMU_VERSION test of its own; porting
  * the device to another QEMU (e.g. XCP-ng's 4.2.1) is a reading of this file.
  *
- * Each block names the QEMU release that changed the API.  Built and run:
- * 7.2, 10.0 (and what build-qemu.sh lists); the blocks for older releases
- * follow those releases' headers but are not compiled here (4.2 cannot be
- * fetched; 5.2 is compile-checked where build-qemu.sh offers it).
+ * Each block names the QEMU release that changed the API.  Compiled here
+ * warning-free against Debian's 5.2, 7.2 and 10.0 sources (7.2 built and
+ * run by the device tests); the blocks for releases before 5.2 follow those
+ * releases' headers but are not compiled here (4.2 cannot be fetched).
  *
  * Not in C: QEMU before 5.2 builds with Makefile.objs instead of meson;
  * qemu-integration/integrate.sh writes the right hookup for either.
@@ -59,22 +59,7 @@
 #define VGPU_CLASS_DATA void
 #endif
 
-/*
- * Properties: 5.0 added device_class_set_props() (before: dc->props = ...);
- * 9.2 made it take const Property *; 10.0 dropped the
- * DEFINE_PROP_END_OF_LIST() terminator (and checks, for a const array, that
- * there is none).
- */
-#if VGPU_QEMU_AT_LEAST(9, 2)
-#define VGPU_PROPS_CONST const
-#else
-#define VGPU_PROPS_CONST
-#endif
-#if VGPU_QEMU_AT_LEAST(10, 0)
-#define VGPU_PROP_END_OF_LIST_ENTRY /* none */
-#else
-#define VGPU_PROP_END_OF_LIST_ENTRY DEFINE_PROP_END_OF_LIST(),
-#endif
+/* 5.0 added device_class_set_props(); before, a device set dc->props. */
 #if VGPU_QEMU_AT_LEAST(5, 0)
 #define vgpu_compat_set_props(dc, props) device_class_set_props((dc), (props))
 #else
@@ -82,11 +67,33 @@
 #endif
 
 /*
- * Reset: a plain dc->reset until 9.1, which made it a "legacy" reset set
- * through device_class_set_legacy_reset() (3-phase Resettable is the new way;
- * a legacy reset keeps one function for every release).
+ * 10.0 constified Property arrays (Richard Henderson's "Constify all
+ * Property" series, Dec 2024); a non-const array is what older releases
+ * take, so the list is const from 10.0 only.
  */
-#if VGPU_QEMU_AT_LEAST(9, 1)
+#if VGPU_QEMU_AT_LEAST(10, 0)
+#define VGPU_PROPS_CONST const
+#else
+#define VGPU_PROPS_CONST
+#endif
+
+/*
+ * 10.0 dropped the DEFINE_PROP_END_OF_LIST() terminator (and checks, for a
+ * const array, that there is none); until then every list ends with it.
+ */
+#if VGPU_QEMU_AT_LEAST(10, 0)
+#define VGPU_PROP_END_OF_LIST_ENTRY
+#else
+#define VGPU_PROP_END_OF_LIST_ENTRY DEFINE_PROP_END_OF_LIST(),
+#endif
+
+/*
+ * Reset: a plain dc->reset until 9.2, which added
+ * device_class_set_legacy_reset() and renamed the field legacy_reset
+ * (Peter Maydell, Sept 2024, after 9.1 was cut).  3-phase Resettable is
+ * the new way; a legacy reset keeps one function for every release.
+ */
+#if VGPU_QEMU_AT_LEAST(9, 2)
 #define vgpu_compat_set_reset(dc, fn) device_class_set_legacy_reset((dc), (fn))
 #else
 #define vgpu_compat_set_reset(dc, fn) ((dc)->reset = (fn))
