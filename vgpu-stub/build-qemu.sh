@@ -113,7 +113,10 @@ fi
 # ---- slow path: one builder per QEMU line at a time ----------------------
 # Long-running children (configure, ninja and its compilers) run with fd 9 closed (`9>&-`), so a compiler
 # orphaned by a killed build can never hold the lock; only this shell holds it.
+# --xcpng-check has its own source copy and build tree, so it takes its own lock and can run beside a full
+# build of the same line (it only reads tree-<line>/src, which a full build replaces only when it is missing).
 lock_file="$cache_root/.lock-$line"
+[ "$mode" = xcpng ] && [ -d "$tree/src" ] && lock_file="$cache_root/.lock-$line-xcpng"
 # Every process that has the lock file open (the holder, and any waiter), as "pid (cmdline)".
 lock_holders() {
     local fd pid
@@ -345,9 +348,11 @@ if [ "$mode" = xcpng ]; then
         echo "$srcver" > "$xsrc/.vgpu-source"
     fi
     "$here/qemu-integration/integrate.sh" --enable-for i386-softmmu "$xsrc" "$here" 9>&-
-    # As XCP-ng's qemu.spec configures (xcp-ng-rpms/qemu SPECS/qemu.spec), plus the prefix.
+    # As XCP-ng's qemu.spec configures (xcp-ng-rpms/qemu SPECS/qemu.spec), plus the prefix and
+    # --disable-install-blobs (Debian's +ds source has no firmware blobs to install).
     configure_in "$tree/build-xcpng" "$xsrc" --enable-xen --target-list=i386-softmmu \
-        --disable-kvm --disable-tcg --disable-docs --without-default-devices --enable-werror --prefix=/usr
+        --disable-kvm --disable-tcg --disable-docs --without-default-devices --enable-werror --prefix=/usr \
+        --disable-install-blobs
     grep -q '^CONFIG_VGPU_STUB=y' "$tree/build-xcpng"/*-config-devices.mak 2>/dev/null \
         || grep -rqs 'CONFIG_VGPU_STUB 1' "$tree/build-xcpng"/i386-softmmu-config-devices.h \
         || die "CONFIG_VGPU_STUB is not selected in the XCP-ng configuration (Kconfig: depends on PCI && MSI_NONBROKEN)"

@@ -48,6 +48,7 @@ public final class Mediator implements AutoCloseable {
     private final Path socketPath;
     private final BackendChoice backendChoice;
     private final AllowedUids allowedUids;
+    private final Set<java.nio.file.attribute.PosixFilePermission> socketMode;
     private final int queueCap;
     private final Duration aging;
     private final TenantPolicy tenants;
@@ -83,6 +84,7 @@ public final class Mediator implements AutoCloseable {
         this.socketPath = b.socketPath.toAbsolutePath();
         this.backendChoice = b.backend;
         this.allowedUids = b.allowedUids == null ? AllowedUids.of(SocketSecurity.defaultAllowedUids()) : b.allowedUids;
+        this.socketMode = b.socketMode;
         this.queueCap = b.queueCap;
         this.aging = b.aging;
         this.tenants = b.tenants;
@@ -142,7 +144,7 @@ public final class Mediator implements AutoCloseable {
             }
             try {
                 SocketSecurity.prepare(socketPath);
-                server = SocketSecurity.bindOwnerOnly(socketPath);
+                server = SocketSecurity.bind(socketPath, socketMode);
                 socketKey = SocketSecurity.fileKey(socketPath);
                 SocketSecurity.directoryWarning(socketPath).ifPresent(log::warning);
             } catch (IOException e) {
@@ -578,6 +580,7 @@ public final class Mediator implements AutoCloseable {
         private Path socketPath = defaultSocketPath();
         private BackendChoice backend = BackendChoice.AUTO;
         private AllowedUids allowedUids;
+        private Set<java.nio.file.attribute.PosixFilePermission> socketMode = SocketSecurity.OWNER_ONLY;
         private int queueCap = 64;
         private Duration aging = Duration.ofMillis(1000);
         private TenantPolicy tenants = TenantPolicy.openToAll();
@@ -611,6 +614,24 @@ public final class Mediator implements AutoCloseable {
         /** Peers whose SO_PEERCRED uid is in this set may connect; default: own uid and root. */
         public Builder allowedUids(Set<Integer> uids) {
             this.allowedUids = AllowedUids.of(uids);
+            return this;
+        }
+
+        /**
+         * The socket's mode as octal digits (default 0600). 0666 lets peers of other uids connect (XCP-ng: each
+         * QEMU runs as qemu_base+domid); who is admitted is still decided by {@link #allowedUids}.
+         */
+        public Builder socketMode(String octal) {
+            if (!octal.matches("0?[0-7]{3}")) {
+                throw new IllegalArgumentException("--socket-mode must be octal like 0600 or 0666, not '" + octal + "'");
+            }
+            int m = Integer.parseInt(octal, 8);
+            StringBuilder rwx = new StringBuilder();
+            for (int shift = 6; shift >= 0; shift -= 3) {
+                int bits = (m >> shift) & 7;
+                rwx.append((bits & 4) != 0 ? 'r' : '-').append((bits & 2) != 0 ? 'w' : '-').append((bits & 1) != 0 ? 'x' : '-');
+            }
+            this.socketMode = java.nio.file.attribute.PosixFilePermissions.fromString(rwx.toString());
             return this;
         }
 

@@ -24,6 +24,7 @@ public final class MediatorMain {
             "  --backend cpu|cuda|auto  compute backend (default auto: CUDA when a device answers, else CPU)",
             "  --allowed-uids U,U-U,... peer uids and uid ranges allowed to connect, e.g. 0,65536-131071",
             "                           (XCP-ng: qemu_base+domid) (default: own uid and 0)",
+            "  --socket-mode MODE       the socket's mode, octal (default 0600; 0666 when other uids connect)",
             "  --queue-cap N            queued requests per vm_id before QUEUE_FULL (default 64)",
             "  --aging-ms N             wait before a request moves up one priority class (default 1000, 0 = off)",
             "  --tenant VM:CEILING      allow vm_id VM up to priority low|medium|high; repeatable; '*' = others.",
@@ -82,6 +83,7 @@ public final class MediatorMain {
                             case "--socket" -> b.socketPath(Path.of(v));
                             case "--backend" -> b.backend(BackendChoice.parse(v));
                             case "--allowed-uids" -> b.allowedUids(v);
+                            case "--socket-mode" -> b.socketMode(v);
                             case "--queue-cap" -> b.queueCap(positive(opt, v));
                             case "--aging-ms" -> b.aging(Duration.ofMillis(nonNegative(opt, v)));
                             case "--tenant" -> tenants = (tenants == null ? TenantPolicy.of(java.util.Map.of()) : tenants)

@@ -8,6 +8,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.LinkedHashSet;
 import java.util.Set;
@@ -94,6 +95,18 @@ final class SocketSecurity {
      * staging path would be too long for a Unix socket address.
      */
     static ServerSocketChannel bindOwnerOnly(Path socket) throws IOException {
+        return bind(socket, OWNER_ONLY);
+    }
+
+    /** The default socket mode, 0600. */
+    static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+
+    /**
+     * {@link #bindOwnerOnly} with another final mode (e.g. 0666 where peers of other uids, such as XCP-ng's
+     * per-domain QEMU uids, must connect and SO_PEERCRED with --allowed-uids decides who is admitted): the socket
+     * still has that mode from the first instant anyone can reach it.
+     */
+    static ServerSocketChannel bind(Path socket, Set<PosixFilePermission> mode) throws IOException {
         Path parent = socket.toAbsolutePath().getParent();
         Path stageDir = parent.resolve(".vgpu-mediator-" + Long.toHexString(System.nanoTime() ^ ProcessHandle.current().pid()));
         Path staged = stageDir.resolve("s");
@@ -101,14 +114,14 @@ final class SocketSecurity {
         try {
             if (staged.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length >= MAX_SUN_PATH) {
                 server.bind(UnixDomainSocketAddress.of(socket));
-                restrictSocket(socket);
+                restrictSocket(socket, mode);
                 return server;
             }
             Files.createDirectory(stageDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             try {
                 Files.setPosixFilePermissions(stageDir, PosixFilePermissions.fromString("rwx------"));
                 server.bind(UnixDomainSocketAddress.of(staged));
-                restrictSocket(staged);
+                restrictSocket(staged, mode);
                 try {
                     Files.createLink(socket, staged);
                 } catch (java.nio.file.FileAlreadyExistsException e) {
@@ -168,11 +181,11 @@ final class SocketSecurity {
     }
 
     /** 0600 on the socket file right after bind. */
-    static void restrictSocket(Path socket) throws MediatorStartException {
+    static void restrictSocket(Path socket, Set<PosixFilePermission> mode) throws MediatorStartException {
         try {
-            Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+            Files.setPosixFilePermissions(socket, mode);
         } catch (IOException e) {
-            throw new MediatorStartException("cannot chmod 0600 " + socket + ": " + e, e);
+            throw new MediatorStartException("cannot chmod " + PosixFilePermissions.toString(mode) + " " + socket + ": " + e, e);
         }
     }
 }
