@@ -222,17 +222,20 @@ class VfioUserQemuTest {
             assertThat(q).as("nothing of the vfio device's own state is sent")
                     .containsPattern("\"vfio\": *\\{\"transferred\": *0\\}");
         }
-        try (Vm target = Vm.start(tmp.resolve("absent.sock"), true, List.of("-incoming", "exec:cat " + file),
-                "vm_id=31");
-             QmpTestClient qmp = QmpTestClient.connect(target.qtest.qmpSocket(), WAIT)) {
+        List<String> props = List.of("vm_id=31", "socket=" + tmp.resolve("absent.sock"));
+        try (QtestSession target = QtestSession.builder(VfioUserHosting.stockQemu())
+                .companion(new VfioUserCompanion(VfioUserServer.locateBinary(), props, null)).withQmp()
+                .args("-incoming", "exec:cat " + file).start();
+             QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), WAIT)) {
             long end = System.nanoTime() + WAIT.toNanos();
             while (qmp.execute("{\"execute\":\"query-status\"}", WAIT).contains("inmigrate")) {
                 assertThat(System.nanoTime()).as("incoming migration finishes").isLessThan(end);
                 Thread.sleep(20);
             }
-            assertThat(target.dev.readReg(REG_VM_ID)).as("identity comes from the server's options").isEqualTo(31);
-            assertThat(target.dev.readReg(REG_SCRATCH)).as("SCRATCH not carried").isZero();
-            assertThat(target.dev.readReg(REG_REQUEST_ID)).as("REQUEST_ID not carried").isZero();
+            VgpuDevice dev = VgpuDevice.attach(target);
+            assertThat(dev.readReg(REG_VM_ID)).as("identity comes from the server's options").isEqualTo(31);
+            assertThat(dev.readReg(REG_SCRATCH)).as("SCRATCH not carried").isZero();
+            assertThat(dev.readReg(REG_REQUEST_ID)).as("REQUEST_ID not carried").isZero();
         }
     }
 

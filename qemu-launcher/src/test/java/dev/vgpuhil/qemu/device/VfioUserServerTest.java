@@ -250,9 +250,10 @@ class VfioUserServerTest {
     void exitsWithParent() throws Exception {
         Path sock = dir.resolve("orphan.sock");
         Path pidFile = dir.resolve("server.pid");
-        // the parent: a shell that starts the server, writes its pid and then just waits
+        // the parent: a shell that starts the server, writes its pid and then just waits; setsid takes the server
+        // out of the shell's process group, so only its parent-death signal (not the group reaper) can end it
         Process parent = BoundProcesses.start(new ProcessBuilder("bash", "-c",
-                "\"$0\" --socket \"$1\" --mediator \"$2\" 2>>\"$3\" & echo $! > \"$4\"; exec sleep 600",
+                "setsid \"$0\" --socket \"$1\" --mediator \"$2\" 2>>\"$3\" & echo $! > \"$4\"; exec sleep 600",
                 VfioUserServer.locateBinary().toString(), sock.toString(), dir.resolve("m.sock").toString(),
                 dir.resolve("orphan.log").toString(), pidFile.toString()));
         open.add(() -> BoundProcesses.kill(parent, WAIT));
