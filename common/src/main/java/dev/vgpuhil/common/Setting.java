@@ -27,6 +27,19 @@ public enum Setting {
                     + " vgpu-stub/build-qemu.sh builds it from Debian's sources, cached"),
     QEMU_BUILD_TIMEOUT("vgpu.qemu.buildTimeout", null, "90m",
             "deadline for building QEMU (seconds, or 90s, 5m, 1h, PT90M)"),
+    QEMU_MATRIX("vgpu.qemu.matrix", null, null,
+            "the QEMUs with vgpu-stub the qtest device suite runs on, NAME=PATH,... (bin/vgpu-hil test sets 7.2 and"
+                    + " 10.0); unset: the one vgpu.qemu"),
+    QEMU_STOCK("vgpu.qemu.stock", "VGPU_QEMU_STOCK", null,
+            "a stock QEMU >= 10.1 with vfio-user-pci (images/build-stock-qemu.sh makes Debian's 11.1): the device"
+                    + " suite and the benchmark also run over the vfio-user hosting with it"),
+    HOSTING("vgpu.hosting", null, null,
+            "in-qemu or vfio-user: how devices are hosted when the QEMU offers both; unset: in-qemu if it has"
+                    + " vgpu-stub, else vfio-user"),
+    VFIO_USER_SERVER("vgpu.vfioUser.server", "VGPU_VFIO_USER_SERVER", null,
+            "the vgpu-stub-vfio-user server binary; unset: the shipped vgpu-stub/vfio-user/build.sh builds it, cached"),
+    VFIO_USER_VERBOSE("vgpu.vfioUser.verbose", null, "false",
+            "vgpu-stub-vfio-user logs every vfio-user message (in its log in the run directory)"),
     IMAGE("vgpu.image", "VGPU_IMAGE", null,
             "a ready CI guest image directory (vmlinuz, initramfs.img, IMAGE-INFO); unset: the shipped"
                     + " images/build-initramfs.sh builds it, cached"),

@@ -14,7 +14,9 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * A probed {@code qemu-system-x86_64}: it exists, is executable, answers {@code --version} like QEMU and
- * (unless created with {@link #probeAnyQemu}) has the {@code vgpu-stub} device.
+ * (unless created with {@link #probeAnyQemu}) can host the vgpu-stub device: it has the {@code vgpu-stub} device
+ * compiled in, or QEMU's {@code vfio-user-pci} (stock QEMU ≥ 10.1), which attaches the device run as the
+ * {@code vgpu-stub-vfio-user} server ({@link DeviceHosting}, {@link #hosting()}).
  *
  * <p>Where the binary comes from ({@link #locate}): an explicit path, else {@link Setting#QEMU} ({@code -Dvgpu.qemu},
  * {@code VGPU_QEMU}), else the last stdout line of the shipped {@code vgpu-stub/build-qemu.sh --print-path}
@@ -24,6 +26,8 @@ public final class QemuBinary {
     public static final String PROPERTY = Setting.QEMU.property();
     public static final String ENV = Setting.QEMU.env();
     public static final String DEVICE = "vgpu-stub";
+    /** {@code -Dvgpu.hosting=in-qemu|vfio-user}: which hosting to use when a binary offers both. */
+    public static final String HOSTING_PROPERTY = Setting.HOSTING.property();
     /** The accelerator the device tests need for a controllable virtual clock. */
     public static final String QTEST_ACCEL = "qtest";
     /** Firmware directories of Debian's qemu-system-data and seabios packages. */
@@ -42,10 +46,12 @@ public final class QemuBinary {
     private final String vgpuStubProperties;
     private final List<Path> firmwareDirs;
     private final List<String> accelerators;
+    private final boolean hasVfioUserPci;
 
     private QemuBinary(Path path, String version, boolean hasVgpuStub, String vgpuStubProperties,
-                       List<Path> firmwareDirs, List<String> accelerators) {
+                       List<Path> firmwareDirs, List<String> accelerators, boolean hasVfioUserPci) {
         this.path = path;
+        this.hasVfioUserPci = hasVfioUserPci;
         this.accelerators = List.copyOf(accelerators);
         this.version = version;
         this.hasVgpuStub = hasVgpuStub;
@@ -84,7 +90,7 @@ public final class QemuBinary {
         }
     }
 
-    /** Probes {@code binary} and requires the vgpu-stub device. */
+    /** Probes {@code binary} and requires a way to host the vgpu-stub device (vgpu-stub or vfio-user-pci). */
     public static QemuBinary probe(Path binary) {
         return probe(binary, PROBE_DEADLINE);
     }
@@ -92,10 +98,12 @@ public final class QemuBinary {
     /** {@link #probe(Path)} with a deadline for each probe run of the binary. */
     public static QemuBinary probe(Path binary, Duration probeDeadline) {
         QemuBinary q = probeAnyQemu(binary, probeDeadline);
-        if (!q.hasVgpuStub) {
-            throw new QemuBinaryException(binary + " (" + q.version + ") lacks the " + DEVICE
-                    + " device: `-device " + DEVICE + ",help` does not list it. Use the QEMU built by "
-                    + "vgpu-stub/build-qemu.sh (set -D" + PROPERTY + " or " + ENV + " to its path)");
+        if (q.hostings().isEmpty()) {
+            throw new QemuBinaryException(binary + " (" + q.version + ") can host the vgpu-stub device neither way:"
+                    + " it lacks the " + DEVICE + " device (`-device " + DEVICE + ",help` does not list it; the QEMU"
+                    + " built by vgpu-stub/build-qemu.sh has it) and lacks " + VfioUserServer.QEMU_DEVICE
+                    + " (stock QEMU >= 10.1 has it; the device then runs as vgpu-stub-vfio-user). Set -D" + PROPERTY
+                    + " or " + ENV + " to a QEMU with either");
         }
         return q;
     }
@@ -126,6 +134,9 @@ public final class QemuBinary {
         // `-device X,help` exits 0 either way; the device exists iff it prints its option list.
         BoundProcesses.Result d = runProbe(abs, probeDeadline, "-machine", "none", "-device", DEVICE + ",help");
         boolean has = d.stdout().startsWith(DEVICE + " options:");
+        BoundProcesses.Result vu = runProbe(abs, probeDeadline, "-machine", "none", "-device",
+                VfioUserServer.QEMU_DEVICE + ",help");
+        boolean hasVfioUser = vu.stdout().startsWith(VfioUserServer.QEMU_DEVICE + " options:");
         List<Path> fw = DEBIAN_FIRMWARE_DIRS.stream().filter(Files::isDirectory).toList();
         // "Accelerators supported in QEMU binary:" then one name per line
         List<String> accels = new ArrayList<>(runProbe(abs, probeDeadline, "-accel", "help").stdout().lines().skip(1)
@@ -141,7 +152,7 @@ public final class QemuBinary {
             }
         }
         return new QemuBinary(abs, first.substring("QEMU emulator version".length()).strip(), has,
-                has ? d.stdout() : "", fw, accels);
+                has ? d.stdout() : "", fw, accels, hasVfioUser);
     }
 
     private static BoundProcesses.Result runProbe(Path binary, Duration deadline, String... args) {
@@ -194,6 +205,51 @@ public final class QemuBinary {
         return hasVgpuStub;
     }
 
+    /** Whether the binary has QEMU's vfio-user client device ({@code vfio-user-pci}). */
+    public boolean hasVfioUserPci() {
+        return hasVfioUserPci;
+    }
+
+    /** The hostings this binary offers, preferred first: in-QEMU (if it has vgpu-stub), then vfio-user. */
+    public List<DeviceHosting> hostings() {
+        List<DeviceHosting> h = new ArrayList<>();
+        if (hasVgpuStub) {
+            h.add(DeviceHosting.IN_QEMU);
+        }
+        if (hasVfioUserPci) {
+            h.add(DeviceHosting.VFIO_USER);
+        }
+        return List.copyOf(h);
+    }
+
+    /**
+     * The hosting devices on this binary get: {@code -Dvgpu.hosting} if set, else the first of {@link #hostings()}.
+     *
+     * @throws QemuBinaryException if the binary cannot host the device that way (or at all)
+     */
+    public DeviceHosting hosting() {
+        String wanted = Setting.HOSTING.get();
+        List<DeviceHosting> offered = hostings();
+        if (wanted != null && !wanted.isBlank()) {
+            DeviceHosting h;
+            try {
+                h = DeviceHosting.fromSetting(wanted);
+            } catch (IllegalArgumentException e) {
+                throw new QemuBinaryException("-D" + HOSTING_PROPERTY + ": " + e.getMessage(), e);
+            }
+            if (!offered.contains(h)) {
+                throw new QemuBinaryException("-D" + HOSTING_PROPERTY + "=" + wanted + " needs " + h.qemuDevice()
+                        + ", which " + this + " lacks");
+            }
+            return h;
+        }
+        if (offered.isEmpty()) {
+            throw new QemuBinaryException(this + " has neither " + DEVICE + " nor " + VfioUserServer.QEMU_DEVICE
+                    + ": it cannot host the vgpu-stub device");
+        }
+        return offered.get(0);
+    }
+
     /** Output of {@code -device vgpu-stub,help} (empty if the device is absent). */
     public String vgpuStubProperties() {
         return vgpuStubProperties;
@@ -221,7 +277,7 @@ public final class QemuBinary {
     public QemuBinary withFirmwareDir(Path dir) {
         List<Path> dirs = new ArrayList<>(firmwareDirs);
         dirs.add(dir);
-        return new QemuBinary(path, version, hasVgpuStub, vgpuStubProperties, dirs, accelerators);
+        return new QemuBinary(path, version, hasVgpuStub, vgpuStubProperties, dirs, accelerators, hasVfioUserPci);
     }
 
     /** {@code -L dir} for every firmware directory. */
@@ -236,10 +292,11 @@ public final class QemuBinary {
 
     @Override
     public String toString() {
-        return "QEMU " + version + " at " + path + (hasVgpuStub ? " (with " : " (without ") + DEVICE + ")";
+        return "QEMU " + version + " at " + path + " (" + (hasVgpuStub ? "with " : "without ") + DEVICE
+                + (hasVfioUserPci ? ", with " : ", without ") + VfioUserServer.QEMU_DEVICE + ")";
     }
 
-    /** The binary is missing, unusable or lacks vgpu-stub. */
+    /** The binary is missing, unusable or cannot host the vgpu-stub device. */
     public static final class QemuBinaryException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 

@@ -42,10 +42,21 @@ import java.util.Locale;
  * <li>qtest doorbell round trip: the device driven by qtest from the host (request buffer, doorbell, STATUS polled
  *     back to back, response read); floor: one qtest register read.</li>
  * </ul>
- * Options: {@code --boots N} (3), {@code --count N} round trips (1000), {@code --bytes B} echo payload (64).
+ * Options: {@code --boots N} (3), {@code --count N} round trips (1000), {@code --bytes B} echo payload (64),
+ * {@code --vfio-user-qemu PATH} (default {@code -Dvgpu.qemu.stock} / {@code VGPU_QEMU_STOCK}): a stock QEMU with
+ * {@code vfio-user-pci}; then both doorbell round trips are also measured over vfio-user in the same run, each row
+ * next to the in-QEMU one.
  */
 public final class Bench {
+    static final String STOCK_PROPERTY = dev.vgpuhil.common.Setting.QEMU_STOCK.property();
+
     private Bench() {}
+
+    /** The stock QEMU for the vfio-user rows, if one is given. */
+    static QemuBinary vfioUserQemu() {
+        String p = dev.vgpuhil.common.Setting.QEMU_STOCK.value().orElse("");
+        return p.isBlank() ? null : QemuBinary.probe(Path.of(p.strip()));
+    }
 
     public static void main(String[] args) throws Exception {
         int boots = 3;
@@ -56,8 +67,10 @@ public final class Bench {
                 case "--boots" -> boots = Integer.parseInt(args[++i]);
                 case "--count" -> count = Integer.parseInt(args[++i]);
                 case "--bytes" -> bytes = Integer.parseInt(args[++i]);
+                case "--vfio-user-qemu" -> System.setProperty(STOCK_PROPERTY, args[++i]);
                 case "-h", "--help" -> {
-                    System.out.println("usage: bin/vgpu-hil bench [--boots N] [--count N] [--bytes B]");
+                    System.out.println("usage: bin/vgpu-hil bench [--boots N] [--count N] [--bytes B]"
+                            + " [--vfio-user-qemu PATH]");
                     return;
                 }
                 default -> {
@@ -154,6 +167,29 @@ public final class Bench {
                             q.errors() == 0 ? "" : ", " + q.errors() + " errors"),
                     "one qtest register read (readl SCRATCH)",
                     String.format("p50 %s / p99 %s", us(q.registerRead().p50Micros()), us(q.registerRead().p99Micros()))});
+
+            QemuBinary vu = vfioUserQemu();
+            if (vu != null) { // the same two round trips with the device as vgpu-stub-vfio-user, same run
+                String tag = " over vfio-user (QEMU " + vu.version().split(" ")[0] + ")";
+                BenchResult g;
+                try (GuestVm vm = GuestLauncher.boot(VmSpec.simple("bench-vfio-user", 'B', "high", 200, true)
+                        .withQemu(vu.path().toString()), sock, image, keys, jar, Accelerator.TCG)) {
+                    g = vm.agent().withDeadline(Duration.ofMinutes(5)).bench(count, "echo", bytes);
+                    say("guest doorbell round trips" + tag + ": " + g.raw());
+                }
+                rows.add(new String[] {"guest doorbell round trip" + tag + ", echo " + bytes + " B (" + count + ")",
+                        String.format("p50 %s / p99 %s%s", us(g.p50Micros()), us(g.p99Micros()),
+                                g.errors() == 0 ? "" : ", " + g.errors() + " errors"),
+                        "the in-QEMU row above (ratio p50)", guest == null ? "-"
+                                : String.format("%.1f x", g.p50Micros() / Math.max(1e-9, guest.p50Micros()))});
+                RoundTrips.QtestResult qv = RoundTrips.qtestEcho(vu, sock, count, bytes, Math.min(100, count));
+                say("qtest" + tag + ": doorbell p50 " + qv.doorbell().p50Micros() + " us");
+                rows.add(new String[] {"qtest doorbell round trip" + tag + ", echo " + bytes + " B (" + count + ")",
+                        String.format("p50 %s / p99 %s%s", us(qv.doorbell().p50Micros()),
+                                us(qv.doorbell().p99Micros()), qv.errors() == 0 ? "" : ", " + qv.errors() + " errors"),
+                        "the in-QEMU row above (ratio p50)", String.format("%.1f x",
+                                qv.doorbell().p50Micros() / Math.max(1e-9, q.doorbell().p50Micros()))});
+            }
         } finally {
             MoreFiles.deleteTree(work);
         }

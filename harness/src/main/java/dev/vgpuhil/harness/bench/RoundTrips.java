@@ -5,12 +5,16 @@ import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import dev.vgpuhil.mediator.MediatorClient;
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.qemu.DeviceHosting;
 import dev.vgpuhil.qemu.QemuBinary;
+import dev.vgpuhil.qemu.VfioUserServer;
 import dev.vgpuhil.qemu.qtest.QtestSession;
+import dev.vgpuhil.qemu.qtest.VfioUserCompanion;
 import dev.vgpuhil.qemu.qtest.VgpuDevice;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Random;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
@@ -56,8 +60,14 @@ public final class RoundTrips {
         byte[] data = new byte[bytes];
         new Random(2).nextBytes(data);
         byte[] payload = ComputeRequest.echo(data).encode();
-        try (QtestSession q = QtestSession.builder(qemu)
-                .device("vgpu-stub,pool_id=A,priority=high,vm_id=9002,socket=" + socket).start()) {
+        List<String> props = List.of("pool_id=A", "priority=high", "vm_id=9002", "socket=" + socket);
+        QtestSession.Builder builder = QtestSession.builder(qemu);
+        if (qemu.hosting() == DeviceHosting.VFIO_USER) {
+            builder.companion(new VfioUserCompanion(VfioUserServer.locateBinary(), props, null));
+        } else {
+            builder.device("vgpu-stub," + String.join(",", props));
+        }
+        try (QtestSession q = builder.start()) {
             VgpuDevice dev = VgpuDevice.attach(q);
             // the link comes up asynchronously (connect + HELLO/ACK): ring until a request completes
             int[] linkStatus = {-1};

@@ -67,6 +67,9 @@ public final class GuestLauncher {
                 .accelerator(accelerator)
                 .userNetworking(true);
         plan.applyTo(b).waitingFor(plan.readiness(login));
+        if (!spec.qemu().isEmpty()) {
+            b.binary(Path.of(spec.qemu())); // else the run's QEMU; either hosting (QemuBinary.hosting)
+        }
         if (spec.mediator() && mediatorSocket != null) {
             b.mediatorSocket(mediatorSocket);
         }

@@ -71,4 +71,11 @@ public @interface VgpuVm {
      * VGPU_GUEST_BOOT_TIMEOUT}, else 120 s for ci and 300 s for disk guests.
      */
     int bootTimeoutSeconds() default 0;
+
+    /**
+     * The QEMU binary for this VM; empty (default): the run's ({@code -Dvgpu.qemu}, {@code VGPU_QEMU}, else
+     * vgpu-stub/build-qemu.sh). One with {@code vgpu-stub} hosts the device inside QEMU; a stock QEMU ≥ 10.1 with
+     * {@code vfio-user-pci} gets one {@code vgpu-stub-vfio-user} per device.
+     */
+    String qemu() default "";
 }

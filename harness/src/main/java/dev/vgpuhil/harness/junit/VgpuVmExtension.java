@@ -217,6 +217,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             Map<String, String> env = new LinkedHashMap<>();
             env.put("QEMU.version", vm.qemuVersion());
             env.put("QEMU.binary", vm.machine().qemu().path().toString());
+            env.put("device.hosting", vm.machine().deviceHosting().map(dh -> dh.label()).orElse("none"));
             env.put("accelerator", vm.machine().accelerator().accelerator().qemuName());
             env.put("accelerator.why", vm.machine().accelerator().reason());
             env.putAll(vm.guest().environment());

@@ -41,7 +41,8 @@ class MainJobIT {
         List<String> summary = new ArrayList<>();
         summary.add("vgpu-hil main job, " + Instant.now());
         summary.add("VM '" + vm.name() + "': boot to SSH " + vm.bootTime().toMillis() + " ms, accelerator "
-                + vm.accelerator() + ", QEMU " + vm.qemuVersion());
+                + vm.accelerator() + ", QEMU " + vm.qemuVersion() + ", device hosting "
+                + vm.machine().deviceHosting().map(h -> h.label()).orElse("none"));
         summary.add("mediator: " + mediator + " pid " + mediator.pid());
 
         Probe p = vm.agent().probe();

@@ -30,6 +30,15 @@ public final class QemuCommandLine {
 
     /** The argument list ({@code qemu} resolved, {@code accelerator} decided) to run {@code spec} with. */
     public static List<String> of(MachineSpec spec, QemuBinary qemu, Accelerator accelerator, RunPaths paths) {
+        return of(spec, qemu, accelerator, paths, deviceArgs(spec.devices(), paths.defaultMediatorSocket()));
+    }
+
+    /**
+     * The argument list with the devices' arguments given: {@link #deviceArgs} for the in-QEMU device, or the
+     * {@code vfio-user-pci} devices of a vfio-user hosting ({@link HostedDevices}).
+     */
+    public static List<String> of(MachineSpec spec, QemuBinary qemu, Accelerator accelerator, RunPaths paths,
+                                  List<String> deviceArgs) {
         List<String> c = new ArrayList<>();
         c.add(qemu.path().toString());
         c.addAll(List.of("-name", spec.name()));
@@ -80,7 +89,7 @@ public final class QemuCommandLine {
             }
             c.addAll(List.of("-netdev", net.toString(), "-device", spec.nicModel() + ",netdev=net0"));
         }
-        c.addAll(deviceArgs(spec.devices(), paths.defaultMediatorSocket()));
+        c.addAll(deviceArgs);
         c.addAll(spec.extraArgs());
         return c;
     }

@@ -92,6 +92,7 @@ public final class QemuMachine implements AutoCloseable {
     private volatile Process process;
     private volatile SerialConsole serial;
     private volatile QmpClient qmp;
+    private volatile HostedDevices hosted = HostedDevices.NONE;
     private volatile ServerSocketChannel serialServer;
     private volatile Map<Integer, Integer> forwardedPorts = Map.of();
     private volatile Long exitedAtNanos;
@@ -183,9 +184,14 @@ public final class QemuMachine implements AutoCloseable {
             serialServer = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             serialServer.bind(UnixDomainSocketAddress.of(serialSock));
             serialServer.configureBlocking(false);
+            try {
+                hosted = HostedDevices.start(qemu, spec.devices(), mediatorSocket(), runDir, socketDir);
+            } catch (IOException | RuntimeException e) {
+                throw bootFailure("cannot host the vgpu-stub devices: " + e.getMessage(), e);
+            }
             commandLine = List.copyOf(QemuCommandLine.of(spec, qemu, acceleratorChoice.accelerator(),
                     new QemuCommandLine.RunPaths(serialSock, qmpSock, runDir.resolve(RunDirectory.QEMU_PID),
-                            mediatorSocket())));
+                            mediatorSocket()), hosted.qemuArgs()));
             Files.writeString(runDir.resolve(RunDirectory.CMDLINE), CommandLine.shellQuote(commandLine) + "\n");
             writeInfo();
             Process p = BoundProcesses.start(new ProcessBuilder(commandLine).directory(runDir.toFile())
@@ -276,11 +282,11 @@ public final class QemuMachine implements AutoCloseable {
         boolean needsDevice = !spec.devices().isEmpty();
         try {
             if (spec.binary() != null) {
-                if (needsDevice && !spec.binary().hasVgpuStub()) {
+                if (needsDevice && spec.binary().hostings().isEmpty()) {
                     throw new QemuBinary.QemuBinaryException(spec.binary().path() + " (" + spec.binary().version()
                             + ") lacks the " + QemuBinary.DEVICE + " device that " + spec.devices().size()
-                            + " -device " + QemuBinary.DEVICE + " need; use the QEMU built by"
-                            + " vgpu-stub/build-qemu.sh");
+                            + " -device " + QemuBinary.DEVICE + " need, and vfio-user-pci; use the QEMU built by"
+                            + " vgpu-stub/build-qemu.sh, or a stock QEMU >= 10.1 (vfio-user)");
                 }
                 return spec.binary();
             }
@@ -370,6 +376,7 @@ public final class QemuMachine implements AutoCloseable {
             BoundProcesses.kill(p, Duration.ofSeconds(10));
             killed = " (QEMU was still running and was killed)";
         }
+        hosted.close();
         releaseConnections();
         shutdownStep = ShutdownStep.NOT_STARTED;
         // when QEMU exited by itself that is the news, whichever symptom (EOF, reset, missing socket) we saw first
@@ -398,11 +405,13 @@ public final class QemuMachine implements AutoCloseable {
             }
             Process p = process;
             if (p == null) {
+                hosted.close();
                 shutdownStep = ShutdownStep.NOT_STARTED;
                 return shutdownStep;
             }
             ShutdownStep step = new ShutdownEscalation(spec.shutdown()).run(p, qmp, graceful);
             shutdownStep = step;
+            hosted.close(); // vfio-user servers, after their QEMU
             releaseConnections();
             writeInfo();
             signal();
@@ -558,6 +567,7 @@ public final class QemuMachine implements AutoCloseable {
         info.put("qemu.version", qemu == null ? "" : qemu.version());
         info.put("accelerator", acceleratorChoice == null ? "" : acceleratorChoice.accelerator().qemuName());
         info.put("accelerator.reason", acceleratorChoice == null ? "" : acceleratorChoice.reason());
+        info.put("vgpu.hosting", hosted.hosting().map(h -> h.label()).orElse(""));
         Process p = process;
         info.put("qemu.pid", p == null ? "" : p.pid());
         forwardedPorts.forEach((g, h) -> info.put("forward.guest" + g, "127.0.0.1:" + h));
@@ -614,6 +624,7 @@ public final class QemuMachine implements AutoCloseable {
                 m.put(f, p);
             }
         }
+        m.putAll(hosted.logFiles());
         return m;
     }
 
@@ -692,6 +703,12 @@ public final class QemuMachine implements AutoCloseable {
     public Path mediatorSocket() {
         requireStarted();
         return spec.mediatorSocket() != null ? spec.mediatorSocket() : socketDir.resolve("mediator.sock");
+    }
+
+    /** How the vgpu-stub devices are hosted (after {@link #start()}); empty without devices. */
+    public Optional<dev.vgpuhil.qemu.DeviceHosting> deviceHosting() {
+        requireStarted();
+        return hosted.hosting();
     }
 
     /** The vgpu-stub devices as configured. */

@@ -124,6 +124,16 @@ public final class VgpuStubDevice {
         return id;
     }
 
+    /** PCI slot, or null. */
+    public String addr() {
+        return addr;
+    }
+
+    /** {@code timeout_ms}, or null for the device default. */
+    public Integer timeoutMs() {
+        return timeoutMs;
+    }
+
     /**
      * The {@code -device} value. {@code defaultSocket} is used when neither socket nor chardev is set. Commas in
      * paths are doubled (QEMU's option escaping).

@@ -60,6 +60,7 @@ public final class QtestSession implements AutoCloseable {
     private final BlockingQueue<IrqEvent> irqEvents = new LinkedBlockingQueue<>();
     private final Map<Integer, Boolean> irqLevels = new ConcurrentHashMap<>();
     private final Thread reader;
+    private final List<Companion> companions;
     private volatile String brokenBecause;
     private volatile boolean closed;
 
@@ -72,6 +73,7 @@ public final class QtestSession implements AutoCloseable {
         this.commandLine = List.copyOf(commandLine);
         this.qmpSocket = b.qmp ? runDir.resolve("qmp.sock") : null;
         this.cleanup = b.cleanup;
+        this.companions = List.copyOf(b.companions);
         this.reader = new Thread(this::readLoop, "qtest-reader-" + process.pid());
         this.reader.setDaemon(true);
         this.reader.start();
@@ -81,11 +83,26 @@ public final class QtestSession implements AutoCloseable {
         return new Builder(qemu);
     }
 
+    /**
+     * A process QEMU needs beside it, e.g. the vgpu-stub's vfio-user server ({@link VfioUserCompanion}): started
+     * in the session's run directory before QEMU, its QEMU arguments appended to the command line; closed after
+     * QEMU is reaped (also when the start fails).
+     */
+    public interface Companion extends AutoCloseable {
+        /** Starts it; returns the arguments QEMU needs for it (e.g. {@code -device ...}). */
+        List<String> start(Path runDir) throws IOException;
+
+        /** Stops it, after QEMU has exited; must be safe to call twice. */
+        @Override
+        void close();
+    }
+
     /** Options for a session; {@link #start()} launches QEMU and waits for its qtest connection. */
     public static final class Builder {
         private final QemuBinary qemu;
         private String machine = "q35";
         private final List<String> extraArgs = new ArrayList<>();
+        private final List<Companion> companions = new ArrayList<>();
         private boolean qmp;
         private CleanupMode cleanup = CleanupMode.configured();
         private Duration commandTimeout = DEFAULT_COMMAND_TIMEOUT;
@@ -114,6 +131,12 @@ public final class QtestSession implements AutoCloseable {
         /** Appends raw QEMU arguments. */
         public Builder args(String... args) {
             extraArgs.addAll(List.of(args));
+            return this;
+        }
+
+        /** Adds a {@link Companion}, started (in order) before QEMU, its arguments after the others. */
+        public Builder companion(Companion c) {
+            companions.add(java.util.Objects.requireNonNull(c));
             return this;
         }
 
@@ -170,9 +193,14 @@ public final class QtestSession implements AutoCloseable {
             }
             cmd.addAll(extraArgs);
             Process process = null;
+            int companionsStarted = 0;
             try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
                 server.bind(UnixDomainSocketAddress.of(qtestSock));
                 server.configureBlocking(false);
+                for (Companion c : companions) {
+                    companionsStarted++;
+                    cmd.addAll(c.start(runDir));
+                }
                 Files.writeString(runDir.resolve("command-line.txt"), String.join(" ", cmd) + "\n");
                 process = BoundProcesses.start(new ProcessBuilder(cmd).directory(runDir.toFile())
                         .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
@@ -211,6 +239,7 @@ public final class QtestSession implements AutoCloseable {
                 if (process != null) {
                     BoundProcesses.kill(process, Duration.ofSeconds(10));
                 }
+                companions.subList(0, companionsStarted).forEach(Companion::close);
                 if (cleanup.deletes(true)) {
                     MoreFiles.deleteTree(runDir);
                 }
@@ -295,6 +324,7 @@ public final class QtestSession implements AutoCloseable {
             // the process is killed next; nothing more to do with its socket
         }
         BoundProcesses.kill(process, Duration.ofSeconds(10));
+        companions.forEach(Companion::close);
         try {
             reader.join(5_000);
         } catch (InterruptedException e) {

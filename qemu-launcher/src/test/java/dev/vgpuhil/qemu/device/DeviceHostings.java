@@ -7,6 +7,8 @@ import org.junit.jupiter.api.extension.AfterAllCallback;
 import io.qameta.allure.Allure;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ConditionEvaluationResult;
+import org.junit.jupiter.api.extension.ExecutionCondition;
 import org.junit.jupiter.api.extension.ClassTemplateInvocationContext;
 import org.junit.jupiter.api.extension.ClassTemplateInvocationContextProvider;
 import org.junit.jupiter.api.extension.Extension;
@@ -31,15 +33,14 @@ public final class DeviceHostings {
 
     private DeviceHostings() {}
 
-    /** Every hosting of this run, in matrix order. */
+    /** Every hosting of this run, in matrix order, then vfio-user on stock QEMU 11.1 when -Dvgpu.qemu.stock is set. */
     public static List<DeviceHosting> all() {
         List<TestQemu.Line> matrix = TestQemu.vgpuMatrix();
-        if (matrix.isEmpty()) {
-            return List.of(single());
-        }
-        return matrix.stream()
+        List<DeviceHosting> all = new java.util.ArrayList<>(matrix.isEmpty() ? List.of(single()) : matrix.stream()
                 .<DeviceHosting>map(l -> new DeviceHosting.InQemu("qemu " + l.name(), l.qemu()))
-                .toList();
+                .toList());
+        TestQemu.stock11().ifPresent(q -> all.add(new DeviceHosting.VfioUser("vfio-user " + majorMinor(q.version()), q)));
+        return List.copyOf(all);
     }
 
     /** The hosting of the running {@link OnEveryHosting} class, else the single default QEMU. */
@@ -48,9 +49,11 @@ public final class DeviceHostings {
         return h != null ? h : single();
     }
 
+    /** The run's one QEMU (-Dvgpu.qemu ...): in-QEMU if it has vgpu-stub, else (a stock QEMU) over vfio-user. */
     private static DeviceHosting single() {
         var qemu = TestQemu.vgpu();
-        return new DeviceHosting.InQemu("qemu " + majorMinor(qemu.version()), qemu);
+        return qemu.hasVgpuStub() ? new DeviceHosting.InQemu("qemu " + majorMinor(qemu.version()), qemu)
+                : new DeviceHosting.VfioUser("vfio-user " + majorMinor(qemu.version()), qemu);
     }
 
     /** "7.2.22" -> "7.2"; anything else as it is. */
@@ -90,7 +93,21 @@ public final class DeviceHostings {
      * parameters.
      */
     private record Current(DeviceHosting hosting)
-            implements BeforeAllCallback, BeforeEachCallback, AfterAllCallback, ParameterResolver {
+            implements BeforeAllCallback, BeforeEachCallback, AfterAllCallback, ParameterResolver, ExecutionCondition {
+        /** {@link InQemuOnly} tests are disabled, with their reason, on the vfio-user hosting. */
+        @Override
+        public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
+            if (!hosting.vfioUser()) {
+                return ConditionEvaluationResult.enabled("in-QEMU hosting");
+            }
+            return context.getElement()
+                    .flatMap(e -> java.util.Optional.ofNullable(e.getAnnotation(InQemuOnly.class)))
+                    .or(() -> context.getTestClass().map(c -> c.getAnnotation(InQemuOnly.class)))
+                    .map(a -> ConditionEvaluationResult.disabled("in-QEMU only, differs on " + hosting.name() + ": "
+                            + a.value()))
+                    .orElse(ConditionEvaluationResult.enabled("runs on every hosting"));
+        }
+
         @Override
         public void beforeAll(ExtensionContext context) {
             current = hosting;
@@ -98,6 +115,7 @@ public final class DeviceHostings {
 
         @Override
         public void beforeEach(ExtensionContext context) {
+            current = hosting; // (beforeAll of a class template's own extensions does not reliably run first)
             String label = " [" + hosting.name() + "]";
             Allure.getLifecycle().updateTestCase(r -> {
                 if (!r.getName().endsWith(label)) {

@@ -47,6 +47,8 @@ class DevicePropertiesTest {
     }
 
     @Test
+    @InQemuOnly("chardev= is a QEMU chardev; the vfio-user server takes only the mediator's path "
+            + "(VfioUserQemuTest.badPropertiesRefusedByServer)")
     @DisplayName("socket= and chardev= together are refused, naming both")
     void socketAndChardevExclusive() {
         assertThatThrownBy(() -> VgpuMachine.start(List.of("chardev=med", "socket=" + VgpuMachine.absentSocket()),
@@ -59,6 +61,8 @@ class DevicePropertiesTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {"timeout_ms=0|timeout_ms", "socket=|socket"})
+    @InQemuOnly("QEMU refuses device properties; over vfio-user the server refuses its options "
+            + "(VfioUserQemuTest.badPropertiesRefusedByServer)")
     @DisplayName("a zero deadline or an empty socket path is refused, naming the property")
     void degenerateValues(String setting, String property) {
         assertThatThrownBy(() -> VgpuMachine.start(List.of(setting), List.of()).close())
@@ -80,9 +84,9 @@ class DevicePropertiesTest {
     @Test
     @DisplayName("two vgpu-stub devices in one VM are independent")
     void twoDevices() {
-        var qtest = dev.vgpuhil.qemu.qtest.QtestSession.builder(DeviceHostings.current().qemu())
-                .device("vgpu-stub,addr=04.0,pool_id=A,vm_id=1,socket=" + VgpuMachine.absentSocket())
-                .device("vgpu-stub,addr=05.0,pool_id=B,vm_id=2,socket=" + VgpuMachine.absentSocket()).start();
+        DeviceHosting h = DeviceHostings.current();
+        var qtest = h.addDevice(h.qtest(List.of("addr=04.0", "pool_id=A", "vm_id=1", "socket=" + VgpuMachine.absentSocket())),
+                List.of("addr=05.0", "pool_id=B", "vm_id=2", "socket=" + VgpuMachine.absentSocket())).start();
         try (qtest) {
             var pci = new dev.vgpuhil.qemu.qtest.PciBus(qtest);
             long[] bars = {0xE0000000L, 0xE0001000L};
@@ -107,6 +111,8 @@ class DevicePropertiesTest {
     @ParameterizedTest(name = "{0}={1} is refused naming {0}")
     @CsvSource({"pool_id,C", "pool_id,AB", "pool_id,a1", "priority,urgent", "priority,3", "vm_id,abc",
             "vm_id,4294967296", "vm_id,-1", "timeout_ms,soon"})
+    @InQemuOnly("QEMU refuses device properties; over vfio-user the server refuses its options "
+            + "(VfioUserQemuTest.badPropertiesRefusedByServer)")
     @DisplayName("bad property values: QEMU refuses to create the device, naming the property")
     void badPropertyValues(String property, String value) {
         assertThatThrownBy(() -> VgpuMachine.start(List.of(property + "=" + value, "socket=" + VgpuMachine.absentSocket()),

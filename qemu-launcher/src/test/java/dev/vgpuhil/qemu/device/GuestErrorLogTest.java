@@ -20,6 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("qtest")
 @Tag("device")
 @OnEveryHosting
+@InQemuOnly("QEMU's -d guest_errors log; over vfio-user the server logs guest errors itself "
+        + "(VfioUserQemuTest.guestErrorsInServerLog)")
 @DisplayName("vgpu-stub logs ignored guest accesses as LOG_GUEST_ERROR")
 class GuestErrorLogTest {
 

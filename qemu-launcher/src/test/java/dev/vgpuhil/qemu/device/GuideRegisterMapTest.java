@@ -133,8 +133,9 @@ class GuideRegisterMapTest {
 
     @BeforeEach
     void start() {
-        q = QtestSession.builder(DeviceHostings.current().qemu())
-                .device("vgpu-stub," + GUIDE_DEVICE_ARGS + ",socket=" + VgpuMachine.absentSocket()).start();
+        List<String> props = new java.util.ArrayList<>(List.of(GUIDE_DEVICE_ARGS.split(",")));
+        props.add("socket=" + VgpuMachine.absentSocket());
+        q = DeviceHostings.current().qtest(props).start();
         pci = new PciBus(q);
         List<PciBus.PciAddress> matches = new ArrayList<>();
         for (int slot = 0; slot < 32; slot++) {

@@ -27,9 +27,12 @@ class InterruptTest {
         m.dev.writeReg(REG_REQUEST_LEN, 0);
         m.dev.ringDoorbell();
         assertThat(m.dev.status()).isEqualTo(STATUS_ERROR);
+        m.settle();
     }
 
     @Test
+    @InQemuOnly("the exact raise/lower sequence: over vfio-user INTx is VFIO's automasked level, every BAR access "
+            + "while it is up is an EOI pulse (VfioUserQemuTest.intxIsAnAutomaskedLevel)")
     @DisplayName("INTx: raised on the q35 GSI of the device's slot at completion, lowered by clearing IRQ_STATUS")
     void intx() {
         try (VgpuMachine m = VgpuMachine.withoutMediator()) {
@@ -112,6 +115,7 @@ class InterruptTest {
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
             assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).isNotZero();
             pci.writeConfig16(a, PciBus.COMMAND, pci.readConfig16(a, PciBus.COMMAND) & ~PciBus.COMMAND_INTX_DISABLE);
+            m.settle();
             assertThat(m.qtest.irqLevel(gsi)).as("unmasked with a completion pending").isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
@@ -150,11 +154,13 @@ class InterruptTest {
             assertThat(m.qtest.readl(MSI_ADDRESS)).isEqualTo(MSI_DATA);
             assertThat(m.qtest.raisedIrqLines()).as("MSI on: no INTx").isEmpty();
             m.dev.pci().disableMsi(m.dev.address());
+            m.settle();
             assertThat(m.qtest.raisedIrqLines()).as("MSI off with IRQ_STATUS pending: INTx asserted")
                     .containsExactly(gsi);
             m.dev.pci().enableMsi(m.dev.address(), MSI_ADDRESS, MSI_DATA);
             assertThat(m.qtest.irqLevel(gsi)).as("MSI on again: INTx released").isFalse();
             m.dev.pci().disableMsi(m.dev.address());
+            m.settle();
             assertThat(m.qtest.irqLevel(gsi)).isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
@@ -173,6 +179,7 @@ class InterruptTest {
             completeWithError(m);
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
             m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
+            m.settle();
             assertThat(m.qtest.irqLevel(gsi)).isTrue();
             m.dev.writeReg(REG_IRQ_CTRL, 0);
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
@@ -195,6 +202,7 @@ class InterruptTest {
             assertThat(m.qtest.readl(MSI_ADDRESS)).as("nothing before completion").isZero();
             c.send(req.reply(MSG_RESPONSE, ERR_NONE, new byte[] {42}));
             assertThat(m.dev.awaitNotBusy(Duration.ofSeconds(10))).isEqualTo(STATUS_DONE);
+            m.settle();
             assertThat(m.qtest.readl(MSI_ADDRESS)).isEqualTo(MSI_DATA);
             assertThat(m.dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE);
         }

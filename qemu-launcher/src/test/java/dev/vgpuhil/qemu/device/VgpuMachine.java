@@ -45,6 +45,11 @@ final class VgpuMachine implements AutoCloseable {
         return new VgpuMachine(qtest);
     }
 
+    /** {@link DeviceHosting#settle}: interrupt signals on their way have reached QEMU's lines. */
+    void settle() {
+        DeviceHostings.current().settle(qtest);
+    }
+
     static QtestSession.Builder builder(List<String> props) {
         return DeviceHostings.current().qtest(props);
     }

@@ -61,8 +61,10 @@ class QemuBinaryTest {
         assertThat(stock.accelerators()).contains("tcg");
         assertThat(stock.hasQtestAccelerator()).as("Debian deletes accel-qtest-*.so from its package").isFalse();
         assertThat(stock.firmwareArgs()).containsSubsequence("-L", "/usr/share/seabios");
+        assertThat(stock.hasVfioUserPci()).as("7.2 has no vfio-user client").isFalse();
+        assertThat(stock.hostings()).isEmpty();
         assertThatThrownBy(() -> QemuBinary.probe(TestQemu.STOCK_PATH)).isInstanceOf(QemuBinaryException.class)
-                .hasMessageContaining("lacks the vgpu-stub device");
+                .hasMessageContaining("lacks the vgpu-stub device").hasMessageContaining("vfio-user-pci");
     }
 
     @Test

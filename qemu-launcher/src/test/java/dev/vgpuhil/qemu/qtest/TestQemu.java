@@ -16,9 +16,9 @@ public final class TestQemu {
      * {@code 7.2=/root/.cache/vgpu-hil/qemu/7.2.22-.../qemu-system-x86_64,10.0=...}, each a build with vgpu-stub
      * (bin/vgpu-hil test passes it). Unset: the single {@link #vgpu()}.
      */
-    public static final String MATRIX_PROPERTY = "vgpu.qemu.matrix";
+    public static final String MATRIX_PROPERTY = dev.vgpuhil.common.Setting.QEMU_MATRIX.property();
     /** Debian's unmodified QEMU 11.1 (the wrapper printed by images/build-stock-qemu.sh), for vfio-user. */
-    public static final String STOCK_PROPERTY = "vgpu.qemu.stock";
+    public static final String STOCK_PROPERTY = dev.vgpuhil.common.Setting.QEMU_STOCK.property();
 
     /** One QEMU line of the matrix. */
     public record Line(String name, QemuBinary qemu) {}
@@ -56,7 +56,7 @@ public final class TestQemu {
     /** The QEMU lines of {@value #MATRIX_PROPERTY}, probed (each must have vgpu-stub); empty when it is unset. */
     public static synchronized List<Line> vgpuMatrix() {
         if (matrix == null) {
-            matrix = parseMatrix(System.getProperty(MATRIX_PROPERTY, "")).stream()
+            matrix = parseMatrix(dev.vgpuhil.common.Setting.QEMU_MATRIX.value().orElse("")).stream()
                     .map(e -> new Line(e.name(), probeLine(e)))
                     .toList();
         }
@@ -104,7 +104,7 @@ public final class TestQemu {
 
     /** Debian's stock QEMU 11.1 of {@value #STOCK_PROPERTY}, probed as any QEMU; empty when the property is unset. */
     public static Optional<QemuBinary> stock11() {
-        String p = System.getProperty(STOCK_PROPERTY, "");
+        String p = dev.vgpuhil.common.Setting.QEMU_STOCK.value().orElse("");
         return p.isBlank() ? Optional.empty() : Optional.of(QemuBinary.probeAnyQemu(Path.of(p.trim())));
     }
 }
