@@ -44,6 +44,7 @@ public final class BoundProcesses {
             + "[ \"$pp\" = \"$1\" ] || kill -KILL -- -$1; while :; do sleep 3600 & wait $!; done"
             + "' vgpu-reaper $$ </dev/null >/dev/null 2>&1 &\n"
             + "exec \"$@\"";
+
     private static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
     private static final ExecutorService LAUNCHER = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "vgpu-child-launcher");
@@ -52,11 +53,14 @@ public final class BoundProcesses {
     });
 
     static {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            for (Process p : LIVE) {
-                destroyTree(p);
-            }
-        }, "vgpu-child-reaper"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            for (Process p : LIVE) {
+                                destroyTree(p);
+                            }
+                        },
+                        "vgpu-child-reaper"));
     }
 
     private BoundProcesses() {}
@@ -75,8 +79,16 @@ public final class BoundProcesses {
     public static List<String> wrap(List<String> command) {
         List<String> cmd = new ArrayList<>();
         if (groupReaperAvailable()) {
-            cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--", SETSID.toString(), BASH.toString(),
-                    "-c", WRAPPER, "vgpu-child"));
+            cmd.addAll(List.of(
+                    SETPRIV.toString(),
+                    "--pdeathsig",
+                    "KILL",
+                    "--",
+                    SETSID.toString(),
+                    BASH.toString(),
+                    "-c",
+                    WRAPPER,
+                    "vgpu-child"));
         } else if (parentDeathSignalAvailable()) {
             cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--"));
         }
@@ -89,9 +101,12 @@ public final class BoundProcesses {
      * environment are honoured; the command keeps the returned process's pid.
      */
     public static Process start(ProcessBuilder builder) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(wrap(builder.command())).directory(builder.directory())
-                .redirectInput(builder.redirectInput()).redirectOutput(builder.redirectOutput())
-                .redirectError(builder.redirectError()).redirectErrorStream(builder.redirectErrorStream());
+        ProcessBuilder pb = new ProcessBuilder(wrap(builder.command()))
+                .directory(builder.directory())
+                .redirectInput(builder.redirectInput())
+                .redirectOutput(builder.redirectOutput())
+                .redirectError(builder.redirectError())
+                .redirectErrorStream(builder.redirectErrorStream());
         pb.environment().clear();
         pb.environment().putAll(builder.environment());
         Future<Process> f = LAUNCHER.submit(pb::start);
@@ -197,9 +212,12 @@ public final class BoundProcesses {
         Path out = Files.createTempFile("vgpu-cmd-", ".out");
         Path err = Files.createTempFile("vgpu-cmd-", ".err");
         try {
-            Process p = start(new ProcessBuilder(command).directory(dir == null ? null : dir.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
-                    .redirectOutput(out.toFile()).redirectError(err.toFile()));
+            Process p = start(new ProcessBuilder(command)
+                    .directory(dir == null ? null : dir.toFile())
+                    .redirectInput(
+                            ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+                    .redirectOutput(out.toFile())
+                    .redirectError(err.toFile()));
             boolean done;
             try {
                 done = p.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS);
@@ -228,6 +246,7 @@ public final class BoundProcesses {
     public static String tail(String text, int n) {
         String[] lines = text.split("\n", -1);
         int from = Math.max(0, lines.length - n - (text.endsWith("\n") ? 1 : 0));
-        return String.join("\n", java.util.Arrays.asList(lines).subList(from, lines.length)).strip();
+        return String.join("\n", java.util.Arrays.asList(lines).subList(from, lines.length))
+                .strip();
     }
 }

@@ -17,61 +17,121 @@ import java.util.function.Function;
  * the environment variable; blank values count as unset.
  */
 public enum Setting {
-    REPO("vgpu.repo", null, null,
+    REPO(
+            "vgpu.repo",
+            null,
+            null,
             "a vgpu-hil checkout whose scripts (build-qemu.sh, images/*.sh) and jars are used instead of the ones"
                     + " shipped in the artifacts; for developers of vgpu-hil, never needed otherwise"),
-    CACHE_HOME(null, "XDG_CACHE_HOME", "~/.cache",
+    CACHE_HOME(
+            null,
+            "XDG_CACHE_HOME",
+            "~/.cache",
             "the cache root: QEMU builds, guest images, disks and the extracted scripts live under its vgpu-hil/"),
-    QEMU("vgpu.qemu", "VGPU_QEMU", null,
+    QEMU(
+            "vgpu.qemu",
+            "VGPU_QEMU",
+            null,
             "the qemu-system-x86_64 to run (it must have the vgpu-stub device); unset: the shipped"
                     + " vgpu-stub/build-qemu.sh builds it from Debian's sources, cached"),
-    QEMU_BUILD_TIMEOUT("vgpu.qemu.buildTimeout", null, "90m",
-            "deadline for building QEMU (seconds, or 90s, 5m, 1h, PT90M)"),
-    QEMU_MATRIX("vgpu.qemu.matrix", null, null,
+    QEMU_BUILD_TIMEOUT(
+            "vgpu.qemu.buildTimeout", null, "90m", "deadline for building QEMU (seconds, or 90s, 5m, 1h, PT90M)"),
+    QEMU_MATRIX(
+            "vgpu.qemu.matrix",
+            null,
+            null,
             "the QEMUs with vgpu-stub the qtest device suite runs on, NAME=PATH,... (bin/vgpu-hil test sets 7.2 and"
                     + " 10.0); unset: the one vgpu.qemu"),
-    QEMU_STOCK("vgpu.qemu.stock", "VGPU_QEMU_STOCK", null,
+    QEMU_STOCK(
+            "vgpu.qemu.stock",
+            "VGPU_QEMU_STOCK",
+            null,
             "a stock QEMU >= 10.1 with vfio-user-pci (images/build-stock-qemu.sh makes Debian's 11.1): the device"
                     + " suite and the benchmark also run over the vfio-user hosting with it"),
-    HOSTING("vgpu.hosting", null, null,
+    HOSTING(
+            "vgpu.hosting",
+            null,
+            null,
             "in-qemu or vfio-user: how devices are hosted when the QEMU offers both; unset: in-qemu if it has"
                     + " vgpu-stub, else vfio-user"),
-    VFIO_USER_SERVER("vgpu.vfioUser.server", "VGPU_VFIO_USER_SERVER", null,
+    VFIO_USER_SERVER(
+            "vgpu.vfioUser.server",
+            "VGPU_VFIO_USER_SERVER",
+            null,
             "the vgpu-stub-vfio-user server binary; unset: the shipped vgpu-stub/vfio-user/build.sh builds it, cached"),
-    VFIO_USER_VERBOSE("vgpu.vfioUser.verbose", null, "false",
+    VFIO_USER_VERBOSE(
+            "vgpu.vfioUser.verbose",
+            null,
+            "false",
             "vgpu-stub-vfio-user logs every vfio-user message (in its log in the run directory)"),
-    IMAGE("vgpu.image", "VGPU_IMAGE", null,
+    IMAGE(
+            "vgpu.image",
+            "VGPU_IMAGE",
+            null,
             "a ready CI guest image directory (vmlinuz, initramfs.img, IMAGE-INFO); unset: the shipped"
                     + " images/build-initramfs.sh builds it, cached"),
-    DISK("vgpu.disk", "VGPU_DISK", null,
+    DISK(
+            "vgpu.disk",
+            "VGPU_DISK",
+            null,
             "a ready Debian disk directory (disk.qcow2, vmlinuz, initrd.img, DISK-INFO); unset: the shipped"
                     + " images/build-debian-disk.sh builds it (root), cached"),
-    GUEST("vgpu.guest", "VGPU_GUEST", "ci",
+    GUEST(
+            "vgpu.guest",
+            "VGPU_GUEST",
+            "ci",
             "the guest of every @VgpuVm without guest=: ci, debian-disk or qcow2:/abs/image.qcow2[;kernel=..;initrd=..;append=..]"),
-    GUEST_BOOT_TIMEOUT("vgpu.guest.bootTimeout", "VGPU_GUEST_BOOT_TIMEOUT", null,
+    GUEST_BOOT_TIMEOUT(
+            "vgpu.guest.bootTimeout",
+            "VGPU_GUEST_BOOT_TIMEOUT",
+            null,
             "launch-to-SSH deadline of every @VgpuVm without bootTimeoutSeconds= (seconds, or 90s, 5m, PT5M);"
                     + " unset: 120 s for ci, 5 min for disks"),
-    AGENT_JAR("vgpu.agent.jar", null, null,
+    AGENT_JAR(
+            "vgpu.agent.jar",
+            null,
+            null,
             "the guest agent jar to upload; unset: the one shipped in the harness artifact"),
-    MEDIATOR_JAR("vgpu.mediator.jar", null, null,
+    MEDIATOR_JAR(
+            "vgpu.mediator.jar",
+            null,
+            null,
             "the mediator-lite daemon jar for @WithMediator(childProcess = true); unset: the one shipped in the"
                     + " harness artifact"),
-    MEDIATOR_DEFAULT_SOCKET(Names.MEDIATOR_DEFAULT_SOCKET, null, "/tmp/vgpu-mediator.sock",
+    MEDIATOR_DEFAULT_SOCKET(
+            Names.MEDIATOR_DEFAULT_SOCKET,
+            null,
+            "/tmp/vgpu-mediator.sock",
             "the socket path a mediator-lite started without --socket listens on"),
-    ACCEL("vgpu.accel", null, "auto",
+    ACCEL(
+            "vgpu.accel",
+            null,
+            "auto",
             "auto (KVM if a probe boots a guest with it, else TCG), tcg, or kvm (still probed, refused if unusable)"),
-    KVM_PROBE_TIMEOUT("vgpu.kvm.probeTimeout", null, "3s",
-            "how long the KVM probe may take before KVM counts as unusable"),
-    RUNS_DIR("vgpu.runs.dir", null, "target/vgpu-runs",
+    KVM_PROBE_TIMEOUT(
+            "vgpu.kvm.probeTimeout", null, "3s", "how long the KVM probe may take before KVM counts as unusable"),
+    RUNS_DIR(
+            "vgpu.runs.dir",
+            null,
+            "target/vgpu-runs",
             "where each VM's run directory goes (QEMU command line, serial log, stderr, QMP transcript);"
                     + " relative to the test JVM's working directory, i.e. the running project"),
-    CLEANUP("vgpu.cleanup", null, "on_success",
+    CLEANUP(
+            "vgpu.cleanup",
+            null,
+            "on_success",
             "what happens to a run directory when its machine closes: always (deleted), on_success (kept when the"
                     + " boot or a test failed, its path printed) or never (every one kept)"),
-    PROGRESS("vgpu.progress", null, "phases",
+    PROGRESS(
+            "vgpu.progress",
+            null,
+            "phases",
             "console output: quiet, phases (one line per phase with times) or serial (also every serial console"
                     + " line while a VM boots; true = serial)"),
-    ALLURE_RESULTS("allure.results.directory", null, "allure-results",
+    ALLURE_RESULTS(
+            "allure.results.directory",
+            null,
+            "allure-results",
             "Allure's own setting (system property or allure.properties): where results, environment.properties"
                     + " and categories.json go; the example's pom sets target/allure-results");
 
@@ -189,8 +249,8 @@ public enum Setting {
                 throw new IllegalArgumentException("not a duration");
             }
         } catch (DateTimeParseException | IllegalArgumentException e) {
-            throw new IllegalArgumentException(source + "='" + text + "' is not a duration (seconds, or 500ms, 90s,"
-                    + " 5m, 1h, PT5M)", e);
+            throw new IllegalArgumentException(
+                    source + "='" + text + "' is not a duration (seconds, or 500ms, 90s," + " 5m, 1h, PT5M)", e);
         }
         if (d.isZero() || d.isNegative()) {
             throw new IllegalArgumentException(source + "='" + text + "' must be positive");

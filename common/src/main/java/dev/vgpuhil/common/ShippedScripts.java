@@ -43,9 +43,11 @@ public final class ShippedScripts {
     public static final String RESOURCE_ROOT = "dev/vgpuhil/common/shipped";
     /** A file every tree has: marks a checkout and finds the classpath copy. */
     static final String MARKER = "vgpu-stub/vgpu_protocol.h";
+
     private static final String COMPLETE = ".complete";
     /** A slow script says what it does after this long: a cached image run resolves package versions (~10 s under load). */
     static final Duration ANNOUNCE_AFTER = Duration.ofSeconds(20);
+
     private static final ScheduledExecutorService ANNOUNCER = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vgpu-announce");
         t.setDaemon(true);
@@ -57,8 +59,11 @@ public final class ShippedScripts {
 
     /** {@code ${XDG_CACHE_HOME:-~/.cache}/vgpu-hil}. */
     public static Path cacheRoot() {
-        return Setting.CACHE_HOME.value().map(Path::of)
-                .orElseGet(() -> Path.of(System.getProperty("user.home"), ".cache")).resolve("vgpu-hil");
+        return Setting.CACHE_HOME
+                .value()
+                .map(Path::of)
+                .orElseGet(() -> Path.of(System.getProperty("user.home"), ".cache"))
+                .resolve("vgpu-hil");
     }
 
     /** The checkout named by {@link Setting#REPO}, else the shipped tree extracted into the cache. */
@@ -89,8 +94,10 @@ public final class ShippedScripts {
         Path root = root();
         Path p = root.resolve(relative);
         if (!Files.isRegularFile(p)) {
-            throw new IllegalStateException("no " + relative + " in " + root + (Setting.REPO.value().isPresent()
-                    ? " (from " + Setting.REPO.spelled() + ")" : " (the scripts shipped in vgpu-common)"));
+            throw new IllegalStateException("no " + relative + " in " + root
+                    + (Setting.REPO.value().isPresent()
+                            ? " (from " + Setting.REPO.spelled() + ")"
+                            : " (the scripts shipped in vgpu-common)"));
         }
         return p;
     }
@@ -210,7 +217,8 @@ public final class ShippedScripts {
     static void prune(Path base) {
         try (Stream<Path> s = Files.list(base)) {
             List<Path> trees = s.filter(p -> p.getFileName().toString().matches("[0-9a-f]{16}"))
-                    .sorted(Comparator.comparing(ShippedScripts::modified).reversed()).toList();
+                    .sorted(Comparator.comparing(ShippedScripts::modified).reversed())
+                    .toList();
             long cutoff = System.currentTimeMillis() - PRUNE_AFTER.toMillis();
             for (Path old : trees.subList(Math.min(KEEP, trees.size()), trees.size())) {
                 if (modified(old) < cutoff) {
@@ -277,8 +285,11 @@ public final class ShippedScripts {
 
     static <T> T announced(String what, String usually, Duration after, Callable<T> body) throws Exception {
         long t0 = System.nanoTime();
-        ScheduledFuture<?> note = ANNOUNCER.schedule(() -> say("building " + what + " (first use on this machine,"
-                + " cached afterwards; usually " + usually + ")"), after.toMillis(), TimeUnit.MILLISECONDS);
+        ScheduledFuture<?> note = ANNOUNCER.schedule(
+                () -> say("building " + what + " (first use on this machine," + " cached afterwards; usually " + usually
+                        + ")"),
+                after.toMillis(),
+                TimeUnit.MILLISECONDS);
         boolean ok = false;
         try {
             T result = body.call();

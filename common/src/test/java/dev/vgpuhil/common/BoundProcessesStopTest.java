@@ -40,9 +40,13 @@ class BoundProcessesStopTest {
         });
         assertThat(armed.get(KILL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isEqualTo("armed");
         List<ProcessHandle> tree = p.descendants().toList();
-        assertThat(tree).as("the child's sleep").anyMatch(h -> h.info().command().orElse("").endsWith("sleep"));
+        assertThat(tree)
+                .as("the child's sleep")
+                .anyMatch(h -> h.info().command().orElse("").endsWith("sleep"));
 
-        assertThat(BoundProcesses.stop(p, Duration.ofMillis(300), KILL_DEADLINE)).as("exited within the grace").isFalse();
+        assertThat(BoundProcesses.stop(p, Duration.ofMillis(300), KILL_DEADLINE))
+                .as("exited within the grace")
+                .isFalse();
 
         assertThat(p.isAlive()).isFalse();
         assertThat(tree).noneMatch(BoundProcesses::running);

@@ -21,15 +21,18 @@ class BoundProcessesTreeTest {
     /** A script that starts a grandchild {@code sleep 300}, writes its pid to {@code pidFile} and waits for it. */
     private Path grandchildScript(Path pidFile) throws Exception {
         Path script = tmp.resolve("spawn.sh");
-        Files.writeString(script, "sleep 300 &\necho $! > '" + pidFile + ".tmp'\nmv '" + pidFile + ".tmp' '"
-                + pidFile + "'\nwait\n");
+        Files.writeString(
+                script,
+                "sleep 300 &\necho $! > '" + pidFile + ".tmp'\nmv '" + pidFile + ".tmp' '" + pidFile + "'\nwait\n");
         return script;
     }
 
     private static long awaitPid(Path pidFile, Duration within) throws Exception {
         long until = System.nanoTime() + within.toNanos();
         while (!Files.exists(pidFile)) {
-            assertThat(System.nanoTime()).as("%s written within %s", pidFile, within).isLessThan(until);
+            assertThat(System.nanoTime())
+                    .as("%s written within %s", pidFile, within)
+                    .isLessThan(until);
             Thread.sleep(20);
         }
         return Long.parseLong(Files.readString(pidFile).trim());
@@ -49,7 +52,9 @@ class BoundProcessesTreeTest {
     @Test
     @DisplayName("run() past its deadline kills the script and its grandchild")
     void deadlineKillsTheTree() throws Exception {
-        assertThat(BoundProcesses.groupReaperAvailable()).as("setpriv, setsid (util-linux) and bash").isTrue();
+        assertThat(BoundProcesses.groupReaperAvailable())
+                .as("setpriv, setsid (util-linux) and bash")
+                .isTrue();
         Path pidFile = tmp.resolve("grandchild.pid");
         Path script = grandchildScript(pidFile);
         long t0 = System.nanoTime();
@@ -57,21 +62,29 @@ class BoundProcessesTreeTest {
                 .isInstanceOf(TimeoutException.class);
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(15));
         long grandchild = awaitPid(pidFile, Duration.ofSeconds(1));
-        assertThat(goneWithin(grandchild, Duration.ofSeconds(1))).as("grandchild sleep %d killed", grandchild).isTrue();
-        assertThat(ProcessHandle.current().descendants().filter(BoundProcesses::running)
-                .filter(h -> h.info().commandLine().orElse("").contains(tmp.toString())))
-                .as("no descendant of the test JVM still runs the script").isEmpty();
+        assertThat(goneWithin(grandchild, Duration.ofSeconds(1)))
+                .as("grandchild sleep %d killed", grandchild)
+                .isTrue();
+        assertThat(ProcessHandle.current()
+                        .descendants()
+                        .filter(BoundProcesses::running)
+                        .filter(h -> h.info().commandLine().orElse("").contains(tmp.toString())))
+                .as("no descendant of the test JVM still runs the script")
+                .isEmpty();
     }
 
     @Test
     @DisplayName("a command that exits normally leaves no process of its group behind")
     void normalExitReapsTheGroup() throws Exception {
         Path pidFile = tmp.resolve("bg.pid");
-        BoundProcesses.Result r = BoundProcesses.run(List.of("bash", "-c",
-                "sleep 300 >/dev/null 2>&1 & echo $! > '" + pidFile + "'; exit 4"), Duration.ofSeconds(10));
+        BoundProcesses.Result r = BoundProcesses.run(
+                List.of("bash", "-c", "sleep 300 >/dev/null 2>&1 & echo $! > '" + pidFile + "'; exit 4"),
+                Duration.ofSeconds(10));
         assertThat(r.exitCode()).isEqualTo(4);
         long bg = awaitPid(pidFile, Duration.ofSeconds(1));
-        assertThat(goneWithin(bg, Duration.ofSeconds(5))).as("background sleep %d killed", bg).isTrue();
+        assertThat(goneWithin(bg, Duration.ofSeconds(5)))
+                .as("background sleep %d killed", bg)
+                .isTrue();
     }
 
     @Test
@@ -93,12 +106,19 @@ class BoundProcessesTreeTest {
     @Test
     @DisplayName("a SIGKILLed JVM takes the script it runs and the script's grandchild with it")
     void jvmSigkillKillsGrandchild() throws Exception {
-        assertThat(BoundProcesses.groupReaperAvailable()).as("setpriv, setsid (util-linux) and bash").isTrue();
+        assertThat(BoundProcesses.groupReaperAvailable())
+                .as("setpriv, setsid (util-linux) and bash")
+                .isTrue();
         Path pidFile = tmp.resolve("orphan.pid");
         Path script = grandchildScript(pidFile);
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process jvm = BoundProcesses.start(new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
-                BoundTreeProbe.class.getName(), script.toString()).redirectErrorStream(true)
+        Process jvm = BoundProcesses.start(new ProcessBuilder(
+                        java,
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        BoundTreeProbe.class.getName(),
+                        script.toString())
+                .redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("probe.log").toFile()));
         try {
             long grandchild = awaitPid(pidFile, Duration.ofSeconds(60));
@@ -112,8 +132,9 @@ class BoundProcessesTreeTest {
             assertThat(gc.info().command().orElse("")).endsWith("sleep");
             jvm.destroyForcibly().waitFor(10, TimeUnit.SECONDS); // SIGKILL: no shutdown hook runs
             assertThat(goneWithin(grandchild, Duration.ofSeconds(5)))
-                    .as("grandchild sleep %d exited after its JVM was SIGKILLed; probe log:%n%s", grandchild,
-                            Files.readString(tmp.resolve("probe.log")))
+                    .as(
+                            "grandchild sleep %d exited after its JVM was SIGKILLed; probe log:%n%s",
+                            grandchild, Files.readString(tmp.resolve("probe.log")))
                     .isTrue();
         } finally {
             BoundProcesses.kill(jvm, Duration.ofSeconds(10));

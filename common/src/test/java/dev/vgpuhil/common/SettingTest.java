@@ -15,7 +15,8 @@ class SettingTest {
         assertThat(Setting.QEMU.value(props::get, env::get)).contains("/p/qemu");
         assertThat(Setting.QEMU.value(k -> null, env::get)).contains("/e/qemu");
         assertThat(Setting.GUEST.value(k -> null, env::get)).isEmpty();
-        assertThat(Setting.CACHE_HOME.value(k -> "ignored", Map.of("XDG_CACHE_HOME", "/c")::get)).contains("/c");
+        assertThat(Setting.CACHE_HOME.value(k -> "ignored", Map.of("XDG_CACHE_HOME", "/c")::get))
+                .contains("/c");
     }
 
     @Test
@@ -25,7 +26,8 @@ class SettingTest {
         assertThat(Setting.parseDuration("500ms", "x")).isEqualTo(Duration.ofMillis(500));
         assertThat(Setting.parseDuration("5m", "x")).isEqualTo(Duration.ofMinutes(5));
         assertThat(Setting.parseDuration("PT1H", "x")).isEqualTo(Duration.ofHours(1));
-        assertThatThrownBy(() -> Setting.parseDuration("soon", "-Dvgpu.x")).hasMessageContaining("-Dvgpu.x='soon' is not a duration");
+        assertThatThrownBy(() -> Setting.parseDuration("soon", "-Dvgpu.x"))
+                .hasMessageContaining("-Dvgpu.x='soon' is not a duration");
         assertThatThrownBy(() -> Setting.parseDuration("0", "-Dvgpu.x")).hasMessageContaining("must be positive");
         // every default that is a duration parses
         for (Setting s : new Setting[] {Setting.QEMU_BUILD_TIMEOUT, Setting.KVM_PROBE_TIMEOUT}) {
@@ -39,6 +41,8 @@ class SettingTest {
             assertThat(s.property() != null || s.env() != null).as(s.name()).isTrue();
             assertThat(s.meaning()).as(s.name()).isNotBlank().doesNotContain("|");
         }
-        assertThat(Setting.markdownTable().lines()).hasSize(Setting.values().length + 2).doesNotHaveDuplicates();
+        assertThat(Setting.markdownTable().lines())
+                .hasSize(Setting.values().length + 2)
+                .doesNotHaveDuplicates();
     }
 }

@@ -16,18 +16,30 @@ class ShippedScriptsTest {
     @Test
     void theShippedTreeHoldsEveryFileOfTheScriptFoldersByGlob() throws Exception {
         Map<String, byte[]> files = ShippedScripts.shippedFiles();
-        assertThat(files).containsKeys("vgpu-stub/build-qemu.sh", "vgpu-stub/vgpu_protocol.h", "vgpu-stub/vgpu-stub.c",
-                "images/build-initramfs.sh", "images/build-debian-disk.sh", "images/make-nocloud-seed.sh",
-                "images/initramfs/init", "vgpu-stub/guest-test/test_vgpu_enhanced.c");
+        assertThat(files)
+                .containsKeys(
+                        "vgpu-stub/build-qemu.sh",
+                        "vgpu-stub/vgpu_protocol.h",
+                        "vgpu-stub/vgpu-stub.c",
+                        "images/build-initramfs.sh",
+                        "images/build-debian-disk.sh",
+                        "images/make-nocloud-seed.sh",
+                        "images/initramfs/init",
+                        "vgpu-stub/guest-test/test_vgpu_enhanced.c");
         // every file of the folders travels (new ones included), nothing of the Maven modules
-        try (Stream<Path> s = Stream.concat(Files.walk(REPO.resolve("vgpu-stub")), Files.walk(REPO.resolve("images")))) {
-            s.filter(Files::isRegularFile).map(p -> REPO.relativize(p).toString())
-                    .filter(p -> !p.startsWith("vgpu-stub/protocol/") && !p.startsWith("images/src/")
-                            && !p.contains("/target/") && !p.equals("images/pom.xml"))
+        try (Stream<Path> s =
+                Stream.concat(Files.walk(REPO.resolve("vgpu-stub")), Files.walk(REPO.resolve("images")))) {
+            s.filter(Files::isRegularFile)
+                    .map(p -> REPO.relativize(p).toString())
+                    .filter(p -> !p.startsWith("vgpu-stub/protocol/")
+                            && !p.startsWith("images/src/")
+                            && !p.contains("/target/")
+                            && !p.equals("images/pom.xml"))
                     .forEach(p -> assertThat(files).as(p).containsKey(p));
         }
         assertThat(files.keySet()).noneMatch(k -> k.startsWith("vgpu-stub/protocol/") || k.startsWith("images/src/"));
-        assertThat(files.get("vgpu-stub/build-qemu.sh")).isEqualTo(Files.readAllBytes(REPO.resolve("vgpu-stub/build-qemu.sh")));
+        assertThat(files.get("vgpu-stub/build-qemu.sh"))
+                .isEqualTo(Files.readAllBytes(REPO.resolve("vgpu-stub/build-qemu.sh")));
     }
 
     @Test
@@ -38,13 +50,18 @@ class ShippedScriptsTest {
         assertThat(dir.resolve("vgpu-stub/qemu-integration/integrate.sh")).isExecutable();
         assertThat(dir.resolve("images/initramfs/init")).isExecutable();
         assertThat(Files.isExecutable(dir.resolve("vgpu-stub/vgpu-stub.c"))).isFalse();
-        assertThat(dir.resolve("vgpu-stub/vgpu_protocol.h")).hasSameBinaryContentAs(REPO.resolve("vgpu-stub/vgpu_protocol.h"));
-        long mtime = Files.getLastModifiedTime(dir.resolve("images/build-initramfs.sh")).toMillis();
+        assertThat(dir.resolve("vgpu-stub/vgpu_protocol.h"))
+                .hasSameBinaryContentAs(REPO.resolve("vgpu-stub/vgpu_protocol.h"));
+        long mtime = Files.getLastModifiedTime(dir.resolve("images/build-initramfs.sh"))
+                .toMillis();
         Thread.sleep(20);
         assertThat(ShippedScripts.extract(base)).isEqualTo(dir);
-        assertThat(Files.getLastModifiedTime(dir.resolve("images/build-initramfs.sh")).toMillis()).isEqualTo(mtime);
+        assertThat(Files.getLastModifiedTime(dir.resolve("images/build-initramfs.sh"))
+                        .toMillis())
+                .isEqualTo(mtime);
         try (Stream<Path> s = Files.list(base)) {
-            assertThat(s.map(p -> p.getFileName().toString())).containsExactly(dir.getFileName().toString());
+            assertThat(s.map(p -> p.getFileName().toString()))
+                    .containsExactly(dir.getFileName().toString());
         }
     }
 
@@ -60,16 +77,20 @@ class ShippedScriptsTest {
         Files.createDirectories(base.resolve("not-a-tree"));
         ShippedScripts.prune(base);
         try (Stream<Path> s = Files.list(base)) {
-            assertThat(s.map(p -> p.getFileName().toString())).hasSize(ShippedScripts.KEEP + 2)
+            assertThat(s.map(p -> p.getFileName().toString()))
+                    .hasSize(ShippedScripts.KEEP + 2)
                     .contains("not-a-tree", String.format("%016x", ShippedScripts.KEEP))
-                    .doesNotContain(String.format("%016x", ShippedScripts.KEEP + 1), String.format("%016x", ShippedScripts.KEEP + 2));
+                    .doesNotContain(
+                            String.format("%016x", ShippedScripts.KEEP + 1),
+                            String.format("%016x", ShippedScripts.KEEP + 2));
         }
     }
 
     @Test
     void theHashChangesWithAnyContentOrName() {
         byte[] a = {1, 2, 3};
-        assertThat(ShippedScripts.hash(Map.of("x", a))).isNotEqualTo(ShippedScripts.hash(Map.of("y", a)))
+        assertThat(ShippedScripts.hash(Map.of("x", a)))
+                .isNotEqualTo(ShippedScripts.hash(Map.of("y", a)))
                 .isNotEqualTo(ShippedScripts.hash(Map.of("x", new byte[] {1, 2, 4})))
                 .isEqualTo(ShippedScripts.hash(Map.of("x", new byte[] {1, 2, 3})));
     }
@@ -82,7 +103,9 @@ class ShippedScriptsTest {
                 return; // XDG_CACHE_HOME set: cacheRoot() is not under user.home; resource() is covered by the example
             }
             Path f = ShippedScripts.resource(ShippedScripts.RESOURCE_ROOT + "/" + ShippedScripts.MARKER, "h.txt");
-            assertThat(f).startsWith(cache.resolve(".cache/vgpu-hil/jars")).hasFileName("h.txt")
+            assertThat(f)
+                    .startsWith(cache.resolve(".cache/vgpu-hil/jars"))
+                    .hasFileName("h.txt")
                     .hasSameBinaryContentAs(REPO.resolve("vgpu-stub/vgpu_protocol.h"));
             assertThat(ShippedScripts.resource(ShippedScripts.RESOURCE_ROOT + "/" + ShippedScripts.MARKER, "h.txt"))
                     .isEqualTo(f);
@@ -98,7 +121,8 @@ class ShippedScriptsTest {
         System.setOut(new java.io.PrintStream(buf, true));
         try {
             java.time.Duration after = java.time.Duration.ofMillis(300);
-            assertThat(ShippedScripts.announced("fast thing", "1 s", after, () -> 1)).isEqualTo(1);
+            assertThat(ShippedScripts.announced("fast thing", "1 s", after, () -> 1))
+                    .isEqualTo(1);
             assertThat(buf.toString()).isEmpty();
             ShippedScripts.announced("slow thing", "3 s", after, () -> {
                 Thread.sleep(1200);
@@ -108,7 +132,8 @@ class ShippedScriptsTest {
             System.setOut(out);
         }
         assertThat(buf.toString().lines()).hasSize(2);
-        assertThat(buf.toString()).contains("building slow thing (first use on this machine, cached afterwards; usually 3 s)")
+        assertThat(buf.toString())
+                .contains("building slow thing (first use on this machine, cached afterwards; usually 3 s)")
                 .contains("built slow thing in 1 s");
     }
 }

@@ -84,8 +84,8 @@ public final class Args {
                 a = a.substring(0, eq);
             }
             if (allowed.indexOf(" " + a + " ") < 0) {
-                throw new AgentException("unknown option " + a + " for " + command + " (it takes: "
-                        + allowed.trim() + ")");
+                throw new AgentException(
+                        "unknown option " + a + " for " + command + " (it takes: " + allowed.trim() + ")");
             }
             if (value != null) {
                 if (value.isEmpty()) {

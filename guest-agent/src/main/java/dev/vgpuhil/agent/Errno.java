@@ -4,8 +4,7 @@ import com.sun.jna.NativeLibrary;
 
 /** A failed libc call as one readable phrase: what failed, the errno and libc's own text for it. */
 final class Errno {
-    private Errno() {
-    }
+    private Errno() {}
 
     static String describe(String what, int errno, NativeLibrary libc) {
         String text;

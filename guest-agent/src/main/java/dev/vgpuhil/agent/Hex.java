@@ -4,8 +4,7 @@ package dev.vgpuhil.agent;
 final class Hex {
     private static final char[] DIGITS = "0123456789abcdef".toCharArray();
 
-    private Hex() {
-    }
+    private Hex() {}
 
     /** "0x" + {@code digits} lowercase hex digits of the low bits of v, like C's {@code 0x%0<digits>x}. */
     static String hex(long v, int digits) {

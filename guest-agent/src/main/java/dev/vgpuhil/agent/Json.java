@@ -100,8 +100,11 @@ public final class Json {
                     break;
                 default:
                     if (c < 0x20 || c > 0x7E) {
-                        out.append("\\u").append(HEX[c >> 12 & 15]).append(HEX[c >> 8 & 15])
-                                .append(HEX[c >> 4 & 15]).append(HEX[c & 15]);
+                        out.append("\\u")
+                                .append(HEX[c >> 12 & 15])
+                                .append(HEX[c >> 8 & 15])
+                                .append(HEX[c >> 4 & 15])
+                                .append(HEX[c & 15]);
                     } else {
                         out.append(c);
                     }

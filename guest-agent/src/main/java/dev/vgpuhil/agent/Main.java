@@ -18,8 +18,7 @@ import java.util.Random;
  * to StringBuilder code ({@code -XDstringConcat=inline}); only JNA and a handful of java.base classes load.
  */
 public final class Main {
-    private Main() {
-    }
+    private Main() {}
 
     public static void main(String[] argv) {
         int rc = run(argv, System.out);
@@ -94,7 +93,8 @@ public final class Main {
         }
         String prio = args.choice("--expect-priority", null, "low", "medium", "high", "0", "1", "2");
         if (prio != null) {
-            e.priority = prio.equals("low") || prio.equals("0") ? PRIORITY_LOW
+            e.priority = prio.equals("low") || prio.equals("0")
+                    ? PRIORITY_LOW
                     : prio.equals("medium") || prio.equals("1") ? PRIORITY_MEDIUM : PRIORITY_HIGH;
         }
         if (args.has("--expect-vm")) {
@@ -118,8 +118,12 @@ public final class Main {
         if (args.command.equals("vector-add") && "uio".equals(irqMode(args))) {
             // drivers next to devices (/sys/bus/pci/drivers); modprobe only on the real sysfs, never in the tests
             Path drivers = root.toAbsolutePath().getParent().resolve("drivers");
-            uio = UioBinding.bind(dev, drivers, Paths.get(args.string("--devfs", "/dev")),
-                    sysfs == null ? new UioBinding.Modprobe() : null, System.nanoTime() + timeoutNanos(args));
+            uio = UioBinding.bind(
+                    dev,
+                    drivers,
+                    Paths.get(args.string("--devfs", "/dev")),
+                    sysfs == null ? new UioBinding.Modprobe() : null,
+                    System.nanoTime() + timeoutNanos(args));
         }
         dev.enable();
         try (MappedBar0 bar = MappedBar0.open(dev.resource0(), BAR0_SIZE)) {
@@ -149,10 +153,17 @@ public final class Main {
     static int probe(PciDevice dev, Vgpu v, PrintStream out) {
         int pool = v.reg(REG_POOL_ID);
         String poolId = pool >= 0x20 && pool < 0x7F ? String.valueOf((char) pool) : Hex.h8(pool);
-        out.println(Json.of("probe").str("bdf", dev.bdf).num("vendor", dev.vendor).num("device", dev.device)
-                .num("revision", dev.revision).str("poolId", poolId).u32("priority", v.reg(REG_PRIORITY))
-                .u32("vmId", v.reg(REG_VM_ID)).u32("protocolVersion", v.reg(REG_PROTOCOL_VER))
-                .u32("capabilities", v.reg(REG_CAPABILITIES)).line());
+        out.println(Json.of("probe")
+                .str("bdf", dev.bdf)
+                .num("vendor", dev.vendor)
+                .num("device", dev.device)
+                .num("revision", dev.revision)
+                .str("poolId", poolId)
+                .u32("priority", v.reg(REG_PRIORITY))
+                .u32("vmId", v.reg(REG_VM_ID))
+                .u32("protocolVersion", v.reg(REG_PROTOCOL_VER))
+                .u32("capabilities", v.reg(REG_CAPABILITIES))
+                .line());
         return 0;
     }
 
@@ -200,7 +211,8 @@ public final class Main {
             int id = requestId + r;
             int[] words = Requests.vectorAdd(a, b);
             int len = Requests.vectorAddLength(n);
-            Vgpu.Completion c = interrupts != null ? v.runWithInterrupt(words, len, id, timeout, interrupts)
+            Vgpu.Completion c = interrupts != null
+                    ? v.runWithInterrupt(words, len, id, timeout, interrupts)
                     : v.run(words, len, id, timeout, irqPoll);
             int mismatch = -2;
             if (c.status == STATUS_DONE && c.responseLen == 4 * n) {
@@ -210,19 +222,29 @@ public final class Main {
             if (!correct || c.timedOut) {
                 failures++;
             }
-            Json j = Json.of("vector-add").num("elements", n).u32("requestId", id).u32("status", c.status)
-                    .u32("errorCode", c.errorCode).bool("correct", correct).num("micros", c.micros)
-                    .u32("responseLen", c.responseLen).bool("timedOut", c.timedOut)
+            Json j = Json.of("vector-add")
+                    .num("elements", n)
+                    .u32("requestId", id)
+                    .u32("status", c.status)
+                    .u32("errorCode", c.errorCode)
+                    .bool("correct", correct)
+                    .num("micros", c.micros)
+                    .u32("responseLen", c.responseLen)
+                    .bool("timedOut", c.timedOut)
                     .str("completion", interrupts != null ? "interrupt" : irqPoll ? "irq-status-poll" : "status-poll");
             if (interrupts != null || irqPoll) {
                 j.u32("irqStatus", c.irqStatus).u32("irqStatusAfterClear", c.irqAfterClear);
             }
             if (interrupts != null) {
-                j.num("irqCount", c.irqCount).num("irqWakeups", c.irqWakeups).str("uio", uioName)
+                j.num("irqCount", c.irqCount)
+                        .num("irqWakeups", c.irqWakeups)
+                        .str("uio", uioName)
                         .num("linuxIrq", linuxIrq);
                 if (c.timedOut && (c.irqStatus & IRQ_STATUS_COMPLETE) != 0) {
-                    j.str("note", "the device completed (IRQ_STATUS " + Hex.h8(c.irqStatus)
-                            + ") but no interrupt arrived within --timeout-ms");
+                    j.str(
+                            "note",
+                            "the device completed (IRQ_STATUS " + Hex.h8(c.irqStatus)
+                                    + ") but no interrupt arrived within --timeout-ms");
                 }
             }
             if (mismatch >= 0) {
@@ -248,7 +270,8 @@ public final class Main {
         for (int i = 0; i < count; i++) {
             Vgpu.Completion c = v.run(words, REQUEST_HEADER_SIZE + bytes, requestId + i, timeout, false);
             micros[i] = c.micros;
-            boolean ok = c.status == STATUS_DONE && c.responseLen == bytes
+            boolean ok = c.status == STATUS_DONE
+                    && c.responseLen == bytes
                     && Arrays.equals(Requests.toBytes(v.readResponseWords(bytes), bytes), data);
             if (!ok) {
                 errors++;
@@ -259,9 +282,16 @@ public final class Main {
             sum += m;
         }
         Arrays.sort(micros);
-        out.println(Json.of("bench").num("count", count).num("p50Micros", Percentile.nearestRank(micros, 50))
-                .num("p99Micros", Percentile.nearestRank(micros, 99)).num("errors", errors).str("op", op).num("bytes", bytes)
-                .num("minMicros", micros[0]).num("maxMicros", micros[count - 1]).num("meanMicros", sum / count)
+        out.println(Json.of("bench")
+                .num("count", count)
+                .num("p50Micros", Percentile.nearestRank(micros, 50))
+                .num("p99Micros", Percentile.nearestRank(micros, 99))
+                .num("errors", errors)
+                .str("op", op)
+                .num("bytes", bytes)
+                .num("minMicros", micros[0])
+                .num("maxMicros", micros[count - 1])
+                .num("meanMicros", sum / count)
                 .line());
         return errors == 0 ? 0 : 1;
     }

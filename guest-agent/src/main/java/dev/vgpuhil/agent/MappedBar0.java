@@ -71,8 +71,9 @@ public final class MappedBar0 implements Bar0 {
         Pointer p;
         int mmapErrno;
         try {
-            p = (Pointer) libc.getFunction("mmap").invoke(Pointer.class, new Object[] {null,
-                    new NativeLong(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, new NativeLong(0)});
+            p = (Pointer) libc.getFunction("mmap").invoke(Pointer.class, new Object[] {
+                null, new NativeLong(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, new NativeLong(0)
+            });
             mmapErrno = Native.getLastError();
         } finally {
             libc.getFunction("close").invokeInt(new Object[] {fd});
@@ -112,9 +113,11 @@ public final class MappedBar0 implements Bar0 {
 
     private void check(int offset) {
         if (closed || (offset & 3) != 0 || offset < 0 || offset > size - 4) {
-            throw new IllegalArgumentException(closed ? "BAR0 is unmapped"
-                    : "BAR0 offset " + Hex.hex(offset & 0xFFFFFFFFL, 3) + " is not a 4-aligned offset below "
-                    + size);
+            throw new IllegalArgumentException(
+                    closed
+                            ? "BAR0 is unmapped"
+                            : "BAR0 offset " + Hex.hex(offset & 0xFFFFFFFFL, 3) + " is not a 4-aligned offset below "
+                                    + size);
         }
     }
 

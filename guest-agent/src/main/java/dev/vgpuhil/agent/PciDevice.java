@@ -26,6 +26,7 @@ public final class PciDevice {
     public final Path dir;
     /** -1 when the sysfs file is missing or unreadable. */
     public final int vendor;
+
     public final int device;
     public final int revision;
 

@@ -12,8 +12,7 @@ import static dev.vgpuhil.protocol.VgpuProtocol.VECTOR_ADD_MAX_ELEMENTS;
  * (tested); built here as words because the agent only ever stores words and runs interpreted.
  */
 public final class Requests {
-    private Requests() {
-    }
+    private Requests() {}
 
     /** Byte length of a vector add of n elements: 8 + 8n. */
     public static int vectorAddLength(int n) {
@@ -27,8 +26,8 @@ public final class Requests {
             throw new IllegalArgumentException("a has " + n + " elements, b " + b.length);
         }
         if (n > VECTOR_ADD_MAX_ELEMENTS) {
-            throw new IllegalArgumentException(n + " elements exceed VGPU_VECTOR_ADD_MAX_ELEMENTS ("
-                    + VECTOR_ADD_MAX_ELEMENTS + ")");
+            throw new IllegalArgumentException(
+                    n + " elements exceed VGPU_VECTOR_ADD_MAX_ELEMENTS (" + VECTOR_ADD_MAX_ELEMENTS + ")");
         }
         int[] w = new int[2 + 2 * n];
         w[0] = OP_VECTOR_ADD;
@@ -43,8 +42,8 @@ public final class Requests {
     /** {opcode ECHO, data.length, data} with the bytes packed little-endian, the last word zero-padded. */
     public static int[] echo(byte[] data) {
         if (REQUEST_HEADER_SIZE + data.length > REQ_BUFFER_SIZE) {
-            throw new IllegalArgumentException("echo of " + data.length + " bytes does not fit the "
-                    + REQ_BUFFER_SIZE + "-byte request buffer");
+            throw new IllegalArgumentException(
+                    "echo of " + data.length + " bytes does not fit the " + REQ_BUFFER_SIZE + "-byte request buffer");
         }
         int[] w = new int[2 + (data.length + 3) / 4];
         w[0] = OP_ECHO;

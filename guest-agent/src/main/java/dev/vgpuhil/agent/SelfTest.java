@@ -63,14 +63,22 @@ final class SelfTest {
         test9ZeroLength();
         test10ValidDoorbell();
         test11CompletionState();
-        out.println(Json.of("summary").num("passed", passed).num("failed", failed).line());
+        out.println(
+                Json.of("summary").num("passed", passed).num("failed", failed).line());
         out.flush();
         return failed;
     }
 
     private void check(int test, String name, String description, boolean ok, String expected, String actual) {
-        out.println(Json.of("check").num("test", test).str("name", name).str("check", name).bool("pass", ok)
-                .str("description", description).str("expected", expected).str("actual", actual).line());
+        out.println(Json.of("check")
+                .num("test", test)
+                .str("name", name)
+                .str("check", name)
+                .bool("pass", ok)
+                .str("description", description)
+                .str("expected", expected)
+                .str("actual", actual)
+                .line());
         out.flush();
         if (ok) {
             passed++;
@@ -86,8 +94,13 @@ final class SelfTest {
     private void test1Identity() {
         String e = Hex.hex(PCI_VENDOR_ID, 4) + ":" + Hex.hex(PCI_DEVICE_ID, 4);
         String a = Hex.hex(dev.vendor & 0xFFFF, 4) + ":" + Hex.hex(dev.device & 0xFFFF, 4);
-        check(1, "pci_ids", "PCI vendor:device (sysfs)",
-                dev.vendor == PCI_VENDOR_ID && dev.device == PCI_DEVICE_ID, e, a);
+        check(
+                1,
+                "pci_ids",
+                "PCI vendor:device (sysfs)",
+                dev.vendor == PCI_VENDOR_ID && dev.device == PCI_DEVICE_ID,
+                e,
+                a);
         a = dev.revision < 0 ? "unreadable" : Hex.hex(dev.revision, 2);
         check(1, "pci_revision", "PCI revision (sysfs)", dev.revision == PCI_REVISION, Hex.hex(PCI_REVISION, 2), a);
     }
@@ -100,14 +113,24 @@ final class SelfTest {
         if (expect.pool != null) {
             check(2, "pool_id", "POOL_ID register", pool == expect.pool, h8(expect.pool), h8(pool));
         } else {
-            check(2, "pool_id", "POOL_ID register", pool == POOL_A || pool == POOL_B,
-                    h8(POOL_A) + " or " + h8(POOL_B), h8(pool));
+            check(
+                    2,
+                    "pool_id",
+                    "POOL_ID register",
+                    pool == POOL_A || pool == POOL_B,
+                    h8(POOL_A) + " or " + h8(POOL_B),
+                    h8(pool));
         }
         if (expect.priority != null) {
             check(2, "priority", "PRIORITY register", prio == expect.priority, h8(expect.priority), h8(prio));
         } else {
-            check(2, "priority", "PRIORITY register", prio >= PRIORITY_LOW && prio <= PRIORITY_HIGH,
-                    h8(PRIORITY_LOW) + ".." + h8(PRIORITY_HIGH), h8(prio));
+            check(
+                    2,
+                    "priority",
+                    "PRIORITY register",
+                    prio >= PRIORITY_LOW && prio <= PRIORITY_HIGH,
+                    h8(PRIORITY_LOW) + ".." + h8(PRIORITY_HIGH),
+                    h8(prio));
         }
         if (expect.vmId != null) {
             int want = (int) expect.vmId.longValue();
@@ -122,7 +145,12 @@ final class SelfTest {
         int caps = v.reg(REG_CAPABILITIES);
         int want = CAP_BASIC | CAP_IRQ | CAP_MSI | CAP_TIMESTAMP;
         check(3, "protocol_ver", "PROTOCOL_VER register", ver == PROTOCOL_VERSION, h8(PROTOCOL_VERSION), h8(ver));
-        check(3, "capabilities", "CAPABILITIES has BASIC, IRQ, MSI, TIMESTAMP", (caps & want) == want, h8(want),
+        check(
+                3,
+                "capabilities",
+                "CAPABILITIES has BASIC, IRQ, MSI, TIMESTAMP",
+                (caps & want) == want,
+                h8(want),
                 h8(caps));
     }
 
@@ -176,8 +204,18 @@ final class SelfTest {
     }
 
     private void test7ReadOnly() {
-        int[] ro = {REG_STATUS, REG_POOL_ID, REG_PRIORITY, REG_VM_ID, REG_ERROR_CODE, REG_RESPONSE_LEN,
-                REG_PROTOCOL_VER, REG_CAPABILITIES, REG_TIMESTAMP_LO, REG_TIMESTAMP_HI};
+        int[] ro = {
+            REG_STATUS,
+            REG_POOL_ID,
+            REG_PRIORITY,
+            REG_VM_ID,
+            REG_ERROR_CODE,
+            REG_RESPONSE_LEN,
+            REG_PROTOCOL_VER,
+            REG_CAPABILITIES,
+            REG_TIMESTAMP_LO,
+            REG_TIMESTAMP_HI
+        };
         int[] before = new int[ro.length];
         for (int i = 0; i < ro.length; i++) {
             before[i] = v.reg(ro[i]);
@@ -194,8 +232,13 @@ final class SelfTest {
             Hex.append8(a, after);
             ok &= after == before[i];
         }
-        check(7, "readonly_ignore_writes", "writes to STATUS..CAPABILITIES, TIMESTAMP_LO/HI ignored", ok,
-                e.toString(), a.toString());
+        check(
+                7,
+                "readonly_ignore_writes",
+                "writes to STATUS..CAPABILITIES, TIMESTAMP_LO/HI ignored",
+                ok,
+                e.toString(),
+                a.toString());
     }
 
     /** Request-buffer pattern: byte i of the buffer is (i ^ 0x5a) & 0xff; word i packs bytes 4i..4i+3 LE. */
@@ -247,7 +290,12 @@ final class SelfTest {
         v.setReg(BAR0_SIZE - 4, 0xFFFFFFFF);
         int r0 = v.reg(RESERVED_OFFSET);
         int r1 = v.reg(BAR0_SIZE - 4);
-        check(8, "reserved_area", "reserved area reads 0 after writes", r0 == 0 && r1 == 0, h8(0) + " " + h8(0),
+        check(
+                8,
+                "reserved_area",
+                "reserved area reads 0 after writes",
+                r0 == 0 && r1 == 0,
+                h8(0) + " " + h8(0),
                 h8(r0) + " " + h8(r1));
     }
 
@@ -256,7 +304,10 @@ final class SelfTest {
         v.setReg(REG_DOORBELL, DOORBELL_RING);
         int st = v.waitNotBusy(System.nanoTime() + expect.timeoutNanos);
         int err = v.reg(REG_ERROR_CODE);
-        check(9, "zero_length_doorbell", "REQUEST_LEN 0 + doorbell -> ERROR + INVALID_LENGTH",
+        check(
+                9,
+                "zero_length_doorbell",
+                "REQUEST_LEN 0 + doorbell -> ERROR + INVALID_LENGTH",
                 st == STATUS_ERROR && err == ERR_INVALID_LENGTH,
                 "STATUS=" + STATUS_ERROR + " ERROR_CODE=" + ERR_INVALID_LENGTH,
                 "STATUS=" + Integer.toUnsignedString(st) + " ERROR_CODE=" + Integer.toUnsignedString(err));
@@ -276,16 +327,22 @@ final class SelfTest {
         int err = v.reg(REG_ERROR_CODE);
         String stErr = "STATUS=" + Integer.toUnsignedString(st) + " ERROR_CODE=" + Integer.toUnsignedString(err);
         if (!expect.mediator) {
-            check(10, "valid_doorbell_no_mediator",
+            check(
+                    10,
+                    "valid_doorbell_no_mediator",
                     "16-byte request + doorbell, no mediator -> ERROR + MEDIATOR_UNAVAILABLE",
                     st == STATUS_ERROR && err == ERR_MEDIATOR_UNAVAILABLE,
-                    "STATUS=" + STATUS_ERROR + " ERROR_CODE=" + ERR_MEDIATOR_UNAVAILABLE, stErr);
+                    "STATUS=" + STATUS_ERROR + " ERROR_CODE=" + ERR_MEDIATOR_UNAVAILABLE,
+                    stErr);
             return;
         }
         int rlen = v.reg(REG_RESPONSE_LEN);
         int result = v.reg(RESP_BUFFER_OFFSET);
         int want = Float.floatToRawIntBits(sum);
-        check(10, "valid_doorbell_with_mediator", "16-byte vector add + doorbell, mediator -> DONE with 1.5+2.25",
+        check(
+                10,
+                "valid_doorbell_with_mediator",
+                "16-byte vector add + doorbell, mediator -> DONE with 1.5+2.25",
                 st == STATUS_DONE && err == ERR_NONE && rlen == 4 && result == want,
                 "STATUS=" + STATUS_DONE + " ERROR_CODE=" + ERR_NONE + " RESPONSE_LEN=4 RESULT=" + h8(want),
                 stErr + " RESPONSE_LEN=" + Integer.toUnsignedString(rlen) + " RESULT=" + h8(result));
@@ -295,13 +352,22 @@ final class SelfTest {
         int irq = v.reg(REG_IRQ_STATUS);
         v.setReg(REG_IRQ_STATUS, 0xFFFFFFFF);
         int cleared = v.reg(REG_IRQ_STATUS);
-        check(11, "irq_status_latched", "IRQ_STATUS latched COMPLETE, W1C clears it",
-                (irq & IRQ_STATUS_COMPLETE) != 0 && cleared == 0, "COMPLETE set, then 0x00000000",
+        check(
+                11,
+                "irq_status_latched",
+                "IRQ_STATUS latched COMPLETE, W1C clears it",
+                (irq & IRQ_STATUS_COMPLETE) != 0 && cleared == 0,
+                "COMPLETE set, then 0x00000000",
                 h8(irq) + ", then " + h8(cleared));
 
         int lo = v.reg(REG_TIMESTAMP_LO);
         int hi = v.reg(REG_TIMESTAMP_HI);
-        check(11, "timestamp_set", "TIMESTAMP_HI:LO set by the completion", (hi | lo) != 0, "nonzero",
+        check(
+                11,
+                "timestamp_set",
+                "TIMESTAMP_HI:LO set by the completion",
+                (hi | lo) != 0,
+                "nonzero",
                 h8(hi) + Hex.hex(lo & 0xFFFFFFFFL, 8).substring(2));
     }
 }

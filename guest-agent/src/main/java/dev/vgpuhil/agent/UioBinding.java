@@ -51,14 +51,15 @@ public final class UioBinding {
      * Makes sure {@code dev} is bound to uio_pci_generic and returns its uio device. Every failure is an
      * {@link AgentException} saying what to do; there is no fallback to polling here.
      */
-    public static UioBinding bind(PciDevice dev, Path driversDir, Path devDir, ModuleLoader loader,
-                                  long deadlineNanos) throws AgentException {
+    public static UioBinding bind(PciDevice dev, Path driversDir, Path devDir, ModuleLoader loader, long deadlineNanos)
+            throws AgentException {
         String current = dev.driverName();
         boolean boundNow = false;
         if (current != null && !current.equals(DRIVER)) {
-            throw new AgentException(dev.bdf + " is bound to the kernel driver " + current + "; --irq needs it bound to "
-                    + DRIVER + ". Unbind it first (echo " + dev.bdf + " > /sys/bus/pci/drivers/" + current
-                    + "/unbind), or use --irq=poll");
+            throw new AgentException(
+                    dev.bdf + " is bound to the kernel driver " + current + "; --irq needs it bound to "
+                            + DRIVER + ". Unbind it first (echo " + dev.bdf + " > /sys/bus/pci/drivers/" + current
+                            + "/unbind), or use --irq=poll");
         }
         if (current == null) {
             Path driver = driversDir.resolve(DRIVER);
@@ -94,8 +95,9 @@ public final class UioBinding {
             }
             if (System.nanoTime() - deadlineNanos > 0) {
                 throw new AgentException(dev.bdf + " is bound to " + DRIVER + " but "
-                        + (name == null ? "has no uio device (" + dev.dir.resolve("uio") + " is empty or missing)"
-                        : node + " does not exist (is devtmpfs mounted on " + devDir + "?)"));
+                        + (name == null
+                                ? "has no uio device (" + dev.dir.resolve("uio") + " is empty or missing)"
+                                : node + " does not exist (is devtmpfs mounted on " + devDir + "?)"));
             }
             sleepMillis(5);
         }
@@ -156,7 +158,9 @@ public final class UioBinding {
         @Override
         public String load(String module) {
             try {
-                Process p = new ProcessBuilder("modprobe", module).redirectErrorStream(true).start();
+                Process p = new ProcessBuilder("modprobe", module)
+                        .redirectErrorStream(true)
+                        .start();
                 p.getOutputStream().close();
                 if (!p.waitFor(20, TimeUnit.SECONDS)) {
                     p.destroyForcibly();

@@ -28,6 +28,7 @@ public final class UioInterrupts implements Interrupts {
     static final int EINTR = 4;
     /** PCI COMMAND's high byte in config space, and INTx-disable (COMMAND bit 10) within it. */
     static final long COMMAND_HIGH = 5;
+
     static final int INTX_DISABLE_HIGH = 0x04;
 
     private final String path;
@@ -70,13 +71,13 @@ public final class UioInterrupts implements Interrupts {
             throw new AgentException(Errno.describe("cannot open " + configPath, errno, libc));
         }
         UioInterrupts u = new UioInterrupts(path, fd, configPath, configFd, libc);
-        long n = libc.getFunction("pread").invokeLong(new Object[] {configFd, u.commandHigh, new NativeLong(1),
-                new NativeLong(COMMAND_HIGH)});
+        long n = libc.getFunction("pread")
+                .invokeLong(new Object[] {configFd, u.commandHigh, new NativeLong(1), new NativeLong(COMMAND_HIGH)});
         if (n != 1) {
             int errno = Native.getLastError();
             u.close();
-            throw new AgentException(Errno.describe("cannot read PCI COMMAND from " + configPath + " (pread returned " + n
-                    + ")", errno, libc));
+            throw new AgentException(Errno.describe(
+                    "cannot read PCI COMMAND from " + configPath + " (pread returned " + n + ")", errno, libc));
         }
         u.commandHigh.setByte(0, (byte) (u.commandHigh.getByte(0) & ~INTX_DISABLE_HIGH));
         return u;
@@ -86,11 +87,15 @@ public final class UioInterrupts implements Interrupts {
     @Override
     public void unmask() throws AgentException {
         check();
-        long n = pwrite.invokeLong(new Object[] {configFd, commandHigh, new NativeLong(1), new NativeLong(COMMAND_HIGH)});
+        long n = pwrite.invokeLong(
+                new Object[] {configFd, commandHigh, new NativeLong(1), new NativeLong(COMMAND_HIGH)});
         if (n != 1) {
             int errno = Native.getLastError();
-            throw new AgentException(Errno.describe("cannot re-enable the interrupt (clear INTx-disable in PCI COMMAND via "
-                    + configPath + ": pwrite returned " + n + ")", errno, libc));
+            throw new AgentException(Errno.describe(
+                    "cannot re-enable the interrupt (clear INTx-disable in PCI COMMAND via " + configPath
+                            + ": pwrite returned " + n + ")",
+                    errno,
+                    libc));
         }
     }
 
@@ -119,8 +124,8 @@ public final class UioInterrupts implements Interrupts {
             }
             short revents = pollfd.getShort(6);
             if ((revents & POLLIN) == 0) {
-                throw new AgentException("poll on " + path + " returned events 0x" + Integer.toHexString(revents & 0xFFFF)
-                        + " without POLLIN (device gone, or no IRQ for it)");
+                throw new AgentException("poll on " + path + " returned events 0x"
+                        + Integer.toHexString(revents & 0xFFFF) + " without POLLIN (device gone, or no IRQ for it)");
             }
             long n = read.invokeLong(new Object[] {fd, word, new NativeLong(4)});
             if (n == 4) {
@@ -130,7 +135,8 @@ public final class UioInterrupts implements Interrupts {
             if (n < 0 && errno == EINTR) {
                 continue;
             }
-            throw new AgentException(Errno.describe("read of the interrupt count from " + path + " returned " + n, errno, libc));
+            throw new AgentException(
+                    Errno.describe("read of the interrupt count from " + path + " returned " + n, errno, libc));
         }
     }
 
@@ -157,5 +163,4 @@ public final class UioInterrupts implements Interrupts {
             configFd = -1;
         }
     }
-
 }

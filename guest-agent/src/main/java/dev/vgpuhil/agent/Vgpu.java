@@ -93,6 +93,7 @@ public final class Vgpu {
         public int irqStatus = -1;
         /** IRQ_STATUS after the W1C clear (irq mode), else -1. */
         public int irqAfterClear = -1;
+
         public boolean timedOut;
         /** Doorbell store to completion seen, microseconds. */
         public long micros;

@@ -16,33 +16,35 @@ class ArgsTest {
     Path tmp;
 
     @ParameterizedTest(name = "[{index}] {0} -> {1}")
-    @CsvSource(delimiter = '|', value = {
-        "''                                   | no command given",
-        "bogus                                | unknown command 'bogus'",
-        "probe --elements 3                   | unknown option --elements for probe",
-        "selftest --irq                       | unknown option --irq for selftest",
-        "vector-add --elements                | option --elements needs a value",
-        "vector-add --elements x              | option --elements needs a number, got 'x'",
-        "vector-add --elements 0              | --elements must be at least 1",
-        "vector-add --elements 128            | --elements 128 is too many: at most 127 (VGPU_VECTOR_ADD_MAX_ELEMENTS)",
-        "vector-add --elements 3 --elements 4 | option --elements given twice",
-        "vector-add stray                     | unexpected argument 'stray' for vector-add",
-        "vector-add --repeat 0                | option --repeat must be between 1 and 1000000",
-        "bench --count -1                     | option --count must be between 1 and 10000000",
-        "bench --op saxpy                     | option --op must be one of echo, got 'saxpy'",
-        "bench --bytes 1017                   | option --bytes must be between 0 and 1016",
-        "selftest --expect-pool C             | option --expect-pool must be one of A, B, got 'C'",
-        "selftest --expect-priority urgent    | option --expect-priority must be one of low, medium, high, 0, 1, 2",
-        "selftest --expect-vm 4294967296      | option --expect-vm must be between 0 and 4294967295",
-        "selftest --mediator maybe            | option --mediator must be one of present, absent",
-        "dump --timeout-ms 0                  | option --timeout-ms must be between 1 and 3600000",
-        "vector-add --irq=msi                 | option --irq must be one of uio, poll, got 'msi'",
-        "vector-add --irq maybe               | option --irq must be one of uio, poll, got 'maybe'",
-        "vector-add --irq=                    | option --irq needs a value after '='",
-        "vector-add --irq --irq=poll          | option --irq given twice",
-        "probe --irq=poll                     | unknown option --irq for probe",
-        "vector-add --elements=x              | option --elements needs a number, got 'x'",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "''                                   | no command given",
+                "bogus                                | unknown command 'bogus'",
+                "probe --elements 3                   | unknown option --elements for probe",
+                "selftest --irq                       | unknown option --irq for selftest",
+                "vector-add --elements                | option --elements needs a value",
+                "vector-add --elements x              | option --elements needs a number, got 'x'",
+                "vector-add --elements 0              | --elements must be at least 1",
+                "vector-add --elements 128            | --elements 128 is too many: at most 127 (VGPU_VECTOR_ADD_MAX_ELEMENTS)",
+                "vector-add --elements 3 --elements 4 | option --elements given twice",
+                "vector-add stray                     | unexpected argument 'stray' for vector-add",
+                "vector-add --repeat 0                | option --repeat must be between 1 and 1000000",
+                "bench --count -1                     | option --count must be between 1 and 10000000",
+                "bench --op saxpy                     | option --op must be one of echo, got 'saxpy'",
+                "bench --bytes 1017                   | option --bytes must be between 0 and 1016",
+                "selftest --expect-pool C             | option --expect-pool must be one of A, B, got 'C'",
+                "selftest --expect-priority urgent    | option --expect-priority must be one of low, medium, high, 0, 1, 2",
+                "selftest --expect-vm 4294967296      | option --expect-vm must be between 0 and 4294967295",
+                "selftest --mediator maybe            | option --mediator must be one of present, absent",
+                "dump --timeout-ms 0                  | option --timeout-ms must be between 1 and 3600000",
+                "vector-add --irq=msi                 | option --irq must be one of uio, poll, got 'msi'",
+                "vector-add --irq maybe               | option --irq must be one of uio, poll, got 'maybe'",
+                "vector-add --irq=                    | option --irq needs a value after '='",
+                "vector-add --irq --irq=poll          | option --irq given twice",
+                "probe --irq=poll                     | unknown option --irq for probe",
+                "vector-add --elements=x              | option --elements needs a number, got 'x'",
+            })
     void badArguments(String line, String message) {
         String[] argv = line.isEmpty() ? new String[0] : line.split(" ");
         // a sysfs root without devices: had parsing passed, the error would be "not found" instead
@@ -52,7 +54,9 @@ class ArgsTest {
         withRoot[argv.length + 1] = tmp.toString();
         AgentRun run = AgentRun.of(line.isEmpty() ? argv : withRoot);
         assertThat(run.exitCode).isEqualTo(2);
-        assertThat(run.single()).startsWith("{\"type\":\"error\",\"message\":\"").contains(message);
+        assertThat(run.single())
+                .startsWith("{\"type\":\"error\",\"message\":\"")
+                .contains(message);
     }
 
     @Test
@@ -70,11 +74,16 @@ class ArgsTest {
     @Test
     @DisplayName("--irq alone means uio (interrupt-driven); --irq=poll / --irq poll polls IRQ_STATUS; --opt=value")
     void irqModes() throws AgentException {
-        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq"}))).isEqualTo("uio");
-        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq", "--elements", "3"}))).isEqualTo("uio");
-        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq=uio"}))).isEqualTo("uio");
-        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq=poll"}))).isEqualTo("poll");
-        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq", "poll"}))).isEqualTo("poll");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq"})))
+                .isEqualTo("uio");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq", "--elements", "3"})))
+                .isEqualTo("uio");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq=uio"})))
+                .isEqualTo("uio");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq=poll"})))
+                .isEqualTo("poll");
+        assertThat(Main.irqMode(Args.parse(new String[] {"vector-add", "--irq", "poll"})))
+                .isEqualTo("poll");
         assertThat(Main.irqMode(Args.parse(new String[] {"vector-add"}))).isNull();
         Args a = Args.parse(new String[] {"vector-add", "--elements=0x10", "--seed=-5", "--bdf=0000:00:04.0"});
         assertThat(a.number("--elements", 1, 1, 127)).isEqualTo(16);
@@ -85,19 +94,22 @@ class ArgsTest {
     @Test
     @DisplayName("--mediator alone means present (like the C program's flag); with a value it is checked")
     void mediatorFlag() throws AgentException {
-        assertThat(Main.expectations(Args.parse(new String[] {"selftest", "--mediator"})).mediator).isTrue();
-        assertThat(Main.expectations(Args.parse(new String[] {"selftest", "--mediator", "--expect-vm", "1"}))
-                .mediator).isTrue();
+        assertThat(Main.expectations(Args.parse(new String[] {"selftest", "--mediator"})).mediator)
+                .isTrue();
+        assertThat(Main.expectations(Args.parse(new String[] {"selftest", "--mediator", "--expect-vm", "1"})).mediator)
+                .isTrue();
         assertThat(Main.expectations(Args.parse(new String[] {"selftest", "--mediator", "absent"})).mediator)
                 .isFalse();
-        assertThat(Main.expectations(Args.parse(new String[] {"selftest"})).mediator).isFalse();
+        assertThat(Main.expectations(Args.parse(new String[] {"selftest"})).mediator)
+                .isFalse();
     }
 
     @Test
     @DisplayName("expectations: pool letter, priority names and numbers, vm id")
     void expectations() throws AgentException {
-        SelfTest.Expect e = Main.expectations(Args.parse(new String[] {"selftest", "--expect-pool", "B",
-            "--expect-priority", "high", "--expect-vm", "200", "--timeout-ms", "2500"}));
+        SelfTest.Expect e = Main.expectations(Args.parse(new String[] {
+            "selftest", "--expect-pool", "B", "--expect-priority", "high", "--expect-vm", "200", "--timeout-ms", "2500"
+        }));
         assertThat(e.pool).isEqualTo(0x42);
         assertThat(e.priority).isEqualTo(2);
         assertThat(e.vmId).isEqualTo(200L);
@@ -109,7 +121,8 @@ class ArgsTest {
     @Test
     @DisplayName("the largest vector add that fits is accepted")
     void maxElements() throws AgentException {
-        assertThat(Main.elements(Args.parse(new String[] {"vector-add", "--elements", "127"}))).isEqualTo(127);
+        assertThat(Main.elements(Args.parse(new String[] {"vector-add", "--elements", "127"})))
+                .isEqualTo(127);
         assertThat(Main.elements(Args.parse(new String[] {"vector-add"}))).isEqualTo(16);
     }
 

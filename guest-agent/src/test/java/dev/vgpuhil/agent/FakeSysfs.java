@@ -78,7 +78,9 @@ final class FakeSysfs {
     /** 64 bytes of PCI config space: vgpu-stub's IDs, the given COMMAND, STATUS 0x0010 (capability list). */
     static byte[] config(int command) {
         ByteBuffer b = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
-        b.putShort(0, (short) PCI_VENDOR_ID).putShort(2, (short) PCI_DEVICE_ID).putShort(4, (short) command)
+        b.putShort(0, (short) PCI_VENDOR_ID)
+                .putShort(2, (short) PCI_DEVICE_ID)
+                .putShort(4, (short) command)
                 .putShort(6, (short) 0x0010);
         return b.array();
     }
@@ -95,7 +97,9 @@ final class FakeSysfs {
 
     /** A FIFO, standing in for /dev/uioN: a write of 4 bytes makes it readable, as an interrupt would. */
     static Path mkfifo(Path path) {
-        int rc = com.sun.jna.NativeLibrary.getProcess().getFunction("mkfifo").invokeInt(new Object[] {path.toString(), 0600});
+        int rc = com.sun.jna.NativeLibrary.getProcess()
+                .getFunction("mkfifo")
+                .invokeInt(new Object[] {path.toString(), 0600});
         if (rc != 0) {
             throw new IllegalStateException("mkfifo " + path + " failed: errno " + com.sun.jna.Native.getLastError());
         }

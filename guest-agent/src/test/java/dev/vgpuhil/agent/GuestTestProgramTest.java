@@ -27,14 +27,15 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 @DisplayName("guide's C test program: warning-free build, and check-by-check agreement with the agent")
 class GuestTestProgramTest {
-    static final Pattern C_LINE = Pattern.compile(
-            "\\[(PASS|FAIL)\\] test (\\d+): (\\w+): .* \\(expected (.*); actual (.*)\\)");
+    static final Pattern C_LINE =
+            Pattern.compile("\\[(PASS|FAIL)\\] test (\\d+): (\\w+): .* \\(expected (.*); actual (.*)\\)");
     static final Pattern JAVA_LINE = Pattern.compile("\\{\"type\":\"check\",\"test\":(\\d+),\"name\":\"(\\w+)\","
             + "\"check\":\"\\w+\",\"pass\":(true|false),\"description\":\"[^\"]*\",\"expected\":\"([^\"]*)\","
             + "\"actual\":\"([^\"]*)\"\\}");
 
     @TempDir
     static Path bin;
+
     static Path program;
 
     static Path repo() {
@@ -52,7 +53,10 @@ class GuestTestProgramTest {
     static Result exec(List<String> cmd, Path cwd) throws Exception {
         Process p;
         try {
-            p = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectErrorStream(true).start();
+            p = new ProcessBuilder(cmd)
+                    .directory(cwd.toFile())
+                    .redirectErrorStream(true)
+                    .start();
         } catch (IOException e) {
             throw new AssertionError(cmd.get(0) + " not available (build-essential is part of the set-up)", e);
         }
@@ -61,14 +65,24 @@ class GuestTestProgramTest {
         return new Result(p.exitValue(), out);
     }
 
-    record Result(int rc, String out) {
-    }
+    record Result(int rc, String out) {}
 
     @BeforeAll
     static void compile() throws Exception {
         program = bin.resolve("test_vgpu_enhanced");
-        Result r = exec(List.of("gcc", "-static", "-O2", "-Wall", "-Wextra", "-I", "vgpu-stub", "-o",
-                program.toString(), "vgpu-stub/guest-test/test_vgpu_enhanced.c"), repo());
+        Result r = exec(
+                List.of(
+                        "gcc",
+                        "-static",
+                        "-O2",
+                        "-Wall",
+                        "-Wextra",
+                        "-I",
+                        "vgpu-stub",
+                        "-o",
+                        program.toString(),
+                        "vgpu-stub/guest-test/test_vgpu_enhanced.c"),
+                repo());
         assertThat(r.out()).as("gcc output (warnings)").isEmpty();
         assertThat(r.rc()).isZero();
     }
@@ -77,8 +91,20 @@ class GuestTestProgramTest {
     @DisplayName("gcc -static -O2 -Wall -Wextra -I vgpu-stub: no warnings (also none with -Werror -Wshadow -pedantic)")
     void warningFree() throws Exception {
         assertThat(program).isExecutable();
-        Result strict = exec(List.of("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wpedantic",
-                "-Wno-variadic-macros", "-fsyntax-only", "-I", "vgpu-stub", "vgpu-stub/guest-test/test_vgpu_enhanced.c"),
+        Result strict = exec(
+                List.of(
+                        "gcc",
+                        "-O2",
+                        "-Wall",
+                        "-Wextra",
+                        "-Werror",
+                        "-Wshadow",
+                        "-Wpedantic",
+                        "-Wno-variadic-macros",
+                        "-fsyntax-only",
+                        "-I",
+                        "vgpu-stub",
+                        "vgpu-stub/guest-test/test_vgpu_enhanced.c"),
                 repo());
         assertThat(strict.out()).isEmpty();
         assertThat(strict.rc()).isZero();
@@ -95,20 +121,21 @@ class GuestTestProgramTest {
         assertThat(r.out()).contains("--expect-pool must be A or B");
     }
 
-    record Check(int test, String name, boolean pass, String expected, String actual) {
-    }
+    record Check(int test, String name, boolean pass, String expected, String actual) {}
 
     @ParameterizedTest(name = "[{index}] C: {1} | Java: {2}")
-    @CsvSource(delimiter = '|', value = {
-        "true  | ''                                                   | ''",
-        "true  | --expect-pool B --expect-priority high --expect-vm 200 | --expect-pool B --expect-priority high --expect-vm 200",
-        "true  | --expect-pool A --expect-priority 1 --expect-vm 0x10   | --expect-pool A --expect-priority 1 --expect-vm 0x10",
-        "true  | --mediator                                           | --mediator present",
-        "false | ''                                                   | ''",
-        "false | --mediator                                           | --mediator",
-        "true  | --mediator present                                   | --mediator present",
-        "true  | --mediator absent                                    | --mediator absent",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "true  | ''                                                   | ''",
+                "true  | --expect-pool B --expect-priority high --expect-vm 200 | --expect-pool B --expect-priority high --expect-vm 200",
+                "true  | --expect-pool A --expect-priority 1 --expect-vm 0x10   | --expect-pool A --expect-priority 1 --expect-vm 0x10",
+                "true  | --mediator                                           | --mediator present",
+                "false | ''                                                   | ''",
+                "false | --mediator                                           | --mediator",
+                "true  | --mediator present                                   | --mediator present",
+                "true  | --mediator absent                                    | --mediator absent",
+            })
     @DisplayName("same checks, same texts, same verdicts, same exit code")
     void agreesWithAgent(boolean identity, String cArgs, String javaArgs, @TempDir Path tmp) throws Exception {
         List<Check> c = runC(tree(tmp.resolve("c"), identity), cArgs, tmp);
@@ -140,8 +167,8 @@ class GuestTestProgramTest {
     }
 
     private List<Check> runC(Path root, String args, Path cwd) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(program.toString(), "--sysfs", root.toString(), "--timeout-ms",
-                "100"));
+        List<String> cmd =
+                new ArrayList<>(List.of(program.toString(), "--sysfs", root.toString(), "--timeout-ms", "100"));
         cmd.addAll(argv(args));
         Result r = exec(cmd, cwd);
         List<Check> checks = new ArrayList<>();
@@ -158,8 +185,10 @@ class GuestTestProgramTest {
                     failed++;
                 }
             } else {
-                assertThat(l).as("C output line").matches("vgpu-stub v2 guest test .*|device: .*|\\d+ checks, \\d+ "
-                        + "failures|RESULT: \\d+ passed, \\d+ failed");
+                assertThat(l)
+                        .as("C output line")
+                        .matches("vgpu-stub v2 guest test .*|device: .*|\\d+ checks, \\d+ "
+                                + "failures|RESULT: \\d+ passed, \\d+ failed");
             }
         }
         assertThat(r.out()).endsWith("RESULT: " + passed + " passed, " + failed + " failed\n");

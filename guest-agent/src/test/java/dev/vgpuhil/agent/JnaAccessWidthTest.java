@@ -12,9 +12,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * MappedBar0 relies on JNA's Native.getInt/setInt doing one single 32-bit access. This disassembles the
@@ -34,7 +34,9 @@ class JnaAccessWidthTest {
     void singleAccess(String symbol, String start, String end) throws Exception {
         Path lib = tmp.resolve("libjnidispatch.so");
         try (InputStream in = Native.class.getResourceAsStream("/com/sun/jna/linux-x86-64/libjnidispatch.so")) {
-            assertThat(in).as("JNA's linux-x86-64 native library on the classpath").isNotNull();
+            assertThat(in)
+                    .as("JNA's linux-x86-64 native library on the classpath")
+                    .isNotNull();
             Files.copy(in, lib, StandardCopyOption.REPLACE_EXISTING);
         }
         List<String> asm = objdump(lib, symbol);
@@ -48,21 +50,29 @@ class JnaAccessWidthTest {
         }
         assertThat(access).as("base+offset accesses in %s", symbol).hasSize(1);
         String insn = access.get(0);
-        assertThat(insn).as("a plain 32-bit mov").contains(start).contains(end).doesNotContain("movb")
-                .doesNotContain("movw").doesNotContain("movq");
+        assertThat(insn)
+                .as("a plain 32-bit mov")
+                .contains(start)
+                .contains(end)
+                .doesNotContain("movb")
+                .doesNotContain("movw")
+                .doesNotContain("movq");
     }
 
     private static List<String> objdump(Path lib, String symbol) throws Exception {
         Process p;
         try {
             p = new ProcessBuilder("objdump", "-d", "--no-show-raw-insn", "--disassemble=" + symbol, lib.toString())
-                    .redirectErrorStream(true).start();
+                    .redirectErrorStream(true)
+                    .start();
         } catch (java.io.IOException e) {
             throw new AssertionError("objdump (binutils, installed with build-essential) is missing", e);
         }
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue() == 0 && out.contains("<" + symbol + ">:")).as("objdump disassembles " + symbol + ": " + out).isTrue();
+        assertThat(p.exitValue() == 0 && out.contains("<" + symbol + ">:"))
+                .as("objdump disassembles " + symbol + ": " + out)
+                .isTrue();
         List<String> lines = new ArrayList<>();
         boolean in = false;
         for (String l : out.split("\n")) {

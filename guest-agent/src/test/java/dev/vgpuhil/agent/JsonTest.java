@@ -11,10 +11,16 @@ class JsonTest {
     @Test
     @DisplayName("type comes first, members in order, numbers and booleans bare")
     void format() {
-        String line = Json.of("bench").num("count", 3).num("p50Micros", 12).bool("ok", true).str("op", "echo")
-                .str("none", null).line();
-        assertThat(line).isEqualTo("{\"type\":\"bench\",\"count\":3,\"p50Micros\":12,\"ok\":true,\"op\":\"echo\","
-                + "\"none\":null}");
+        String line = Json.of("bench")
+                .num("count", 3)
+                .num("p50Micros", 12)
+                .bool("ok", true)
+                .str("op", "echo")
+                .str("none", null)
+                .line();
+        assertThat(line)
+                .isEqualTo("{\"type\":\"bench\",\"count\":3,\"p50Micros\":12,\"ok\":true,\"op\":\"echo\","
+                        + "\"none\":null}");
     }
 
     @Test
@@ -51,7 +57,9 @@ class JsonTest {
     @DisplayName("keys are escaped too and a line never contains a raw newline")
     void keysAndNewlines() {
         String line = Json.of("x\ny").str("k\"", "v\r\n").line();
-        assertThat(line).doesNotContain("\n").doesNotContain("\r")
+        assertThat(line)
+                .doesNotContain("\n")
+                .doesNotContain("\r")
                 .isEqualTo("{\"type\":\"x\\ny\",\"k\\\"\":\"v\\r\\n\"}");
     }
 }

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 class MainOnFileTest {
     @TempDir
     Path tmp;
+
     FakeSysfs sysfs;
     Path dev;
 
@@ -30,9 +31,10 @@ class MainOnFileTest {
     void probe() {
         AgentRun run = AgentRun.of("probe", "--sysfs", sysfs.root.toString());
         assertThat(run.exitCode).isZero();
-        assertThat(run.single()).isEqualTo("{\"type\":\"probe\",\"bdf\":\"0000:00:03.0\",\"vendor\":4660,"
-                + "\"device\":22087,\"revision\":2,\"poolId\":\"B\",\"priority\":2,\"vmId\":200,"
-                + "\"protocolVersion\":65536,\"capabilities\":15}");
+        assertThat(run.single())
+                .isEqualTo("{\"type\":\"probe\",\"bdf\":\"0000:00:03.0\",\"vendor\":4660,"
+                        + "\"device\":22087,\"revision\":2,\"poolId\":\"B\",\"priority\":2,\"vmId\":200,"
+                        + "\"protocolVersion\":65536,\"capabilities\":15}");
         assertThat(FakeSysfs.enableText(dev)).isEqualTo("1");
     }
 
@@ -42,7 +44,8 @@ class MainOnFileTest {
         FakeSysfs.writeReg(dev, REG_SCRATCH, 0xCAFEBABE);
         AgentRun run = AgentRun.of("dump", "--sysfs", sysfs.root.toString(), "--bdf", "0000:00:03.0");
         assertThat(run.exitCode).isZero();
-        assertThat(run.single()).startsWith("{\"type\":\"registers\",\"DOORBELL\":0,\"STATUS\":0,\"POOL_ID\":66,")
+        assertThat(run.single())
+                .startsWith("{\"type\":\"registers\",\"DOORBELL\":0,\"STATUS\":0,\"POOL_ID\":66,")
                 .endsWith(",\"SCRATCH\":3405691582}");
     }
 
@@ -53,12 +56,16 @@ class MainOnFileTest {
         assertThat(run.exitCode).isEqualTo(1);
         assertThat(run.lines).hasSize(23);
         assertThat(run.lines.get(22)).startsWith("{\"type\":\"summary\",\"passed\":");
-        assertThat(run.lines).filteredOn(l -> l.contains("\"name\":\"readonly_ignore_writes\"")).singleElement()
-                .asString().contains("\"pass\":false");
+        assertThat(run.lines)
+                .filteredOn(l -> l.contains("\"name\":\"readonly_ignore_writes\""))
+                .singleElement()
+                .asString()
+                .contains("\"pass\":false");
     }
 
     @Test
-    @DisplayName("vector-add --irq: binds to uio_pci_generic, unmasks, sleeps in poll() on the uio node, reads the count")
+    @DisplayName(
+            "vector-add --irq: binds to uio_pci_generic, unmasks, sleeps in poll() on the uio node, reads the count")
     void vectorAddInterruptPath() throws Exception {
         // resource0 is a file: STATUS reads done, and IRQ_STATUS reads what was last written (all 1s after the W1C
         // clear), so the cause check passes. "The kernel" writes the interrupt count 1 into the FIFO /dev/uio0.
@@ -78,15 +85,27 @@ class MainOnFileTest {
         });
         kernel.setDaemon(true);
         kernel.start();
-        AgentRun run = AgentRun.of("vector-add", "--elements", "2", "--irq", "--sysfs", sysfs.root.toString(),
-                "--devfs", devfs.toString(), "--timeout-ms", "2000");
+        AgentRun run = AgentRun.of(
+                "vector-add",
+                "--elements",
+                "2",
+                "--irq",
+                "--sysfs",
+                sysfs.root.toString(),
+                "--devfs",
+                devfs.toString(),
+                "--timeout-ms",
+                "2000");
         assertThat(FakeSysfs.command(dev)).as("INTx unmasked in PCI COMMAND").isEqualTo(0x0006);
         assertThat(FakeSysfs.read(dev.resolve("driver_override"))).isEqualTo("uio_pci_generic");
         assertThat(FakeSysfs.read(drv.resolve("bind"))).isEqualTo("0000:00:03.0");
-        assertThat(run.single()).startsWith("{\"type\":\"vector-add\",\"elements\":2,")
+        assertThat(run.single())
+                .startsWith("{\"type\":\"vector-add\",\"elements\":2,")
                 .contains("\"timedOut\":false,\"completion\":\"interrupt\",\"irqStatus\":4294967295,")
                 .contains("\"irqCount\":1,\"irqWakeups\":1,\"uio\":\"uio0\",\"linuxIrq\":21");
-        assertThat(run.exitCode).as("a file computes nothing: the result is wrong").isEqualTo(1);
+        assertThat(run.exitCode)
+                .as("a file computes nothing: the result is wrong")
+                .isEqualTo(1);
     }
 
     @Test
@@ -95,8 +114,9 @@ class MainOnFileTest {
         FakeSysfs.writeReg(dev, REG_STATUS, STATUS_DONE);
         AgentRun run = AgentRun.of("vector-add", "--irq", "--sysfs", sysfs.root.toString());
         assertThat(run.exitCode).isEqualTo(2);
-        assertThat(run.single()).startsWith("{\"type\":\"error\",\"message\":\"--irq needs Linux's uio_pci_generic "
-                + "driver, which is not loaded");
+        assertThat(run.single())
+                .startsWith("{\"type\":\"error\",\"message\":\"--irq needs Linux's uio_pci_generic "
+                        + "driver, which is not loaded");
         run = AgentRun.of("vector-add", "--irq=poll", "--sysfs", sysfs.root.toString(), "--timeout-ms", "100");
         assertThat(run.single()).contains("\"completion\":\"irq-status-poll\"");
     }

@@ -38,9 +38,11 @@ final class MappedBar0PermissionProbe {
         Path cp = Files.createDirectory(tmp.resolve("cp"));
         List<String> entries = new ArrayList<>();
         int n = 0;
-        for (Class<?> c : new Class<?>[] {MappedBar0PermissionProbe.class, MappedBar0.class, VgpuProtocol.class,
-                com.sun.jna.Native.class}) {
-            Path src = Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI());
+        for (Class<?> c : new Class<?>[] {
+            MappedBar0PermissionProbe.class, MappedBar0.class, VgpuProtocol.class, com.sun.jna.Native.class
+        }) {
+            Path src = Path.of(
+                    c.getProtectionDomain().getCodeSource().getLocation().toURI());
             Path dst = cp.resolve((n++) + "-" + src.getFileName());
             copyWorldReadable(src, dst);
             if (!entries.contains(dst.toString())) {
@@ -50,13 +52,26 @@ final class MappedBar0PermissionProbe {
         Path jnaTmp = Files.createDirectory(tmp.resolve("jna"));
         Files.setPosixFilePermissions(jnaTmp, PosixFilePermissions.fromString("rwxrwxrwx"));
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        List<String> cmd = List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                java.toString(), "-Djna.tmpdir=" + jnaTmp, "-Duser.home=" + jnaTmp, "-Xshare:auto",
-                "-cp", String.join(":", entries), MappedBar0PermissionProbe.class.getName(),
-                file.toString(), Integer.toString(size));
+        List<String> cmd = List.of(
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                java.toString(),
+                "-Djna.tmpdir=" + jnaTmp,
+                "-Duser.home=" + jnaTmp,
+                "-Xshare:auto",
+                "-cp",
+                String.join(":", entries),
+                MappedBar0PermissionProbe.class.getName(),
+                file.toString(),
+                Integer.toString(size));
         Process p;
         try {
-            p = new ProcessBuilder(cmd).directory(tmp.toFile()).redirectErrorStream(true).start();
+            p = new ProcessBuilder(cmd)
+                    .directory(tmp.toFile())
+                    .redirectErrorStream(true)
+                    .start();
         } catch (IOException e) {
             throw new AssertionError("cannot start " + cmd + " (setpriv is util-linux): " + e, e);
         }

@@ -53,7 +53,7 @@ class MappedBar0Test {
     void readLayout() throws Exception {
         Path f = file();
         try (MappedBar0 bar = MappedBar0.open(f, BAR0_SIZE);
-             RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
+                RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
             raf.seek(0x440);
             raf.write(new byte[] {0x78, 0x56, 0x34, 0x12, (byte) 0xFF, 0, 0, 0});
             raf.getFD().sync();
@@ -67,7 +67,8 @@ class MappedBar0Test {
     @DisplayName("a write is visible to a read of the same mapping and to a second mapping (MAP_SHARED)")
     void shared() throws Exception {
         Path f = file();
-        try (MappedBar0 a = MappedBar0.open(f, BAR0_SIZE); MappedBar0 b = MappedBar0.open(f, BAR0_SIZE)) {
+        try (MappedBar0 a = MappedBar0.open(f, BAR0_SIZE);
+                MappedBar0 b = MappedBar0.open(f, BAR0_SIZE)) {
             assertThat(a.address()).isNotEqualTo(b.address());
             for (int off = 0; off < BAR0_SIZE; off += 4) {
                 a.write32(off, off * 0x01010101 ^ 0xA5A5A5A5);
@@ -95,7 +96,9 @@ class MappedBar0Test {
     @DisplayName("a missing file is an AgentException")
     void missing() {
         assertThatThrownBy(() -> MappedBar0.open(tmp.resolve("nope"), BAR0_SIZE))
-                .isInstanceOf(AgentException.class).hasMessageContaining("cannot open").hasMessageContaining("nope");
+                .isInstanceOf(AgentException.class)
+                .hasMessageContaining("cannot open")
+                .hasMessageContaining("nope");
     }
 
     @Test
@@ -103,7 +106,8 @@ class MappedBar0Test {
     void tooShort() throws Exception {
         Path f = tmp.resolve("short");
         Files.write(f, new byte[100]);
-        assertThatThrownBy(() -> MappedBar0.open(f, BAR0_SIZE)).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> MappedBar0.open(f, BAR0_SIZE))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("is 100 bytes, less than the 4096 to map");
     }
 
@@ -114,12 +118,15 @@ class MappedBar0Test {
         // the size check comes first, so the directory must report st_size >= 4096: it does at once on ext4, and
         // grows with its entries on tmpfs (20 bytes each), btrfs, xfs - fill it until it does, on any file system
         for (int i = 0; Files.size(dir) < BAR0_SIZE; i++) {
-            assertThat(i).as("directory %s still reports %d bytes after %d entries", dir, Files.size(dir), i)
+            assertThat(i)
+                    .as("directory %s still reports %d bytes after %d entries", dir, Files.size(dir), i)
                     .isLessThan(100_000);
             Files.createFile(dir.resolve(String.format("entry-%05d-%s", i, "x".repeat(64))));
         }
-        assertThatThrownBy(() -> MappedBar0.open(dir, BAR0_SIZE)).isInstanceOf(AgentException.class)
-                .hasMessageContaining("cannot open " + dir).hasMessageContaining("errno 21");
+        assertThatThrownBy(() -> MappedBar0.open(dir, BAR0_SIZE))
+                .isInstanceOf(AgentException.class)
+                .hasMessageContaining("cannot open " + dir)
+                .hasMessageContaining("errno 21");
     }
 
     /**
@@ -133,13 +140,16 @@ class MappedBar0Test {
         Path f = file();
         if (((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) != 0) {
             Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("---------"));
-            assertThatThrownBy(() -> MappedBar0.open(f, BAR0_SIZE)).isInstanceOf(AgentException.class)
-                    .hasMessageContaining("errno 13").hasMessageContaining("run as root");
+            assertThatThrownBy(() -> MappedBar0.open(f, BAR0_SIZE))
+                    .isInstanceOf(AgentException.class)
+                    .hasMessageContaining("errno 13")
+                    .hasMessageContaining("run as root");
             return;
         }
         Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-------"));
         String out = MappedBar0PermissionProbe.runAsNobody(tmp, f, BAR0_SIZE);
-        assertThat(out).startsWith("AgentException: cannot open " + f + ": errno 13")
+        assertThat(out)
+                .startsWith("AgentException: cannot open " + f + ": errno 13")
                 .contains("run as root");
     }
 }

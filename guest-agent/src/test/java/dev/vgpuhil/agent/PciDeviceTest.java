@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 class PciDeviceTest {
     @TempDir
     Path tmp;
+
     FakeSysfs sysfs;
 
     @BeforeEach
@@ -44,9 +45,11 @@ class PciDeviceTest {
     @DisplayName("--bdf picks one; a missing address or another device is an error naming it")
     void byBdf() throws AgentException {
         assertThat(PciDevice.find(sysfs.root, "0000:00:05.0").bdf).isEqualTo("0000:00:05.0");
-        assertThatThrownBy(() -> PciDevice.find(sysfs.root, "0000:00:09.0")).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> PciDevice.find(sysfs.root, "0000:00:09.0"))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("no PCI device 0000:00:09.0");
-        assertThatThrownBy(() -> PciDevice.find(sysfs.root, "0000:00:02.0")).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> PciDevice.find(sysfs.root, "0000:00:02.0"))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("0000:00:02.0 is not a vgpu-stub (vendor 0x1234, device 0x1111");
     }
 
@@ -55,10 +58,13 @@ class PciDeviceTest {
     void none() {
         FakeSysfs empty = new FakeSysfs(tmp.resolve("empty"));
         empty.addDevice("0000:00:00.0", 0x8086, 0x29c0, 0x02);
-        assertThatThrownBy(() -> PciDevice.find(empty.root, null)).isInstanceOf(AgentException.class)
-                .hasMessageContaining("vgpu-stub device not found").hasMessageContaining("0x1234")
+        assertThatThrownBy(() -> PciDevice.find(empty.root, null))
+                .isInstanceOf(AgentException.class)
+                .hasMessageContaining("vgpu-stub device not found")
+                .hasMessageContaining("0x1234")
                 .hasMessageContaining("0x5647");
-        assertThatThrownBy(() -> PciDevice.find(tmp.resolve("nothing"), null)).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> PciDevice.find(tmp.resolve("nothing"), null))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("cannot list PCI devices");
     }
 

@@ -47,7 +47,8 @@ class RequestsTest {
         assertThat(Requests.vectorAddLength(VECTOR_ADD_MAX_ELEMENTS)).isLessThanOrEqualTo(REQ_BUFFER_SIZE);
         assertThat(Requests.vectorAddLength(VECTOR_ADD_MAX_ELEMENTS + 1)).isGreaterThan(REQ_BUFFER_SIZE);
         float[] big = new float[VECTOR_ADD_MAX_ELEMENTS + 1];
-        assertThatThrownBy(() -> Requests.vectorAdd(big, big)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Requests.vectorAdd(big, big))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("VGPU_VECTOR_ADD_MAX_ELEMENTS");
     }
 
@@ -106,7 +107,8 @@ class RequestsTest {
         result[17] ^= 1; // one ulp off
         assertThat(Requests.firstVectorAddMismatch(a, b, result)).isEqualTo(17);
         // a short response: the first missing element is the mismatch
-        assertThat(Requests.firstVectorAddMismatch(a, b, Arrays.copyOf(result, 10))).isEqualTo(10);
+        assertThat(Requests.firstVectorAddMismatch(a, b, Arrays.copyOf(result, 10)))
+                .isEqualTo(10);
     }
 
     @Test
@@ -114,16 +116,30 @@ class RequestsTest {
     void signedZero() {
         float[] a = {1f};
         float[] b = {-1f};
-        assertThat(Requests.firstVectorAddMismatch(a, b, new int[] {Float.floatToRawIntBits(0.0f)})).isEqualTo(-1);
-        assertThat(Requests.firstVectorAddMismatch(a, b, new int[] {Float.floatToRawIntBits(-0.0f)})).isZero();
+        assertThat(Requests.firstVectorAddMismatch(a, b, new int[] {Float.floatToRawIntBits(0.0f)}))
+                .isEqualTo(-1);
+        assertThat(Requests.firstVectorAddMismatch(a, b, new int[] {Float.floatToRawIntBits(-0.0f)}))
+                .isZero();
     }
 
     @Test
     @DisplayName("the self-test's buffer pattern is byte i = i ^ 0x5a, little-endian in words")
     void pattern() {
-        byte[] b = Requests.toBytes(new int[] {SelfTest.patternWord(0), SelfTest.patternWord(1),
-            SelfTest.patternWord(255)}, 12);
-        assertThat(b).containsExactly(0x5A, 0x5B, 0x58, 0x59, 0x5E, 0x5F, 0x5C, 0x5D,
-                (1020 ^ 0x5A) & 0xFF, (1021 ^ 0x5A) & 0xFF, (1022 ^ 0x5A) & 0xFF, (1023 ^ 0x5A) & 0xFF);
+        byte[] b = Requests.toBytes(
+                new int[] {SelfTest.patternWord(0), SelfTest.patternWord(1), SelfTest.patternWord(255)}, 12);
+        assertThat(b)
+                .containsExactly(
+                        0x5A,
+                        0x5B,
+                        0x58,
+                        0x59,
+                        0x5E,
+                        0x5F,
+                        0x5C,
+                        0x5D,
+                        (1020 ^ 0x5A) & 0xFF,
+                        (1021 ^ 0x5A) & 0xFF,
+                        (1022 ^ 0x5A) & 0xFF,
+                        (1023 ^ 0x5A) & 0xFF);
     }
 }

@@ -12,6 +12,7 @@ final class SimulatedUio implements Interrupts {
     boolean deliver = true;
     /** Wake-ups to report before the real one (as a shared line's other device would cause). */
     int spurious;
+
     boolean masked; // uio_pci_generic leaves INTx enabled after binding
     long count;
     int unmasks;

@@ -57,23 +57,40 @@ final class SimulatedVgpu implements Bar0 {
             tick();
         }
         switch (off) {
-            case REG_DOORBELL: return 0;
-            case REG_STATUS: return status;
-            case REG_POOL_ID: return pool;
-            case REG_PRIORITY: return priority;
-            case REG_VM_ID: return vmId;
-            case REG_ERROR_CODE: return errorCode;
-            case REG_REQUEST_LEN: return requestLen;
-            case REG_RESPONSE_LEN: return responseLen;
-            case REG_PROTOCOL_VER: return PROTOCOL_VERSION;
-            case REG_CAPABILITIES: return CAP_BASIC | CAP_IRQ | CAP_MSI | CAP_TIMESTAMP;
-            case REG_IRQ_CTRL: return irqCtrl;
-            case REG_IRQ_STATUS: return irqStatus;
-            case REG_REQUEST_ID: return requestId;
-            case REG_TIMESTAMP_LO: return (int) timestamp;
-            case REG_TIMESTAMP_HI: return (int) (timestamp >>> 32);
-            case REG_SCRATCH: return scratch;
-            default: throw new AssertionError(off);
+            case REG_DOORBELL:
+                return 0;
+            case REG_STATUS:
+                return status;
+            case REG_POOL_ID:
+                return pool;
+            case REG_PRIORITY:
+                return priority;
+            case REG_VM_ID:
+                return vmId;
+            case REG_ERROR_CODE:
+                return errorCode;
+            case REG_REQUEST_LEN:
+                return requestLen;
+            case REG_RESPONSE_LEN:
+                return responseLen;
+            case REG_PROTOCOL_VER:
+                return PROTOCOL_VERSION;
+            case REG_CAPABILITIES:
+                return CAP_BASIC | CAP_IRQ | CAP_MSI | CAP_TIMESTAMP;
+            case REG_IRQ_CTRL:
+                return irqCtrl;
+            case REG_IRQ_STATUS:
+                return irqStatus;
+            case REG_REQUEST_ID:
+                return requestId;
+            case REG_TIMESTAMP_LO:
+                return (int) timestamp;
+            case REG_TIMESTAMP_HI:
+                return (int) (timestamp >>> 32);
+            case REG_SCRATCH:
+                return scratch;
+            default:
+                throw new AssertionError(off);
         }
     }
 
@@ -92,15 +109,24 @@ final class SimulatedVgpu implements Bar0 {
                     doorbell();
                 }
                 break;
-            case REG_REQUEST_LEN: requestLen = v; break;
+            case REG_REQUEST_LEN:
+                requestLen = v;
+                break;
             case REG_IRQ_CTRL:
                 irqCtrl = v & IRQ_CTRL_ENABLE;
                 maxIrqCtrlSeen = Math.max(maxIrqCtrlSeen, irqCtrl);
                 break;
-            case REG_IRQ_STATUS: irqStatus &= ~v; break;
-            case REG_REQUEST_ID: requestId = v; break;
-            case REG_SCRATCH: scratch = v; break;
-            default: break; // read-only: ignored
+            case REG_IRQ_STATUS:
+                irqStatus &= ~v;
+                break;
+            case REG_REQUEST_ID:
+                requestId = v;
+                break;
+            case REG_SCRATCH:
+                scratch = v;
+                break;
+            default:
+                break; // read-only: ignored
         }
     }
 
@@ -189,6 +215,5 @@ final class SimulatedVgpu implements Bar0 {
     }
 
     @Override
-    public void close() {
-    }
+    public void close() {}
 }

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 class UioBindingTest {
     @TempDir
     Path tmp;
+
     FakeSysfs sysfs;
     Path dev;
     Path devfs;
@@ -34,7 +35,11 @@ class UioBindingTest {
     }
 
     UioBinding bind(long timeoutMs, UioBinding.ModuleLoader loader) throws AgentException {
-        return UioBinding.bind(PciDevice.find(sysfs.root, null), sysfs.driversDir(), devfs, loader,
+        return UioBinding.bind(
+                PciDevice.find(sysfs.root, null),
+                sysfs.driversDir(),
+                devfs,
+                loader,
                 System.nanoTime() + timeoutMs * 1_000_000);
     }
 
@@ -46,7 +51,8 @@ class UioBindingTest {
     }
 
     @Test
-    @DisplayName("an unbound device: driver_override = uio_pci_generic, then its address into drivers/uio_pci_generic/bind")
+    @DisplayName(
+            "an unbound device: driver_override = uio_pci_generic, then its address into drivers/uio_pci_generic/bind")
     void bindsUnbound() throws Exception {
         Path drv = sysfs.addUioDriver();
         sysfs.addUioDevice(dev, "uio0", 21, false);
@@ -80,7 +86,8 @@ class UioBindingTest {
     void otherDriver() throws Exception {
         Path other = Files.createDirectories(sysfs.driversDir().resolve("vgpu_kmd"));
         Files.createSymbolicLink(dev.resolve("driver"), other);
-        assertThatThrownBy(() -> bind(1000, recording(null))).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> bind(1000, recording(null)))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("0000:00:03.0 is bound to the kernel driver vgpu_kmd")
                 .hasMessageContaining("echo 0000:00:03.0 > /sys/bus/pci/drivers/vgpu_kmd/unbind")
                 .hasMessageContaining("--irq=poll");
@@ -93,7 +100,8 @@ class UioBindingTest {
                 .isInstanceOf(AgentException.class)
                 .hasMessageContaining("--irq needs Linux's uio_pci_generic driver, which is not loaded")
                 .hasMessageContaining("module uio_pci_generic not found")
-                .hasMessageContaining("vgpuhil.uio=0").hasMessageContaining("--irq=poll");
+                .hasMessageContaining("vgpuhil.uio=0")
+                .hasMessageContaining("--irq=poll");
         assertThat(loads).containsExactly("uio_pci_generic");
         assertThatThrownBy(() -> bind(1000, null)).hasMessageContaining("modprobe uio_pci_generic: not tried");
     }
@@ -117,9 +125,11 @@ class UioBindingTest {
     void refused() throws Exception {
         Path drv = Files.createDirectories(sysfs.driversDir().resolve("uio_pci_generic"));
         Files.createDirectories(drv.resolve("bind")); // writing a directory fails, as the kernel's -ENODEV would
-        assertThatThrownBy(() -> bind(1000, null)).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> bind(1000, null))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("uio_pci_generic refused 0000:00:03.0")
-                .hasMessageContaining("INTx").hasMessageContaining("dmesg");
+                .hasMessageContaining("INTx")
+                .hasMessageContaining("dmesg");
     }
 
     @Test
@@ -127,7 +137,8 @@ class UioBindingTest {
     void noUioDevice() throws Exception {
         sysfs.addUioDriver();
         long t0 = System.nanoTime();
-        assertThatThrownBy(() -> bind(100, null)).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> bind(100, null))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("has no uio device");
         assertThat((System.nanoTime() - t0) / 1_000_000).isGreaterThanOrEqualTo(90L);
         sysfs.addUioDevice(dev, "uio0", 21, false);
@@ -140,7 +151,8 @@ class UioBindingTest {
         sysfs.addUioDriver();
         sysfs.addUioDevice(dev, "uio0", 0, false);
         Files.writeString(devfs.resolve("uio0"), "");
-        assertThatThrownBy(() -> bind(1000, null)).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> bind(1000, null))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("has no IRQ");
     }
 }

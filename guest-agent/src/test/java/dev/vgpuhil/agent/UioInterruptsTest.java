@@ -42,7 +42,9 @@ class UioInterruptsTest {
             c[5] = 0x05; // the driver's handler masks again (and another high bit is set meanwhile: SERR)
             Files.write(config, c);
             irq.unmask();
-            assertThat(FakeSysfs.command(tmp)).as("the byte read at open, bit 2 cleared").isEqualTo(0x0006);
+            assertThat(FakeSysfs.command(tmp))
+                    .as("the byte read at open, bit 2 cleared")
+                    .isEqualTo(0x0006);
             byte[] after = Files.readAllBytes(config);
             assertThat(after).hasSize(64);
             assertThat(java.util.Arrays.copyOfRange(after, 6, 64)).isEqualTo(java.util.Arrays.copyOfRange(c, 6, 64));
@@ -53,7 +55,8 @@ class UioInterruptsTest {
     @DisplayName("await: -1 at the deadline when nothing comes; the count (unsigned) when it does")
     void awaitCount() throws Exception {
         Path fifo = FakeSysfs.mkfifo(tmp.resolve("uio0"));
-        try (UioInterrupts irq = UioInterrupts.open(fifo, config()); FileOutputStream kernel = new FileOutputStream(fifo.toFile())) {
+        try (UioInterrupts irq = UioInterrupts.open(fifo, config());
+                FileOutputStream kernel = new FileOutputStream(fifo.toFile())) {
             long t0 = System.nanoTime();
             assertThat(irq.await(t0 + 150_000_000L)).isEqualTo(-1);
             assertThat((System.nanoTime() - t0) / 1_000_000).isGreaterThanOrEqualTo(140L);
@@ -74,7 +77,9 @@ class UioInterruptsTest {
             });
             writer.start();
             t0 = System.nanoTime();
-            assertThat(irq.await(t0 + 5_000_000_000L)).as("wakes up when it comes").isEqualTo(9);
+            assertThat(irq.await(t0 + 5_000_000_000L))
+                    .as("wakes up when it comes")
+                    .isEqualTo(9);
             // 9, not -1: woken by the write, not by the 5 s deadline
             assertThat((System.nanoTime() - t0) / 1_000_000).isGreaterThanOrEqualTo(50L);
             writer.join();
@@ -84,10 +89,13 @@ class UioInterruptsTest {
     @Test
     @DisplayName("a missing node, and a closed one, are errors")
     void errors() throws Exception {
-        assertThatThrownBy(() -> UioInterrupts.open(tmp.resolve("uio9"), config())).isInstanceOf(AgentException.class)
-                .hasMessageContaining("cannot open " + tmp.resolve("uio9")).hasMessageContaining("errno 2");
+        assertThatThrownBy(() -> UioInterrupts.open(tmp.resolve("uio9"), config()))
+                .isInstanceOf(AgentException.class)
+                .hasMessageContaining("cannot open " + tmp.resolve("uio9"))
+                .hasMessageContaining("errno 2");
         Path fifo = FakeSysfs.mkfifo(tmp.resolve("uio0"));
-        assertThatThrownBy(() -> UioInterrupts.open(fifo, tmp.resolve("noconfig"))).isInstanceOf(AgentException.class)
+        assertThatThrownBy(() -> UioInterrupts.open(fifo, tmp.resolve("noconfig")))
+                .isInstanceOf(AgentException.class)
                 .hasMessageContaining("cannot open " + tmp.resolve("noconfig"));
         UioInterrupts irq = UioInterrupts.open(fifo, config());
         irq.close();

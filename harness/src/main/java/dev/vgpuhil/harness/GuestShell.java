@@ -4,7 +4,6 @@ import com.jcraft.jsch.ChannelExec;
 import com.jcraft.jsch.JSch;
 import com.jcraft.jsch.JSchException;
 import com.jcraft.jsch.Session;
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -85,23 +84,30 @@ public final class GuestShell implements AutoCloseable {
                         .until(() -> {
                             while (in.available() > 0) {
                                 int n = in.read(buf);
-                                if (n < 0) break;
+                                if (n < 0) {
+                                    break;
+                                }
                                 out.write(buf, 0, n);
                             }
                             return channel.isClosed() && in.available() == 0;
                         });
             } catch (ConditionTimeoutException e) {
-                throw new GuestCommandTimeoutException(command, timeout,
-                        out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+                throw new GuestCommandTimeoutException(
+                        command, timeout, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
             }
-            return new Result(ch.getExitStatus(), out.toString(StandardCharsets.UTF_8),
-                    err.toString(StandardCharsets.UTF_8), Duration.between(start, Instant.now()));
+            return new Result(
+                    ch.getExitStatus(),
+                    out.toString(StandardCharsets.UTF_8),
+                    err.toString(StandardCharsets.UTF_8),
+                    Duration.between(start, Instant.now()));
         } catch (JSchException e) {
             throw new IllegalStateException("ssh exec failed for '" + command + "': " + e.getMessage(), e);
         } catch (IOException e) {
             throw new UncheckedIOException("ssh exec failed for '" + command + "'", e);
         } finally {
-            if (ch != null) ch.disconnect();
+            if (ch != null) {
+                ch.disconnect();
+            }
         }
     }
 

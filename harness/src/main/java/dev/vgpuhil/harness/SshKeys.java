@@ -3,7 +3,6 @@ package dev.vgpuhil.harness;
 import com.jcraft.jsch.JSch;
 import com.jcraft.jsch.JSchException;
 import com.jcraft.jsch.KeyPair;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -50,8 +49,19 @@ public record SshKeys(Path privateKey, Path publicKey) {
             return false;
         }
         try {
-            Process p = new ProcessBuilder(List.of(keygen.toString(), "-q", "-t", "ed25519", "-N", "", "-C", "vgpu-hil",
-                    "-f", priv.toString())).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+            Process p = new ProcessBuilder(List.of(
+                            keygen.toString(),
+                            "-q",
+                            "-t",
+                            "ed25519",
+                            "-N",
+                            "",
+                            "-C",
+                            "vgpu-hil",
+                            "-f",
+                            priv.toString()))
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                     .start();
             if (!p.waitFor(20, TimeUnit.SECONDS)) {
                 p.destroyForcibly();

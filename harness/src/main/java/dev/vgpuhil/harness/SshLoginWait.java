@@ -33,17 +33,23 @@ public final class SshLoginWait implements WaitStrategy {
         int port = machine.sshPort();
         long t0 = System.nanoTime();
         long[] nextNote = {t0 + NOTE_EVERY.toNanos()};
-        GuestShell s = machine.waits(deadline.remaining()).retrying(description(), left -> {
-            try {
-                return GuestShell.login(port, keys, left.compareTo(ATTEMPT) < 0 ? left : ATTEMPT);
-            } finally {
-                if (System.nanoTime() > nextNote[0]) {
-                    nextNote[0] += NOTE_EVERY.toNanos();
-                    Reporting.progress("VM '" + vmName + "': waiting for SSH login (" + Duration.ofNanos(
-                            System.nanoTime() - t0).toSeconds() + " s of " + deadline.budget().toSeconds() + " s)");
-                }
-            }
-        }, PAUSE);
+        GuestShell s = machine.waits(deadline.remaining())
+                .retrying(
+                        description(),
+                        left -> {
+                            try {
+                                return GuestShell.login(port, keys, left.compareTo(ATTEMPT) < 0 ? left : ATTEMPT);
+                            } finally {
+                                if (System.nanoTime() > nextNote[0]) {
+                                    nextNote[0] += NOTE_EVERY.toNanos();
+                                    Reporting.progress("VM '" + vmName + "': waiting for SSH login ("
+                                            + Duration.ofNanos(System.nanoTime() - t0)
+                                                    .toSeconds() + " s of "
+                                            + deadline.budget().toSeconds() + " s)");
+                                }
+                            }
+                        },
+                        PAUSE);
         GuestShell old = shell.getAndSet(s);
         if (old != null) {
             old.close();

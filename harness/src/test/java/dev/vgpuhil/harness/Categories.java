@@ -18,7 +18,8 @@ public final class Categories {
         List<String> out = new ArrayList<>();
         for (JsonNode c : parsed) {
             String regex = c.path("messageRegex").textValue();
-            if (regex != null && Pattern.compile(regex, Pattern.DOTALL).matcher(message).matches()) {
+            if (regex != null
+                    && Pattern.compile(regex, Pattern.DOTALL).matcher(message).matches()) {
                 out.add(c.path("name").textValue());
             }
         }

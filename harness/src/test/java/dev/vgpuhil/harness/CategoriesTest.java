@@ -25,20 +25,23 @@ class CategoriesTest {
 
     @Test
     void protocolFailure() throws Exception {
-        assertThat(Categories.matching(new ProtocolFailure("vector-add 17 elements: STATUS=3 ERROR_CODE=4")
-                .getMessage())).containsExactly("Protocol failure");
+        assertThat(Categories.matching(
+                        new ProtocolFailure("vector-add 17 elements: STATUS=3 ERROR_CODE=4").getMessage()))
+                .containsExactly("Protocol failure");
         assertThat(Categories.matching(new ProtocolFailure("agent self-test: 1 of 22 checks failed").getMessage()))
                 .containsExactly("Protocol failure");
     }
 
     @Test
     void aProtocolFailureNamingTheMediatorIsStillOnlyAProtocolFailure() throws Exception {
-        assertThat(Categories.matching(new ProtocolFailure("check valid_doorbell_no_mediator: STATUS=2 ERROR_CODE=0")
-                .getMessage())).containsExactly("Protocol failure");
+        assertThat(Categories.matching(
+                        new ProtocolFailure("check valid_doorbell_no_mediator: STATUS=2 ERROR_CODE=0").getMessage()))
+                .containsExactly("Protocol failure");
     }
 
     @Test
     void anUnrelatedAssertionLandsInNoCategory() throws Exception {
-        assertThat(Categories.matching("expected: 3 but was: 4 (mediator stats counter)")).isEmpty();
+        assertThat(Categories.matching("expected: 3 but was: 4 (mediator stats counter)"))
+                .isEmpty();
     }
 }

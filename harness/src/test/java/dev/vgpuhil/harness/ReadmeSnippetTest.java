@@ -16,10 +16,14 @@ class ReadmeSnippetTest {
         String end = "  <!-- snippet:end -->";
         assertThat(pom).contains(begin, end);
         String snippet = pom.substring(pom.indexOf(begin) + begin.length(), pom.indexOf(end));
-        assertThat(snippet).contains("<artifactId>vgpu-hil-bom</artifactId>", "<artifactId>harness</artifactId>",
-                "maven-failsafe-plugin");
+        assertThat(snippet)
+                .contains(
+                        "<artifactId>vgpu-hil-bom</artifactId>",
+                        "<artifactId>harness</artifactId>",
+                        "maven-failsafe-plugin");
         String readme = Files.readString(SourceTree.path("README.md"));
-        assertThat(readme).as("README.md must hold examples/basic/pom.xml's snippet verbatim in an xml block")
+        assertThat(readme)
+                .as("README.md must hold examples/basic/pom.xml's snippet verbatim in an xml block")
                 .contains("```xml\n" + snippet + "```");
         // and the pom's vgpu-hil version is this build's
         String parent = Files.readString(SourceTree.path("pom.xml"));

@@ -33,15 +33,19 @@ class SettingsTableTest {
         String begin = "<!-- " + name + ":begin -->\n";
         String end = "<!-- " + name + ":end -->";
         assertThat(text).as("README markers for the " + name + " table").contains(begin, end);
-        return text.substring(text.indexOf(begin) + begin.length(), text.indexOf(end)).lines()
-                .filter(l -> l.startsWith("| ")).skip(1).toList();
+        return text.substring(text.indexOf(begin) + begin.length(), text.indexOf(end))
+                .lines()
+                .filter(l -> l.startsWith("| "))
+                .skip(1)
+                .toList();
     }
 
     @Test
     void theReadmeSettingsTableIsTheSettingEnum() throws IOException {
         List<String> rows = block(readme(), "settings");
         List<String> expected = Setting.markdownTable().lines().skip(2).toList();
-        assertThat(rows).as("README settings rows; the table to paste between the markers:\n" + Setting.markdownTable())
+        assertThat(rows)
+                .as("README settings rows; the table to paste between the markers:\n" + Setting.markdownTable())
                 .containsExactlyElementsOf(expected);
     }
 
@@ -58,7 +62,9 @@ class SettingsTableTest {
                 inCode.put("@" + a.getSimpleName() + "(" + m.getName() + ")", spelled(m.getDefaultValue()));
             }
         }
-        assertThat(inReadme).as("README annotation rows (attribute -> default)").containsExactlyInAnyOrderEntriesOf(inCode);
+        assertThat(inReadme)
+                .as("README annotation rows (attribute -> default)")
+                .containsExactlyInAnyOrderEntriesOf(inCode);
     }
 
     private static String spelled(Object d) {
@@ -77,7 +83,8 @@ class SettingsTableTest {
     @Test
     void defaultsThatLiveElsewhereAgree() {
         assertThat(Setting.MEDIATOR_DEFAULT_SOCKET.defaultText()).isEqualTo(VgpuProtocol.SOCKET_PATH_DEFAULT);
-        assertThat(Setting.GUEST.defaultText()).isEqualTo(dev.vgpuhil.harness.junit.GuestChoice.ci().kind().word());
+        assertThat(Setting.GUEST.defaultText())
+                .isEqualTo(dev.vgpuhil.harness.junit.GuestChoice.ci().kind().word());
     }
 
     @Test
@@ -85,8 +92,10 @@ class SettingsTableTest {
         Path root = SourceTree.root();
         List<String> offenders;
         try (Stream<Path> s = Files.walk(root)) {
-            offenders = s.filter(p -> p.toString().endsWith(".java") && p.toString().contains("/src/main/java/"))
-                    .filter(p -> !p.toString().contains("/target/") && !p.toString().contains("/examples/"))
+            offenders = s.filter(
+                            p -> p.toString().endsWith(".java") && p.toString().contains("/src/main/java/"))
+                    .filter(p ->
+                            !p.toString().contains("/target/") && !p.toString().contains("/examples/"))
                     .filter(p -> !p.endsWith(Path.of("dev/vgpuhil/common/Setting.java")))
                     .flatMap(p -> {
                         try {
@@ -95,10 +104,13 @@ class SettingsTableTest {
                             throw new java.io.UncheckedIOException(e);
                         }
                     })
-                    .filter(l -> l.matches(".*(System\\.getenv\\(|Boolean\\.getBoolean\\(|Long\\.getLong\\(|Integer\\.getInteger\\(|"
-                            + "System\\.getProperty\\((?!\"(java|os|user|line)\\.)).*"))
+                    .filter(l -> l.matches(
+                            ".*(System\\.getenv\\(|Boolean\\.getBoolean\\(|Long\\.getLong\\(|Integer\\.getInteger\\(|"
+                                    + "System\\.getProperty\\((?!\"(java|os|user|line)\\.)).*"))
                     .toList();
         }
-        assertThat(offenders).as("direct reads of settings (declare them in dev.vgpuhil.common.Setting)").isEmpty();
+        assertThat(offenders)
+                .as("direct reads of settings (declare them in dev.vgpuhil.common.Setting)")
+                .isEmpty();
     }
 }

@@ -25,10 +25,12 @@ import java.util.function.Function;
 public final class DebianDisk {
     /** debootstrap, apt and mkfs: ~2-3 min with a fast mirror; the deadline leaves room for a slow one. */
     public static final Duration DEFAULT_BUILD_TIMEOUT = Duration.ofMinutes(20);
+
     public static final String DEFAULT_APPEND_PREFIX = "root=LABEL=vgpu-root rw";
     static final String SCRIPT = "images/build-debian-disk.sh";
     /** Always with cloud-init: one cached disk serves both the direct boot and the user-image (seed) boot. */
     static final List<String> SCRIPT_ARGS = List.of("--cloud-init");
+
     private static final Map<Path, DebianDisk> BUILT = new ConcurrentHashMap<>();
 
     private final Path directory;
@@ -60,13 +62,16 @@ public final class DebianDisk {
     public static DebianDisk build(Path repoRoot, Duration timeout) {
         Path script = repoRoot.resolve(SCRIPT);
         if (!Files.isRegularFile(script)) {
-            throw new GuestImageException("no disk recipe at " + script + " (is " + repoRoot + " the vgpu-hil repository?)");
+            throw new GuestImageException(
+                    "no disk recipe at " + script + " (is " + repoRoot + " the vgpu-hil repository?)");
         }
         List<String> cmd = new ArrayList<>();
         cmd.add(script.toString());
         cmd.addAll(SCRIPT_ARGS);
-        Path dir = GuestImage.announced("the Debian disk guest (debootstrap, GRUB, OpenJDK; "
-                + ShippedScripts.cacheRoot().resolve("disks") + ")", "1.5-3 min",
+        Path dir = GuestImage.announced(
+                "the Debian disk guest (debootstrap, GRUB, OpenJDK; "
+                        + ShippedScripts.cacheRoot().resolve("disks") + ")",
+                "1.5-3 min",
                 () -> GuestImage.runScript(repoRoot, timeout, cmd.toArray(String[]::new)));
         return fromDirectory(dir, SCRIPT);
     }
@@ -79,8 +84,8 @@ public final class DebianDisk {
     private static DebianDisk fromDirectory(Path directory, String source) {
         Path dir = directory.toAbsolutePath().normalize();
         if (!Files.isDirectory(dir)) {
-            throw new GuestImageException("disk directory " + dir + " (from " + source + ") does not exist - unset it or"
-                    + " point it at the output of " + SCRIPT);
+            throw new GuestImageException("disk directory " + dir + " (from " + source
+                    + ") does not exist - unset it or" + " point it at the output of " + SCRIPT);
         }
         List<String> missing = new ArrayList<>();
         for (String name : List.of("disk.qcow2", "vmlinuz", "initrd.img", "DISK-INFO")) {
@@ -93,8 +98,8 @@ public final class DebianDisk {
                     + String.join(", ", missing) + " - it must be an output directory of " + SCRIPT);
         }
         try {
-            return new DebianDisk(dir, GuestImage.parseInfo(Files.readAllLines(dir.resolve("DISK-INFO"),
-                    StandardCharsets.UTF_8)));
+            return new DebianDisk(
+                    dir, GuestImage.parseInfo(Files.readAllLines(dir.resolve("DISK-INFO"), StandardCharsets.UTF_8)));
         } catch (IOException e) {
             throw new GuestImageException("cannot read " + dir.resolve("DISK-INFO") + ": " + e.getMessage(), e);
         }
@@ -135,7 +140,8 @@ public final class DebianDisk {
      * {@link GuestImage#kernelCommandLine(String)}'s arguments (console, panic, the key).
      */
     public String kernelCommandLine(String authorizedKeyLine) {
-        String prefix = info.getOrDefault("append_prefix", DEFAULT_APPEND_PREFIX).strip();
+        String prefix =
+                info.getOrDefault("append_prefix", DEFAULT_APPEND_PREFIX).strip();
         String line = prefix + " " + GuestImage.commandLine(authorizedKeyLine, null);
         if (line.length() > GuestImage.MAX_COMMAND_LINE) {
             throw new IllegalArgumentException("kernel command line of " + line.length() + " characters is too long");

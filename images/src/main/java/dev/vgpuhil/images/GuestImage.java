@@ -46,6 +46,7 @@ public final class GuestImage {
 
     /** The guest's fixed facts. */
     public static final int GUEST_SSH_PORT = 22;
+
     public static final String GUEST_USER = "root";
     public static final String GUEST_JAVA = "/opt/java/bin/java";
     public static final String GUEST_TEST_PROGRAM = "/usr/local/bin/test_vgpu_enhanced";
@@ -109,10 +110,14 @@ public final class GuestImage {
     public static GuestImage build(Path repoRoot, Duration timeout) {
         Path script = repoRoot.resolve(SCRIPT);
         if (!Files.isRegularFile(script)) {
-            throw new GuestImageException("no build script at " + script + " (is " + repoRoot + " the vgpu-hil repository?)");
+            throw new GuestImageException(
+                    "no build script at " + script + " (is " + repoRoot + " the vgpu-hil repository?)");
         }
-        Path dir = announced("the CI guest image (Debian kernel, busybox, dropbear, jlink'ed Java; "
-                + ShippedScripts.cacheRoot().resolve("images") + ")", "10-60 s", () -> runScript(script, repoRoot, timeout));
+        Path dir = announced(
+                "the CI guest image (Debian kernel, busybox, dropbear, jlink'ed Java; "
+                        + ShippedScripts.cacheRoot().resolve("images") + ")",
+                "10-60 s",
+                () -> runScript(script, repoRoot, timeout));
         return fromDirectory(dir, SCRIPT);
     }
 
@@ -138,7 +143,8 @@ public final class GuestImage {
                     + String.join(", ", missing) + " - it must be an output directory of " + SCRIPT);
         }
         try {
-            return new GuestImage(dir, parseInfo(Files.readAllLines(dir.resolve("IMAGE-INFO"), StandardCharsets.UTF_8)));
+            return new GuestImage(
+                    dir, parseInfo(Files.readAllLines(dir.resolve("IMAGE-INFO"), StandardCharsets.UTF_8)));
         } catch (IOException e) {
             throw new GuestImageException("cannot read " + dir.resolve("IMAGE-INFO") + ": " + e.getMessage(), e);
         }
@@ -177,14 +183,16 @@ public final class GuestImage {
         try {
             r = BoundProcesses.run(command, workDir, timeout);
         } catch (java.util.concurrent.TimeoutException e) {
-            throw new GuestImageException(script + " did not finish within " + timeout.toSeconds()
-                    + " s; stderr tail:\n" + tailOf(afterMarker(e.getMessage())), e);
+            throw new GuestImageException(
+                    script + " did not finish within " + timeout.toSeconds() + " s; stderr tail:\n"
+                            + tailOf(afterMarker(e.getMessage())),
+                    e);
         } catch (IOException e) {
             throw new GuestImageException("cannot run " + script + ": " + e.getMessage(), e);
         }
         if (r.exitCode() != 0) {
-            throw new GuestImageException(script + " failed with exit code " + r.exitCode() + "; stderr tail:\n"
-                    + tailOf(r.stderr()));
+            throw new GuestImageException(
+                    script + " failed with exit code " + r.exitCode() + "; stderr tail:\n" + tailOf(r.stderr()));
         }
         String last = null;
         for (String line : r.stdout().split("\n")) {
@@ -309,8 +317,9 @@ public final class GuestImage {
             sb.append(" vgpuhil.run=").append(base64(shellCommand));
         }
         if (sb.length() > MAX_COMMAND_LINE) {
-            throw new IllegalArgumentException("kernel command line of " + sb.length() + " characters exceeds the x86 limit of "
-                    + MAX_COMMAND_LINE + " (shorten the command or put it in a script in the guest)");
+            throw new IllegalArgumentException(
+                    "kernel command line of " + sb.length() + " characters exceeds the x86 limit of " + MAX_COMMAND_LINE
+                            + " (shorten the command or put it in a script in the guest)");
         }
         return sb.toString();
     }
@@ -322,8 +331,7 @@ public final class GuestImage {
     // ------------------------------------------------------------------------------------------------ console parsing
 
     /** The output and exit code of a {@code vgpuhil.run} command, read from the console text. */
-    public record RunOutput(String output, int exitCode) {
-    }
+    public record RunOutput(String output, int exitCode) {}
 
     /**
      * Reads a finished run from serial console text: the lines between {@link #MARKER_RUN_BEGIN} and {@code vgpu-hil:

@@ -12,8 +12,7 @@ import java.time.Duration;
 public final class NoCloudSeed {
     static final String SCRIPT = "images/make-nocloud-seed.sh";
 
-    private NoCloudSeed() {
-    }
+    private NoCloudSeed() {}
 
     /** Writes the seed for ONE authorized_keys line to {@code out} (replacing it) and returns its absolute path. */
     public static Path create(String authorizedKeyLine, Path out) {
@@ -21,14 +20,20 @@ public final class NoCloudSeed {
     }
 
     public static Path create(Path repoRoot, String authorizedKeyLine, Path out, Duration timeout) {
-        if (authorizedKeyLine == null || authorizedKeyLine.isBlank() || authorizedKeyLine.strip().contains("\n")) {
+        if (authorizedKeyLine == null
+                || authorizedKeyLine.isBlank()
+                || authorizedKeyLine.strip().contains("\n")) {
             throw new IllegalArgumentException("authorizedKeyLine must be ONE non-empty authorized_keys line");
         }
         Path script = repoRoot.resolve(SCRIPT);
         if (!Files.isRegularFile(script)) {
             throw new GuestImageException("no seed script at " + script);
         }
-        Path written = GuestImage.runScript(repoRoot, timeout, script.toString(), authorizedKeyLine.strip(),
+        Path written = GuestImage.runScript(
+                repoRoot,
+                timeout,
+                script.toString(),
+                authorizedKeyLine.strip(),
                 out.toAbsolutePath().toString());
         if (!Files.isRegularFile(written)) {
             throw new GuestImageException(script + " reported " + written + " but wrote no such file");

@@ -35,7 +35,8 @@ class GuestBootIT {
 
     @Test
     void runCommandPrintsBetweenMarkersAndPowersOff() throws Exception {
-        String append = image.kernelCommandLineRun(null,
+        String append = image.kernelCommandLineRun(
+                null,
                 "java -Xint -version; cat /proc/cpuinfo | head -1; test -x /usr/local/bin/test_vgpu_enhanced && echo TESTPROG_OK;"
                         + " touch /tmp/w && echo TMP_OK; test -d /sys/bus/pci/drivers/uio_pci_generic && echo UIO_OK;"
                         + " exit 7");
@@ -48,19 +49,29 @@ class GuestBootIT {
             long exitAt = guest.millisSinceLaunch();
             console = guest.console();
             attach("serial console (run)", console);
-            System.out.printf("[images] TCG boot, no NIC: init %d ms, ready %d ms, run result (java -Xint -version) %d ms,"
-                    + " QEMU exited %d ms after launch (rc %d)%n", initAt, readyAt, endAt, exitAt, rc);
+            System.out.printf(
+                    "[images] TCG boot, no NIC: init %d ms, ready %d ms, run result (java -Xint -version) %d ms,"
+                            + " QEMU exited %d ms after launch (rc %d)%n",
+                    initAt, readyAt, endAt, exitAt, rc);
             assertThat(rc).as("QEMU exit code after poweroff").isZero();
         }
-        assertThat(console).contains(GuestImage.MARKER_INIT_STARTED, GuestImage.MARKER_READY)
-                .doesNotContain(GuestImage.MARKER_NETWORK_UP).doesNotContain(GuestImage.MARKER_SSH_READY);
-        assertThat(console.indexOf(GuestImage.MARKER_INIT_STARTED)).isLessThan(console.indexOf(GuestImage.MARKER_READY));
+        assertThat(console)
+                .contains(GuestImage.MARKER_INIT_STARTED, GuestImage.MARKER_READY)
+                .doesNotContain(GuestImage.MARKER_NETWORK_UP)
+                .doesNotContain(GuestImage.MARKER_SSH_READY);
+        assertThat(console.indexOf(GuestImage.MARKER_INIT_STARTED))
+                .isLessThan(console.indexOf(GuestImage.MARKER_READY));
         assertThat(console.indexOf(GuestImage.MARKER_READY)).isLessThan(console.indexOf(GuestImage.MARKER_RUN_BEGIN));
         GuestImage.RunOutput run = GuestImage.parseRun(console).orElseThrow();
         assertThat(run.exitCode()).isEqualTo(7);
-        assertThat(run.output()).contains("openjdk version \"17.").contains("interpreted mode")
-                .containsPattern("(?m)^processor\\s*: 0$").contains("TESTPROG_OK").contains("TMP_OK")
-                .as("uio_pci_generic loaded at boot").contains("UIO_OK");
+        assertThat(run.output())
+                .contains("openjdk version \"17.")
+                .contains("interpreted mode")
+                .containsPattern("(?m)^processor\\s*: 0$")
+                .contains("TESTPROG_OK")
+                .contains("TMP_OK")
+                .as("uio_pci_generic loaded at boot")
+                .contains("UIO_OK");
         assertThat(console).contains("reboot: Power down");
     }
 
@@ -68,7 +79,8 @@ class GuestBootIT {
     void rootLogsInOverSshWithTheKeyOnly() throws Exception {
         Path key = keygen("id_ed25519");
         Path wrongKey = keygen("other_ed25519");
-        String authorizedLine = Files.readString(key.resolveSibling("id_ed25519.pub")).strip();
+        String authorizedLine =
+                Files.readString(key.resolveSibling("id_ed25519.pub")).strip();
         try (TcgGuest guest = TcgGuest.boot(image, image.kernelCommandLine(authorizedLine), true, tmp)) {
             int port = guest.sshPort(Duration.ofSeconds(30));
             long netAt = guest.await(GuestImage.MARKER_NETWORK_UP, BOOT_DEADLINE);
@@ -85,17 +97,27 @@ class GuestBootIT {
                 Thread.sleep(200);
             }
             long sshAnsweredAt = guest.millisSinceLaunch();
-            System.out.printf("[images] TCG boot, virtio-net: network up %d ms, ssh ready %d ms, ready %d ms,"
-                    + " first SSH command answered %d ms after launch (host port %d)%n",
+            System.out.printf(
+                    "[images] TCG boot, virtio-net: network up %d ms, ssh ready %d ms, ready %d ms,"
+                            + " first SSH command answered %d ms after launch (host port %d)%n",
                     netAt, sshReadyAt, readyAt, sshAnsweredAt, port);
             assertThat(first).isNotNull();
             assertThat(first.rc).as("ssh rc; stderr %s", first.err).isZero();
-            assertThat(first.out).startsWith("Linux version ").contains(image.info().get("kernel_version"));
+            assertThat(first.out)
+                    .startsWith("Linux version ")
+                    .contains(image.info().get("kernel_version"));
 
-            Result env = ssh(key, port, "id -u; java -Xint -version 2>&1; test -x /usr/local/bin/test_vgpu_enhanced && echo PROG;"
-                    + " echo x > /tmp/t && cat /tmp/t; ls /sys/bus/pci/devices | head -1");
+            Result env = ssh(
+                    key,
+                    port,
+                    "id -u; java -Xint -version 2>&1; test -x /usr/local/bin/test_vgpu_enhanced && echo PROG;"
+                            + " echo x > /tmp/t && cat /tmp/t; ls /sys/bus/pci/devices | head -1");
             assertThat(env.rc).as("stderr %s", env.err).isZero();
-            assertThat(env.out).startsWith("0\n").contains("openjdk version \"17.").contains("PROG\n").contains("x\n")
+            assertThat(env.out)
+                    .startsWith("0\n")
+                    .contains("openjdk version \"17.")
+                    .contains("PROG\n")
+                    .contains("x\n")
                     .contains("0000:00:");
 
             Result wrong = ssh(wrongKey, port, "true");
@@ -109,33 +131,59 @@ class GuestBootIT {
 
     private Path keygen(String name) throws Exception {
         Path key = tmp.resolve(name);
-        Result r = run(List.of("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vgpu-hil-test", "-f", key.toString()),
+        Result r = run(
+                List.of("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vgpu-hil-test", "-f", key.toString()),
                 Duration.ofSeconds(30));
         assertThat(r.rc).as("ssh-keygen: %s", r.err).isZero();
         return key;
     }
 
     private Result ssh(Path key, int port, String command) throws Exception {
-        return run(List.of("ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-                "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "-F", "/dev/null",
-                "-i", key.toString(), "-p", Integer.toString(port), "root@127.0.0.1", command), Duration.ofSeconds(60));
+        return run(
+                List.of(
+                        "ssh",
+                        "-o",
+                        "StrictHostKeyChecking=no",
+                        "-o",
+                        "UserKnownHostsFile=/dev/null",
+                        "-o",
+                        "BatchMode=yes",
+                        "-o",
+                        "IdentitiesOnly=yes",
+                        "-o",
+                        "ConnectTimeout=20",
+                        "-o",
+                        "LogLevel=ERROR",
+                        "-F",
+                        "/dev/null",
+                        "-i",
+                        key.toString(),
+                        "-p",
+                        Integer.toString(port),
+                        "root@127.0.0.1",
+                        command),
+                Duration.ofSeconds(60));
     }
 
-    private record Result(int rc, String out, String err) {
-    }
+    private record Result(int rc, String out, String err) {}
 
     private Result run(List<String> cmd, Duration deadline) throws IOException, InterruptedException {
         Path out = Files.createTempFile(tmp, "cmd", ".out");
         Path err = Files.createTempFile(tmp, "cmd", ".err");
         Process p = new ProcessBuilder(new ArrayList<>(cmd))
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+                .redirectOutput(out.toFile())
+                .redirectError(err.toFile())
+                .start();
         if (!p.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
             p.destroyForcibly();
             p.waitFor(5, TimeUnit.SECONDS);
             throw new AssertionError("timed out: " + cmd);
         }
-        return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+        return new Result(
+                p.exitValue(),
+                Files.readString(out, StandardCharsets.UTF_8),
+                Files.readString(err, StandardCharsets.UTF_8));
     }
 
     private static void attach(String name, String text) {

@@ -26,8 +26,10 @@ class GuestImageTest {
         Path dir = Files.createDirectories(tmp.resolve(name));
         Files.write(dir.resolve("vmlinuz"), new byte[] {1});
         Files.write(dir.resolve("initramfs.img"), new byte[] {2});
-        Files.writeString(dir.resolve("IMAGE-INFO"), "cache_key=abc\nkernel_version=6.1.0-x\n# comment\njava_version=17.0.15\n"
-                + "ssh_host_ed25519_key=ssh-ed25519 AAAAC3\nssh_host_ed25519_fingerprint=SHA256:x\n");
+        Files.writeString(
+                dir.resolve("IMAGE-INFO"),
+                "cache_key=abc\nkernel_version=6.1.0-x\n# comment\njava_version=17.0.15\n"
+                        + "ssh_host_ed25519_key=ssh-ed25519 AAAAC3\nssh_host_ed25519_fingerprint=SHA256:x\n");
         return dir;
     }
 
@@ -35,13 +37,18 @@ class GuestImageTest {
     void propertyOverrideWinsOverEnvironment() throws IOException {
         Path byProp = fakeImage("prop");
         Path byEnv = fakeImage("env");
-        GuestImage img = GuestImage.locate(Map.of(dev.vgpuhil.common.Setting.IMAGE.property(), byProp.toString())::get,
-                Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), byEnv.toString())::get, Duration.ofSeconds(1));
+        GuestImage img = GuestImage.locate(
+                Map.of(dev.vgpuhil.common.Setting.IMAGE.property(), byProp.toString())::get,
+                Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), byEnv.toString())::get,
+                Duration.ofSeconds(1));
         assertThat(img.directory()).isEqualTo(byProp);
         assertThat(img.kernel()).isEqualTo(byProp.resolve("vmlinuz"));
         assertThat(img.initramfs()).isEqualTo(byProp.resolve("initramfs.img"));
-        assertThat(img.info()).containsEntry("cache_key", "abc").containsEntry("kernel_version", "6.1.0-x")
-                .containsEntry("java_version", "17.0.15").doesNotContainKey("# comment");
+        assertThat(img.info())
+                .containsEntry("cache_key", "abc")
+                .containsEntry("kernel_version", "6.1.0-x")
+                .containsEntry("java_version", "17.0.15")
+                .doesNotContainKey("# comment");
         assertThat(img.cacheKey()).isEqualTo("abc");
         assertThat(img.hostKeys()).containsExactly("ssh-ed25519 AAAAC3");
     }
@@ -49,21 +56,26 @@ class GuestImageTest {
     @Test
     void environmentOverrideIsUsedWithoutProperty() throws IOException {
         Path byEnv = fakeImage("env");
-        GuestImage img = GuestImage.locate(NONE, Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), byEnv.toString())::get, Duration.ofSeconds(1));
+        GuestImage img = GuestImage.locate(
+                NONE, Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), byEnv.toString())::get, Duration.ofSeconds(1));
         assertThat(img.directory()).isEqualTo(byEnv);
     }
 
     @Test
     void missingOverrideDirectoryGivesClearMessage() {
         Path missing = tmp.resolve("no-such-image");
-        assertThatThrownBy(() -> GuestImage.locate(Map.of(dev.vgpuhil.common.Setting.IMAGE.property(), missing.toString())::get, NONE,
-                Duration.ofSeconds(1)))
+        assertThatThrownBy(() -> GuestImage.locate(
+                        Map.of(dev.vgpuhil.common.Setting.IMAGE.property(), missing.toString())::get,
+                        NONE,
+                        Duration.ofSeconds(1)))
                 .isInstanceOf(GuestImageException.class)
                 .hasMessageContaining(missing.toString())
                 .hasMessageContaining("-Dvgpu.image")
                 .hasMessageContaining("does not exist");
-        assertThatThrownBy(() -> GuestImage.locate(NONE, Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), missing.toString())::get,
-                Duration.ofSeconds(1)))
+        assertThatThrownBy(() -> GuestImage.locate(
+                        NONE,
+                        Map.of(dev.vgpuhil.common.Setting.IMAGE.env(), missing.toString())::get,
+                        Duration.ofSeconds(1)))
                 .isInstanceOf(GuestImageException.class)
                 .hasMessageContaining("VGPU_IMAGE");
     }
@@ -86,7 +98,8 @@ class GuestImageTest {
         String line = img.kernelCommandLine(key + "\n");
         assertThat(line).startsWith("console=ttyS0 ").contains("panic=-1").doesNotContain("vgpuhil.run=");
         String b64 = line.replaceAll(".*vgpuhil\\.authkey=(\\S+).*", "$1");
-        assertThat(new String(Base64.getDecoder().decode(b64), StandardCharsets.UTF_8)).isEqualTo(key);
+        assertThat(new String(Base64.getDecoder().decode(b64), StandardCharsets.UTF_8))
+                .isEqualTo(key);
         assertThat(img.kernelCommandLine(null)).isEqualTo(GuestImage.BASE_COMMAND_LINE);
     }
 
@@ -97,19 +110,24 @@ class GuestImageTest {
         String line = img.kernelCommandLineRun(null, cmd);
         assertThat(line).doesNotContain("authkey").contains(" vgpuhil.run=");
         String b64 = line.replaceAll(".*vgpuhil\\.run=(\\S+).*", "$1");
-        assertThat(new String(Base64.getDecoder().decode(b64), StandardCharsets.UTF_8)).isEqualTo(cmd);
-        assertThat(img.kernelCommandLineRun("ssh-ed25519 AAAA x", "true")).contains("vgpuhil.authkey=").contains("vgpuhil.run=");
+        assertThat(new String(Base64.getDecoder().decode(b64), StandardCharsets.UTF_8))
+                .isEqualTo(cmd);
+        assertThat(img.kernelCommandLineRun("ssh-ed25519 AAAA x", "true"))
+                .contains("vgpuhil.authkey=")
+                .contains("vgpuhil.run=");
     }
 
     @Test
     void commandLineChecksItsInputs() throws IOException {
         GuestImage img = GuestImage.fromDirectory(fakeImage("img"));
         assertThatThrownBy(() -> img.kernelCommandLine("ssh-ed25519 A x\nssh-rsa B y"))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("ONE");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("ONE");
         assertThatThrownBy(() -> img.kernelCommandLine("  ")).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> img.kernelCommandLineRun(null, " ")).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> img.kernelCommandLineRun(null, "echo " + "x".repeat(1600)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2047");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("2047");
     }
 
     @Test
@@ -130,8 +148,10 @@ class GuestImageTest {
     @Test
     void failingScriptReportsItsStderrTail() throws IOException {
         Path script = tmp.resolve("fail.sh");
-        Files.writeString(script, "for i in $(seq 1 100); do echo \"progress $i\" >&2; done\n"
-                + "echo 'ERROR: apt-get download failed' >&2\nexit 3\n");
+        Files.writeString(
+                script,
+                "for i in $(seq 1 100); do echo \"progress $i\" >&2; done\n"
+                        + "echo 'ERROR: apt-get download failed' >&2\nexit 3\n");
         assertThatThrownBy(() -> GuestImage.runScript(script, tmp, Duration.ofSeconds(30)))
                 .isInstanceOf(GuestImageException.class)
                 .hasMessageContaining("exit code 3")
@@ -179,10 +199,12 @@ class GuestImageTest {
 
     @Test
     void theScriptsComeFromTheShippedTreeWithoutAnyRepositorySetting() throws IOException {
-        org.junit.jupiter.api.Assumptions.assumeTrue(dev.vgpuhil.common.Setting.REPO.value().isEmpty(),
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                dev.vgpuhil.common.Setting.REPO.value().isEmpty(),
                 "-Dvgpu.repo is set: the checkout is used on purpose");
         Path root = GuestImage.repoRoot();
-        assertThat(root).startsWith(dev.vgpuhil.common.ShippedScripts.cacheRoot().resolve("scripts"));
+        assertThat(root)
+                .startsWith(dev.vgpuhil.common.ShippedScripts.cacheRoot().resolve("scripts"));
         assertThat(root.resolve(GuestImage.SCRIPT)).isRegularFile().isExecutable();
         assertThat(root.resolve("images/initramfs/init")).hasSameTextualContentAs(Path.of("initramfs/init"));
         assertThat(root.resolve(NoCloudSeed.SCRIPT)).isExecutable();

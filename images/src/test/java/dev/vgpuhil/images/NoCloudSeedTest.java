@@ -30,17 +30,23 @@ class NoCloudSeedTest {
 
         String listing = tool("mdir", "-i", seed.toString(), "::");
         assertThat(listing).contains("user-data").contains("meta-data");
-        assertThat(tool("blkid", "-o", "value", "-s", "LABEL", seed.toString()).strip()).isEqualTo("cidata");
+        assertThat(tool("blkid", "-o", "value", "-s", "LABEL", seed.toString()).strip())
+                .isEqualTo("cidata");
 
         String userData = tool("mtype", "-i", seed.toString(), "::user-data");
-        assertThat(userData).startsWith("#cloud-config\n").contains("disable_root: false").contains("ssh_pwauth: false")
+        assertThat(userData)
+                .startsWith("#cloud-config\n")
+                .contains("disable_root: false")
+                .contains("ssh_pwauth: false")
                 .contains("- name: root");
         // the key appears twice (root and the default user), with the quote doubled for YAML
         String quoted = "'" + KEY.replace("'", "''") + "'";
         assertThat(userData.split(java.util.regex.Pattern.quote(quoted), -1)).hasSize(3);
 
         String metaData = tool("mtype", "-i", seed.toString(), "::meta-data");
-        assertThat(metaData).containsPattern("(?m)^instance-id: vgpu-hil-[0-9a-f]{12}$").contains("local-hostname: vgpu-guest");
+        assertThat(metaData)
+                .containsPattern("(?m)^instance-id: vgpu-hil-[0-9a-f]{12}$")
+                .contains("local-hostname: vgpu-guest");
 
         // same inputs, same instance-id; another key, another instance
         Path again = NoCloudSeed.create(KEY, tmp.resolve("again.img"));
@@ -52,7 +58,8 @@ class NoCloudSeedTest {
     @Test
     void rejectsWhatIsNotOnePublicKey() {
         assertThatThrownBy(() -> NoCloudSeed.create("not a key", tmp.resolve("x.img")))
-                .isInstanceOf(GuestImageException.class).hasMessageContaining("does not look like a public key");
+                .isInstanceOf(GuestImageException.class)
+                .hasMessageContaining("does not look like a public key");
         assertThatThrownBy(() -> NoCloudSeed.create(KEY + "\n" + KEY, tmp.resolve("x.img")))
                 .isInstanceOf(IllegalArgumentException.class);
         assertThat(tmp.resolve("x.img")).doesNotExist();
@@ -61,10 +68,13 @@ class NoCloudSeedTest {
     private static String tool(String... cmd) throws Exception {
         Path out = Files.createTempFile("seed-tool", ".out");
         try {
-            ProcessBuilder pb = new ProcessBuilder(List.of(cmd)).redirectErrorStream(true).redirectOutput(out.toFile());
+            ProcessBuilder pb =
+                    new ProcessBuilder(List.of(cmd)).redirectErrorStream(true).redirectOutput(out.toFile());
             pb.environment().put("MTOOLS_SKIP_CHECK", "1");
             Process p = pb.start();
-            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s finished", List.of(cmd)).isTrue();
+            assertThat(p.waitFor(60, TimeUnit.SECONDS))
+                    .as("%s finished", List.of(cmd))
+                    .isTrue();
             String text = Files.readString(out, StandardCharsets.UTF_8);
             assertThat(p.exitValue()).as("%s: %s", List.of(cmd), text).isZero();
             return text;

@@ -45,7 +45,8 @@ final class TcgGuest implements AutoCloseable {
     /** Boots the image; {@code withNic} adds virtio-net with user networking forwarding 127.0.0.1:(free port) to 22. */
     static TcgGuest boot(GuestImage image, String append, boolean withNic, Path workDir) throws IOException {
         if (!Files.isExecutable(QEMU)) {
-            throw new IllegalStateException(QEMU + " is missing: apt-get install qemu-system-x86 (bin/vgpu-hil setup does)");
+            throw new IllegalStateException(
+                    QEMU + " is missing: apt-get install qemu-system-x86 (bin/vgpu-hil setup does)");
         }
         if (!Files.isRegularFile(QBOOT)) {
             throw new IllegalStateException(QBOOT + " is missing: apt-get install qemu-system-data");
@@ -54,15 +55,32 @@ final class TcgGuest implements AutoCloseable {
         Path monitor = workDir.resolve("mon.sock");
         Files.deleteIfExists(serial);
         Files.deleteIfExists(monitor);
-        List<String> cmd = new ArrayList<>(List.of(QEMU.toString(),
-                "-machine", "q35", "-accel", "tcg", "-m", "512", "-nographic", "-nodefaults",
-                "-bios", QBOOT.toString(),
-                "-kernel", image.kernel().toString(), "-initrd", image.initramfs().toString(),
-                "-append", append, "-no-reboot",
-                "-serial", "file:" + serial,
-                "-monitor", "unix:" + monitor + ",server,nowait"));
+        List<String> cmd = new ArrayList<>(List.of(
+                QEMU.toString(),
+                "-machine",
+                "q35",
+                "-accel",
+                "tcg",
+                "-m",
+                "512",
+                "-nographic",
+                "-nodefaults",
+                "-bios",
+                QBOOT.toString(),
+                "-kernel",
+                image.kernel().toString(),
+                "-initrd",
+                image.initramfs().toString(),
+                "-append",
+                append,
+                "-no-reboot",
+                "-serial",
+                "file:" + serial,
+                "-monitor",
+                "unix:" + monitor + ",server,nowait"));
         if (withNic) {
-            cmd.addAll(List.of("-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:0-:22", "-device", "virtio-net-pci,netdev=n0"));
+            cmd.addAll(List.of(
+                    "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:0-:22", "-device", "virtio-net-pci,netdev=n0"));
         }
         long t0 = System.nanoTime();
         Process p = new ProcessBuilder(cmd)
@@ -79,7 +97,9 @@ final class TcgGuest implements AutoCloseable {
 
     String console() {
         try {
-            return Files.exists(serial) ? Files.readString(serial, StandardCharsets.ISO_8859_1).replace("\r", "") : "";
+            return Files.exists(serial)
+                    ? Files.readString(serial, StandardCharsets.ISO_8859_1).replace("\r", "")
+                    : "";
         } catch (IOException e) {
             return "";
         }
@@ -96,18 +116,20 @@ final class TcgGuest implements AutoCloseable {
                 if (console().contains(text)) {
                     return seenAt.computeIfAbsent(text, t -> millisSinceLaunch());
                 }
-                throw new AssertionError("QEMU exited (rc " + process.exitValue() + ") before \"" + text + "\"; console:\n"
-                        + tail(console()) + "\nqemu: " + qemuOutput());
+                throw new AssertionError("QEMU exited (rc " + process.exitValue() + ") before \"" + text
+                        + "\"; console:\n" + tail(console()) + "\nqemu: " + qemuOutput());
             }
             Thread.sleep(10);
         }
-        throw new AssertionError("no \"" + text + "\" within " + deadline.toSeconds() + " s; console:\n" + tail(console()));
+        throw new AssertionError(
+                "no \"" + text + "\" within " + deadline.toSeconds() + " s; console:\n" + tail(console()));
     }
 
     /** Waits for QEMU to exit by itself; returns its exit code. */
     int awaitExit(Duration deadline) throws InterruptedException {
         if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
-            throw new AssertionError("QEMU still running after " + deadline.toSeconds() + " s; console:\n" + tail(console()));
+            throw new AssertionError(
+                    "QEMU still running after " + deadline.toSeconds() + " s; console:\n" + tail(console()));
         }
         return process.exitValue();
     }

@@ -52,11 +52,15 @@ final class AllowedUids {
             }
             int dash = p.indexOf('-', 1);
             try {
-                out.add(dash < 0 ? new Range(uid(p), uid(p))
-                        : new Range(uid(p.substring(0, dash)), uid(p.substring(dash + 1))));
+                out.add(
+                        dash < 0
+                                ? new Range(uid(p), uid(p))
+                                : new Range(uid(p.substring(0, dash)), uid(p.substring(dash + 1))));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--allowed-uids: '" + p + "' is neither a uid nor a range FIRST-LAST"
-                        + " of uids 0.." + MAX_UID + " with FIRST <= LAST (e.g. 0,1000,65536-131071)", e);
+                throw new IllegalArgumentException(
+                        "--allowed-uids: '" + p + "' is neither a uid nor a range FIRST-LAST" + " of uids 0.." + MAX_UID
+                                + " with FIRST <= LAST (e.g. 0,1000,65536-131071)",
+                        e);
             }
         }
         if (out.isEmpty()) {
@@ -106,7 +110,8 @@ final class AllowedUids {
         }
         Pointer pw = LibC.INSTANCE.getpwnam(name);
         // struct passwd { char *pw_name; char *pw_passwd; uid_t pw_uid; ... }
-        return pw == null ? OptionalLong.empty()
+        return pw == null
+                ? OptionalLong.empty()
                 : OptionalLong.of(Integer.toUnsignedLong(pw.getInt(2L * Native.POINTER_SIZE)));
     }
 

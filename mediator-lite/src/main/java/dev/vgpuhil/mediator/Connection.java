@@ -5,18 +5,17 @@ import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
 import dev.vgpuhil.protocol.FrameException;
+import dev.vgpuhil.protocol.Pool;
+import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.protocol.VgpuProtocol.ErrorCode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
-import dev.vgpuhil.protocol.Pool;
-import dev.vgpuhil.protocol.Priority;
-import java.util.Optional;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -45,6 +44,7 @@ final class Connection implements Job.ReplySink {
     private final ArrayDeque<ByteBuffer> pending = new ArrayDeque<>();
     /** Guarded by {@link #pending}: the writer closes the connection once {@link #pending} is empty. */
     private boolean flushThenClose;
+
     private final Selector readSelector;
     private final Selector writeSelector;
     private final AtomicBoolean closing = new AtomicBoolean();
@@ -58,6 +58,7 @@ final class Connection implements Job.ReplySink {
     private volatile long frameStartedNanos;
     /** System.nanoTime of accept or of the last complete frame. */
     private volatile long lastFrameNanos = System.nanoTime();
+
     private volatile String closeReason;
 
     Connection(Mediator mediator, SocketChannel channel, long id, String peer) throws IOException {
@@ -250,8 +251,9 @@ final class Connection implements Job.ReplySink {
             }
             if (n < 0) {
                 if (buf.position() > 0 || !frameStart) {
-                    mediator.log().info("conn " + id + " " + describe() + ": client vanished after "
-                            + buf.position() + " of " + into.length + " " + what + " bytes");
+                    mediator.log()
+                            .info("conn " + id + " " + describe() + ": client vanished after " + buf.position() + " of "
+                                    + into.length + " " + what + " bytes");
                 }
                 return false;
             }
@@ -279,29 +281,41 @@ final class Connection implements Job.ReplySink {
             mediator.stats().requestReceived();
         }
         if (majorOf(f.version()) != PROTOCOL_MAJOR) {
-            refuse(f, replyType, ERR_VERSION, String.format("protocol major %d (version 0x%08x), mediator speaks %d",
-                    majorOf(f.version()), f.version(), PROTOCOL_MAJOR));
+            refuse(
+                    f,
+                    replyType,
+                    ERR_VERSION,
+                    String.format(
+                            "protocol major %d (version 0x%08x), mediator speaks %d",
+                            majorOf(f.version()), f.version(), PROTOCOL_MAJOR));
             return;
         }
         if (f.flags() != FLAG_NONE || f.reserved() != 0 || f.status() != 0) {
-            refuse(f, replyType, ERR_PROTOCOL, "flags/reserved/status must be 0 in a client frame (flags="
-                    + f.flags() + " reserved=" + f.reserved() + " status=" + Integer.toUnsignedString(f.status()) + ")");
+            refuse(
+                    f,
+                    replyType,
+                    ERR_PROTOCOL,
+                    "flags/reserved/status must be 0 in a client frame (flags=" + f.flags() + " reserved="
+                            + f.reserved() + " status=" + Integer.toUnsignedString(f.status()) + ")");
             return;
         }
         switch (type) {
             case MSG_HELLO -> onHello(f);
             case MSG_REQUEST -> onRequest(f);
             case MSG_STATS_REQUEST -> onStats(f);
-            default -> refuse(f, MSG_RESPONSE, ERR_PROTOCOL, "msg_type " + messageTypeName(type)
-                    + " is not sent by clients");
+            default ->
+                refuse(f, MSG_RESPONSE, ERR_PROTOCOL, "msg_type " + messageTypeName(type) + " is not sent by clients");
         }
     }
 
     /** A refused HELLO leaves the connection open and unbound: the client may try again (or go away). */
     private void onHello(Frame f) {
         if (helloDone) {
-            refuse(f, MSG_HELLO_ACK, ERR_PROTOCOL, "repeated HELLO; connection stays bound to vm "
-                    + Integer.toUnsignedString(boundVm));
+            refuse(
+                    f,
+                    MSG_HELLO_ACK,
+                    ERR_PROTOCOL,
+                    "repeated HELLO; connection stays bound to vm " + Integer.toUnsignedString(boundVm));
             return;
         }
         if (f.payloadLen() != 0) {
@@ -315,24 +329,49 @@ final class Connection implements Job.ReplySink {
         }
         Optional<Priority> c = mediator.tenants().ceilingFor(f.vmId());
         if (c.isEmpty()) {
-            refuse(f, MSG_HELLO_ACK, ERR_NOT_PERMITTED, "vm_id " + Integer.toUnsignedString(f.vmId())
-                    + " is not an allowed tenant");
+            refuse(
+                    f,
+                    MSG_HELLO_ACK,
+                    ERR_NOT_PERMITTED,
+                    "vm_id " + Integer.toUnsignedString(f.vmId()) + " is not an allowed tenant");
             return;
         }
         if (f.priority() > c.get().wire()) {
-            refuse(f, MSG_HELLO_ACK, ERR_NOT_PERMITTED, "priority " + Priority.nameOf(f.priority())
-                    + " is above vm " + Integer.toUnsignedString(f.vmId()) + "'s ceiling " + c.get().label());
+            refuse(
+                    f,
+                    MSG_HELLO_ACK,
+                    ERR_NOT_PERMITTED,
+                    "priority " + Priority.nameOf(f.priority()) + " is above vm " + Integer.toUnsignedString(f.vmId())
+                            + "'s ceiling " + c.get().label());
             return;
         }
         boundVm = f.vmId();
         ceiling = c.get();
         helloDone = true;
         int negotiated = (PROTOCOL_MAJOR << 16) | Math.min(minorOf(f.version()), PROTOCOL_MINOR);
-        send(new Frame(SOCKET_MAGIC, negotiated, MSG_HELLO_ACK, FLAG_NONE, f.vmId(), f.poolId(), f.priority(), 0,
-                f.requestId(), 0, ERR_NONE, null));
-        mediator.log().info(String.format("conn %d hello vm=%s pool=%c priority=%s ceiling=%s version=0x%08x peer=%s",
-                id, Integer.toUnsignedString(boundVm), (char) f.poolId(), Priority.nameOf(f.priority()),
-                ceiling.label(), negotiated, peer));
+        send(new Frame(
+                SOCKET_MAGIC,
+                negotiated,
+                MSG_HELLO_ACK,
+                FLAG_NONE,
+                f.vmId(),
+                f.poolId(),
+                f.priority(),
+                0,
+                f.requestId(),
+                0,
+                ERR_NONE,
+                null));
+        mediator.log()
+                .info(String.format(
+                        "conn %d hello vm=%s pool=%c priority=%s ceiling=%s version=0x%08x peer=%s",
+                        id,
+                        Integer.toUnsignedString(boundVm),
+                        (char) f.poolId(),
+                        Priority.nameOf(f.priority()),
+                        ceiling.label(),
+                        negotiated,
+                        peer));
     }
 
     private void onStats(Frame f) {
@@ -400,8 +439,12 @@ final class Connection implements Job.ReplySink {
     private void reject(Frame f, int status, String why) {
         // counted per VM only for the VM this connection is bound to: a frame claiming other vm_ids must not
         // grow the per-VM table without bound
-        mediator.stats().answered(helloDone && f.vmId() == boundVm ? Integer.valueOf(boundVm) : null,
-                Pool.fromWire(f.poolId()).orElse(null), status, -1);
+        mediator.stats()
+                .answered(
+                        helloDone && f.vmId() == boundVm ? Integer.valueOf(boundVm) : null,
+                        Pool.fromWire(f.poolId()).orElse(null),
+                        status,
+                        -1);
         mediator.requestLog().answered(f, -1, -1, status, why);
         send(f.reply(MSG_RESPONSE, status, null));
     }
@@ -413,8 +456,9 @@ final class Connection implements Job.ReplySink {
             return;
         }
         mediator.stats().refused(status);
-        mediator.log().info("conn " + id + " " + describe() + ": " + messageTypeName(f.msgType()) + " refused with "
-                + ErrorCode.nameOf(status) + ": " + why);
+        mediator.log()
+                .info("conn " + id + " " + describe() + ": " + messageTypeName(f.msgType()) + " refused with "
+                        + ErrorCode.nameOf(status) + ": " + why);
         send(f.reply(replyType, status, null));
     }
 
@@ -467,6 +511,7 @@ final class Connection implements Job.ReplySink {
         }
         forceClose();
         writer.interrupt();
-        mediator.log().info("conn " + id + " closed " + describe() + ": " + (closeReason != null ? closeReason : reason));
+        mediator.log()
+                .info("conn " + id + " closed " + describe() + ": " + (closeReason != null ? closeReason : reason));
     }
 }

@@ -15,8 +15,7 @@ import dev.vgpuhil.protocol.Priority;
  * @param enqueuedNanos scheduler clock at admission (queue wait and aging)
  * @param tag       fair-queueing start tag (see {@link Scheduler}); lower runs first inside a class
  */
-public record Job(long arrival, Frame header, ComputeRequest request, ReplySink replyTo, long enqueuedNanos,
-                  long tag) {
+public record Job(long arrival, Frame header, ComputeRequest request, ReplySink replyTo, long enqueuedNanos, long tag) {
 
     public int vmId() {
         return header.vmId();

@@ -13,7 +13,6 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.UserPrincipal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -100,8 +99,8 @@ public final class Mediator implements AutoCloseable {
                     backend = Backends.open(config.backend(), log::info);
                 }
             } catch (BackendException e) {
-                String msg = "cannot start with --backend " + config.backend().name().toLowerCase() + ": "
-                        + e.getMessage();
+                String msg =
+                        "cannot start with --backend " + config.backend().name().toLowerCase() + ": " + e.getMessage();
                 log.severe(msg);
                 closeLogFile();
                 throw new MediatorStartException(msg, e);
@@ -119,7 +118,8 @@ public final class Mediator implements AutoCloseable {
                 }
                 backend.close();
                 closeLogFile();
-                throw e instanceof MediatorStartException ? e
+                throw e instanceof MediatorStartException
+                        ? e
                         : new MediatorStartException("cannot listen on " + socketPath + ": " + e, e);
             }
             scheduler = new Scheduler(config.queueCap(), config.aging(), config.nanoClock());
@@ -133,9 +133,12 @@ public final class Mediator implements AutoCloseable {
             watchdog.setDaemon(true);
             watchdog.start();
             started = true;
-            log.info("ready socket=" + socketPath + " (mode 0600, directory mode " + SocketSecurity.directoryMode(socketPath)
-                    + ") backend=" + backend.name() + " pid=" + ProcessHandle.current().pid() + " allowed_uids="
-                    + config.allowedUids() + " queue_cap=" + config.queueCap() + " aging_ms=" + config.aging().toMillis()
+            log.info("ready socket=" + socketPath + " (mode 0600, directory mode "
+                    + SocketSecurity.directoryMode(socketPath)
+                    + ") backend=" + backend.name() + " pid="
+                    + ProcessHandle.current().pid() + " allowed_uids="
+                    + config.allowedUids() + " queue_cap=" + config.queueCap() + " aging_ms="
+                    + config.aging().toMillis()
                     + " workers_per_pool=" + config.workersPerPool() + " max_connections=" + config.maxConnections()
                     + " frame_timeout_ms=" + config.frameTimeout().toMillis() + " unbound_idle_ms="
                     + config.unboundIdleTimeout().toMillis() + " tenants: " + config.tenants());
@@ -187,8 +190,11 @@ public final class Mediator implements AutoCloseable {
     private void watchLoop() {
         Duration frameTimeout = config.frameTimeout();
         Duration unboundIdleTimeout = config.unboundIdleTimeout();
-        long period = Math.max(1, Math.min(WATCHDOG_PERIOD_MAX.toMillis(),
-                Math.min(frameTimeout.toMillis(), unboundIdleTimeout.toMillis()) / 4));
+        long period = Math.max(
+                1,
+                Math.min(
+                        WATCHDOG_PERIOD_MAX.toMillis(),
+                        Math.min(frameTimeout.toMillis(), unboundIdleTimeout.toMillis()) / 4));
         while (isRunning() || !started) {
             long now = System.nanoTime();
             for (Connection c : connections) {
@@ -206,8 +212,8 @@ public final class Mediator implements AutoCloseable {
         var cred = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
         String peer = cred.user().getName();
         if (!config.allowedUids().admits(cred.user())) {
-            refuseAtAccept(ch, ERR_NOT_PERMITTED, "peer user " + peer + " is not in the allowed uids "
-                    + config.allowedUids());
+            refuseAtAccept(
+                    ch, ERR_NOT_PERMITTED, "peer user " + peer + " is not in the allowed uids " + config.allowedUids());
             return;
         }
         if (connections.size() >= config.maxConnections()) {
@@ -286,7 +292,11 @@ public final class Mediator implements AutoCloseable {
         for (Job j : queued) {
             j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
             stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
-            requestLog.answered(j.header(), config.nanoClock().getAsLong() - j.enqueuedNanos(), -1, ERR_SHUTDOWN,
+            requestLog.answered(
+                    j.header(),
+                    config.nanoClock().getAsLong() - j.enqueuedNanos(),
+                    -1,
+                    ERR_SHUTDOWN,
                     "queued at shutdown");
         }
         // running requests may finish within the grace and get their real answer; the rest get SHUTDOWN

@@ -159,7 +159,8 @@ public final class MediatorClient implements AutoCloseable {
                 throw new EOFException("mediator reset the connection after " + buf.position() + " of " + n + " bytes");
             }
             if (r < 0) {
-                throw new EOFException("mediator closed the connection after " + buf.position() + " of " + n + " bytes");
+                throw new EOFException(
+                        "mediator closed the connection after " + buf.position() + " of " + n + " bytes");
             }
             if (r == 0) {
                 await(SelectionKey.OP_READ, deadline, "reading");

@@ -5,7 +5,6 @@ import static dev.vgpuhil.protocol.VgpuProtocol.SOCKET_PATH_DEFAULT;
 import dev.vgpuhil.mediator.backend.Backend;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashSet;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.LongSupplier;
@@ -32,11 +31,23 @@ import java.util.function.LongSupplier;
  * @param unboundIdleTimeout a connection without an accepted HELLO is closed after this long without a frame
  * @param shutdownGrace      how long close() lets running requests finish before answering them SHUTDOWN
  */
-public record MediatorConfig(Path socketPath, BackendChoice backend, Backend backendInstance, AllowedUids allowedUids,
+public record MediatorConfig(
+        Path socketPath,
+        BackendChoice backend,
+        Backend backendInstance,
+        AllowedUids allowedUids,
         Set<java.nio.file.attribute.PosixFilePermission> socketMode,
-                             int queueCap, Duration aging, TenantPolicy tenants, int workersPerPool, Path logFile,
-                             LongSupplier nanoClock, int maxConnections, boolean requestLog, Duration frameTimeout,
-                             Duration unboundIdleTimeout, Duration shutdownGrace) {
+        int queueCap,
+        Duration aging,
+        TenantPolicy tenants,
+        int workersPerPool,
+        Path logFile,
+        LongSupplier nanoClock,
+        int maxConnections,
+        boolean requestLog,
+        Duration frameTimeout,
+        Duration unboundIdleTimeout,
+        Duration shutdownGrace) {
 
     /**
      * System property that, when set and not blank, replaces the compiled-in default socket path
@@ -57,15 +68,21 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
         if (queueCap < 1 || workersPerPool < 1 || maxConnections < 1) {
             throw new IllegalArgumentException("queue cap, workers per pool and max connections must be >= 1");
         }
-        if (frameTimeout.isNegative() || frameTimeout.isZero() || unboundIdleTimeout.isNegative()
-                || unboundIdleTimeout.isZero() || shutdownGrace.isNegative()) {
-            throw new IllegalArgumentException("frame timeout and unbound idle timeout must be > 0, shutdown grace >= 0");
+        if (frameTimeout.isNegative()
+                || frameTimeout.isZero()
+                || unboundIdleTimeout.isNegative()
+                || unboundIdleTimeout.isZero()
+                || shutdownGrace.isNegative()) {
+            throw new IllegalArgumentException(
+                    "frame timeout and unbound idle timeout must be > 0, shutdown grace >= 0");
         }
     }
 
     /** The socket path a builder starts with: {@link #DEFAULT_SOCKET_PROPERTY} if set, else SOCKET_PATH_DEFAULT. */
     public static Path defaultSocketPath() {
-        return dev.vgpuhil.common.Setting.MEDIATOR_DEFAULT_SOCKET.value().map(Path::of)
+        return dev.vgpuhil.common.Setting.MEDIATOR_DEFAULT_SOCKET
+                .value()
+                .map(Path::of)
                 .orElse(Path.of(SOCKET_PATH_DEFAULT));
     }
 
@@ -156,13 +173,15 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
          */
         public Builder socketMode(String octal) {
             if (!octal.matches("0?[0-7]{3}")) {
-                throw new IllegalArgumentException("--socket-mode must be octal like 0600 or 0666, not '" + octal + "'");
+                throw new IllegalArgumentException(
+                        "--socket-mode must be octal like 0600 or 0666, not '" + octal + "'");
             }
             int m = Integer.parseInt(octal, 8);
             StringBuilder rwx = new StringBuilder();
             for (int shift = 6; shift >= 0; shift -= 3) {
                 int bits = (m >> shift) & 7;
-                rwx.append((bits & 4) != 0 ? 'r' : '-').append((bits & 2) != 0 ? 'w' : '-')
+                rwx.append((bits & 4) != 0 ? 'r' : '-')
+                        .append((bits & 2) != 0 ? 'w' : '-')
                         .append((bits & 1) != 0 ? 'x' : '-');
             }
             this.socketMode = java.nio.file.attribute.PosixFilePermissions.fromString(rwx.toString());
@@ -236,9 +255,22 @@ public record MediatorConfig(Path socketPath, BackendChoice backend, Backend bac
         }
 
         public MediatorConfig build() {
-            return new MediatorConfig(socketPath, backend, backendInstance,
-                    allowedUids == null ? AllowedUids.of(SocketSecurity.defaultAllowedUids()) : allowedUids, socketMode, queueCap, aging, tenants,
-                    workersPerPool, logFile, nanoClock, maxConnections, requestLog, frameTimeout, unboundIdleTimeout,
+            return new MediatorConfig(
+                    socketPath,
+                    backend,
+                    backendInstance,
+                    allowedUids == null ? AllowedUids.of(SocketSecurity.defaultAllowedUids()) : allowedUids,
+                    socketMode,
+                    queueCap,
+                    aging,
+                    tenants,
+                    workersPerPool,
+                    logFile,
+                    nanoClock,
+                    maxConnections,
+                    requestLog,
+                    frameTimeout,
+                    unboundIdleTimeout,
                     shutdownGrace);
         }
     }

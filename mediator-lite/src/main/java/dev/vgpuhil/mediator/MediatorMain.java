@@ -2,9 +2,7 @@ package dev.vgpuhil.mediator;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.logging.ConsoleHandler;
@@ -24,14 +22,21 @@ import picocli.CommandLine.Spec;
  * cannot start (socket in use, --backend cuda without a GPU, ...). The command line is picocli's; its options
  * fill a {@link MediatorConfig}, whose builder holds the defaults the help text quotes.
  */
-@Command(name = "mediator-lite", separator = " ", sortOptions = false, usageHelpWidth = 110,
-        customSynopsis = "usage: java -jar mediator-lite.jar [options]", synopsisHeading = "",
+@Command(
+        name = "mediator-lite",
+        separator = " ",
+        sortOptions = false,
+        usageHelpWidth = 110,
+        customSynopsis = "usage: java -jar mediator-lite.jar [options]",
+        synopsisHeading = "",
         optionListHeading = "%n",
-        footer = {"",
+        footer = {
+            "",
             "Stops on SIGTERM/SIGINT: queued and (after the grace) running requests are answered SHUTDOWN,",
             "the socket file is removed and the counters are logged. The log goes to stderr.",
             "Exit status: 0 after a normal stop, 2 bad command line, 3 cannot start (socket in use,",
-            "--backend cuda without a usable CUDA GPU, ...)."})
+            "--backend cuda without a usable CUDA GPU, ...)."
+        })
 public final class MediatorMain implements Callable<Integer> {
     static final int EXIT_OK = 0;
     static final int EXIT_USAGE = 2;
@@ -40,57 +45,92 @@ public final class MediatorMain implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--socket", paramLabel = "PATH", description = {"Unix socket to listen on (default "
-            + dev.vgpuhil.protocol.VgpuProtocol.SOCKET_PATH_DEFAULT + ",",
-        "or the system property " + MediatorConfig.DEFAULT_SOCKET_PROPERTY + " if set)"})
+    @Option(
+            names = "--socket",
+            paramLabel = "PATH",
+            description = {
+                "Unix socket to listen on (default " + dev.vgpuhil.protocol.VgpuProtocol.SOCKET_PATH_DEFAULT + ",",
+                "or the system property " + MediatorConfig.DEFAULT_SOCKET_PROPERTY + " if set)"
+            })
     private Path socket;
 
-    @Option(names = "--backend", paramLabel = "cpu|cuda|auto", converter = BackendConverter.class,
+    @Option(
+            names = "--backend",
+            paramLabel = "cpu|cuda|auto",
+            converter = BackendConverter.class,
             description = "compute backend (default auto: CUDA when a device answers, else CPU)")
     private BackendChoice backend = BackendChoice.AUTO;
 
-    @Option(names = "--allowed-uids", paramLabel = "U,U-U,...",
-            description = {"peer uids and uid ranges allowed to connect, e.g. 0,65536-131071",
-                "(XCP-ng: qemu_base+domid) (default: own uid and 0)"})
+    @Option(
+            names = "--allowed-uids",
+            paramLabel = "U,U-U,...",
+            description = {
+                "peer uids and uid ranges allowed to connect, e.g. 0,65536-131071",
+                "(XCP-ng: qemu_base+domid) (default: own uid and 0)"
+            })
     private String allowedUids;
 
-    @Option(names = "--socket-mode", paramLabel = "MODE",
+    @Option(
+            names = "--socket-mode",
+            paramLabel = "MODE",
             description = "the socket's mode, octal (default 0600; 0666 when other uids connect)")
     private String socketMode;
 
-    @Option(names = "--queue-cap", paramLabel = "N",
+    @Option(
+            names = "--queue-cap",
+            paramLabel = "N",
             description = "queued requests per vm_id before QUEUE_FULL (default 64)")
     private int queueCap = 64;
 
-    @Option(names = "--aging-ms", paramLabel = "N",
+    @Option(
+            names = "--aging-ms",
+            paramLabel = "N",
             description = "wait before a request moves up one priority class (default 1000, 0 = off)")
     private int agingMs = 1000;
 
-    @Option(names = "--tenant", paramLabel = "VM:CEILING", description = {
-        "allow vm_id VM up to priority low|medium|high; repeatable; '*' = others.",
-        "Without any --tenant every vm_id may use every priority"})
+    @Option(
+            names = "--tenant",
+            paramLabel = "VM:CEILING",
+            description = {
+                "allow vm_id VM up to priority low|medium|high; repeatable; '*' = others.",
+                "Without any --tenant every vm_id may use every priority"
+            })
     private List<String> tenants = List.of();
 
     @Option(names = "--workers-per-pool", paramLabel = "N", description = "workers per pool (default 1)")
     private int workersPerPool = 1;
 
-    @Option(names = "--max-connections", paramLabel = "N",
+    @Option(
+            names = "--max-connections",
+            paramLabel = "N",
             description = "connections beyond N are refused (default 256)")
     private int maxConnections = 256;
 
-    @Option(names = "--frame-timeout-ms", paramLabel = "N", description = {
-        "a frame must be complete N ms after its first byte, else the",
-        "connection is closed (slow-loris guard; default 5000)"})
+    @Option(
+            names = "--frame-timeout-ms",
+            paramLabel = "N",
+            description = {
+                "a frame must be complete N ms after its first byte, else the",
+                "connection is closed (slow-loris guard; default 5000)"
+            })
     private int frameTimeoutMs = 5000;
 
-    @Option(names = "--unbound-idle-ms", paramLabel = "N", description = {
-        "a connection without an accepted HELLO is closed after N ms",
-        "without a frame (default 30000)"})
+    @Option(
+            names = "--unbound-idle-ms",
+            paramLabel = "N",
+            description = {
+                "a connection without an accepted HELLO is closed after N ms",
+                "without a frame (default 30000)"
+            })
     private int unboundIdleMs = 30000;
 
-    @Option(names = "--shutdown-grace-ms", paramLabel = "N", description = {
-        "on SIGTERM, running requests get N ms to finish before they are",
-        "answered SHUTDOWN (default 5000; queued ones get SHUTDOWN at once)"})
+    @Option(
+            names = "--shutdown-grace-ms",
+            paramLabel = "N",
+            description = {
+                "on SIGTERM, running requests get N ms to finish before they are",
+                "answered SHUTDOWN (default 5000; queued ones get SHUTDOWN at once)"
+            })
     private int shutdownGraceMs = 5000;
 
     @Option(names = "--log-file", paramLabel = "PATH", description = "also append the log to PATH")
@@ -99,16 +139,23 @@ public final class MediatorMain implements Callable<Integer> {
     @Option(names = "--no-request-log", description = "no per-request log line")
     private boolean noRequestLog;
 
-    @Option(names = "--parent-pid", paramLabel = "PID",
+    @Option(
+            names = "--parent-pid",
+            paramLabel = "PID",
             description = "exit when process PID is gone (checked every 500 ms)")
     private Long parentPid;
 
     // taken before picocli parses (see main); declared so that --help lists it
-    @Option(names = "--bench", paramLabel = "[opts]",
+    @Option(
+            names = "--bench",
+            paramLabel = "[opts]",
             description = "run the benchmark instead (MediatorBenchmark; --bench --help)")
     private boolean bench;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
+    @Option(
+            names = {"-h", "--help"},
+            usageHelp = true,
+            description = "this text")
     private boolean help;
 
     MediatorMain() {}
@@ -116,7 +163,8 @@ public final class MediatorMain implements Callable<Integer> {
     public static void main(String[] args) throws Exception {
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--bench")) {
-                dev.vgpuhil.mediator.bench.MediatorBenchmark.main(java.util.Arrays.copyOfRange(args, i + 1, args.length));
+                dev.vgpuhil.mediator.bench.MediatorBenchmark.main(
+                        java.util.Arrays.copyOfRange(args, i + 1, args.length));
                 return;
             }
         }
@@ -137,7 +185,9 @@ public final class MediatorMain implements Callable<Integer> {
 
     /** Checked options to a configuration; ParameterException (exit 2) for a value out of range. */
     MediatorConfig config() {
-        MediatorConfig.Builder b = MediatorConfig.builder().backend(backend).queueCap(positive("--queue-cap", queueCap))
+        MediatorConfig.Builder b = MediatorConfig.builder()
+                .backend(backend)
+                .queueCap(positive("--queue-cap", queueCap))
                 .aging(Duration.ofMillis(nonNegative("--aging-ms", agingMs)))
                 .workersPerPool(positive("--workers-per-pool", workersPerPool))
                 .maxConnections(positive("--max-connections", maxConnections))
@@ -221,20 +271,25 @@ public final class MediatorMain implements Callable<Integer> {
 
     /** The daemon leaves with its parent, even if the parent was SIGKILLed and never called close. */
     private static void watchParent(long pid) {
-        Thread t = new Thread(() -> {
-            while (true) {
-                boolean alive = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-                if (!alive) {
-                    Logger.getLogger("dev.vgpuhil.mediator").warning("parent process " + pid + " is gone; exiting");
-                    System.exit(0);
-                }
-                try {
-                    Thread.sleep(500);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        }, "mediator-parent-watch");
+        Thread t = new Thread(
+                () -> {
+                    while (true) {
+                        boolean alive = ProcessHandle.of(pid)
+                                .map(ProcessHandle::isAlive)
+                                .orElse(false);
+                        if (!alive) {
+                            Logger.getLogger("dev.vgpuhil.mediator")
+                                    .warning("parent process " + pid + " is gone; exiting");
+                            System.exit(0);
+                        }
+                        try {
+                            Thread.sleep(500);
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                    }
+                },
+                "mediator-parent-watch");
         t.setDaemon(true);
         t.start();
     }

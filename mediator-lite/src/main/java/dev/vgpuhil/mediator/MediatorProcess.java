@@ -25,6 +25,7 @@ import java.util.Optional;
 public final class MediatorProcess implements AutoCloseable {
     /** System property naming the jar; default {@code <repo>/mediator-lite/target/mediator-lite.jar}. */
     public static final String JAR_PROPERTY = dev.vgpuhil.common.Setting.MEDIATOR_JAR.property();
+
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
             new com.fasterxml.jackson.databind.ObjectMapper();
 
@@ -54,7 +55,9 @@ public final class MediatorProcess implements AutoCloseable {
 
     /** The shaded jar: -Dvgpu.mediator.jar, else mediator-lite/target/mediator-lite.jar in the checkout. */
     public static Path defaultJar() {
-        return dev.vgpuhil.common.Setting.MEDIATOR_JAR.value().map(Path::of)
+        return dev.vgpuhil.common.Setting.MEDIATOR_JAR
+                .value()
+                .map(Path::of)
                 .orElseGet(() -> SourceTree.path("mediator-lite", "target", "mediator-lite.jar"));
     }
 
@@ -135,8 +138,8 @@ public final class MediatorProcess implements AutoCloseable {
                 throw new IOException("interrupted while waiting for the mediator");
             }
         }
-        throw new IOException("mediator not ready within " + readyTimeout.toMillis() + " ms (" + lastProblem
-                + "); log " + logFile + ":\n" + logTail(20));
+        throw new IOException("mediator not ready within " + readyTimeout.toMillis() + " ms (" + lastProblem + "); log "
+                + logFile + ":\n" + logTail(20));
     }
 
     /** SIGTERM, wait, SIGKILL, wait; safe to call twice. */

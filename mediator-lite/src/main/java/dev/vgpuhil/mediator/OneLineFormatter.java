@@ -9,8 +9,10 @@ public final class OneLineFormatter extends Formatter {
     @Override
     public String format(LogRecord r) {
         StringBuilder sb = new StringBuilder(128)
-                .append(Instant.ofEpochMilli(r.getMillis())).append(' ')
-                .append(r.getLevel().getName()).append(' ')
+                .append(Instant.ofEpochMilli(r.getMillis()))
+                .append(' ')
+                .append(r.getLevel().getName())
+                .append(' ')
                 .append(formatMessage(r));
         if (r.getThrown() != null) {
             sb.append(" [").append(r.getThrown()).append(']');

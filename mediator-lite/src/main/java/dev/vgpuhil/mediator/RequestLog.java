@@ -39,12 +39,21 @@ final class RequestLog {
         if (!on || !log.isLoggable(Level.INFO)) {
             return;
         }
-        String op = f.payload().length >= 4 ? opcodeName(ByteBuffer.wrap(f.payload())
-                .order(ByteOrder.LITTLE_ENDIAN).getInt(0)) : "-";
-        log.info(String.format("request vm=%s pool=%s priority=%s request_id=%s op=%s wait_us=%s run_us=%s outcome=%s%s",
-                Integer.toUnsignedString(f.vmId()), Pool.nameOf(f.poolId()), Priority.nameOf(f.priority()),
-                Integer.toUnsignedString(f.requestId()), op,
-                waitNanos < 0 ? "-" : Long.toString(waitNanos / 1000), runNanos < 0 ? "-" : Long.toString(runNanos / 1000),
-                outcome, detail == null || detail.isEmpty() ? "" : " " + detail));
+        String op = f.payload().length >= 4
+                ? opcodeName(ByteBuffer.wrap(f.payload())
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .getInt(0))
+                : "-";
+        log.info(String.format(
+                "request vm=%s pool=%s priority=%s request_id=%s op=%s wait_us=%s run_us=%s outcome=%s%s",
+                Integer.toUnsignedString(f.vmId()),
+                Pool.nameOf(f.poolId()),
+                Priority.nameOf(f.priority()),
+                Integer.toUnsignedString(f.requestId()),
+                op,
+                waitNanos < 0 ? "-" : Long.toString(waitNanos / 1000),
+                runNanos < 0 ? "-" : Long.toString(runNanos / 1000),
+                outcome,
+                detail == null || detail.isEmpty() ? "" : " " + detail));
     }
 }

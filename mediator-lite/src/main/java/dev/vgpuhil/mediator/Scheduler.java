@@ -37,7 +37,11 @@ import java.util.function.Predicate;
  */
 public final class Scheduler {
 
-    public enum Admission { ACCEPTED, QUEUE_FULL, SHUTDOWN }
+    public enum Admission {
+        ACCEPTED,
+        QUEUE_FULL,
+        SHUTDOWN
+    }
 
     private final int perVmCap;
     private final long agingNanos;
@@ -49,6 +53,7 @@ public final class Scheduler {
     private final Map<Pool, long[]> virtualTime = new EnumMap<>(Pool.class);
     /** pool → vm_id → F_vm, one past the tag of that VM's latest admitted request (dropped once stale). */
     private final Map<Pool, Map<Integer, Long>> finishTags = new EnumMap<>(Pool.class);
+
     private final Map<Integer, Integer> queuedPerVm = new HashMap<>();
     private long arrivals;
     private boolean paused;
@@ -74,12 +79,11 @@ public final class Scheduler {
     }
 
     /** Builds a job with the next arrival number and the clock's time, and admits it (or says why not). */
-    public Admission submit(Frame header, ComputeRequest request,
-                            Job.ReplySink replyTo) {
+    public Admission submit(Frame header, ComputeRequest request, Job.ReplySink replyTo) {
         lock.lock();
         try {
-            Pool pool = Pool.fromWire(header.poolId()).orElseThrow(() -> new IllegalArgumentException(
-                    "pool " + header.poolId() + " is neither A nor B"));
+            Pool pool = Pool.fromWire(header.poolId())
+                    .orElseThrow(() -> new IllegalArgumentException("pool " + header.poolId() + " is neither A nor B"));
             List<Job> queue = queues.get(pool);
             if (shutdown) {
                 return Admission.SHUTDOWN;
@@ -128,8 +132,10 @@ public final class Scheduler {
         Priority bestClass = null;
         for (Job j : queue) {
             Priority c = effectiveClass(j, now);
-            if (best == null || c.compareTo(bestClass) > 0 || (c == bestClass && (j.tag() < best.tag()
-                    || (j.tag() == best.tag() && j.arrival() < best.arrival())))) {
+            if (best == null
+                    || c.compareTo(bestClass) > 0
+                    || (c == bestClass
+                            && (j.tag() < best.tag() || (j.tag() == best.tag() && j.arrival() < best.arrival())))) {
                 best = j;
                 bestClass = c;
             }

@@ -42,8 +42,8 @@ final class SocketSecurity {
         Path parent = socket.toAbsolutePath().getParent();
         try {
             if (!Files.isDirectory(parent)) {
-                Files.createDirectories(parent, PosixFilePermissions.asFileAttribute(
-                        PosixFilePermissions.fromString("rwx------")));
+                Files.createDirectories(
+                        parent, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
                 // createDirectories applies the umask; set the mode explicitly
                 Files.setPosixFilePermissions(parent, PosixFilePermissions.fromString("rwx------"));
             }
@@ -108,7 +108,8 @@ final class SocketSecurity {
      */
     static ServerSocketChannel bind(Path socket, Set<PosixFilePermission> mode) throws IOException {
         Path parent = socket.toAbsolutePath().getParent();
-        Path stageDir = parent.resolve(".vgpu-mediator-" + Long.toHexString(System.nanoTime() ^ ProcessHandle.current().pid()));
+        Path stageDir = parent.resolve(".vgpu-mediator-"
+                + Long.toHexString(System.nanoTime() ^ ProcessHandle.current().pid()));
         Path staged = stageDir.resolve("s");
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         try {
@@ -117,7 +118,8 @@ final class SocketSecurity {
                 restrictSocket(socket, mode);
                 return server;
             }
-            Files.createDirectory(stageDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            Files.createDirectory(
+                    stageDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             try {
                 Files.setPosixFilePermissions(stageDir, PosixFilePermissions.fromString("rwx------"));
                 server.bind(UnixDomainSocketAddress.of(staged));
@@ -145,8 +147,8 @@ final class SocketSecurity {
     /** The (device, inode) identity of a file, to remove at shutdown only the socket this mediator made. */
     static Object fileKey(Path p) {
         try {
-            return Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class,
-                    LinkOption.NOFOLLOW_LINKS).fileKey();
+            return Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+                    .fileKey();
         } catch (IOException e) {
             return null;
         }
@@ -161,9 +163,11 @@ final class SocketSecurity {
         try {
             int mode = (Integer) Files.getAttribute(parent, "unix:mode");
             if ((mode & 0022) != 0 && (mode & 01000) == 0) {
-                return java.util.Optional.of(String.format("socket directory %s has mode %04o: other users may "
-                        + "replace the socket; use a directory only you can write (e.g. a new one: it is created "
-                        + "0700)", parent, mode & 07777));
+                return java.util.Optional.of(String.format(
+                        "socket directory %s has mode %04o: other users may "
+                                + "replace the socket; use a directory only you can write (e.g. a new one: it is created "
+                                + "0700)",
+                        parent, mode & 07777));
             }
         } catch (IOException | RuntimeException e) {
             return java.util.Optional.of("cannot read the mode of socket directory " + parent + ": " + e);
@@ -174,7 +178,8 @@ final class SocketSecurity {
     /** Mode bits of the socket's directory, e.g. "0700", for the ready log line. */
     static String directoryMode(Path socket) {
         try {
-            return String.format("%04o", (Integer) Files.getAttribute(socket.toAbsolutePath().getParent(), "unix:mode") & 07777);
+            return String.format(
+                    "%04o", (Integer) Files.getAttribute(socket.toAbsolutePath().getParent(), "unix:mode") & 07777);
         } catch (IOException | RuntimeException e) {
             return "?";
         }
@@ -185,7 +190,8 @@ final class SocketSecurity {
         try {
             Files.setPosixFilePermissions(socket, mode);
         } catch (IOException e) {
-            throw new MediatorStartException("cannot chmod " + PosixFilePermissions.toString(mode) + " " + socket + ": " + e, e);
+            throw new MediatorStartException(
+                    "cannot chmod " + PosixFilePermissions.toString(mode) + " " + socket + ": " + e, e);
         }
     }
 }

@@ -41,6 +41,7 @@ public final class Stats {
     static final int EXECUTION_LOG_SIZE = 512;
     /** VMs counted one by one; later ones share the "vms_other" bucket, so clients cycling vm_ids cannot grow it. */
     static final int MAX_VMS_TRACKED = 4096;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One started request, in start order ({@code seq} counts from 1). */
@@ -85,8 +86,8 @@ public final class Stats {
 
     /** Records the start of a request and returns its place in the execution order. */
     synchronized Executed started(Job job, Priority effectiveClass) {
-        Executed e = new Executed(++executedSeq, job.vmId(), job.requestId(), job.pool(), job.priority(),
-                effectiveClass);
+        Executed e =
+                new Executed(++executedSeq, job.vmId(), job.requestId(), job.pool(), job.priority(), effectiveClass);
         if (executed.size() == EXECUTION_LOG_SIZE) {
             executed.removeFirst();
         }
@@ -185,8 +186,12 @@ public final class Stats {
         for (Pool pool : Pool.values()) {
             queued.put(pool.name(), queueDepth.applyAsInt(pool));
             long[] lat = latency.get(pool).percentilesMicros();
-            pools.putObject(pool.name()).put("ok", perPool.get(pool)[0]).put("failed", perPool.get(pool)[1])
-                    .put("p50_us", lat[0]).put("p95_us", lat[1]).put("p99_us", lat[2]);
+            pools.putObject(pool.name())
+                    .put("ok", perPool.get(pool)[0])
+                    .put("failed", perPool.get(pool)[1])
+                    .put("p50_us", lat[0])
+                    .put("p95_us", lat[1])
+                    .put("p99_us", lat[2]);
         }
         ObjectNode errs = root.putObject("errors");
         errors.forEach(errs::put);
@@ -223,8 +228,8 @@ public final class Stats {
         int from = all.length;
         while (from > 0) {
             Executed x = all[from - 1];
-            String item = "[" + Integer.toUnsignedString(x.vmId()) + "," + Integer.toUnsignedString(x.requestId())
-                    + "," + x.priority().wire() + "]";
+            String item = "[" + Integer.toUnsignedString(x.vmId()) + "," + Integer.toUnsignedString(x.requestId()) + ","
+                    + x.priority().wire() + "]";
             if (used + item.length() + 1 > maxBytes) {
                 truncated = true;
                 break;
@@ -233,7 +238,9 @@ public final class Stats {
             from--;
         }
         for (int i = from; i < all.length; i++) {
-            last.addArray().add(Integer.toUnsignedLong(all[i].vmId())).add(Integer.toUnsignedLong(all[i].requestId()))
+            last.addArray()
+                    .add(Integer.toUnsignedLong(all[i].vmId()))
+                    .add(Integer.toUnsignedLong(all[i].requestId()))
                     .add(all[i].priority().wire());
         }
         if (truncated) {
@@ -269,8 +276,11 @@ public final class Stats {
         long[] percentilesMicros() {
             long[] sorted = Arrays.copyOf(ring, size);
             Arrays.sort(sorted);
-            return new long[] {Percentile.nearestRank(sorted, 50) / 1000, Percentile.nearestRank(sorted, 95) / 1000,
-                Percentile.nearestRank(sorted, 99) / 1000};
+            return new long[] {
+                Percentile.nearestRank(sorted, 50) / 1000,
+                Percentile.nearestRank(sorted, 95) / 1000,
+                Percentile.nearestRank(sorted, 99) / 1000
+            };
         }
     }
 }

@@ -90,9 +90,12 @@ public final class TenantPolicy {
     @Override
     public String toString() {
         StringBuilder listed = new StringBuilder("{");
-        ceilings.forEach((vm, c) -> listed.append(listed.length() > 1 ? ", " : "").append(Integer.toUnsignedString(vm))
-                .append('=').append(c.label()));
-        return isOpenToAll() ? "open to every vm_id" : "tenants " + listed + "}" + (defaultCeiling == null ? ""
-                : " others<=" + defaultCeiling.label());
+        ceilings.forEach((vm, c) -> listed.append(listed.length() > 1 ? ", " : "")
+                .append(Integer.toUnsignedString(vm))
+                .append('=')
+                .append(c.label()));
+        return isOpenToAll()
+                ? "open to every vm_id"
+                : "tenants " + listed + "}" + (defaultCeiling == null ? "" : " others<=" + defaultCeiling.label());
     }
 }

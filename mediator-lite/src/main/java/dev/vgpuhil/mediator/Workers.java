@@ -40,7 +40,12 @@ final class Workers {
     private final Set<InFlight> running = ConcurrentHashMap.newKeySet();
     private final List<Thread> threads = new ArrayList<>();
 
-    Workers(Scheduler scheduler, Backend backend, Stats stats, RequestLog requestLog, LongSupplier nanoClock,
+    Workers(
+            Scheduler scheduler,
+            Backend backend,
+            Stats stats,
+            RequestLog requestLog,
+            LongSupplier nanoClock,
             Logger log) {
         this.scheduler = scheduler;
         this.backend = backend;
@@ -101,13 +106,18 @@ final class Workers {
         if (!flight.answered.compareAndSet(false, true)) {
             // shutdown's grace ran out while this ran: the client already got SHUTDOWN
             log.info("request vm=" + Integer.toUnsignedString(job.vmId()) + " request_id="
-                    + Integer.toUnsignedString(job.requestId()) + " finished after its SHUTDOWN reply; result discarded");
+                    + Integer.toUnsignedString(job.requestId())
+                    + " finished after its SHUTDOWN reply; result discarded");
             return;
         }
         // counted before the reply leaves, so a client that got its answer sees it in the stats
         stats.answered(job.vmId(), pool, status, waitNanos + runNanos);
         boolean delivered = job.replyTo().send(job.header().reply(MSG_RESPONSE, status, result));
-        requestLog.answered(job.header(), waitNanos, runNanos, status,
+        requestLog.answered(
+                job.header(),
+                waitNanos,
+                runNanos,
+                status,
                 delivered ? detail : detail + " undelivered=connection-gone");
     }
 
@@ -122,16 +132,20 @@ final class Workers {
                 Job j = f.job;
                 j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
                 stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
-                requestLog.answered(j.header(), -1, -1, ERR_SHUTDOWN, "still running after the shutdown grace of "
-                        + grace.toMillis() + " ms");
+                requestLog.answered(
+                        j.header(),
+                        -1,
+                        -1,
+                        ERR_SHUTDOWN,
+                        "still running after the shutdown grace of " + grace.toMillis() + " ms");
             }
         }
         boolean stuck = false;
         for (Thread w : threads) {
             if (w.isAlive()) {
                 stuck = true;
-                log.warning(w.getName() + " still running a request after the shutdown grace of "
-                        + grace.toMillis() + " ms (answered SHUTDOWN)");
+                log.warning(w.getName() + " still running a request after the shutdown grace of " + grace.toMillis()
+                        + " ms (answered SHUTDOWN)");
             }
         }
         return !stuck;

@@ -31,7 +31,8 @@ class AllowedUidsTest {
     @ValueSource(strings = {"", " , ", "abc", "-5", "5-", "10-3", "1-2-3", "4294967295", "99999999999", "1,x"})
     @DisplayName("bad specs are refused with a message naming the rule")
     void badSpecs(String spec) {
-        assertThatThrownBy(() -> AllowedUids.parse(spec)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> AllowedUids.parse(spec))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("--allowed-uids");
     }
 

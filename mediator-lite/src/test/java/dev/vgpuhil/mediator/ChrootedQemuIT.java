@@ -34,6 +34,7 @@ class ChrootedQemuIT {
     static final Duration WAIT = Duration.ofSeconds(20);
     /** XCP-ng: qemu_base (65536 here) + domid 17. */
     static final int QEMU_UID = 65536 + 17;
+
     static final int DOMID = 17;
     static final int VM_ID = 200;
     static final String VM_UUID = "6f1a6a3c-0d55-4b8e-9d0e-17c0ffee0017";
@@ -41,6 +42,7 @@ class ChrootedQemuIT {
 
     @TempDir
     Path dir;
+
     Path sockDir;
     Path chroot;
     Mediator mediator;
@@ -49,7 +51,9 @@ class ChrootedQemuIT {
 
     @BeforeEach
     void layout() throws Exception {
-        assumeThat(SocketSecurity.ownUid()).as("mount namespaces, bind mounts and chroot need root").isZero();
+        assumeThat(SocketSecurity.ownUid())
+                .as("mount namespaces, bind mounts and chroot need root")
+                .isZero();
         sockDir = Files.createDirectory(dir.resolve("run"));
         Files.setPosixFilePermissions(sockDir, PosixFilePermissions.fromString("rwxr-xr-x"));
         // made by the wrapper (mkdir -p of the mount point, mode 0755 with root's umask), as on a dom0
@@ -67,8 +71,12 @@ class ChrootedQemuIT {
     }
 
     Mediator startMediator(String allowedUids) throws Exception {
-        mediator = new Mediator(MediatorConfig.builder().socketPath(sockDir.resolve("mediator.sock")).backend(BackendChoice.CPU)
-                .allowedUids(allowedUids).socketMode("0666").logFile(mediatorLog = dir.resolve("mediator-" + System.nanoTime() + ".log"))
+        mediator = new Mediator(MediatorConfig.builder()
+                .socketPath(sockDir.resolve("mediator.sock"))
+                .backend(BackendChoice.CPU)
+                .allowedUids(allowedUids)
+                .socketMode("0666")
+                .logFile(mediatorLog = dir.resolve("mediator-" + System.nanoTime() + ".log"))
                 .build());
         mediator.start();
         return mediator;
@@ -81,17 +89,26 @@ class ChrootedQemuIT {
      */
     QtestSession.Builder confinedQemu() throws Exception {
         Path qemu = QemuBinary.locate().path();
-        Path xenopsdWrapper = script("xenopsd-qemu-wrapper", "#!/bin/bash",
+        Path xenopsdWrapper = script(
+                "xenopsd-qemu-wrapper",
+                "#!/bin/bash",
                 "a=(); while [ $# -gt 0 ]; do if [ \"$1\" = -xen-domid ]; then shift 2; else a+=(\"$1\"); shift; fi; done",
-                "exec unshare --mount -- '" + qemu + "' \"${a[@]}\" -chroot '" + chroot + "' -runas " + QEMU_UID + ":" + QEMU_UID);
-        Path xenstoreRead = script("xenstore-read", "#!/bin/sh",
+                "exec unshare --mount -- '" + qemu + "' \"${a[@]}\" -chroot '" + chroot + "' -runas " + QEMU_UID + ":"
+                        + QEMU_UID);
+        Path xenstoreRead = script(
+                "xenstore-read",
+                "#!/bin/sh",
                 "[ \"$1\" = /local/domain/" + DOMID + "/vm ] && echo /vm/" + VM_UUID + " || exit 1");
         Path confDir = Files.createDirectory(dir.resolve("conf"));
-        Files.writeString(confDir.resolve(VM_UUID + ".conf"), "# vgpu-hil: test VM\n"
-                + "device=pool_id=A,priority=high,vm_id=" + VM_ID + ",timeout_ms=30000\n"
-                + "socket=" + sockDir.resolve("mediator.sock") + "\n");
+        Files.writeString(
+                confDir.resolve(VM_UUID + ".conf"),
+                "# vgpu-hil: test VM\n"
+                        + "device=pool_id=A,priority=high,vm_id=" + VM_ID + ",timeout_ms=30000\n"
+                        + "socket=" + sockDir.resolve("mediator.sock") + "\n");
         // QemuBinary takes an executable without environment: one more line that sets it and runs the shipped script
-        Path entry = script("qemu", "#!/bin/sh",
+        Path entry = script(
+                "qemu",
+                "#!/bin/sh",
                 "VGPU_WRAPPER_NEXT='" + xenopsdWrapper + "' VGPU_XENSTORE_READ='" + xenstoreRead + "' VGPU_CONF_DIR='"
                         + confDir + "' VGPU_CHROOT_BASE='" + dir + "' exec '" + WRAPPER + "' \"$@\"");
         return QtestSession.builder(QemuBinary.probe(entry)).args("-xen-domid", Integer.toString(DOMID));
@@ -113,7 +130,8 @@ class ChrootedQemuIT {
     static void assertVectorAdd(VgpuDevice dev, int requestId) throws InterruptedException {
         float[] a = Wire.floats(64, 1.5f);
         float[] b = Wire.floats(64, -0.25f);
-        MediatorThroughDeviceIT.submitWhenLinkReady(dev, ComputeRequest.vectorAdd(a, b).encode(), requestId);
+        MediatorThroughDeviceIT.submitWhenLinkReady(
+                dev, ComputeRequest.vectorAdd(a, b).encode(), requestId);
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
         float[] sum = ComputeRequest.toFloats(dev.readResponse(4 * 64));
         for (int i = 0; i < sum.length; i++) {
@@ -122,23 +140,30 @@ class ChrootedQemuIT {
     }
 
     @Test
-    @DisplayName("connects before the chroot, works, and reconnects after a mediator restart as uid qemu_base+domid inside the chroot")
+    @DisplayName(
+            "connects before the chroot, works, and reconnects after a mediator restart as uid qemu_base+domid inside the chroot")
     void worksAndReconnectsAfterRestart() throws Exception {
         startMediator("0,65536-131071");
         VgpuDevice dev = startDevice();
-        assertThat(mediator.awaitBound(VM_ID, WAIT)).as("HELLO from the device (connected before the chroot)").isTrue();
+        assertThat(mediator.awaitBound(VM_ID, WAIT))
+                .as("HELLO from the device (connected before the chroot)")
+                .isTrue();
         assertVectorAdd(dev, 1);
 
         // the process really is confined: its root is the chroot, its uids are the unprivileged one
-        assertThat(Files.readSymbolicLink(Path.of("/proc/" + qtest.pid() + "/root"))).isEqualTo(chroot);
+        assertThat(Files.readSymbolicLink(Path.of("/proc/" + qtest.pid() + "/root")))
+                .isEqualTo(chroot);
         assertThat(Files.readAllLines(Path.of("/proc/" + qtest.pid() + "/status")))
-                .filteredOn(l -> l.startsWith("Uid:")).singleElement().asString()
+                .filteredOn(l -> l.startsWith("Uid:"))
+                .singleElement()
+                .asString()
                 .matches("Uid:\\s+" + QEMU_UID + "\\s+" + QEMU_UID + "\\s+" + QEMU_UID + "\\s+" + QEMU_UID);
 
         mediator.close();
         startMediator("0,65536-131071");
         assertThat(mediator.awaitBound(VM_ID, WAIT))
-                .as("the device reconnected from inside the chroot as uid %d, through the bind mount", QEMU_UID).isTrue();
+                .as("the device reconnected from inside the chroot as uid %d, through the bind mount", QEMU_UID)
+                .isTrue();
         assertVectorAdd(dev, 2);
     }
 
@@ -151,8 +176,9 @@ class ChrootedQemuIT {
         assertVectorAdd(dev, 1);
         mediator.close();
         startMediator("0"); // root only: the device's reconnect now comes from uid 65553
-        assertThat(mediator.awaitBound(VM_ID, Duration.ofSeconds(3))).as("refused by --allowed-uids 0").isFalse();
-        assertThat(Files.readString(mediatorLog))
-                .contains("peer user " + QEMU_UID + " is not in the allowed uids 0");
+        assertThat(mediator.awaitBound(VM_ID, Duration.ofSeconds(3)))
+                .as("refused by --allowed-uids 0")
+                .isFalse();
+        assertThat(Files.readString(mediatorLog)).contains("peer user " + QEMU_UID + " is not in the allowed uids 0");
     }
 }

@@ -56,7 +56,8 @@ class MediatorLifecycleTest {
         Path sock = dir.resolve("private/sub/m.sock");
         try (Mediator m = new Mediator(cpu(sock).build())) {
             m.start();
-            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)))
+                    .isEqualTo("rw-------");
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock.getParent())))
                     .isEqualTo("rwx------");
         }
@@ -68,17 +69,21 @@ class MediatorLifecycleTest {
         try (ServerSocketChannel other = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             other.bind(UnixDomainSocketAddress.of(sock));
             Mediator m = new Mediator(cpu(sock).build());
-            assertThatThrownBy(m::start).isInstanceOf(MediatorStartException.class)
+            assertThatThrownBy(m::start)
+                    .isInstanceOf(MediatorStartException.class)
                     .hasMessageContaining("already listening on " + sock);
             m.close();
-            assertThat(Files.exists(sock)).as("the other listener's socket is left alone").isTrue();
+            assertThat(Files.exists(sock))
+                    .as("the other listener's socket is left alone")
+                    .isTrue();
         }
         // the listener is gone but its socket file stays behind: stale
         assertThat(Files.exists(sock)).isTrue();
         try (Mediator m = new Mediator(cpu(sock).build())) {
             m.start();
             try (MediatorClient c = MediatorClient.connect(sock, T)) {
-                assertThat(c.stats(T)).contains("\"pid\":" + ProcessHandle.current().pid());
+                assertThat(c.stats(T))
+                        .contains("\"pid\":" + ProcessHandle.current().pid());
             }
         }
     }
@@ -133,8 +138,10 @@ class MediatorLifecycleTest {
                 assertThat(full.status()).isEqualTo(ERR_QUEUE_FULL);
                 assertThat(m.awaitQueued(2, T)).isTrue();
                 m.resumeScheduling();
-                assertThat(List.of(c.receive(T), c.receive(T))).extracting(Frame::requestId, Frame::status)
-                        .containsExactly(org.assertj.core.groups.Tuple.tuple(1, 0), org.assertj.core.groups.Tuple.tuple(2, 0));
+                assertThat(List.of(c.receive(T), c.receive(T)))
+                        .extracting(Frame::requestId, Frame::status)
+                        .containsExactly(
+                                org.assertj.core.groups.Tuple.tuple(1, 0), org.assertj.core.groups.Tuple.tuple(2, 0));
             }
         }
     }
@@ -146,7 +153,8 @@ class MediatorLifecycleTest {
         Mediator m = new Mediator(cpu(sock).logFile(log).build());
         m.start();
         m.pauseScheduling();
-        try (MediatorClient a = MediatorClient.connect(sock, T); MediatorClient b = MediatorClient.connect(sock, T)) {
+        try (MediatorClient a = MediatorClient.connect(sock, T);
+                MediatorClient b = MediatorClient.connect(sock, T)) {
             a.hello(1, POOL_A, 2, T);
             b.hello(2, POOL_B, 0, T);
             for (int id = 1; id <= 3; id++) {
@@ -174,9 +182,14 @@ class MediatorLifecycleTest {
     @Test
     void cudaBackendFailsClearlyWithoutAGpu() {
         assumeTrue(CudaDriver.unavailableReason().isPresent(), "a CUDA GPU answers here, so --backend cuda starts");
-        Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CUDA).build());
-        assertThatThrownBy(m::start).isInstanceOf(MediatorStartException.class)
-                .hasMessageContaining("--backend cuda").hasMessageContaining("CUDA backend unavailable");
+        Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.CUDA)
+                .build());
+        assertThatThrownBy(m::start)
+                .isInstanceOf(MediatorStartException.class)
+                .hasMessageContaining("--backend cuda")
+                .hasMessageContaining("CUDA backend unavailable");
         assertThat(Files.exists(dir.resolve("m.sock"))).isFalse();
         m.close();
     }
@@ -184,7 +197,10 @@ class MediatorLifecycleTest {
     @Test
     void autoPicksCpuWhenNoGpuAnswers() throws Exception {
         assumeTrue(CudaDriver.unavailableReason().isPresent(), "a CUDA GPU answers here, so auto picks CUDA");
-        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.AUTO).build())) {
+        try (Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.AUTO)
+                .build())) {
             m.start();
             assertThat(m.backendName()).isEqualTo("cpu");
         }
@@ -195,7 +211,8 @@ class MediatorLifecycleTest {
         Path sock = dir.resolve("m.sock");
         int clients = 24;
         int perClient = 40;
-        try (Mediator m = new Mediator(cpu(sock).workersPerPool(2).requestLog(false).build())) {
+        try (Mediator m =
+                new Mediator(cpu(sock).workersPerPool(2).requestLog(false).build())) {
             m.start();
             ExecutorService pool = Executors.newFixedThreadPool(clients);
             try {
@@ -211,7 +228,10 @@ class MediatorLifecycleTest {
                                 float[] b = Wire.floats(31, i);
                                 Frame r = c.request(i, ComputeRequest.vectorAdd(a, b), T);
                                 float[] sum = ComputeRequest.toFloats(r.payload());
-                                if (r.status() == 0 && r.requestId() == i && r.vmId() == vm && sum[30] == a[30] + b[30]
+                                if (r.status() == 0
+                                        && r.requestId() == i
+                                        && r.vmId() == vm
+                                        && sum[30] == a[30] + b[30]
                                         && sum[0] == a[0] + b[0]) {
                                     ok++;
                                 }
@@ -241,10 +261,11 @@ class MediatorLifecycleTest {
         try (Mediator m = new Mediator(cpu(sock).requestLog(false).build())) {
             m.start();
             try (MediatorClient good = MediatorClient.connect(sock, T);
-                 MediatorClient greedy = MediatorClient.connect(sock, T)) {
+                    MediatorClient greedy = MediatorClient.connect(sock, T)) {
                 good.hello(1, POOL_B, 0, T);
                 greedy.hello(2, POOL_A, 0, T);
-                byte[] frame = greedy.requestFrame(1, ComputeRequest.echo(new byte[1000])).encode();
+                byte[] frame = greedy.requestFrame(1, ComputeRequest.echo(new byte[1000]))
+                        .encode();
                 boolean cut = false;
                 int sent = 0;
                 long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
@@ -256,7 +277,9 @@ class MediatorLifecycleTest {
                         cut = true;
                     }
                 }
-                assertThat(cut).as("the mediator closed the jammed connection (after %d frames)", sent).isTrue();
+                assertThat(cut)
+                        .as("the mediator closed the jammed connection (after %d frames)", sent)
+                        .isTrue();
                 assertThat(good.request(5, Wire.echo(5), T).status()).isEqualTo(ERR_NONE);
                 assertThat(m.scheduler().depth(Pool.A)).isLessThanOrEqualTo(64);
             }

@@ -7,7 +7,6 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -40,11 +39,36 @@ class MediatorMainTest {
 
     @Test
     void everyOptionLandsInTheConfig() {
-        MediatorConfig c = parse("--socket", "/tmp/x/m.sock", "--backend", "CPU", "--allowed-uids", "5, 7",
-                "--queue-cap", "3", "--aging-ms", "0", "--tenant", "7:high", "--tenant", "*:low",
-                "--workers-per-pool", "2", "--max-connections", "9", "--frame-timeout-ms", "100",
-                "--unbound-idle-ms", "200", "--shutdown-grace-ms", "0", "--log-file", "/tmp/x/m.log",
-                "--no-request-log", "--parent-pid", "1");
+        MediatorConfig c = parse(
+                "--socket",
+                "/tmp/x/m.sock",
+                "--backend",
+                "CPU",
+                "--allowed-uids",
+                "5, 7",
+                "--queue-cap",
+                "3",
+                "--aging-ms",
+                "0",
+                "--tenant",
+                "7:high",
+                "--tenant",
+                "*:low",
+                "--workers-per-pool",
+                "2",
+                "--max-connections",
+                "9",
+                "--frame-timeout-ms",
+                "100",
+                "--unbound-idle-ms",
+                "200",
+                "--shutdown-grace-ms",
+                "0",
+                "--log-file",
+                "/tmp/x/m.log",
+                "--no-request-log",
+                "--parent-pid",
+                "1");
         assertThat(c.socketPath()).isEqualTo(Path.of("/tmp/x/m.sock"));
         assertThat(c.backend()).isEqualTo(BackendChoice.CPU);
         assertThat(c.allowedUids().contains(5)).isTrue();
@@ -65,13 +89,22 @@ class MediatorMainTest {
 
     @Test
     void badValuesExitTwoWithTheReasonAndTheUsage() {
-        for (String[] bad : new String[][] {{"--queue-cap", "0"}, {"--aging-ms", "-1"}, {"--queue-cap", "x"},
-            {"--tenant", "7"}, {"--allowed-uids", ","}, {"--frobnicate"}, {"--socket"}}) {
+        for (String[] bad : new String[][] {
+            {"--queue-cap", "0"},
+            {"--aging-ms", "-1"},
+            {"--queue-cap", "x"},
+            {"--tenant", "7"},
+            {"--allowed-uids", ","},
+            {"--frobnicate"},
+            {"--socket"}
+        }) {
             StringWriter err = new StringWriter();
             CommandLine cl = MediatorMain.commandLine(new MediatorMain());
             cl.setErr(new PrintWriter(err));
             assertThat(cl.execute(bad)).as("%s", String.join(" ", bad)).isEqualTo(MediatorMain.EXIT_USAGE);
-            assertThat(err.toString()).as("%s", String.join(" ", bad)).startsWith("mediator-lite: ")
+            assertThat(err.toString())
+                    .as("%s", String.join(" ", bad))
+                    .startsWith("mediator-lite: ")
                     .contains("usage: java -jar mediator-lite.jar");
         }
     }

@@ -10,8 +10,12 @@ public final class MediatorOrphanProbe {
     private MediatorOrphanProbe() {}
 
     public static void main(String[] args) throws Exception {
-        MediatorProcess p = MediatorProcess.builder().jar(Path.of(args[0])).socketPath(Path.of(args[1]))
-                .backend(BackendChoice.CPU).logFile(Path.of(args[2])).build();
+        MediatorProcess p = MediatorProcess.builder()
+                .jar(Path.of(args[0]))
+                .socketPath(Path.of(args[1]))
+                .backend(BackendChoice.CPU)
+                .logFile(Path.of(args[2]))
+                .build();
         p.start();
         System.out.println("mediator-pid=" + p.pid());
         System.out.flush();

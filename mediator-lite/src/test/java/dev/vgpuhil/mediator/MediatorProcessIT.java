@@ -37,7 +37,10 @@ class MediatorProcessIT {
         cmd.addAll(List.of(args));
         Path out = dir.resolve("out.txt");
         Path err = dir.resolve("err.txt");
-        Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        Process p = new ProcessBuilder(cmd)
+                .redirectOutput(out.toFile())
+                .redirectError(err.toFile())
+                .start();
         if (!p.waitFor(60, TimeUnit.SECONDS)) {
             p.destroyForcibly();
             throw new AssertionError("mediator-lite " + List.of(args) + " did not finish within 60 s");
@@ -49,8 +52,14 @@ class MediatorProcessIT {
     void helpPrintsTheUsageAndExitsZero() throws Exception {
         Run r = runJar("--help");
         assertThat(r.exit()).isZero();
-        assertThat(r.stdout()).contains("usage: java -jar mediator-lite.jar", "--socket PATH",
-                "--backend cpu|cuda|auto", "--tenant VM:CEILING", "--allowed-uids", "--aging-ms");
+        assertThat(r.stdout())
+                .contains(
+                        "usage: java -jar mediator-lite.jar",
+                        "--socket PATH",
+                        "--backend cpu|cuda|auto",
+                        "--tenant VM:CEILING",
+                        "--allowed-uids",
+                        "--aging-ms");
     }
 
     @Test
@@ -67,24 +76,33 @@ class MediatorProcessIT {
         Path sock = dir.resolve("cuda.sock");
         Run r = runJar("--socket", sock.toString(), "--backend", "cuda");
         assertThat(r.exit()).isEqualTo(MediatorMain.EXIT_START_FAILED);
-        assertThat(r.stderr()).contains("mediator-lite: cannot start with --backend cuda: CUDA backend unavailable: "
-                + noGpu.get());
+        assertThat(r.stderr())
+                .contains("mediator-lite: cannot start with --backend cuda: CUDA backend unavailable: " + noGpu.get());
         assertThat(Files.exists(sock, LinkOption.NOFOLLOW_LINKS)).isFalse();
         // the Java API reports the same
-        MediatorProcess p = MediatorProcess.builder().socketPath(sock).backend(BackendChoice.CUDA)
-                .logFile(dir.resolve("cuda.log")).build();
-        assertThatThrownBy(p::start).hasMessageContaining("exited with status 3")
+        MediatorProcess p = MediatorProcess.builder()
+                .socketPath(sock)
+                .backend(BackendChoice.CUDA)
+                .logFile(dir.resolve("cuda.log"))
+                .build();
+        assertThatThrownBy(p::start)
+                .hasMessageContaining("exited with status 3")
                 .hasMessageContaining("CUDA backend unavailable");
     }
 
     @Test
     void autoSaysInItsLogWhichBackendItPicked() throws Exception {
-        try (MediatorProcess p = MediatorProcess.builder().socketPath(dir.resolve("auto.sock"))
-                .backend(BackendChoice.AUTO).logFile(dir.resolve("auto.log")).build()) {
+        try (MediatorProcess p = MediatorProcess.builder()
+                .socketPath(dir.resolve("auto.sock"))
+                .backend(BackendChoice.AUTO)
+                .logFile(dir.resolve("auto.log"))
+                .build()) {
             p.start();
             String log = Files.readString(p.logFile());
             if (CudaDriver.unavailableReason().isPresent()) {
-                assertThat(log).contains("backend cpu (auto: " + CudaDriver.unavailableReason().get() + ")");
+                assertThat(log)
+                        .contains("backend cpu (auto: "
+                                + CudaDriver.unavailableReason().get() + ")");
             } else {
                 assertThat(log).containsPattern("backend cuda \\(.*\\) \\(auto: a CUDA device answered\\)");
             }
@@ -95,8 +113,12 @@ class MediatorProcessIT {
     @Test
     void servesAndStopsGracefully() throws Exception {
         Path sock = dir.resolve("run/m.sock");
-        MediatorProcess p = MediatorProcess.builder().socketPath(sock).backend(BackendChoice.CPU)
-                .args("--tenant", "7:high", "--aging-ms", "250").logFile(dir.resolve("daemon.log")).build();
+        MediatorProcess p = MediatorProcess.builder()
+                .socketPath(sock)
+                .backend(BackendChoice.CPU)
+                .args("--tenant", "7:high", "--aging-ms", "250")
+                .logFile(dir.resolve("daemon.log"))
+                .build();
         try (p) {
             p.start();
             assertThat(p.isAlive()).isTrue();
@@ -114,22 +136,32 @@ class MediatorProcessIT {
                 assertThat(c.stats(T)).contains("\"pid\":" + p.pid() + ",", "\"completed\":1");
             }
             try (MediatorClient other = MediatorClient.connect(sock, T)) {
-                assertThat(other.hello(8, POOL_A, 0, T).status()).as("only tenant 7 is listed").isEqualTo(ERR_NOT_PERMITTED);
+                assertThat(other.hello(8, POOL_A, 0, T).status())
+                        .as("only tenant 7 is listed")
+                        .isEqualTo(ERR_NOT_PERMITTED);
             }
         }
         assertThat(p.isAlive()).isFalse();
         assertThat(p.exitCode()).isPresent();
         assertThat(Files.exists(sock, LinkOption.NOFOLLOW_LINKS)).isFalse();
         String log = Files.readString(p.logFile());
-        assertThat(log).contains("request vm=7 pool=B priority=high request_id=5 op=VECTOR_ADD", "outcome=DONE",
-                "shutting down", "stopped; counters", "\"completed\":1");
+        assertThat(log)
+                .contains(
+                        "request vm=7 pool=B priority=high request_id=5 op=VECTOR_ADD",
+                        "outcome=DONE",
+                        "shutting down",
+                        "stopped; counters",
+                        "\"completed\":1");
     }
 
     /** SIGTERM is the normal stop: exit status 0 as --help promises, not the JVM's 128 + 15. */
     @Test
     void aSigtermStopExitsZero() throws Exception {
-        MediatorProcess p = MediatorProcess.builder().socketPath(dir.resolve("term.sock")).backend(BackendChoice.CPU)
-                .logFile(dir.resolve("term.log")).build();
+        MediatorProcess p = MediatorProcess.builder()
+                .socketPath(dir.resolve("term.sock"))
+                .backend(BackendChoice.CPU)
+                .logFile(dir.resolve("term.log"))
+                .build();
         try (p) {
             p.start();
         }
@@ -143,17 +175,29 @@ class MediatorProcessIT {
     void theChildDiesWithItsParentJvm() throws Exception {
         Path cp = dir.resolve("unused");
         String classpath = Path.of("target", "test-classes").toAbsolutePath() + java.io.File.pathSeparator + JAR;
-        Process probe = new ProcessBuilder(JAVA.toString(), "-cp", classpath, MediatorOrphanProbe.class.getName(),
-                JAR.toString(), dir.resolve("orphan.sock").toString(), dir.resolve("orphan.log").toString())
-                .redirectError(dir.resolve("probe.err").toFile()).start();
+        Process probe = new ProcessBuilder(
+                        JAVA.toString(),
+                        "-cp",
+                        classpath,
+                        MediatorOrphanProbe.class.getName(),
+                        JAR.toString(),
+                        dir.resolve("orphan.sock").toString(),
+                        dir.resolve("orphan.log").toString())
+                .redirectError(dir.resolve("probe.err").toFile())
+                .start();
         long mediatorPid;
         try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(probe.getInputStream(), StandardCharsets.UTF_8));
+            BufferedReader out =
+                    new BufferedReader(new InputStreamReader(probe.getInputStream(), StandardCharsets.UTF_8));
             String line = out.readLine();
-            assertThat(line).as("probe stderr: %s", Files.exists(dir.resolve("probe.err"))
-                    ? Files.readString(dir.resolve("probe.err")) : "").startsWith("mediator-pid=");
+            assertThat(line)
+                    .as(
+                            "probe stderr: %s",
+                            Files.exists(dir.resolve("probe.err")) ? Files.readString(dir.resolve("probe.err")) : "")
+                    .startsWith("mediator-pid=");
             mediatorPid = Long.parseLong(line.substring("mediator-pid=".length()));
-            assertThat(ProcessHandle.of(mediatorPid).map(ProcessHandle::isAlive)).contains(true);
+            assertThat(ProcessHandle.of(mediatorPid).map(ProcessHandle::isAlive))
+                    .contains(true);
         } finally {
             probe.destroyForcibly(); // SIGKILL: no shutdown hook runs in the probe
             probe.waitFor(10, TimeUnit.SECONDS);

@@ -14,11 +14,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.zip.CRC32;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -28,11 +26,14 @@ import org.junit.jupiter.api.io.TempDir;
 class MediatorProtocolTest {
     @TempDir
     Path dir;
+
     Mediator mediator;
 
     @BeforeEach
     void start() throws Exception {
-        mediator = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
+        mediator = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.CPU)
                 .tenants(TenantPolicy.of(Map.of(1, Priority.HIGH, 2, Priority.MEDIUM, 3, Priority.LOW)))
                 .build());
         mediator.start();
@@ -83,7 +84,9 @@ class MediatorProtocolTest {
             assertThat(ack.msgType()).isEqualTo(MSG_HELLO_ACK);
             assertThat(ack.status()).isEqualTo(ERR_VERSION);
             // not bound: a request is refused, and a HELLO with the right major is accepted on the same stream
-            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 4, Wire.echo(4)), T).status()).isEqualTo(ERR_PROTOCOL);
+            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 4, Wire.echo(4)), T)
+                            .status())
+                    .isEqualTo(ERR_PROTOCOL);
             assertThat(c.hello(1, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NONE);
             assertStillServes(c, 1, PRIORITY_LOW);
         }
@@ -95,7 +98,9 @@ class MediatorProtocolTest {
             Frame ack = c.hello(42, POOL_A, PRIORITY_LOW, T);
             assertThat(ack.status()).isEqualTo(ERR_NOT_PERMITTED);
             assertThat(mediator.boundVms()).isEmpty();
-            assertThat(c.exchange(Wire.request(42, POOL_A, 0, 4, Wire.echo(4)), T).status()).isEqualTo(ERR_PROTOCOL);
+            assertThat(c.exchange(Wire.request(42, POOL_A, 0, 4, Wire.echo(4)), T)
+                            .status())
+                    .isEqualTo(ERR_PROTOCOL);
             assertThat(c.hello(1, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NONE);
             assertStillServes(c, 1, PRIORITY_LOW);
         }
@@ -139,10 +144,12 @@ class MediatorProtocolTest {
 
     @Test
     void payloadLenShorterThanTheBytesSentDesynchronisesOnlyThatConnection() throws Exception {
-        try (MediatorClient good = helloed(1, PRIORITY_LOW); MediatorClient c = helloed(2, PRIORITY_LOW)) {
+        try (MediatorClient good = helloed(1, PRIORITY_LOW);
+                MediatorClient c = helloed(2, PRIORITY_LOW)) {
             // header says 8 payload bytes (opcode ECHO, count 12) but 20 follow: the request is short of its
             // operands (BAD_PAYLOAD); the 12 extra bytes start the next "header", which has no magic
-            Frame liar = Wire.request(2, POOL_A, 0, 1, ComputeRequest.echo(new byte[12])).withPayloadLen(8);
+            Frame liar = Wire.request(2, POOL_A, 0, 1, ComputeRequest.echo(new byte[12]))
+                    .withPayloadLen(8);
             c.sendRaw(liar.encode());
             c.sendRaw(Wire.request(2, POOL_A, 0, 2, Wire.echo(2)).encode());
             Frame first = c.receive(T);
@@ -191,7 +198,8 @@ class MediatorProtocolTest {
             Frame again = c.hello(2, POOL_A, PRIORITY_LOW, T);
             assertThat(again.msgType()).isEqualTo(MSG_HELLO_ACK);
             assertThat(again.status()).isEqualTo(ERR_PROTOCOL);
-            assertThat(c.exchange(Wire.request(2, POOL_A, PRIORITY_LOW, 1, Wire.echo(1)), T).status())
+            assertThat(c.exchange(Wire.request(2, POOL_A, PRIORITY_LOW, 1, Wire.echo(1)), T)
+                            .status())
                     .isEqualTo(ERR_NOT_PERMITTED);
             assertStillServes(c, 1, PRIORITY_LOW);
         }
@@ -216,13 +224,19 @@ class MediatorProtocolTest {
             }
             float[] x = {1f, -2f, 3.5f};
             float[] y = {10f, 20f, 30f};
-            assertThat(ComputeRequest.toFloats(c.exchange(Wire.request(1, POOL_A, 0, 2, ComputeRequest.scale(2f, x)), T).payload()))
+            assertThat(ComputeRequest.toFloats(c.exchange(Wire.request(1, POOL_A, 0, 2, ComputeRequest.scale(2f, x)), T)
+                            .payload()))
                     .containsExactly(2f, -4f, 7f);
-            assertThat(ComputeRequest.toFloats(c.exchange(Wire.request(1, POOL_A, 0, 3, ComputeRequest.saxpy(3f, x, y)), T).payload()))
+            assertThat(ComputeRequest.toFloats(
+                            c.exchange(Wire.request(1, POOL_A, 0, 3, ComputeRequest.saxpy(3f, x, y)), T)
+                                    .payload()))
                     .containsExactly(13f, 14f, 40.5f);
             byte[] text = "123456789".getBytes(StandardCharsets.US_ASCII);
             Frame crc = c.exchange(Wire.request(1, POOL_A, 0, 4, ComputeRequest.checksum(text)), T);
-            assertThat(ByteBuffer.wrap(crc.payload()).order(ByteOrder.LITTLE_ENDIAN).getInt()).isEqualTo(0xCBF43926);
+            assertThat(ByteBuffer.wrap(crc.payload())
+                            .order(ByteOrder.LITTLE_ENDIAN)
+                            .getInt())
+                    .isEqualTo(0xCBF43926);
             Frame echo = c.exchange(Wire.request(1, POOL_A, 0, 5, ComputeRequest.echo(text)), T);
             assertThat(echo.payload()).isEqualTo(text);
         }
@@ -230,7 +244,8 @@ class MediatorProtocolTest {
 
     @Test
     void wrongMagicGetsProtocolAndClosesOnlyThatConnection() throws Exception {
-        try (MediatorClient good = helloed(1, PRIORITY_LOW); MediatorClient bad = helloed(2, PRIORITY_LOW)) {
+        try (MediatorClient good = helloed(1, PRIORITY_LOW);
+                MediatorClient bad = helloed(2, PRIORITY_LOW)) {
             bad.send(Wire.request(2, POOL_A, 0, 1, Wire.echo(1)).withMagic(0x12345678));
             assertThat(bad.receive(T).status()).isEqualTo(ERR_PROTOCOL);
             assertThat(bad.closedByPeer(T)).isTrue();
@@ -278,20 +293,26 @@ class MediatorProtocolTest {
     @Test
     void badOpcodeCountMismatchAndShortPayloadsGetPreciseCodes() throws Exception {
         try (MediatorClient c = helloed(1, PRIORITY_LOW)) {
-            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 1, Wire.rawPayload(99, 4, 4)), T).status())
+            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 1, Wire.rawPayload(99, 4, 4)), T)
+                            .status())
                     .isEqualTo(ERR_BAD_OPCODE);
             // vector add of 10 elements needs 80 operand bytes; 16 given: the length lies about the count
-            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 2, Wire.rawPayload(OP_VECTOR_ADD, 10, 16)), T).status())
+            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 2, Wire.rawPayload(OP_VECTOR_ADD, 10, 16)), T)
+                            .status())
                     .isEqualTo(ERR_BAD_PAYLOAD);
-            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 3, Wire.rawPayload(OP_SAXPY, 1, 8)), T).status())
+            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 3, Wire.rawPayload(OP_SAXPY, 1, 8)), T)
+                            .status())
                     .isEqualTo(ERR_BAD_PAYLOAD);
-            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 4, new byte[] {1, 0, 0, 0}), T).status())
+            assertThat(c.exchange(Wire.request(1, POOL_A, 0, 4, new byte[] {1, 0, 0, 0}), T)
+                            .status())
                     .isEqualTo(ERR_BAD_PAYLOAD);
             assertThat(c.exchange(Wire.request(1, POOL_A, 0, 5, new byte[0]), T).status())
                     .isEqualTo(ERR_INVALID_LENGTH);
             assertStillServes(c, 1, PRIORITY_LOW);
             assertThat(mediator.stats().errorCounts())
-                    .containsEntry("BAD_OPCODE", 1L).containsEntry("BAD_PAYLOAD", 3L).containsEntry("INVALID_LENGTH", 1L);
+                    .containsEntry("BAD_OPCODE", 1L)
+                    .containsEntry("BAD_PAYLOAD", 3L)
+                    .containsEntry("INVALID_LENGTH", 1L);
         }
     }
 
@@ -301,12 +322,72 @@ class MediatorProtocolTest {
             Frame good = Wire.request(1, POOL_A, 0, 1, Wire.echo(1));
             Frame[] bad = {
                 new Frame(good.magic(), good.version(), 9, 0, 1, POOL_A, 0, 0, 1, good.payloadLen(), 0, good.payload()),
-                new Frame(good.magic(), good.version(), MSG_RESPONSE, 0, 1, POOL_A, 0, 0, 1, good.payloadLen(), 0, good.payload()),
-                new Frame(good.magic(), good.version(), MSG_REQUEST, 1, 1, POOL_A, 0, 0, 1, good.payloadLen(), 0, good.payload()),
-                new Frame(good.magic(), good.version(), MSG_REQUEST, 0, 1, POOL_A, 0, 7, 1, good.payloadLen(), 0, good.payload()),
+                new Frame(
+                        good.magic(),
+                        good.version(),
+                        MSG_RESPONSE,
+                        0,
+                        1,
+                        POOL_A,
+                        0,
+                        0,
+                        1,
+                        good.payloadLen(),
+                        0,
+                        good.payload()),
+                new Frame(
+                        good.magic(),
+                        good.version(),
+                        MSG_REQUEST,
+                        1,
+                        1,
+                        POOL_A,
+                        0,
+                        0,
+                        1,
+                        good.payloadLen(),
+                        0,
+                        good.payload()),
+                new Frame(
+                        good.magic(),
+                        good.version(),
+                        MSG_REQUEST,
+                        0,
+                        1,
+                        POOL_A,
+                        0,
+                        7,
+                        1,
+                        good.payloadLen(),
+                        0,
+                        good.payload()),
                 good.withStatus(3),
-                new Frame(good.magic(), good.version(), MSG_REQUEST, 0, 1, 'C', 0, 0, 1, good.payloadLen(), 0, good.payload()),
-                new Frame(good.magic(), good.version(), MSG_REQUEST, 0, 1, POOL_A, 3, 0, 1, good.payloadLen(), 0, good.payload()),
+                new Frame(
+                        good.magic(),
+                        good.version(),
+                        MSG_REQUEST,
+                        0,
+                        1,
+                        'C',
+                        0,
+                        0,
+                        1,
+                        good.payloadLen(),
+                        0,
+                        good.payload()),
+                new Frame(
+                        good.magic(),
+                        good.version(),
+                        MSG_REQUEST,
+                        0,
+                        1,
+                        POOL_A,
+                        3,
+                        0,
+                        1,
+                        good.payloadLen(),
+                        0,
+                        good.payload()),
             };
             for (Frame f : bad) {
                 assertThat(c.exchange(f, T).status()).as(f.toString()).isEqualTo(ERR_PROTOCOL);
@@ -319,10 +400,12 @@ class MediatorProtocolTest {
     void truncatedHeaderAndVanishingMidFrameHurtNobodyElse() throws Exception {
         try (MediatorClient good = helloed(1, PRIORITY_LOW)) {
             try (MediatorClient c = client()) {
-                c.sendRaw(java.util.Arrays.copyOf(Frame.of(MSG_HELLO, 2, POOL_A, 0, 0, 0, null).encode(), 20));
+                c.sendRaw(java.util.Arrays.copyOf(
+                        Frame.of(MSG_HELLO, 2, POOL_A, 0, 0, 0, null).encode(), 20));
             }
             try (MediatorClient c = helloed(2, PRIORITY_LOW)) {
-                byte[] whole = Wire.request(2, POOL_A, 0, 1, ComputeRequest.echo(new byte[500])).encode();
+                byte[] whole = Wire.request(2, POOL_A, 0, 1, ComputeRequest.echo(new byte[500]))
+                        .encode();
                 c.sendRaw(java.util.Arrays.copyOf(whole, 100)); // header says 508 payload bytes; 68 sent
             }
             // a client that sends half a frame and stays silent holds only its own reader
@@ -338,7 +421,9 @@ class MediatorProtocolTest {
     void statsWorkWithoutHelloAndFitOneFrame() throws Exception {
         try (MediatorClient c = helloed(1, PRIORITY_HIGH)) {
             for (int i = 0; i < 300; i++) {
-                assertThat(c.exchange(Wire.request(1, POOL_A, 2, i, Wire.echo(i)), T).status()).isEqualTo(ERR_NONE);
+                assertThat(c.exchange(Wire.request(1, POOL_A, 2, i, Wire.echo(i)), T)
+                                .status())
+                        .isEqualTo(ERR_NONE);
             }
         }
         try (MediatorClient anon = client()) {
@@ -348,8 +433,14 @@ class MediatorProtocolTest {
             assertThat(reply.requestId()).isEqualTo(17);
             assertThat(reply.payloadLen()).isLessThanOrEqualTo(MAX_PAYLOAD);
             String json = new String(reply.payload(), StandardCharsets.UTF_8);
-            assertThat(json).contains("\"completed\":300", "\"backend\":\"cpu\"", "\"1\":[300,0]", "[1,299,2]",
-                    "\"truncated\":true", "\"p99_us\":");
+            assertThat(json)
+                    .contains(
+                            "\"completed\":300",
+                            "\"backend\":\"cpu\"",
+                            "\"1\":[300,0]",
+                            "[1,299,2]",
+                            "\"truncated\":true",
+                            "\"p99_us\":");
             assertThat(json).startsWith("{").endsWith("}");
         }
         assertThat(mediator.executionLog()).hasSize(300);
@@ -358,8 +449,9 @@ class MediatorProtocolTest {
     @Test
     void statsListTheVmsBoundByHelloAndForgetClosedOnes() throws Exception {
         try (MediatorClient anon = client()) {
-            try (MediatorClient three = helloed(3, PRIORITY_LOW); MediatorClient one = helloed(1, PRIORITY_HIGH);
-                 MediatorClient refused = client()) {
+            try (MediatorClient three = helloed(3, PRIORITY_LOW);
+                    MediatorClient one = helloed(1, PRIORITY_HIGH);
+                    MediatorClient refused = client()) {
                 assertThat(refused.hello(9, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NOT_PERMITTED);
                 assertThat(anon.stats(T)).contains("\"connections\":4", "\"bound\":2", "\"bound_vms\":[1,3]");
                 assertThat(mediator.boundVms()).containsExactly(1, 3);
@@ -400,12 +492,14 @@ class MediatorProtocolTest {
         }
         assertThat(mediator.connectionCount()).isZero();
         assertThatThrownBy(() -> {
-            try (MediatorClient c = client()) {
-                c.send(Wire.request(1, POOL_A, 0, 1, Wire.rawPayload(OP_ECHO, 0, 0)).withMagic(0));
-                assertThat(c.receive(T).status()).isEqualTo(ERR_PROTOCOL);
-                c.receive(T);
-            }
-        }).isInstanceOf(EOFException.class);
+                    try (MediatorClient c = client()) {
+                        c.send(Wire.request(1, POOL_A, 0, 1, Wire.rawPayload(OP_ECHO, 0, 0))
+                                .withMagic(0));
+                        assertThat(c.receive(T).status()).isEqualTo(ERR_PROTOCOL);
+                        c.receive(T);
+                    }
+                })
+                .isInstanceOf(EOFException.class);
     }
 
     @Test
@@ -427,19 +521,31 @@ class MediatorProtocolTest {
     void everyReadableRandomFrameGetsExactlyOneReplyAndTheConnectionGoesOn() throws Exception {
         Random rnd = new Random(99);
         int[] versions = {PROTOCOL_VERSION, 0x00010007, 0x00020000, 0, rnd.nextInt()};
-        try (MediatorClient good = helloed(1, PRIORITY_LOW); MediatorClient c = client()) {
+        try (MediatorClient good = helloed(1, PRIORITY_LOW);
+                MediatorClient c = client()) {
             for (int i = 0; i < 3000; i++) {
                 int len = rnd.nextInt(4) == 0 ? rnd.nextInt(MAX_PAYLOAD + 1) : rnd.nextInt(64);
                 byte[] payload = new byte[len];
                 rnd.nextBytes(payload);
                 if (len >= 8 && rnd.nextBoolean()) { // plausible request headers now and then
-                    ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN).putInt(rnd.nextInt(6)).putInt(rnd.nextInt(200));
+                    ByteBuffer.wrap(payload)
+                            .order(ByteOrder.LITTLE_ENDIAN)
+                            .putInt(rnd.nextInt(6))
+                            .putInt(rnd.nextInt(200));
                 }
-                Frame f = new Frame(SOCKET_MAGIC, versions[rnd.nextInt(versions.length)], rnd.nextInt(8),
-                        rnd.nextInt(8) == 0 ? rnd.nextInt(65536) : 0, rnd.nextInt(4),
+                Frame f = new Frame(
+                        SOCKET_MAGIC,
+                        versions[rnd.nextInt(versions.length)],
+                        rnd.nextInt(8),
+                        rnd.nextInt(8) == 0 ? rnd.nextInt(65536) : 0,
+                        rnd.nextInt(4),
                         rnd.nextBoolean() ? (rnd.nextBoolean() ? POOL_A : POOL_B) : rnd.nextInt(256),
-                        rnd.nextInt(4), rnd.nextInt(8) == 0 ? rnd.nextInt(65536) : 0, i, len,
-                        rnd.nextInt(8) == 0 ? rnd.nextInt() : 0, payload);
+                        rnd.nextInt(4),
+                        rnd.nextInt(8) == 0 ? rnd.nextInt(65536) : 0,
+                        i,
+                        len,
+                        rnd.nextInt(8) == 0 ? rnd.nextInt() : 0,
+                        payload);
                 Frame r = c.exchange(f, T);
                 assertThat(r.magic()).isEqualTo(SOCKET_MAGIC);
                 assertThat(r.requestId()).as("reply to %s", f).isEqualTo(i);

@@ -40,21 +40,28 @@ class MediatorRobustnessTest {
      */
     @Test
     void aSlowLorisMidFrameDoesNotBlockOthers() throws Exception {
-        try (Mediator m = new Mediator(cpu().frameTimeout(Duration.ofMinutes(10)).requestLog(false).build())) {
+        try (Mediator m = new Mediator(
+                cpu().frameTimeout(Duration.ofMinutes(10)).requestLog(false).build())) {
             m.start();
             try (MediatorClient good = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient loris = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient loris = MediatorClient.connect(m.socketPath(), T)) {
                 good.hello(1, POOL_A, PRIORITY_LOW, T);
-                byte[] hello = Frame.of(MSG_HELLO, 2, POOL_A, PRIORITY_HIGH, 0, 0, null).encode();
+                byte[] hello = Frame.of(MSG_HELLO, 2, POOL_A, PRIORITY_HIGH, 0, 0, null)
+                        .encode();
                 for (int i = 0; i < hello.length - 1; i++) {
                     loris.sendRaw(new byte[] {hello[i]});
-                    assertThat(good.request(i, Wire.echo(i), T).status()).as("request %d, loris at byte %d", i, i + 1)
+                    assertThat(good.request(i, Wire.echo(i), T).status())
+                            .as("request %d, loris at byte %d", i, i + 1)
                             .isEqualTo(ERR_NONE);
                 }
-                assertThat(m.connectionCount()).as("the loris is still connected, its header one byte short").isEqualTo(2);
+                assertThat(m.connectionCount())
+                        .as("the loris is still connected, its header one byte short")
+                        .isEqualTo(2);
                 assertThat(m.boundVms()).containsExactly(1);
                 loris.sendRaw(new byte[] {hello[hello.length - 1]});
-                assertThat(loris.receive(T).status()).as("the completed HELLO is then served").isEqualTo(ERR_NONE);
+                assertThat(loris.receive(T).status())
+                        .as("the completed HELLO is then served")
+                        .isEqualTo(ERR_NONE);
             }
         }
     }
@@ -66,30 +73,38 @@ class MediatorRobustnessTest {
     @Test
     void aDrippingFrameIsCutAtTheFrameTimeout() throws Exception {
         Duration frameTimeout = Duration.ofMillis(1000);
-        try (Mediator m = new Mediator(cpu().frameTimeout(frameTimeout).requestLog(false).build())) {
+        try (Mediator m =
+                new Mediator(cpu().frameTimeout(frameTimeout).requestLog(false).build())) {
             m.start();
             try (MediatorClient good = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient loris = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient loris = MediatorClient.connect(m.socketPath(), T)) {
                 good.hello(1, POOL_A, PRIORITY_LOW, T);
-                byte[] hello = Frame.of(MSG_HELLO, 2, POOL_A, PRIORITY_HIGH, 0, 0, null).encode();
+                byte[] hello = Frame.of(MSG_HELLO, 2, POOL_A, PRIORITY_HIGH, 0, 0, null)
+                        .encode();
                 AtomicBoolean cut = new AtomicBoolean();
                 long t0 = System.nanoTime();
-                Thread drip = new Thread(() -> {
-                    try {
-                        for (byte b : hello) {
-                            loris.sendRaw(new byte[] {b});
-                            Thread.sleep(100);
-                        }
-                    } catch (Exception e) {
-                        cut.set(true);
-                    }
-                }, "loris");
+                Thread drip = new Thread(
+                        () -> {
+                            try {
+                                for (byte b : hello) {
+                                    loris.sendRaw(new byte[] {b});
+                                    Thread.sleep(100);
+                                }
+                            } catch (Exception e) {
+                                cut.set(true);
+                            }
+                        },
+                        "loris");
                 drip.start();
-                assertThat(loris.closedByPeer(T)).as("the dripping connection is closed").isTrue();
+                assertThat(loris.closedByPeer(T))
+                        .as("the dripping connection is closed")
+                        .isTrue();
                 assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(frameTimeout);
                 drip.join(T.toMillis());
                 assertThat(drip.isAlive()).isFalse();
-                assertThat(cut).as("cut mid-header: the drip's next byte failed").isTrue();
+                assertThat(cut)
+                        .as("cut mid-header: the drip's next byte failed")
+                        .isTrue();
                 assertThat(m.boundVms()).containsExactly(1);
                 assertThat(good.request(99, Wire.echo(99), T).status()).isEqualTo(ERR_NONE);
             }
@@ -99,11 +114,13 @@ class MediatorRobustnessTest {
     /** payload_len promising more than is ever sent: no reply can be given; the frame timeout ends it. */
     @Test
     void aPayloadLenLongerThanWhatArrivesIsCutAtTheFrameTimeout() throws Exception {
-        try (Mediator m = new Mediator(cpu().frameTimeout(Duration.ofMillis(300)).build())) {
+        try (Mediator m =
+                new Mediator(cpu().frameTimeout(Duration.ofMillis(300)).build())) {
             m.start();
             try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
                 c.hello(1, POOL_A, PRIORITY_LOW, T);
-                byte[] whole = Wire.request(1, POOL_A, 0, 1, ComputeRequest.echo(new byte[500])).encode();
+                byte[] whole = Wire.request(1, POOL_A, 0, 1, ComputeRequest.echo(new byte[500]))
+                        .encode();
                 c.sendRaw(java.util.Arrays.copyOf(whole, 132)); // header + 100 of 508 payload bytes, then silence
                 long t0 = System.nanoTime();
                 assertThat(c.closedByPeer(T)).isTrue();
@@ -115,10 +132,11 @@ class MediatorRobustnessTest {
 
     @Test
     void aConnectionWithoutHelloIsClosedWhenIdleButABoundOneMayIdle() throws Exception {
-        try (Mediator m = new Mediator(cpu().unboundIdleTimeout(Duration.ofMillis(300)).build())) {
+        try (Mediator m =
+                new Mediator(cpu().unboundIdleTimeout(Duration.ofMillis(300)).build())) {
             m.start();
             try (MediatorClient silent = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient bound = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient bound = MediatorClient.connect(m.socketPath(), T)) {
                 bound.hello(5, POOL_B, PRIORITY_MEDIUM, T);
                 long t0 = System.nanoTime();
                 assertThat(silent.closedByPeer(T)).isTrue();
@@ -134,7 +152,7 @@ class MediatorRobustnessTest {
         try (Mediator m = new Mediator(cpu().maxConnections(2).build())) {
             m.start();
             try (MediatorClient a = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
                 a.hello(1, POOL_A, 0, T);
                 b.hello(2, POOL_A, 0, T);
                 try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
@@ -153,7 +171,11 @@ class MediatorRobustnessTest {
     void aRequestStillRunningAfterTheGraceIsAnsweredShutdown() throws Exception {
         GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0x5A);
         Path sock = dir.resolve("m.sock");
-        Mediator m = new Mediator(MediatorConfig.builder().socketPath(sock).backend(gate).shutdownGrace(Duration.ofMillis(200)).build());
+        Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(sock)
+                .backend(gate)
+                .shutdownGrace(Duration.ofMillis(200))
+                .build());
         m.start();
         try (MediatorClient c = MediatorClient.connect(sock, T)) {
             c.hello(3, POOL_A, PRIORITY_LOW, T);
@@ -180,7 +202,8 @@ class MediatorRobustnessTest {
     @Test
     void aRequestFinishingWithinTheGraceGetsItsRealAnswer() throws Exception {
         GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0x5A);
-        Mediator m = new Mediator(cpu().backend(gate).shutdownGrace(Duration.ofSeconds(10)).build());
+        Mediator m = new Mediator(
+                cpu().backend(gate).shutdownGrace(Duration.ofSeconds(10)).build());
         m.start();
         try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
             c.hello(3, POOL_A, PRIORITY_LOW, T);
@@ -228,7 +251,9 @@ class MediatorRobustnessTest {
                 assertThat(keep.request(5, Wire.echo(5), T).status()).isEqualTo(ERR_NONE);
             }
         }
-        assertThat(Files.readAllLines(log)).filteredOn(l -> l.contains("outcome=DROPPED")).hasSize(3);
+        assertThat(Files.readAllLines(log))
+                .filteredOn(l -> l.contains("outcome=DROPPED"))
+                .hasSize(3);
     }
 
     /** One line per request: vm, pool, priority, request id, queue wait, run time, outcome - refused ones too. */
@@ -240,25 +265,41 @@ class MediatorRobustnessTest {
             try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
                 c.hello(4242, POOL_B, PRIORITY_MEDIUM, T);
                 assertThat(c.request(1001, Wire.echo(1), T).status()).isEqualTo(ERR_NONE);
-                assertThat(c.exchange(Wire.request(4242, POOL_B, 1, 1002, Wire.rawPayload(77, 0, 0)), T).status())
+                assertThat(c.exchange(Wire.request(4242, POOL_B, 1, 1002, Wire.rawPayload(77, 0, 0)), T)
+                                .status())
                         .isEqualTo(ERR_BAD_OPCODE);
-                assertThat(c.exchange(Wire.request(4242, POOL_A, 0, 1003, ComputeRequest.vectorAdd(
-                        Wire.floats(127, 1f), Wire.floats(127, 2f))), T).status()).isEqualTo(ERR_NONE);
+                assertThat(c.exchange(
+                                        Wire.request(
+                                                4242,
+                                                POOL_A,
+                                                0,
+                                                1003,
+                                                ComputeRequest.vectorAdd(Wire.floats(127, 1f), Wire.floats(127, 2f))),
+                                        T)
+                                .status())
+                        .isEqualTo(ERR_NONE);
             }
         }
-        List<String> lines = Files.readAllLines(log).stream().filter(l -> l.contains(" request vm=")).toList();
+        List<String> lines = Files.readAllLines(log).stream()
+                .filter(l -> l.contains(" request vm="))
+                .toList();
         assertThat(lines).hasSize(3);
         // a worker logs after the reply has left, so the lines of different threads may interleave: by id
-        assertThat(lineFor(lines, 1001)).matches(".* request vm=4242 pool=B priority=medium request_id=1001 op=ECHO "
-                + "wait_us=\\d+ run_us=\\d+ outcome=DONE.*");
-        assertThat(lineFor(lines, 1002)).matches(".* request vm=4242 pool=B priority=medium request_id=1002 op=\\S+ "
-                + "wait_us=- run_us=- outcome=BAD_OPCODE .*");
-        assertThat(lineFor(lines, 1003)).matches(".* request vm=4242 pool=A priority=low request_id=1003 op=VECTOR_ADD "
-                + "wait_us=\\d+ run_us=\\d+ outcome=DONE.*");
+        assertThat(lineFor(lines, 1001))
+                .matches(".* request vm=4242 pool=B priority=medium request_id=1001 op=ECHO "
+                        + "wait_us=\\d+ run_us=\\d+ outcome=DONE.*");
+        assertThat(lineFor(lines, 1002))
+                .matches(".* request vm=4242 pool=B priority=medium request_id=1002 op=\\S+ "
+                        + "wait_us=- run_us=- outcome=BAD_OPCODE .*");
+        assertThat(lineFor(lines, 1003))
+                .matches(".* request vm=4242 pool=A priority=low request_id=1003 op=VECTOR_ADD "
+                        + "wait_us=\\d+ run_us=\\d+ outcome=DONE.*");
     }
 
     static String lineFor(List<String> lines, int requestId) {
-        List<String> found = lines.stream().filter(l -> l.contains(" request_id=" + requestId + " ")).toList();
+        List<String> found = lines.stream()
+                .filter(l -> l.contains(" request_id=" + requestId + " "))
+                .toList();
         assertThat(found).as("log lines of request %d", requestId).hasSize(1);
         return found.get(0);
     }
@@ -268,7 +309,8 @@ class MediatorRobustnessTest {
         try (Mediator m = new Mediator(cpu().build())) {
             m.start();
             Path sock = m.socketPath();
-            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)))
+                    .isEqualTo("rw-------");
             try (var entries = Files.list(dir)) {
                 assertThat(entries.map(p -> p.getFileName().toString())).containsExactly("m.sock");
             }
@@ -284,10 +326,12 @@ class MediatorRobustnessTest {
     void theDefaultPathIsCreatedOwnerOnlyAndRemoved() throws Exception {
         Path def = dir.resolve("run").resolve("vgpu-mediator.sock");
         String before = System.setProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY, def.toString());
-        try (Mediator m = new Mediator(MediatorConfig.builder().backend(BackendChoice.CPU).build())) {
+        try (Mediator m =
+                new Mediator(MediatorConfig.builder().backend(BackendChoice.CPU).build())) {
             m.start();
             assertThat(m.socketPath()).isEqualTo(def);
-            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(def))).isEqualTo("rw-------");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(def)))
+                    .isEqualTo("rw-------");
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(def.getParent())))
                     .isEqualTo("rwx------");
             try (MediatorClient c = MediatorClient.connect(def, T)) {
@@ -304,7 +348,8 @@ class MediatorRobustnessTest {
     void theCompiledInDefaultIsTheProtocolsSocketPathDefault() {
         String before = System.clearProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY);
         try {
-            assertThat(MediatorConfig.defaultSocketPath()).isEqualTo(Path.of(SOCKET_PATH_DEFAULT))
+            assertThat(MediatorConfig.defaultSocketPath())
+                    .isEqualTo(Path.of(SOCKET_PATH_DEFAULT))
                     .isEqualTo(Path.of("/tmp/vgpu-mediator.sock"));
             System.setProperty(MediatorConfig.DEFAULT_SOCKET_PROPERTY, " ");
             assertThat(MediatorConfig.defaultSocketPath()).isEqualTo(Path.of(SOCKET_PATH_DEFAULT));
@@ -340,7 +385,9 @@ class MediatorRobustnessTest {
         Path open = dir.resolve("open");
         Files.createDirectory(open);
         Files.setPosixFilePermissions(open, PosixFilePermissions.fromString("rwxrwxrwx"));
-        assertThat(SocketSecurity.directoryWarning(open.resolve("m.sock"))).get().asString()
+        assertThat(SocketSecurity.directoryWarning(open.resolve("m.sock")))
+                .get()
+                .asString()
                 .contains("mode 0777", "other users may replace the socket");
         assertThat(SocketSecurity.directoryWarning(Path.of("/tmp/x.sock"))).isEmpty(); // sticky
         Path priv = dir.resolve("priv");

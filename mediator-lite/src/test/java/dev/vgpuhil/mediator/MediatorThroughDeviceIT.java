@@ -33,6 +33,7 @@ class MediatorThroughDeviceIT {
 
     @TempDir
     Path dir;
+
     Mediator mediator;
     final List<QtestSession> machines = new ArrayList<>();
 
@@ -50,20 +51,26 @@ class MediatorThroughDeviceIT {
     }
 
     Mediator startMediator(MediatorConfig.Builder b) throws Exception {
-        mediator = new Mediator(b.socketPath(dir.resolve("mediator.sock")).backend(BackendChoice.CPU)
-                .logFile(dir.resolve("m.log")).build());
+        mediator = new Mediator(b.socketPath(dir.resolve("mediator.sock"))
+                .backend(BackendChoice.CPU)
+                .logFile(dir.resolve("m.log"))
+                .build());
         mediator.start();
         return mediator;
     }
 
     /** A qtest QEMU whose vgpu-stub talks to our mediator; returns once the mediator has bound its vm_id. */
     VgpuDevice device(int vmId, char pool, String priority, boolean expectBound) throws Exception {
-        QtestSession qtest = QtestSession.builder(qemu).device("vgpu-stub,socket=" + mediator.socketPath()
-                + ",vm_id=" + vmId + ",pool_id=" + pool + ",priority=" + priority + ",timeout_ms=30000").start();
+        QtestSession qtest = QtestSession.builder(qemu)
+                .device("vgpu-stub,socket=" + mediator.socketPath() + ",vm_id=" + vmId + ",pool_id=" + pool
+                        + ",priority=" + priority + ",timeout_ms=30000")
+                .start();
         machines.add(qtest);
         VgpuDevice dev = VgpuDevice.attach(qtest);
         if (expectBound) {
-            assertThat(mediator.awaitBound(vmId, WAIT)).as("vgpu-stub vm %d said HELLO to the mediator", vmId).isTrue();
+            assertThat(mediator.awaitBound(vmId, WAIT))
+                    .as("vgpu-stub vm %d said HELLO to the mediator", vmId)
+                    .isTrue();
         }
         return dev;
     }
@@ -114,7 +121,9 @@ class MediatorThroughDeviceIT {
         // and a second request on the same connection
         submitWhenLinkReady(dev, ComputeRequest.checksum("123456789".getBytes()).encode(), 2);
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
-        assertThat(java.nio.ByteBuffer.wrap(dev.readResponse(4)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt())
+        assertThat(java.nio.ByteBuffer.wrap(dev.readResponse(4))
+                        .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                        .getInt())
                 .isEqualTo(0xCBF43926);
     }
 
@@ -122,7 +131,10 @@ class MediatorThroughDeviceIT {
     void aMediatorErrorCodeReachesTheErrorCodeRegister() throws Exception {
         startMediator(MediatorConfig.builder());
         VgpuDevice dev = device(7, 'A', "low", true);
-        byte[] badOpcode = java.nio.ByteBuffer.allocate(12).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(99).putInt(4)
+        byte[] badOpcode = java.nio.ByteBuffer.allocate(12)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(99)
+                .putInt(4)
                 .array();
         submitWhenLinkReady(dev, badOpcode, 1);
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);

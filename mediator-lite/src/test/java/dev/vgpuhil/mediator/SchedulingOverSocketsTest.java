@@ -25,13 +25,16 @@ class SchedulingOverSocketsTest {
 
     @Test
     void threeVmsAreServedHighMediumLowWithFifoInsideEach() throws Exception {
-        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ZERO).build())) {
+        try (Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.CPU)
+                .aging(Duration.ZERO)
+                .build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient low = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient med = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient high = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient med = MediatorClient.connect(m.socketPath(), T);
+                    MediatorClient high = MediatorClient.connect(m.socketPath(), T)) {
                 low.hello(10, POOL_A, PRIORITY_LOW, T);
                 med.hello(20, POOL_A, PRIORITY_MEDIUM, T);
                 high.hello(30, POOL_A, PRIORITY_HIGH, T);
@@ -55,21 +58,26 @@ class SchedulingOverSocketsTest {
                     }
                 }
             }
-            assertThat(m.executionLog()).extracting(Stats.Executed::requestId)
+            assertThat(m.executionLog())
+                    .extracting(Stats.Executed::requestId)
                     .containsExactly(301, 302, 303, 201, 202, 203, 101, 102, 103);
-            assertThat(m.executionLog()).extracting(Stats.Executed::vmId)
+            assertThat(m.executionLog())
+                    .extracting(Stats.Executed::vmId)
                     .containsExactly(30, 30, 30, 20, 20, 20, 10, 10, 10);
         }
     }
 
     @Test
     void aFloodingVmDoesNotStarveAnotherOfTheSameClass() throws Exception {
-        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ZERO).build())) {
+        try (Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.CPU)
+                .aging(Duration.ZERO)
+                .build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient flood = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient quiet = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient quiet = MediatorClient.connect(m.socketPath(), T)) {
                 flood.hello(1, POOL_B, PRIORITY_MEDIUM, T);
                 quiet.hello(2, POOL_B, PRIORITY_MEDIUM, T);
                 for (int i = 0; i < 20; i++) {
@@ -97,12 +105,16 @@ class SchedulingOverSocketsTest {
     @Test
     void agingLetsAnOldLowRequestOvertakeFreshHighOnes() throws Exception {
         AtomicLong clock = new AtomicLong();
-        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ofMillis(500)).nanoClock(clock::get).build())) {
+        try (Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.CPU)
+                .aging(Duration.ofMillis(500))
+                .nanoClock(clock::get)
+                .build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient low = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient high = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient high = MediatorClient.connect(m.socketPath(), T)) {
                 low.hello(5, POOL_A, PRIORITY_LOW, T);
                 high.hello(6, POOL_A, PRIORITY_HIGH, T);
                 low.send(low.requestFrame(1, Wire.echo(1)));
@@ -130,12 +142,16 @@ class SchedulingOverSocketsTest {
     @Test
     void withoutEnoughAgingTheLowRequestWaitsForAllHighOnes() throws Exception {
         AtomicLong clock = new AtomicLong();
-        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ofMillis(500)).nanoClock(clock::get).build())) {
+        try (Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.CPU)
+                .aging(Duration.ofMillis(500))
+                .nanoClock(clock::get)
+                .build())) {
             m.start();
             m.pauseScheduling();
             try (MediatorClient low = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient high = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient high = MediatorClient.connect(m.socketPath(), T)) {
                 low.hello(5, POOL_A, PRIORITY_LOW, T);
                 high.hello(6, POOL_A, PRIORITY_HIGH, T);
                 low.send(low.requestFrame(1, Wire.echo(1)));
@@ -159,15 +175,20 @@ class SchedulingOverSocketsTest {
     @Test
     void poolsAAndBHaveTheirOwnWorkers() throws Exception {
         GateBackend gate = GateBackend.holdingEchoesStartingWith((byte) 0xAA);
-        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(gate).aging(Duration.ZERO)
+        try (Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(gate)
+                .aging(Duration.ZERO)
                 .build())) {
             m.start();
             try (MediatorClient a = MediatorClient.connect(m.socketPath(), T);
-                 MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
+                    MediatorClient b = MediatorClient.connect(m.socketPath(), T)) {
                 a.hello(1, POOL_A, PRIORITY_HIGH, T);
                 b.hello(2, POOL_B, PRIORITY_LOW, T);
                 a.send(a.requestFrame(1, dev.vgpuhil.protocol.ComputeRequest.echo(new byte[] {(byte) 0xAA})));
-                assertThat(gate.awaitEntered(T)).as("pool A's worker is held in the backend").isTrue();
+                assertThat(gate.awaitEntered(T))
+                        .as("pool A's worker is held in the backend")
+                        .isTrue();
                 a.send(a.requestFrame(2, Wire.echo(2)));
                 assertThat(m.awaitQueued(1, T)).isTrue();
                 // pool A's only worker is busy and A has a queue; pool B is served regardless, at low priority
@@ -178,17 +199,22 @@ class SchedulingOverSocketsTest {
                 }
                 assertThat(m.scheduler().depth(Pool.A)).isEqualTo(1);
                 gate.release();
-                assertThat(List.of(a.receive(T).requestId(), a.receive(T).requestId())).containsExactly(1, 2);
+                assertThat(List.of(a.receive(T).requestId(), a.receive(T).requestId()))
+                        .containsExactly(1, 2);
             }
-            assertThat(m.executionLog()).extracting(Stats.Executed::requestId)
+            assertThat(m.executionLog())
+                    .extracting(Stats.Executed::requestId)
                     .containsExactly(1, 100, 101, 102, 103, 104, 2);
         }
     }
 
     @Test
     void fifoAcrossVmsOfOneClassOverSockets() throws Exception {
-        try (Mediator m = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("m.sock")).backend(BackendChoice.CPU)
-                .aging(Duration.ZERO).build())) {
+        try (Mediator m = new Mediator(MediatorConfig.builder()
+                .socketPath(dir.resolve("m.sock"))
+                .backend(BackendChoice.CPU)
+                .aging(Duration.ZERO)
+                .build())) {
             m.start();
             m.pauseScheduling();
             List<MediatorClient> clients = new ArrayList<>();

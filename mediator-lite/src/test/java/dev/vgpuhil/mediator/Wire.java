@@ -23,7 +23,11 @@ final class Wire {
     }
 
     static byte[] rawPayload(int opcode, int count, int operandBytes) {
-        return ByteBuffer.allocate(8 + operandBytes).order(ByteOrder.LITTLE_ENDIAN).putInt(opcode).putInt(count).array();
+        return ByteBuffer.allocate(8 + operandBytes)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(opcode)
+                .putInt(count)
+                .array();
     }
 
     static ComputeRequest echo(int requestId) {

@@ -31,8 +31,8 @@ public final class QemuBinary {
     /** The accelerator the device tests need for a controllable virtual clock. */
     public static final String QTEST_ACCEL = "qtest";
     /** Firmware directories of Debian's qemu-system-data and seabios packages. */
-    public static final List<Path> DEBIAN_FIRMWARE_DIRS = List.of(Path.of("/usr/share/qemu"),
-            Path.of("/usr/share/seabios"));
+    public static final List<Path> DEBIAN_FIRMWARE_DIRS =
+            List.of(Path.of("/usr/share/qemu"), Path.of("/usr/share/seabios"));
 
     static final Duration PROBE_DEADLINE = Duration.ofSeconds(30);
     /** Building QEMU from source on 2 cores takes a while; the script caches, so later calls are instant. */
@@ -48,8 +48,14 @@ public final class QemuBinary {
     private final List<String> accelerators;
     private final boolean hasVfioUserPci;
 
-    private QemuBinary(Path path, String version, boolean hasVgpuStub, String vgpuStubProperties,
-                       List<Path> firmwareDirs, List<String> accelerators, boolean hasVfioUserPci) {
+    private QemuBinary(
+            Path path,
+            String version,
+            boolean hasVgpuStub,
+            String vgpuStubProperties,
+            List<Path> firmwareDirs,
+            List<String> accelerators,
+            boolean hasVfioUserPci) {
         this.path = path;
         this.hasVfioUserPci = hasVfioUserPci;
         this.accelerators = List.copyOf(accelerators);
@@ -134,13 +140,18 @@ public final class QemuBinary {
         // `-device X,help` exits 0 either way; the device exists iff it prints its option list.
         BoundProcesses.Result d = runProbe(abs, probeDeadline, "-machine", "none", "-device", DEVICE + ",help");
         boolean has = d.stdout().startsWith(DEVICE + " options:");
-        BoundProcesses.Result vu = runProbe(abs, probeDeadline, "-machine", "none", "-device",
-                VfioUserServer.QEMU_DEVICE + ",help");
+        BoundProcesses.Result vu =
+                runProbe(abs, probeDeadline, "-machine", "none", "-device", VfioUserServer.QEMU_DEVICE + ",help");
         boolean hasVfioUser = vu.stdout().startsWith(VfioUserServer.QEMU_DEVICE + " options:");
         List<Path> fw = DEBIAN_FIRMWARE_DIRS.stream().filter(Files::isDirectory).toList();
         // "Accelerators supported in QEMU binary:" then one name per line
-        List<String> accels = new ArrayList<>(runProbe(abs, probeDeadline, "-accel", "help").stdout().lines().skip(1)
-                .map(String::strip).filter(l -> !l.isEmpty()).toList());
+        List<String> accels = new ArrayList<>(runProbe(abs, probeDeadline, "-accel", "help")
+                .stdout()
+                .lines()
+                .skip(1)
+                .map(String::strip)
+                .filter(l -> !l.isEmpty())
+                .toList());
         // `-accel help` deliberately omits qtest (softmmu/vl.c: "omit qtest which is used for tests only"), so
         // ask for it by name: QEMU says "invalid accelerator qtest" iff it is not built in (or its module,
         // accel-qtest-*.so, is missing, as in Debian's packages); otherwise it only complains about "help".
@@ -151,8 +162,14 @@ public final class QemuBinary {
                 accels.add(QTEST_ACCEL);
             }
         }
-        return new QemuBinary(abs, first.substring("QEMU emulator version".length()).strip(), has,
-                has ? d.stdout() : "", fw, accels, hasVfioUser);
+        return new QemuBinary(
+                abs,
+                first.substring("QEMU emulator version".length()).strip(),
+                has,
+                has ? d.stdout() : "",
+                fw,
+                accels,
+                hasVfioUser);
     }
 
     private static BoundProcesses.Result runProbe(Path binary, Duration deadline, String... args) {
@@ -178,8 +195,10 @@ public final class QemuBinary {
         Duration deadline = buildDeadline();
         BoundProcesses.Result r;
         try {
-            r = ShippedScripts.announced("QEMU with vgpu-stub from Debian's source package ("
-                    + ShippedScripts.cacheRoot().resolve("qemu") + ")", "5-10 min on 2 cores",
+            r = ShippedScripts.announced(
+                    "QEMU with vgpu-stub from Debian's source package ("
+                            + ShippedScripts.cacheRoot().resolve("qemu") + ")",
+                    "5-10 min on 2 cores",
                     () -> BoundProcesses.run(List.of("bash", script.toString(), "--print-path"), deadline));
         } catch (Exception e) {
             throw new QemuBinaryException(script + " --print-path failed: " + e.getMessage(), e);

@@ -35,6 +35,7 @@ public final class VfioUserServer implements AutoCloseable {
     public static final String BINARY_ENV = Setting.VFIO_USER_SERVER.env();
     /** {@code -Dvgpu.vfioUser.verbose=true}: servers log every vfio-user message (debugging). */
     public static final String VERBOSE_PROPERTY = Setting.VFIO_USER_VERBOSE.property();
+
     public static final Duration START_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration STOP_TIMEOUT = Duration.ofSeconds(5);
     static final Duration BUILD_TIMEOUT = Duration.ofMinutes(5);
@@ -50,8 +51,16 @@ public final class VfioUserServer implements AutoCloseable {
      * @param timeoutMs reply deadline in ms on the host clock; null = the device default (5000)
      * @param extraArgs more server options, after the others (a later option wins)
      */
-    public record Config(Path binary, Path socket, Path mediatorSocket, char pool, String priority, long vmId,
-                         Integer timeoutMs, Path log, List<String> extraArgs) {
+    public record Config(
+            Path binary,
+            Path socket,
+            Path mediatorSocket,
+            char pool,
+            String priority,
+            long vmId,
+            Integer timeoutMs,
+            Path log,
+            List<String> extraArgs) {
         public Config {
             Objects.requireNonNull(binary, "binary");
             Objects.requireNonNull(socket, "socket");
@@ -61,8 +70,15 @@ public final class VfioUserServer implements AutoCloseable {
             extraArgs = List.copyOf(extraArgs);
         }
 
-        public Config(Path binary, Path socket, Path mediatorSocket, char pool, String priority, long vmId,
-                      Integer timeoutMs, Path log) {
+        public Config(
+                Path binary,
+                Path socket,
+                Path mediatorSocket,
+                char pool,
+                String priority,
+                long vmId,
+                Integer timeoutMs,
+                Path log) {
             this(binary, socket, mediatorSocket, pool, priority, vmId, timeoutMs, log, List.of());
         }
 
@@ -75,9 +91,18 @@ public final class VfioUserServer implements AutoCloseable {
 
         /** The server's command line. */
         public List<String> command() {
-            List<String> c = new ArrayList<>(List.of(binary.toString(), "--socket", socket.toString(),
-                    "--mediator", mediatorSocket.toString(), "--pool", String.valueOf(pool),
-                    "--priority", priority.toLowerCase(Locale.ROOT), "--vm-id", Long.toString(vmId)));
+            List<String> c = new ArrayList<>(List.of(
+                    binary.toString(),
+                    "--socket",
+                    socket.toString(),
+                    "--mediator",
+                    mediatorSocket.toString(),
+                    "--pool",
+                    String.valueOf(pool),
+                    "--priority",
+                    priority.toLowerCase(Locale.ROOT),
+                    "--vm-id",
+                    Long.toString(vmId)));
             if (timeoutMs != null) {
                 c.addAll(List.of("--timeout-ms", Integer.toString(timeoutMs)));
             }
@@ -151,7 +176,8 @@ public final class VfioUserServer implements AutoCloseable {
         if (addr != null) {
             b.append(",\"addr\":").append(jsonString(addr));
         }
-        b.append(",\"socket\":{\"type\":\"unix\",\"path\":").append(jsonString(config.socket().toString()))
+        b.append(",\"socket\":{\"type\":\"unix\",\"path\":")
+                .append(jsonString(config.socket().toString()))
                 .append("}}");
         return b.toString();
     }
@@ -261,8 +287,8 @@ public final class VfioUserServer implements AutoCloseable {
         }
         String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
         if (r.exitCode() != 0 || last.isEmpty()) {
-            throw new IllegalStateException(script + " exited " + r.exitCode() + "; stderr tail:\n"
-                    + BoundProcesses.tail(r.stderr(), 20));
+            throw new IllegalStateException(
+                    script + " exited " + r.exitCode() + "; stderr tail:\n" + BoundProcesses.tail(r.stderr(), 20));
         }
         return Path.of(last);
     }

@@ -2,11 +2,10 @@ package dev.vgpuhil.harness.agent;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.harness.GuestShell;
+import dev.vgpuhil.harness.junit.Shipped;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import dev.vgpuhil.harness.report.Reporting;
-import dev.vgpuhil.harness.junit.Shipped;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -51,13 +50,18 @@ public final class Agent {
     public static void enableMemoryDecoding(GuestShell shell, List<String> pciAddresses, String label) {
         StringBuilder cmd = new StringBuilder();
         for (String bdf : pciAddresses) {
-            cmd.append("[ -e /sys/bus/pci/devices/").append(bdf).append("/driver ] || echo 1 > /sys/bus/pci/devices/")
-                    .append(bdf).append("/enable || exit 1; ");
+            cmd.append("[ -e /sys/bus/pci/devices/")
+                    .append(bdf)
+                    .append("/driver ] || echo 1 > /sys/bus/pci/devices/")
+                    .append(bdf)
+                    .append("/enable || exit 1; ");
         }
         GuestShell.Result r = shell.exec(cmd.toString(), UPLOAD_DEADLINE);
         if (r.exitCode() != 0) {
-            throw new BootFailure("cannot enable the vgpu-stub devices " + pciAddresses + " in " + label + ": "
-                    + (r.stdout() + r.stderr()).strip(), null);
+            throw new BootFailure(
+                    "cannot enable the vgpu-stub devices " + pciAddresses + " in " + label + ": "
+                            + (r.stdout() + r.stderr()).strip(),
+                    null);
         }
     }
 
@@ -107,7 +111,8 @@ public final class Agent {
             AgentRun run = run("probe");
             List<ObjectNode> p = run.ofType("probe");
             if (p.isEmpty()) {
-                throw new ProtocolFailure("agent probe on " + label + " found no vgpu-stub device: " + run.diagnostics());
+                throw new ProtocolFailure(
+                        "agent probe on " + label + " found no vgpu-stub device: " + run.diagnostics());
             }
             return Probe.of(p.get(0));
         });
@@ -140,29 +145,47 @@ public final class Agent {
      */
     public List<VectorAddResult> vectorAdd(int elements, long seed, boolean irq, int repeat) {
         String mode = irq ? "interrupt-driven" : "polling";
-        return Reporting.step("agent vector-add " + elements + " elements x" + repeat + " (" + mode + ", seed " + seed
-                + ") on " + label, () -> {
-            List<String> args = new ArrayList<>(List.of("--elements", Integer.toString(elements), "--seed",
-                    Long.toString(seed), "--repeat", Integer.toString(repeat)));
-            if (irq) {
-                args.add("--irq");
-            }
-            AgentRun run = run("vector-add", args.toArray(String[]::new));
-            List<VectorAddResult> results = run.ofType("vector-add").stream().map(VectorAddResult::of).toList();
-            if (results.isEmpty()) {
-                throw new ProtocolFailure("agent vector-add on " + label + " reported no request: " + run.diagnostics());
-            }
-            for (VectorAddResult v : results) {
-                String how = irq ? "interrupt " + (v.interruptDriven() ? "#" + v.irqCount() + " on IRQ " + v.linuxIrq()
-                        + " (" + v.uio() + ")" : "MISSING (completion=" + v.completion() + ", timedOut=" + v.timedOut()
-                        + ")") : mode;
-                Reporting.result("request buffer <- a[" + v.elements() + "], b[" + v.elements() + "]; REQUEST_LEN="
-                        + (8 + 8 * v.elements()) + "; DOORBELL; " + how + " -> STATUS=" + v.status() + " ERROR_CODE="
-                        + v.errorCode() + "; response " + (v.correct() ? "verified" : "WRONG") + " (" + v.micros()
-                        + " us)", v.done() && v.correct() && (!irq || v.interruptDriven()));
-            }
-            return results;
-        });
+        return Reporting.step(
+                "agent vector-add " + elements + " elements x" + repeat + " (" + mode + ", seed " + seed + ") on "
+                        + label,
+                () -> {
+                    List<String> args = new ArrayList<>(List.of(
+                            "--elements",
+                            Integer.toString(elements),
+                            "--seed",
+                            Long.toString(seed),
+                            "--repeat",
+                            Integer.toString(repeat)));
+                    if (irq) {
+                        args.add("--irq");
+                    }
+                    AgentRun run = run("vector-add", args.toArray(String[]::new));
+                    List<VectorAddResult> results = run.ofType("vector-add").stream()
+                            .map(VectorAddResult::of)
+                            .toList();
+                    if (results.isEmpty()) {
+                        throw new ProtocolFailure(
+                                "agent vector-add on " + label + " reported no request: " + run.diagnostics());
+                    }
+                    for (VectorAddResult v : results) {
+                        String how = irq
+                                ? "interrupt "
+                                        + (v.interruptDriven()
+                                                ? "#" + v.irqCount() + " on IRQ " + v.linuxIrq() + " (" + v.uio() + ")"
+                                                : "MISSING (completion=" + v.completion() + ", timedOut=" + v.timedOut()
+                                                        + ")")
+                                : mode;
+                        Reporting.result(
+                                "request buffer <- a[" + v.elements() + "], b[" + v.elements() + "]; REQUEST_LEN="
+                                        + (8 + 8 * v.elements()) + "; DOORBELL; " + how + " -> STATUS=" + v.status()
+                                        + " ERROR_CODE="
+                                        + v.errorCode() + "; response " + (v.correct() ? "verified" : "WRONG") + " ("
+                                        + v.micros()
+                                        + " us)",
+                                v.done() && v.correct() && (!irq || v.interruptDriven()));
+                    }
+                    return results;
+                });
     }
 
     public List<VectorAddResult> vectorAdd(int elements, long seed) {
@@ -172,8 +195,8 @@ public final class Agent {
     /** Doorbell round trips of the echo op (or another), percentiles as the agent measured them. */
     public BenchResult bench(int count, String op, int bytes) {
         return Reporting.step("agent bench " + count + "x " + op + " " + bytes + " bytes on " + label, () -> {
-            AgentRun run = run("bench", "--count", Integer.toString(count), "--op", op, "--bytes",
-                    Integer.toString(bytes));
+            AgentRun run =
+                    run("bench", "--count", Integer.toString(count), "--op", op, "--bytes", Integer.toString(bytes));
             List<ObjectNode> b = run.ofType("bench");
             if (b.isEmpty()) {
                 throw new ProtocolFailure("agent bench on " + label + " reported nothing: " + run.diagnostics());

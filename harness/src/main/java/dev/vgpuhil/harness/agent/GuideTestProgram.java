@@ -18,8 +18,8 @@ import java.util.regex.Pattern;
  */
 public final class GuideTestProgram {
     public static final String PATH = "/usr/local/bin/test_vgpu_enhanced";
-    private static final Pattern CHECK = Pattern.compile(
-            "^\\[(PASS|FAIL)] test (\\d+): ([A-Za-z0-9_]+): (.*) \\(expected (.*); actual (.*)\\)$");
+    private static final Pattern CHECK =
+            Pattern.compile("^\\[(PASS|FAIL)] test (\\d+): ([A-Za-z0-9_]+): (.*) \\(expected (.*); actual (.*)\\)$");
     private static final Pattern RESULT = Pattern.compile("^RESULT: (\\d+) passed, (\\d+) failed$");
 
     private GuideTestProgram() {}
@@ -29,8 +29,10 @@ public final class GuideTestProgram {
         String cmd = PATH + (args.length == 0 ? "" : " " + String.join(" ", args));
         return Reporting.step("guide's C test program on " + label + ": " + cmd, () -> {
             GuestShell.Result r = shell.exec(cmd, Duration.ofSeconds(60));
-            Reporting.attachText("test_vgpu_enhanced on " + label + " (stdout)", r.stdout()
-                    + (r.stderr().isBlank() ? "" : "\n--- stderr ---\n" + r.stderr()) + "\n--- exit " + r.exitCode());
+            Reporting.attachText(
+                    "test_vgpu_enhanced on " + label + " (stdout)",
+                    r.stdout() + (r.stderr().isBlank() ? "" : "\n--- stderr ---\n" + r.stderr()) + "\n--- exit "
+                            + r.exitCode());
             Selftest s = parse(r.stdout());
             if (s.checks().isEmpty()) {
                 throw new ProtocolFailure("the guide's C test program on " + label + " printed no checks (exit "
@@ -55,8 +57,8 @@ public final class GuideTestProgram {
             String t = line.strip();
             Matcher m = CHECK.matcher(t);
             if (m.matches()) {
-                checks.add(new Selftest.Check(Integer.parseInt(m.group(2)), m.group(3), m.group(1).equals("PASS"),
-                        m.group(5), m.group(6)));
+                checks.add(new Selftest.Check(
+                        Integer.parseInt(m.group(2)), m.group(3), m.group(1).equals("PASS"), m.group(5), m.group(6)));
                 continue;
             }
             Matcher r = RESULT.matcher(t);
@@ -92,12 +94,15 @@ public final class GuideTestProgram {
             }
             if (a.pass() != x.pass()) {
                 problems.add(a.name() + ": agent " + (a.pass() ? "PASS" : "FAIL") + ", C program "
-                        + (x.pass() ? "PASS" : "FAIL") + " (agent actual " + a.actual() + "; C actual " + x.actual() + ")");
+                        + (x.pass() ? "PASS" : "FAIL") + " (agent actual " + a.actual() + "; C actual " + x.actual()
+                        + ")");
             }
             if (a.expected() != null && x.expected() != null && !a.expected().equals(x.expected())) {
                 problems.add(a.name() + ": expected differs: agent '" + a.expected() + "', C '" + x.expected() + "'");
             }
-            if (!a.name().equals("timestamp_set") && a.actual() != null && x.actual() != null
+            if (!a.name().equals("timestamp_set")
+                    && a.actual() != null
+                    && x.actual() != null
                     && !a.actual().equals(x.actual())) {
                 problems.add(a.name() + ": actual differs: agent '" + a.actual() + "', C '" + x.actual() + "'");
             }

@@ -15,8 +15,11 @@ public record Selftest(String client, List<Check> checks, int passed, int failed
     public record Check(int test, String name, boolean pass, String expected, String actual) {
         @Override
         public String toString() {
-            return (test > 0 ? "test " + test + " " : "") + name + (pass ? " PASS" : " FAIL")
-                    + (expected == null ? "" : " expected=" + expected) + (actual == null ? "" : " actual=" + actual);
+            return (test > 0 ? "test " + test + " " : "")
+                    + name
+                    + (pass ? " PASS" : " FAIL")
+                    + (expected == null ? "" : " expected=" + expected)
+                    + (actual == null ? "" : " actual=" + actual);
         }
     }
 
@@ -28,8 +31,12 @@ public record Selftest(String client, List<Check> checks, int passed, int failed
             if (name == null) {
                 name = o.path("check").textValue();
             }
-            checks.add(new Check(o.path("test").asInt(0), name, o.path("pass").booleanValue(),
-                    o.path("expected").textValue(), o.path("actual").textValue()));
+            checks.add(new Check(
+                    o.path("test").asInt(0),
+                    name,
+                    o.path("pass").booleanValue(),
+                    o.path("expected").textValue(),
+                    o.path("actual").textValue()));
         }
         List<ObjectNode> summary = run.ofType("summary");
         if (summary.isEmpty()) {
@@ -37,8 +44,12 @@ public record Selftest(String client, List<Check> checks, int passed, int failed
             return new Selftest("agent", List.copyOf(checks), p, checks.size() - p, false);
         }
         ObjectNode s = summary.get(summary.size() - 1);
-        return new Selftest("agent", List.copyOf(checks), s.required("passed").asInt(),
-                s.required("failed").asInt(), true);
+        return new Selftest(
+                "agent",
+                List.copyOf(checks),
+                s.required("passed").asInt(),
+                s.required("failed").asInt(),
+                true);
     }
 
     public Optional<Check> check(String name) {
@@ -46,8 +57,9 @@ public record Selftest(String client, List<Check> checks, int passed, int failed
     }
 
     public Check require(String name) {
-        return check(name).orElseThrow(() -> new ProtocolFailure(client + " self-test has no check '" + name
-                + "'; its checks: " + names()));
+        return check(name)
+                .orElseThrow(() ->
+                        new ProtocolFailure(client + " self-test has no check '" + name + "'; its checks: " + names()));
     }
 
     public List<String> names() {
@@ -72,8 +84,8 @@ public record Selftest(String client, List<Check> checks, int passed, int failed
                     + minChecks + ": " + names());
         }
         if (!failures().isEmpty() || failed != 0) {
-            throw new ProtocolFailure(client + " self-test: " + failed + " of " + (passed + failed)
-                    + " checks failed: " + failures());
+            throw new ProtocolFailure(
+                    client + " self-test: " + failed + " of " + (passed + failed) + " checks failed: " + failures());
         }
         if (summaryPresent && passed != checks.size()) {
             throw new ProtocolFailure(client + " self-test summary says " + passed + " passed but printed "

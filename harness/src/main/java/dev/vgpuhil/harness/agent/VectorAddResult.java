@@ -2,7 +2,6 @@ package dev.vgpuhil.harness.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
-
 /**
  * One vector-add request as the agent reports it (STATUS and ERROR_CODE as read from the device). {@code completion}
  * says how the agent learned of the completion: {@code "status-poll"}, {@code "irq-status-poll"} ({@code --irq=poll})
@@ -11,15 +10,33 @@ import com.fasterxml.jackson.databind.JsonNode;
  * bound, so it grows from request to request), {@code linuxIrq} the guest's IRQ number of the line and {@code uio}
  * the uio device; otherwise -1 / -1 / null.
  */
-public record VectorAddResult(int elements, long requestId, int status, int errorCode, boolean correct, long micros,
-                              boolean timedOut, String completion, long irqCount, int linuxIrq, String uio,
-                              JsonNode raw) {
+public record VectorAddResult(
+        int elements,
+        long requestId,
+        int status,
+        int errorCode,
+        boolean correct,
+        long micros,
+        boolean timedOut,
+        String completion,
+        long irqCount,
+        int linuxIrq,
+        String uio,
+        JsonNode raw) {
     public static VectorAddResult of(JsonNode o) {
-        return new VectorAddResult(o.required("elements").asInt(), o.path("requestId").asLong(-1),
-                o.required("status").asInt(), o.required("errorCode").asInt(),
-                o.path("correct").booleanValue(), o.path("micros").asLong(-1),
-                o.path("timedOut").booleanValue(), o.path("completion").textValue(),
-                o.path("irqCount").asLong(-1), o.path("linuxIrq").asInt(-1), o.path("uio").textValue(), o);
+        return new VectorAddResult(
+                o.required("elements").asInt(),
+                o.path("requestId").asLong(-1),
+                o.required("status").asInt(),
+                o.required("errorCode").asInt(),
+                o.path("correct").booleanValue(),
+                o.path("micros").asLong(-1),
+                o.path("timedOut").booleanValue(),
+                o.path("completion").textValue(),
+                o.path("irqCount").asLong(-1),
+                o.path("linuxIrq").asInt(-1),
+                o.path("uio").textValue(),
+                o);
     }
 
     public boolean done() {

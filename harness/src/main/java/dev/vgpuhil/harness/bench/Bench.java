@@ -106,8 +106,12 @@ public final class Bench {
         SshKeys keys = SshKeys.generate(work.resolve("ssh"));
         Path jar = Agent.localJar();
         List<String[]> rows = new ArrayList<>();
-        try (Mediator mediator = new Mediator(MediatorConfig.builder().socketPath(work.resolve("m.sock")).backend(BackendChoice.CPU)
-                .requestLog(false).aging(Duration.ZERO).build())) {
+        try (Mediator mediator = new Mediator(MediatorConfig.builder()
+                .socketPath(work.resolve("m.sock"))
+                .backend(BackendChoice.CPU)
+                .requestLog(false)
+                .aging(Duration.ZERO)
+                .build())) {
             mediator.start();
             Path sock = work.resolve("m.sock");
 
@@ -127,26 +131,36 @@ public final class Bench {
                 long[] ready = new long[boots];
                 for (int i = 0; i < boots; i++) {
                     floor[i] = bareInitBoot(qemu, image, a, sock);
-                    say(a.qemuName() + " bare-init boot " + (i + 1) + "/" + boots + ": " + floor[i] / 1_000_000 + " ms");
+                    say(a.qemuName() + " bare-init boot " + (i + 1) + "/" + boots + ": " + floor[i] / 1_000_000
+                            + " ms");
                 }
                 for (int i = 0; i < boots; i++) {
                     long t0 = System.nanoTime();
-                    try (GuestVm vm = GuestLauncher.boot(VmSpec.simple("bench-" + a.qemuName() + "-" + i, 'B', "high", 200,
-                            true), sock, image, keys, jar, a)) {
+                    try (GuestVm vm = GuestLauncher.boot(
+                            VmSpec.simple("bench-" + a.qemuName() + "-" + i, 'B', "high", 200, true),
+                            sock,
+                            image,
+                            keys,
+                            jar,
+                            a)) {
                         Probe p = vm.agent().probe();
                         ready[i] = System.nanoTime() - t0;
                         say(a.qemuName() + " boot to agent ready " + (i + 1) + "/" + boots + ": " + ready[i] / 1_000_000
                                 + " ms (SSH login " + vm.bootTime().toMillis() + " ms, device " + p.bdf() + ")");
                         if (a == Accelerator.TCG && i == boots - 1) {
-                            guest = vm.agent().withDeadline(Duration.ofMinutes(5)).bench(count, "echo", bytes);
+                            guest = vm.agent()
+                                    .withDeadline(Duration.ofMinutes(5))
+                                    .bench(count, "echo", bytes);
                             say("guest doorbell round trips: " + guest.raw());
                         }
                     }
                 }
-                rows.add(new String[] {"boot to agent ready, " + a.qemuName().toUpperCase(Locale.ROOT) + " (median of "
-                        + boots + ")", seconds(median(ready)) + " (min " + seconds(min(ready)) + ", max "
-                        + seconds(max(ready)) + ")", "bare-init boot of the same kernel and machine to power-off",
-                        seconds(median(floor)) + " (min " + seconds(min(floor)) + ")"});
+                rows.add(new String[] {
+                    "boot to agent ready, " + a.qemuName().toUpperCase(Locale.ROOT) + " (median of " + boots + ")",
+                    seconds(median(ready)) + " (min " + seconds(min(ready)) + ", max " + seconds(max(ready)) + ")",
+                    "bare-init boot of the same kernel and machine to power-off",
+                    seconds(median(floor)) + " (min " + seconds(min(floor)) + ")"
+                });
             }
             if (kvmNote != null) {
                 rows.add(new String[] {"boot to agent ready, KVM", kvmNote, "-", "-"});
@@ -154,41 +168,73 @@ public final class Bench {
 
             Percentiles direct = RoundTrips.mediatorEcho(sock, count, bytes, Math.min(200, count));
             say("mediator echo direct: p50 " + direct.p50Micros() + " us, p99 " + direct.p99Micros() + " us");
-            rows.add(new String[] {"guest doorbell round trip, echo " + bytes + " B (agent bench, " + count + ")",
-                    guest == null ? "(no guest)" : String.format("p50 %s / p99 %s%s", us(guest.p50Micros()),
-                            us(guest.p99Micros()), guest.errors() == 0 ? "" : ", " + guest.errors() + " errors"),
-                    "mediator echo over its socket from the host (" + count + ")",
-                    String.format("p50 %s / p99 %s", us(direct.p50Micros()), us(direct.p99Micros()))});
+            rows.add(new String[] {
+                "guest doorbell round trip, echo " + bytes + " B (agent bench, " + count + ")",
+                guest == null
+                        ? "(no guest)"
+                        : String.format(
+                                "p50 %s / p99 %s%s",
+                                us(guest.p50Micros()),
+                                us(guest.p99Micros()),
+                                guest.errors() == 0 ? "" : ", " + guest.errors() + " errors"),
+                "mediator echo over its socket from the host (" + count + ")",
+                String.format("p50 %s / p99 %s", us(direct.p50Micros()), us(direct.p99Micros()))
+            });
 
             RoundTrips.QtestResult q = RoundTrips.qtestEcho(qemu, sock, count, bytes, Math.min(100, count));
-            say("qtest: doorbell p50 " + q.doorbell().p50Micros() + " us, read p50 " + q.registerRead().p50Micros() + " us");
-            rows.add(new String[] {"qtest doorbell round trip, echo " + bytes + " B (" + count + ")",
-                    String.format("p50 %s / p99 %s%s", us(q.doorbell().p50Micros()), us(q.doorbell().p99Micros()),
-                            q.errors() == 0 ? "" : ", " + q.errors() + " errors"),
-                    "one qtest register read (readl SCRATCH)",
-                    String.format("p50 %s / p99 %s", us(q.registerRead().p50Micros()), us(q.registerRead().p99Micros()))});
+            say("qtest: doorbell p50 " + q.doorbell().p50Micros() + " us, read p50 "
+                    + q.registerRead().p50Micros() + " us");
+            rows.add(new String[] {
+                "qtest doorbell round trip, echo " + bytes + " B (" + count + ")",
+                String.format(
+                        "p50 %s / p99 %s%s",
+                        us(q.doorbell().p50Micros()),
+                        us(q.doorbell().p99Micros()),
+                        q.errors() == 0 ? "" : ", " + q.errors() + " errors"),
+                "one qtest register read (readl SCRATCH)",
+                String.format(
+                        "p50 %s / p99 %s",
+                        us(q.registerRead().p50Micros()), us(q.registerRead().p99Micros()))
+            });
 
             QemuBinary vu = vfioUserQemu();
             if (vu != null) { // the same two round trips with the device as vgpu-stub-vfio-user, same run
                 String tag = " over vfio-user (QEMU " + vu.version().split(" ")[0] + ")";
                 BenchResult g;
-                try (GuestVm vm = GuestLauncher.boot(VmSpec.simple("bench-vfio-user", 'B', "high", 200, true)
-                        .withQemu(vu.path().toString()), sock, image, keys, jar, Accelerator.TCG)) {
+                try (GuestVm vm = GuestLauncher.boot(
+                        VmSpec.simple("bench-vfio-user", 'B', "high", 200, true)
+                                .withQemu(vu.path().toString()),
+                        sock,
+                        image,
+                        keys,
+                        jar,
+                        Accelerator.TCG)) {
                     g = vm.agent().withDeadline(Duration.ofMinutes(5)).bench(count, "echo", bytes);
                     say("guest doorbell round trips" + tag + ": " + g.raw());
                 }
-                rows.add(new String[] {"guest doorbell round trip" + tag + ", echo " + bytes + " B (" + count + ")",
-                        String.format("p50 %s / p99 %s%s", us(g.p50Micros()), us(g.p99Micros()),
-                                g.errors() == 0 ? "" : ", " + g.errors() + " errors"),
-                        "the in-QEMU row above (ratio p50)", guest == null ? "-"
-                                : String.format("%.1f x", g.p50Micros() / Math.max(1e-9, guest.p50Micros()))});
+                rows.add(new String[] {
+                    "guest doorbell round trip" + tag + ", echo " + bytes + " B (" + count + ")",
+                    String.format(
+                            "p50 %s / p99 %s%s",
+                            us(g.p50Micros()), us(g.p99Micros()), g.errors() == 0 ? "" : ", " + g.errors() + " errors"),
+                    "the in-QEMU row above (ratio p50)",
+                    guest == null ? "-" : String.format("%.1f x", g.p50Micros() / Math.max(1e-9, guest.p50Micros()))
+                });
                 RoundTrips.QtestResult qv = RoundTrips.qtestEcho(vu, sock, count, bytes, Math.min(100, count));
                 say("qtest" + tag + ": doorbell p50 " + qv.doorbell().p50Micros() + " us");
-                rows.add(new String[] {"qtest doorbell round trip" + tag + ", echo " + bytes + " B (" + count + ")",
-                        String.format("p50 %s / p99 %s%s", us(qv.doorbell().p50Micros()),
-                                us(qv.doorbell().p99Micros()), qv.errors() == 0 ? "" : ", " + qv.errors() + " errors"),
-                        "the in-QEMU row above (ratio p50)", String.format("%.1f x",
-                                qv.doorbell().p50Micros() / Math.max(1e-9, q.doorbell().p50Micros()))});
+                rows.add(new String[] {
+                    "qtest doorbell round trip" + tag + ", echo " + bytes + " B (" + count + ")",
+                    String.format(
+                            "p50 %s / p99 %s%s",
+                            us(qv.doorbell().p50Micros()),
+                            us(qv.doorbell().p99Micros()),
+                            qv.errors() == 0 ? "" : ", " + qv.errors() + " errors"),
+                    "the in-QEMU row above (ratio p50)",
+                    String.format(
+                            "%.1f x",
+                            qv.doorbell().p50Micros()
+                                    / Math.max(1e-9, q.doorbell().p50Micros()))
+                });
             }
         } finally {
             MoreFiles.deleteTree(work);
@@ -196,8 +242,10 @@ public final class Bench {
 
         String table = table(rows, qemu, image, auto) + "\nKVM probe: " + auto + "\n";
         System.out.println(table);
-        Path out = SourceTree.path("reports", "runs", "bench-" + LocalDateTime.now().format(
-                DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".md");
+        Path out = SourceTree.path(
+                "reports",
+                "runs",
+                "bench-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".md");
         Files.createDirectories(out.getParent());
         Files.writeString(out, table + "\n");
         say("table written to " + out);
@@ -207,11 +255,18 @@ public final class Bench {
     /** Launch → QEMU exit of the same machine with init replaced by {@code /sbin/poweroff -f}. */
     static long bareInitBoot(QemuBinary qemu, GuestImage image, Accelerator a, Path socket) {
         long t0 = System.nanoTime();
-        try (QemuMachine m = QemuMachine.builder().binary(qemu).name("bench-bare-" + a.qemuName()).accelerator(a)
-                .kernel(image.kernel()).initrd(image.initramfs())
+        try (QemuMachine m = QemuMachine.builder()
+                .binary(qemu)
+                .name("bench-bare-" + a.qemuName())
+                .accelerator(a)
+                .kernel(image.kernel())
+                .initrd(image.initramfs())
                 .append(GuestImage.BASE_COMMAND_LINE + " rdinit=/sbin/poweroff -- -f")
                 .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200))
-                .mediatorSocket(socket).userNetworking(true).noReboot(true).start()) {
+                .mediatorSocket(socket)
+                .userNetworking(true)
+                .noReboot(true)
+                .start()) {
             m.waits(Duration.ofSeconds(120)).forExit();
             return System.nanoTime() - t0;
         }
@@ -219,10 +274,17 @@ public final class Bench {
 
     static String table(List<String[]> rows, QemuBinary qemu, GuestImage image, AcceleratorChoice auto) {
         StringBuilder b = new StringBuilder();
-        b.append("vgpu-hil benchmark, ").append(LocalDateTime.now().withNano(0)).append(", QEMU ").append(qemu.version())
-                .append(", guest kernel ").append(image.info().get("kernel_version")).append(", ")
-                .append(Runtime.getRuntime().availableProcessors()).append(" cpus; accelerator AUTO chose ")
-                .append(auto.accelerator().qemuName()).append("\n\n");
+        b.append("vgpu-hil benchmark, ")
+                .append(LocalDateTime.now().withNano(0))
+                .append(", QEMU ")
+                .append(qemu.version())
+                .append(", guest kernel ")
+                .append(image.info().get("kernel_version"))
+                .append(", ")
+                .append(Runtime.getRuntime().availableProcessors())
+                .append(" cpus; accelerator AUTO chose ")
+                .append(auto.accelerator().qemuName())
+                .append("\n\n");
         String[] head = {"measurement", "result", "floor (same run)", "floor result"};
         int[] w = new int[4];
         for (int i = 0; i < 4; i++) {
@@ -246,7 +308,10 @@ public final class Bench {
     static String row(String[] cells, int[] w) {
         StringBuilder b = new StringBuilder("|");
         for (int i = 0; i < cells.length; i++) {
-            b.append(' ').append(cells[i]).append(" ".repeat(w[i] - cells[i].length())).append(" |");
+            b.append(' ')
+                    .append(cells[i])
+                    .append(" ".repeat(w[i] - cells[i].length()))
+                    .append(" |");
         }
         return b.toString();
     }

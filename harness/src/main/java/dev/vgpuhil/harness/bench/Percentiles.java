@@ -11,8 +11,8 @@ public record Percentiles(int count, long p50Nanos, long p99Nanos, long minNanos
         }
         long[] s = nanos.clone();
         Arrays.sort(s);
-        return new Percentiles(s.length, Percentile.nearestRank(s, 50), Percentile.nearestRank(s, 99), s[0],
-                s[s.length - 1]);
+        return new Percentiles(
+                s.length, Percentile.nearestRank(s, 50), Percentile.nearestRank(s, 99), s[0], s[s.length - 1]);
     }
 
     public double p50Micros() {

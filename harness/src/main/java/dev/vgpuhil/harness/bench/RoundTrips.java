@@ -83,8 +83,8 @@ public final class RoundTrips {
                             return linkStatus[0] == STATUS_DONE;
                         });
             } catch (ConditionTimeoutException e) {
-                throw new IllegalStateException("Mediator link of the qtest device never came up: STATUS=" + linkStatus[0]
-                        + " ERROR_CODE=" + dev.errorCode());
+                throw new IllegalStateException("Mediator link of the qtest device never came up: STATUS="
+                        + linkStatus[0] + " ERROR_CODE=" + dev.errorCode());
             }
             int errors = 0;
             long[] t = new long[count];
@@ -125,5 +125,4 @@ public final class RoundTrips {
         }
         return st;
     }
-
 }

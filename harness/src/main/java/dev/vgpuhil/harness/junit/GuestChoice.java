@@ -30,14 +30,17 @@ public record GuestChoice(Kind kind, Path image, Path kernel, Path initrd, Strin
     public static final String ENV = "VGPU_GUEST";
     public static final String BOOT_TIMEOUT_PROPERTY = "vgpu.guest.bootTimeout";
     public static final String BOOT_TIMEOUT_ENV = "VGPU_GUEST_BOOT_TIMEOUT";
+
     static {
         // the names are compile-time constants for the javadoc's {@value}; Setting is where they are declared
-        if (!PROPERTY.equals(Setting.GUEST.property()) || !ENV.equals(Setting.GUEST.env())
+        if (!PROPERTY.equals(Setting.GUEST.property())
+                || !ENV.equals(Setting.GUEST.env())
                 || !BOOT_TIMEOUT_PROPERTY.equals(Setting.GUEST_BOOT_TIMEOUT.property())
                 || !BOOT_TIMEOUT_ENV.equals(Setting.GUEST_BOOT_TIMEOUT.env())) {
             throw new IllegalStateException("GuestChoice's setting names disagree with dev.vgpuhil.common.Setting");
         }
     }
+
     public static final String DEFAULT_USER_APPEND = "root=/dev/vda1 rw console=ttyS0";
     static final Duration CI_BOOT_DEADLINE = Duration.ofSeconds(120);
     static final Duration DISK_BOOT_DEADLINE = Duration.ofMinutes(5);
@@ -125,8 +128,9 @@ public record GuestChoice(Kind kind, Path image, Path kernel, Path initrd, Strin
                         case "kernel" -> kernel = absolute(path(value), "kernel=");
                         case "initrd" -> initrd = absolute(path(value), "initrd=");
                         case "append" -> append = value;
-                        default -> throw new IllegalArgumentException("unknown option '" + key
-                                + "' (known: kernel=, initrd=, append=)");
+                        default ->
+                            throw new IllegalArgumentException(
+                                    "unknown option '" + key + "' (known: kernel=, initrd=, append=)");
                     }
                 }
                 if (kernel != null && append == null) {
@@ -144,8 +148,8 @@ public record GuestChoice(Kind kind, Path image, Path kernel, Path initrd, Strin
      * The choice for one VM: the annotation's value if not blank, else {@value #PROPERTY} from {@code config} (JUnit
      * configuration parameters, which include system properties), else {@value #ENV} from {@code env}, else ci.
      */
-    public static GuestChoice resolve(String annotationValue, Function<String, Optional<String>> config,
-                                      Function<String, String> env) {
+    public static GuestChoice resolve(
+            String annotationValue, Function<String, Optional<String>> config, Function<String, String> env) {
         if (annotationValue != null && !annotationValue.isBlank()) {
             return parse(annotationValue, "@VgpuVm(guest)");
         }
@@ -164,8 +168,8 @@ public record GuestChoice(Kind kind, Path image, Path kernel, Path initrd, Strin
      * The boot deadline: {@code annotationSeconds} if positive, else {@value #BOOT_TIMEOUT_PROPERTY}, else {@value
      * #BOOT_TIMEOUT_ENV} (seconds, or a duration like {@code 5m}, {@code 90s}, {@code PT10M}), else the guest's default.
      */
-    public Duration bootDeadline(int annotationSeconds, Function<String, Optional<String>> config,
-                                 Function<String, String> env) {
+    public Duration bootDeadline(
+            int annotationSeconds, Function<String, Optional<String>> config, Function<String, String> env) {
         if (annotationSeconds > 0) {
             return Duration.ofSeconds(annotationSeconds);
         }
@@ -229,8 +233,8 @@ public record GuestChoice(Kind kind, Path image, Path kernel, Path initrd, Strin
     private static Path absolute(Path p, String what) {
         Objects.requireNonNull(p, what);
         if (!p.isAbsolute()) {
-            throw new IllegalArgumentException(what + " must be an absolute path, not '" + p + "' (tests run in the"
-                    + " module's directory)");
+            throw new IllegalArgumentException(
+                    what + " must be an absolute path, not '" + p + "' (tests run in the" + " module's directory)");
         }
         return p.normalize();
     }

@@ -37,8 +37,8 @@ public final class GuestLauncher {
     }
 
     /** The CI image with a given accelerator. */
-    public static GuestVm boot(VmSpec spec, Path mediatorSocket, GuestImage image, SshKeys keys, Path agentJar,
-                               Accelerator accelerator) {
+    public static GuestVm boot(
+            VmSpec spec, Path mediatorSocket, GuestImage image, SshKeys keys, Path agentJar, Accelerator accelerator) {
         return boot(spec, mediatorSocket, GuestSystem.ci(image), keys, agentJar, accelerator);
     }
 
@@ -48,12 +48,13 @@ public final class GuestLauncher {
      * run's key (its NoCloud seed carries the key) — both within the guest's boot deadline. Disk guests are then
      * checked for a Java 17+ runtime (the agent is a Java 17 program) before the agent is uploaded.
      */
-    public static GuestVm boot(VmSpec spec, Path mediatorSocket, GuestSystem guest, SshKeys keys, Path agentJar,
-                               Accelerator accelerator) {
+    public static GuestVm boot(
+            VmSpec spec, Path mediatorSocket, GuestSystem guest, SshKeys keys, Path agentJar, Accelerator accelerator) {
         long t0 = System.nanoTime();
         Reporting.progress("booting VM '" + spec.name() + "' (" + guest.describe() + "; pool " + spec.pool()
                 + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ", " + spec.devices()
-                + " vgpu-stub, mediator " + (spec.mediator() && mediatorSocket != null ? mediatorSocket : "none") + ")");
+                + " vgpu-stub, mediator " + (spec.mediator() && mediatorSocket != null ? mediatorSocket : "none")
+                + ")");
         GuestSystem.BootPlan plan;
         try {
             plan = guest.plan(keys);
@@ -74,9 +75,10 @@ public final class GuestLauncher {
             b.mediatorSocket(mediatorSocket);
         }
         for (int i = 0; i < spec.devices(); i++) {
-            VgpuStubDevice d = VgpuStubDevice.of(Pool.valueOf(String.valueOf(spec.pool())),
-                            Priority.parse(spec.priority()), spec.vmId())
-                    .id("vgpu" + i).addr(String.format("0x%x", GuestVm.FIRST_SLOT + i));
+            VgpuStubDevice d = VgpuStubDevice.of(
+                            Pool.valueOf(String.valueOf(spec.pool())), Priority.parse(spec.priority()), spec.vmId())
+                    .id("vgpu" + i)
+                    .addr(String.format("0x%x", GuestVm.FIRST_SLOT + i));
             if (spec.deviceTimeoutMs() > 0) {
                 d = d.timeoutMs(spec.deviceTimeoutMs());
             }
@@ -110,10 +112,15 @@ public final class GuestLauncher {
                 }
                 long u0 = System.nanoTime();
                 Agent agent = Agent.install(shell, agentJar, spec.name());
-                Agent.enableMemoryDecoding(shell, java.util.stream.IntStream.range(0, spec.devices())
-                        .mapToObj(i -> String.format("0000:00:%02x.0", GuestVm.FIRST_SLOT + i)).toList(), spec.name());
+                Agent.enableMemoryDecoding(
+                        shell,
+                        java.util.stream.IntStream.range(0, spec.devices())
+                                .mapToObj(i -> String.format("0000:00:%02x.0", GuestVm.FIRST_SLOT + i))
+                                .toList(),
+                        spec.name());
                 Duration upload = Duration.ofNanos(System.nanoTime() - u0);
-                Reporting.progress("VM '" + spec.name() + "' up: ready (" + plan.readiness(login).description()
+                Reporting.progress("VM '" + spec.name() + "' up: ready ("
+                        + plan.readiness(login).description()
                         + ") after " + boot.toMillis() + " ms, agent uploaded in " + upload.toMillis()
                         + " ms; accelerator " + m.accelerator());
                 return new GuestVm(spec, guest, m, shell, agent, boot, upload);
@@ -142,41 +149,47 @@ public final class GuestLauncher {
         GuestShell.Result r = shell.exec(GuestSystem.JAVA_CHECK, Duration.ofSeconds(120));
         String how = (r.stdout() + r.stderr()).strip();
         if (r.exitCode() == 3) {
-            throw new BootFailure("VM '" + name + "' (" + guest.describe() + ") has no `java` on root's PATH: the guest"
-                    + " agent needs a Java 17+ runtime in the guest (e.g. apt-get install openjdk-17-jre-headless)", null);
+            throw new BootFailure(
+                    "VM '" + name + "' (" + guest.describe() + ") has no `java` on root's PATH: the guest"
+                            + " agent needs a Java 17+ runtime in the guest (e.g. apt-get install openjdk-17-jre-headless)",
+                    null);
         }
         int major = GuestSystem.javaMajor(how);
         if (major < 17) {
-            throw new BootFailure("VM '" + name + "' (" + guest.describe() + "): the guest's java is "
-                    + (major < 0 ? "of unknown version" : "Java " + major) + " (" + how.replace('\n', ' ')
-                    + "); the guest agent needs Java 17+ (e.g. apt-get install openjdk-17-jre-headless)", null);
+            throw new BootFailure(
+                    "VM '" + name + "' (" + guest.describe() + "): the guest's java is "
+                            + (major < 0 ? "of unknown version" : "Java " + major) + " (" + how.replace('\n', ' ')
+                            + "); the guest agent needs Java 17+ (e.g. apt-get install openjdk-17-jre-headless)",
+                    null);
         }
         Reporting.progress("VM '" + name + "': guest Java " + major + " (" + how.replace('\n', ' ') + ")");
     }
 
     /** Prints the serial console's new lines while the machine boots (-Dvgpu.progress=true). */
     private static Thread serialEcho(QemuMachine m, String name) {
-        Thread t = new Thread(() -> {
-            int next = 0;
-            try {
-                while (!Thread.currentThread().isInterrupted()) {
-                    SerialConsole s = m.serial();
-                    int count = s.lineCount();
-                    if (count > next) {
-                        List<String> lines = s.lines();
-                        int first = count - lines.size();
-                        for (int i = Math.max(next, first); i < count; i++) {
-                            System.out.println("  [" + name + " serial] " + lines.get(i - first));
+        Thread t = new Thread(
+                () -> {
+                    int next = 0;
+                    try {
+                        while (!Thread.currentThread().isInterrupted()) {
+                            SerialConsole s = m.serial();
+                            int count = s.lineCount();
+                            if (count > next) {
+                                List<String> lines = s.lines();
+                                int first = count - lines.size();
+                                for (int i = Math.max(next, first); i < count; i++) {
+                                    System.out.println("  [" + name + " serial] " + lines.get(i - first));
+                                }
+                                System.out.flush();
+                                next = count;
+                            }
+                            Thread.sleep(100);
                         }
-                        System.out.flush();
-                        next = count;
+                    } catch (InterruptedException | RuntimeException e) {
+                        // boot finished
                     }
-                    Thread.sleep(100);
-                }
-            } catch (InterruptedException | RuntimeException e) {
-                // boot finished
-            }
-        }, "serial-echo-" + name);
+                },
+                "serial-echo-" + name);
         t.setDaemon(true);
         t.start();
         return t;

@@ -25,6 +25,7 @@ import java.util.regex.Pattern;
 public final class GuestSystem {
     /** The seed's file name, next to the run's key (so it goes when the run's key directory goes). */
     static final String SEED_FILE = "nocloud-seed.img";
+
     private static final Map<Path, Path> SEEDS = new ConcurrentHashMap<>();
     private static final Pattern JAVA_VERSION = Pattern.compile("(?:JAVA_VERSION=|version )\"(\\d+)(?:\\.(\\d+))?");
 
@@ -95,8 +96,15 @@ public final class GuestSystem {
     }
 
     /** What a VM of this guest is told (kernel or disk, key delivery, readiness). */
-    public record BootPlan(Path kernel, Path initrd, String append, Path disk, String diskFormat, Path seed,
-                           Pattern readyMarker, Duration bootDeadline) {
+    public record BootPlan(
+            Path kernel,
+            Path initrd,
+            String append,
+            Path disk,
+            String diskFormat,
+            Path seed,
+            Pattern readyMarker,
+            Duration bootDeadline) {
         /** Sets the plan on a machine builder (kernel/initrd/append, disk in snapshot mode, seed, marker, deadline). */
         public MachineSpec.Builder applyTo(MachineSpec.Builder b) {
             if (kernel != null) {
@@ -116,7 +124,9 @@ public final class GuestSystem {
 
         /** What the VM is ready at: the serial marker (if the guest prints one), then {@code login}. */
         public WaitStrategy readiness(WaitStrategy login) {
-            return readyMarker == null ? login : SerialLineWait.forLine(readyMarker).and(login);
+            return readyMarker == null
+                    ? login
+                    : SerialLineWait.forLine(readyMarker).and(login);
         }
 
         /** No serial marker to wait for: readiness is an SSH login with the run's key. */
@@ -134,22 +144,42 @@ public final class GuestSystem {
         Pattern sshReady = Pattern.compile(Pattern.quote(GuestImage.MARKER_SSH_READY));
         switch (choice.kind()) {
             case CI:
-                return new BootPlan(ciImage.kernel(), ciImage.initramfs(), ciImage.kernelCommandLine(keys.publicKeyLine()),
-                        null, null, null, sshReady, bootDeadline);
+                return new BootPlan(
+                        ciImage.kernel(),
+                        ciImage.initramfs(),
+                        ciImage.kernelCommandLine(keys.publicKeyLine()),
+                        null,
+                        null,
+                        null,
+                        sshReady,
+                        bootDeadline);
             case DEBIAN_DISK:
-                return new BootPlan(disk.kernel(), disk.initrd(), disk.kernelCommandLine(keys.publicKeyLine()),
-                        disk.disk(), "qcow2", null, sshReady, bootDeadline);
+                return new BootPlan(
+                        disk.kernel(),
+                        disk.initrd(),
+                        disk.kernelCommandLine(keys.publicKeyLine()),
+                        disk.disk(),
+                        "qcow2",
+                        null,
+                        sshReady,
+                        bootDeadline);
             default:
-                return new BootPlan(choice.kernel(), choice.initrd(), choice.append(), choice.image(), "qcow2",
-                        seedFor(keys), null, bootDeadline);
+                return new BootPlan(
+                        choice.kernel(),
+                        choice.initrd(),
+                        choice.append(),
+                        choice.image(),
+                        "qcow2",
+                        seedFor(keys),
+                        null,
+                        bootDeadline);
         }
     }
 
     /** The run's NoCloud seed (root's authorized key = the run's public key), made on first use. */
     static Path seedFor(SshKeys keys) {
         Path pub = keys.publicKey().toAbsolutePath();
-        return SEEDS.computeIfAbsent(pub, p -> NoCloudSeed.create(keys.publicKeyLine(),
-                p.resolveSibling(SEED_FILE)));
+        return SEEDS.computeIfAbsent(pub, p -> NoCloudSeed.create(keys.publicKeyLine(), p.resolveSibling(SEED_FILE)));
     }
 
     /** Whether the guest must be checked for a Java 17+ runtime before the agent is used (all but the CI image). */
@@ -191,8 +221,14 @@ public final class GuestSystem {
                 env.put("guest.java", disk.info().getOrDefault("java_version", "?"));
                 env.put("guest.image", disk.cacheKey() + " (" + disk.directory() + ")");
             }
-            default -> env.put("guest.image", choice.image() + (choice.kernel() != null ? " (kernel " + choice.kernel()
-                    + ")" : " (own boot loader, SeaBIOS)") + ", NoCloud seed");
+            default ->
+                env.put(
+                        "guest.image",
+                        choice.image()
+                                + (choice.kernel() != null
+                                        ? " (kernel " + choice.kernel() + ")"
+                                        : " (own boot loader, SeaBIOS)")
+                                + ", NoCloud seed");
         }
         return env;
     }
@@ -202,8 +238,9 @@ public final class GuestSystem {
         return switch (choice.kind()) {
             case CI -> "CI initramfs " + ciImage.cacheKey();
             case DEBIAN_DISK -> "Debian disk " + disk.cacheKey() + " (direct kernel boot)";
-            default -> "user image " + choice.image() + (choice.kernel() != null ? " (kernel " + choice.kernel() + ")"
-                    : " (own boot loader)");
+            default ->
+                "user image " + choice.image()
+                        + (choice.kernel() != null ? " (kernel " + choice.kernel() + ")" : " (own boot loader)");
         };
     }
 

@@ -32,8 +32,14 @@ public final class GuestVm implements AutoCloseable {
     private final Duration agentUploadTime;
     private final GuestSystem guest;
 
-    GuestVm(VmSpec spec, GuestSystem guest, QemuMachine machine, GuestShell shell, Agent agent,
-                    Duration bootTime, Duration agentUploadTime) {
+    GuestVm(
+            VmSpec spec,
+            GuestSystem guest,
+            QemuMachine machine,
+            GuestShell shell,
+            Agent agent,
+            Duration bootTime,
+            Duration agentUploadTime) {
         this.spec = spec;
         this.guest = guest;
         this.machine = machine;
@@ -79,7 +85,8 @@ public final class GuestVm implements AutoCloseable {
     /** The guest's PCI address of device {@code i}, e.g. {@code 0000:00:10.0}. */
     public String device(int i) {
         if (i < 0 || i >= spec.devices()) {
-            throw new IllegalArgumentException("VM '" + name() + "' has " + spec.devices() + " vgpu-stub devices, no #" + i);
+            throw new IllegalArgumentException(
+                    "VM '" + name() + "' has " + spec.devices() + " vgpu-stub devices, no #" + i);
         }
         return String.format("0000:00:%02x.0", FIRST_SLOT + i);
     }

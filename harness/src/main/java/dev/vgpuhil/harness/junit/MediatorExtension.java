@@ -39,20 +39,25 @@ public final class MediatorExtension implements BeforeEachCallback, AfterEachCal
             return Optional.empty();
         }
         ExtensionContext classContext = classContext(context);
-        MediatorHandle h = classContext.getStore(NS).getOrComputeIfAbsent(KEY, k -> {
-            MediatorHandle m = MediatorHandle.from(a.get());
-            if (a.get().startFirst()) {
-                try {
-                    m.start();
-                } catch (RuntimeException e) {
-                    Reporting.attachText("mediator log (failed start)", m.log());
-                    m.keepFiles();
-                    m.close();
-                    throw e;
-                }
-            }
-            return m;
-        }, MediatorHandle.class);
+        MediatorHandle h = classContext
+                .getStore(NS)
+                .getOrComputeIfAbsent(
+                        KEY,
+                        k -> {
+                            MediatorHandle m = MediatorHandle.from(a.get());
+                            if (a.get().startFirst()) {
+                                try {
+                                    m.start();
+                                } catch (RuntimeException e) {
+                                    Reporting.attachText("mediator log (failed start)", m.log());
+                                    m.keepFiles();
+                                    m.close();
+                                    throw e;
+                                }
+                            }
+                            return m;
+                        },
+                        MediatorHandle.class);
         return Optional.of(h);
     }
 

@@ -18,7 +18,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.logging.Logger;
 
 /**
@@ -50,7 +49,9 @@ public final class MediatorHandle implements AutoCloseable {
         this.workersPerPool = workersPerPool;
         try {
             // a short path: Unix socket paths are limited to 107 bytes
-            this.dir = Files.createTempDirectory(Path.of("/tmp"), "vgpu-hil-med-",
+            this.dir = Files.createTempDirectory(
+                    Path.of("/tmp"),
+                    "vgpu-hil-med-",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         } catch (IOException e) {
             throw new MediatorFailure("cannot create a directory for the mediator socket", e);
@@ -60,8 +61,8 @@ public final class MediatorHandle implements AutoCloseable {
     }
 
     public static MediatorHandle from(WithMediator a) {
-        return new MediatorHandle(BackendChoice.parse(a.backend()), a.childProcess(), Duration.ofMillis(a.agingMs()),
-                a.workersPerPool());
+        return new MediatorHandle(
+                BackendChoice.parse(a.backend()), a.childProcess(), Duration.ofMillis(a.agingMs()), a.workersPerPool());
     }
 
     private static Logger quietMediatorLoggers() {
@@ -92,19 +93,33 @@ public final class MediatorHandle implements AutoCloseable {
                 + backend.name().toLowerCase() + ") on " + socket);
         try {
             if (childProcess) {
-                List<String> args = new ArrayList<>(List.of("--aging-ms", Long.toString(aging.toMillis()),
-                        "--workers-per-pool", Integer.toString(workersPerPool)));
-                child = MediatorProcess.builder().jar(Shipped.mediatorJar()).socketPath(socket).backend(backend).logFile(logFile)
-                        .args(args.toArray(String[]::new)).readyTimeout(Duration.ofSeconds(30)).build();
+                List<String> args = new ArrayList<>(List.of(
+                        "--aging-ms",
+                        Long.toString(aging.toMillis()),
+                        "--workers-per-pool",
+                        Integer.toString(workersPerPool)));
+                child = MediatorProcess.builder()
+                        .jar(Shipped.mediatorJar())
+                        .socketPath(socket)
+                        .backend(backend)
+                        .logFile(logFile)
+                        .args(args.toArray(String[]::new))
+                        .readyTimeout(Duration.ofSeconds(30))
+                        .build();
                 child.start();
             } else {
-                inProcess = new Mediator(MediatorConfig.builder().socketPath(socket).backend(backend).aging(aging)
-                        .workersPerPool(workersPerPool).logFile(logFile).build());
+                inProcess = new Mediator(MediatorConfig.builder()
+                        .socketPath(socket)
+                        .backend(backend)
+                        .aging(aging)
+                        .workersPerPool(workersPerPool)
+                        .logFile(logFile)
+                        .build());
                 inProcess.start();
             }
         } catch (IOException | RuntimeException e) {
-            throw new MediatorFailure("mediator-lite did not start on " + socket + " (log " + logFile + ":\n"
-                    + logTail(20) + ")", e);
+            throw new MediatorFailure(
+                    "mediator-lite did not start on " + socket + " (log " + logFile + ":\n" + logTail(20) + ")", e);
         }
         return this;
     }

@@ -20,13 +20,21 @@ public final class Shipped {
 
     /** The guest agent: {@link Setting#AGENT_JAR}, else the shipped one, else a checkout's build. */
     public static Path agentJar() {
-        return jar(Setting.AGENT_JAR, AGENT_RESOURCE, "guest-agent.jar", "guest-agent/target/guest-agent.jar",
+        return jar(
+                Setting.AGENT_JAR,
+                AGENT_RESOURCE,
+                "guest-agent.jar",
+                "guest-agent/target/guest-agent.jar",
                 "guest-agent");
     }
 
     /** The mediator daemon: {@link Setting#MEDIATOR_JAR}, else the shipped one, else a checkout's build. */
     public static Path mediatorJar() {
-        return jar(Setting.MEDIATOR_JAR, MEDIATOR_RESOURCE, "mediator-lite.jar", "mediator-lite/target/mediator-lite.jar",
+        return jar(
+                Setting.MEDIATOR_JAR,
+                MEDIATOR_RESOURCE,
+                "mediator-lite.jar",
+                "mediator-lite/target/mediator-lite.jar",
                 "mediator-lite");
     }
 
@@ -43,9 +51,11 @@ public final class Shipped {
             try {
                 return ShippedScripts.resource(resource, name);
             } catch (IllegalStateException e) {
-                throw new IllegalStateException("the harness artifact carries no " + name + " (" + resource + "): it was"
-                        + " built without the package phase (run `mvn package`, not `mvn test`, before its ITs), or set "
-                        + setting.spelled(), e);
+                throw new IllegalStateException(
+                        "the harness artifact carries no " + name + " (" + resource + "): it was"
+                                + " built without the package phase (run `mvn package`, not `mvn test`, before its ITs), or set "
+                                + setting.spelled(),
+                        e);
             }
         }
         if (!Files.isRegularFile(jar)) {

@@ -54,12 +54,17 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
     @Override
     public void beforeEach(ExtensionContext context) {
         ExtensionContext classContext = MediatorExtension.classContext(context);
-        List<VgpuVm> classSpecs = specs(context.getRequiredTestClass()).stream().filter(VgpuVm::perClass).toList();
+        List<VgpuVm> classSpecs = specs(context.getRequiredTestClass()).stream()
+                .filter(VgpuVm::perClass)
+                .toList();
         List<VgpuVm> methodSpecs = new ArrayList<>(specs(context.getRequiredTestMethod()));
-        specs(context.getRequiredTestClass()).stream().filter(v -> !v.perClass()).forEach(methodSpecs::add);
+        specs(context.getRequiredTestClass()).stream()
+                .filter(v -> !v.perClass())
+                .forEach(methodSpecs::add);
         if (!classSpecs.isEmpty()) {
-            VmGroup g = classContext.getStore(NS).getOrComputeIfAbsent(CLASS_VMS, k -> bootGroup(context, classSpecs),
-                    VmGroup.class);
+            VmGroup g = classContext
+                    .getStore(NS)
+                    .getOrComputeIfAbsent(CLASS_VMS, k -> bootGroup(context, classSpecs), VmGroup.class);
             g.rethrowBootFailure();
         }
         if (!methodSpecs.isEmpty()) {
@@ -68,7 +73,8 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             g.rethrowBootFailure();
         }
         for (GuestVm vm : vms(context)) {
-            Reporting.attachText("registers before the test, VM '" + vm.name() + "' (host view)",
+            Reporting.attachText(
+                    "registers before the test, VM '" + vm.name() + "' (host view)",
                     HostRegisters.dumpText(vm.machine()));
         }
     }
@@ -77,7 +83,8 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
     public void afterEach(ExtensionContext context) {
         boolean failed = context.getExecutionException().isPresent();
         for (GuestVm vm : vms(context)) {
-            Reporting.attachText("registers after the test, VM '" + vm.name() + "' (host view)",
+            Reporting.attachText(
+                    "registers after the test, VM '" + vm.name() + "' (host view)",
                     HostRegisters.dumpText(vm.machine()));
             vm.attachLogs();
             if (failed) {
@@ -114,7 +121,8 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
     }
 
     private VmGroup bootGroup(ExtensionContext context, List<VgpuVm> specs) {
-        Path socket = MediatorExtension.of(context).map(MediatorHandle::socketPath).orElse(null);
+        Path socket =
+                MediatorExtension.of(context).map(MediatorHandle::socketPath).orElse(null);
         VmGroup group = new VmGroup();
         try {
             SshKeys keys = keys(context);
@@ -127,9 +135,13 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             for (int i = 0; i < specs.size(); i++) {
                 VgpuVm spec = specs.get(i);
                 GuestSystem guest = guests.get(i);
-                boots.add(Reporting.async("boot-" + spec.name(), () -> Reporting.step("boot VM '" + spec.name()
-                        + "' (pool " + spec.pool() + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ")",
-                        () -> GuestLauncher.boot(VmSpec.of(spec), socket, guest, keys, jar, Accelerator.AUTO))));
+                boots.add(Reporting.async(
+                        "boot-" + spec.name(),
+                        () -> Reporting.step(
+                                "boot VM '" + spec.name() + "' (pool " + spec.pool() + ", priority " + spec.priority()
+                                        + ", vm_id " + spec.vmId() + ")",
+                                () -> GuestLauncher.boot(
+                                        VmSpec.of(spec), socket, guest, keys, jar, Accelerator.AUTO))));
             }
             RuntimeException first = null;
             for (int i = 0; i < boots.size(); i++) {
@@ -196,7 +208,8 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
     static GuestSystem guest(ExtensionContext context, VgpuVm spec) {
         // system properties explicitly too: an EngineTestKit run sees only the parameters it was given
         Function<String, Optional<String>> config = k -> context.getConfigurationParameter(k)
-                .or(() -> dev.vgpuhil.common.Setting.byProperty(k).flatMap(s -> s.value(System::getProperty, e -> null)));
+                .or(() ->
+                        dev.vgpuhil.common.Setting.byProperty(k).flatMap(s -> s.value(System::getProperty, e -> null)));
         GuestChoice choice = GuestChoice.resolve(spec.guest(), config, System::getenv);
         Duration deadline = choice.bootDeadline(spec.bootTimeoutSeconds(), config, System::getenv);
         String what = switch (choice.kind()) {
@@ -217,13 +230,18 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             Map<String, String> env = new LinkedHashMap<>();
             env.put("QEMU.version", vm.qemuVersion());
             env.put("QEMU.binary", vm.machine().qemu().path().toString());
-            env.put("device.hosting", vm.machine().deviceHosting().map(dh -> dh.label()).orElse("none"));
+            env.put(
+                    "device.hosting",
+                    vm.machine().deviceHosting().map(dh -> dh.label()).orElse("none"));
             env.put("accelerator", vm.machine().accelerator().accelerator().qemuName());
             env.put("accelerator.why", vm.machine().accelerator().reason());
             env.putAll(vm.guest().environment());
             env.put("host.java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
-            env.put("host.os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
-                    + System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
+            env.put(
+                    "host.os",
+                    System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
+                            + System.getProperty("os.arch") + ", "
+                            + Runtime.getRuntime().availableProcessors() + " cpus");
             env.put("boot.to.ssh.ms", Long.toString(vm.bootTime().toMillis()));
             MediatorExtension.of(context).ifPresent(m -> env.put("mediator", m.toString()));
             Reporting.environment(env);
@@ -250,20 +268,24 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             return new GuestVms(vms);
         }
         if (vms.isEmpty()) {
-            throw new ParameterResolutionException("no VM for parameter " + p.getParameter() + ": annotate the test "
-                    + "or its class with @VgpuVm");
+            throw new ParameterResolutionException(
+                    "no VM for parameter " + p.getParameter() + ": annotate the test " + "or its class with @VgpuVm");
         }
         Optional<Vm> named = p.findAnnotation(Vm.class);
         GuestVm vm;
         if (named.isPresent()) {
-            vm = vms.stream().filter(v -> v.name().equals(named.get().value())).findFirst().orElseThrow(() ->
-                    new ParameterResolutionException("no VM named '" + named.get().value() + "' (VMs: "
-                            + vms.stream().map(GuestVm::name).toList() + ")"));
+            vm = vms.stream()
+                    .filter(v -> v.name().equals(named.get().value()))
+                    .findFirst()
+                    .orElseThrow(() -> new ParameterResolutionException(
+                            "no VM named '" + named.get().value() + "' (VMs: "
+                                    + vms.stream().map(GuestVm::name).toList() + ")"));
         } else if (vms.size() == 1) {
             vm = vms.get(0);
         } else {
-            throw new ParameterResolutionException(vms.size() + " VMs " + vms.stream().map(GuestVm::name).toList()
-                    + ": pick one with @Vm(\"name\") on " + p.getParameter() + ", or take GuestVms");
+            throw new ParameterResolutionException(
+                    vms.size() + " VMs " + vms.stream().map(GuestVm::name).toList()
+                            + ": pick one with @Vm(\"name\") on " + p.getParameter() + ", or take GuestVms");
         }
         if (t == GuestShell.class) {
             return vm.shell();
@@ -310,7 +332,8 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
                     e = new IllegalStateException("closing VM '" + copy.get(i).name() + "' took over 60 s", ex);
                 } catch (InterruptedException ex) {
                     Thread.currentThread().interrupt();
-                    e = new IllegalStateException("interrupted while closing VM '" + copy.get(i).name() + "'", ex);
+                    e = new IllegalStateException(
+                            "interrupted while closing VM '" + copy.get(i).name() + "'", ex);
                 }
                 if (e != null) {
                     if (failure == null) {

@@ -1,8 +1,17 @@
 package dev.vgpuhil.harness.junit;
 
 /** What a {@link VgpuVm} asks for, as a value (also for callers without an annotation, e.g. the benchmark). */
-public record VmSpec(String name, char pool, String priority, long vmId, boolean mediator, int devices,
-                     int deviceTimeoutMs, int memoryMib, java.util.List<String> extraQemuArgs, String qemu) {
+public record VmSpec(
+        String name,
+        char pool,
+        String priority,
+        long vmId,
+        boolean mediator,
+        int devices,
+        int deviceTimeoutMs,
+        int memoryMib,
+        java.util.List<String> extraQemuArgs,
+        String qemu) {
 
     public VmSpec {
         if (pool != 'A' && pool != 'B') {
@@ -16,8 +25,17 @@ public record VmSpec(String name, char pool, String priority, long vmId, boolean
     }
 
     public static VmSpec of(VgpuVm a) {
-        return new VmSpec(a.name(), a.pool(), a.priority(), a.vmId(), a.mediator(), a.devices(), a.deviceTimeoutMs(),
-                a.memoryMib(), java.util.List.of(a.extraQemuArgs()), a.qemu());
+        return new VmSpec(
+                a.name(),
+                a.pool(),
+                a.priority(),
+                a.vmId(),
+                a.mediator(),
+                a.devices(),
+                a.deviceTimeoutMs(),
+                a.memoryMib(),
+                java.util.List.of(a.extraQemuArgs()),
+                a.qemu());
     }
 
     /** One device, 512 MiB, the device's default timeout. */
@@ -27,6 +45,7 @@ public record VmSpec(String name, char pool, String priority, long vmId, boolean
 
     /** A copy that runs on QEMU binary {@code path} (empty: the run's default). */
     public VmSpec withQemu(String path) {
-        return new VmSpec(name, pool, priority, vmId, mediator, devices, deviceTimeoutMs, memoryMib, extraQemuArgs, path);
+        return new VmSpec(
+                name, pool, priority, vmId, mediator, devices, deviceTimeoutMs, memoryMib, extraQemuArgs, path);
     }
 }

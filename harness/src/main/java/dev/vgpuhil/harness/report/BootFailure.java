@@ -37,7 +37,8 @@ public class BootFailure extends RuntimeException {
     }
 
     static String firstLine(Throwable t) {
-        String m = t.getMessage() == null ? t.getClass().getName() : t.getClass().getSimpleName() + ": " + t.getMessage();
+        String m =
+                t.getMessage() == null ? t.getClass().getName() : t.getClass().getSimpleName() + ": " + t.getMessage();
         int nl = m.indexOf('\n');
         return nl < 0 ? m : m.substring(0, nl) + " ...";
     }

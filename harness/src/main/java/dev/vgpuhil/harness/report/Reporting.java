@@ -27,6 +27,7 @@ import java.util.function.Supplier;
 public final class Reporting {
     /** Attachments larger than this are cut to their tail (serial logs can grow). */
     static final int MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024;
+
     private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss.SSS");
 
     private Reporting() {}
@@ -60,8 +61,8 @@ public final class Reporting {
         byte[] bytes = content.getBytes(StandardCharsets.UTF_8);
         if (bytes.length > MAX_ATTACHMENT_BYTES) {
             content = "[... first " + (bytes.length - MAX_ATTACHMENT_BYTES) + " bytes cut ...]\n"
-                    + new String(bytes, bytes.length - MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_BYTES,
-                    StandardCharsets.UTF_8);
+                    + new String(
+                            bytes, bytes.length - MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_BYTES, StandardCharsets.UTF_8);
         }
         Allure.addAttachment(name, mime, content, ext);
     }
@@ -160,13 +161,15 @@ public final class Reporting {
     public static <T> java.util.concurrent.CompletableFuture<T> async(String threadName, Supplier<T> body) {
         String uuid = currentTestCase();
         java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try {
-                f.complete(inTestCase(uuid, body));
-            } catch (Throwable e) {
-                f.completeExceptionally(e);
-            }
-        }, threadName);
+        Thread t = new Thread(
+                () -> {
+                    try {
+                        f.complete(inTestCase(uuid, body));
+                    } catch (Throwable e) {
+                        f.completeExceptionally(e);
+                    }
+                },
+                threadName);
         t.setDaemon(true);
         t.start();
         return f;
@@ -189,12 +192,16 @@ public final class Reporting {
     static void writeCategories(Path dir) throws IOException {
         try (InputStream in = Reporting.class.getClassLoader().getResourceAsStream(CATEGORIES_RESOURCE)) {
             if (in == null) {
-                System.err.println("[vgpu-hil] no " + CATEGORIES_RESOURCE + " on the classpath: the report has no categories");
+                System.err.println(
+                        "[vgpu-hil] no " + CATEGORIES_RESOURCE + " on the classpath: the report has no categories");
                 return;
             }
             Path tmp = dir.resolve(".categories.json.tmp");
             Files.write(tmp, in.readAllBytes());
-            Files.move(tmp, dir.resolve("categories.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+            Files.move(
+                    tmp,
+                    dir.resolve("categories.json"),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                     java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         }
     }
@@ -210,8 +217,9 @@ public final class Reporting {
         Path file = dir.resolve("environment.properties");
         try {
             Files.createDirectories(dir);
-            try (FileChannel ch = FileChannel.open(dir.resolve(".environment.lock"), StandardOpenOption.CREATE,
-                    StandardOpenOption.WRITE); FileLock ignored = ch.lock()) {
+            try (FileChannel ch = FileChannel.open(
+                            dir.resolve(".environment.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                    FileLock ignored = ch.lock()) {
                 Properties p = new Properties();
                 if (Files.isRegularFile(file)) {
                     try (InputStream in = Files.newInputStream(file)) {
@@ -226,14 +234,19 @@ public final class Reporting {
                 // sorted, no date comment: stable between runs
                 StringBuilder b = new StringBuilder();
                 for (var e : new TreeMap<>(p).entrySet()) {
-                    b.append(escape(e.getKey().toString(), true)).append('=')
-                            .append(escape(e.getValue().toString(), false)).append('\n');
+                    b.append(escape(e.getKey().toString(), true))
+                            .append('=')
+                            .append(escape(e.getValue().toString(), false))
+                            .append('\n');
                 }
                 Path tmp = dir.resolve(".environment.properties.tmp");
                 try (OutputStream out = Files.newOutputStream(tmp)) {
                     out.write(b.toString().getBytes(StandardCharsets.ISO_8859_1));
                 }
-                Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                Files.move(
+                        tmp,
+                        file,
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                         java.nio.file.StandardCopyOption.ATOMIC_MOVE);
                 writeCategories(dir);
             }
@@ -267,7 +280,9 @@ public final class Reporting {
 
     /** What {@link Setting#PROGRESS} asks for. */
     enum Console {
-        QUIET, PHASES, SERIAL;
+        QUIET,
+        PHASES,
+        SERIAL;
 
         static Console configured() {
             String v = Setting.PROGRESS.get().toLowerCase(java.util.Locale.ROOT);
@@ -275,8 +290,9 @@ public final class Reporting {
                 case "quiet", "false" -> QUIET;
                 case "serial", "true" -> SERIAL;
                 case "phases" -> PHASES;
-                default -> throw new IllegalArgumentException(Setting.PROGRESS.spelled() + "=" + v
-                        + " is not one of quiet, phases, serial");
+                default ->
+                    throw new IllegalArgumentException(
+                            Setting.PROGRESS.spelled() + "=" + v + " is not one of quiet, phases, serial");
             };
         }
     }

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.harness.Categories;
+import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.AgentRun;
 import dev.vgpuhil.harness.junit.VgpuVm;
@@ -58,12 +58,17 @@ class AllureOutputIT {
         TestExecutionSummary summary = runWithAllureInto(dir, OneVmOneAgentCommand.class);
         try {
             assertThat(summary.getTestsStartedCount()).as("tests started").isEqualTo(2);
-            assertThat(summary.getTestsSucceededCount()).as("agent test passes: " + failures(summary)).isEqualTo(1);
-            assertThat(summary.getTestsFailedCount()).as("the deliberate protocol failure").isEqualTo(1);
+            assertThat(summary.getTestsSucceededCount())
+                    .as("agent test passes: " + failures(summary))
+                    .isEqualTo(1);
+            assertThat(summary.getTestsFailedCount())
+                    .as("the deliberate protocol failure")
+                    .isEqualTo(1);
 
             Map<String, JsonNode> results = new LinkedHashMap<>();
             try (Stream<Path> s = Files.list(dir)) {
-                for (Path p : s.filter(f -> f.getFileName().toString().endsWith("-result.json")).toList()) {
+                for (Path p : s.filter(f -> f.getFileName().toString().endsWith("-result.json"))
+                        .toList()) {
                     JsonNode r = JsonObjects.object(Files.readString(p));
                     String name = r.path("name").asText(); // "agentCommand(Agent)"
                     results.put(name.contains("(") ? name.substring(0, name.indexOf('(')) : name, r);
@@ -91,17 +96,22 @@ class AllureOutputIT {
             for (String name : expected) {
                 Path file = dir.resolve(attachments.get(name));
                 assertThat(file).as("attachment file of '" + name + "'").isRegularFile();
-                assertThat(Files.size(file)).as("size of attachment '" + name + "'").isPositive();
+                assertThat(Files.size(file))
+                        .as("size of attachment '" + name + "'")
+                        .isPositive();
             }
             assertThat(Files.readString(dir.resolve(attachments.get(vm + "serial.log"))))
-                    .as("serial console attachment").contains("vgpu-hil: ssh ready");
+                    .as("serial console attachment")
+                    .contains("vgpu-hil: ssh ready");
             assertThat(Files.readString(dir.resolve(attachments.get(vm + "QEMU command line"))))
                     .contains("vgpu-stub");
-            assertThat(Files.readString(dir.resolve(attachments.get("registers after the test, VM '" + VM
-                    + "' (host view)")))).contains("VM_ID");
+            assertThat(Files.readString(
+                            dir.resolve(attachments.get("registers after the test, VM '" + VM + "' (host view)"))))
+                    .contains("VM_ID");
             assertThat(Files.readString(dir.resolve(attachments.get("agent vector-add on " + VM + " (JSON lines)"))))
                     .contains("\"correct\"");
-            assertThat(Files.readString(dir.resolve(attachments.get("mediator log")))).contains("request vm=");
+            assertThat(Files.readString(dir.resolve(attachments.get("mediator log"))))
+                    .contains("request vm=");
 
             // steps: the boot (with the guest's preparation) in the first test, the agent's run
             List<String> steps = steps(agentTest);
@@ -114,17 +124,21 @@ class AllureOutputIT {
             assertThat(failed.path("status").asText()).isEqualTo("failed");
             String message = failed.path("statusDetails").path("message").textValue();
             assertThat(Categories.matching(message)).containsExactly("Protocol failure");
-            assertThat(attachments(failed)).as("a failed test gets the VM's logs too").containsKey(vm + "serial.log");
+            assertThat(attachments(failed))
+                    .as("a failed test gets the VM's logs too")
+                    .containsKey(vm + "serial.log");
 
             // the first register dump reads the registers: the device's BAR0 is decoded before the first test
-            String before = Files.readString(dir.resolve(attachments(agentTest)
-                    .get("registers before the test, VM '" + VM + "' (host view)")));
-            assertThat(before).as("registers before the first test").doesNotContain("not mapped").contains("BAR0 0x")
+            String before = Files.readString(
+                    dir.resolve(attachments(agentTest).get("registers before the test, VM '" + VM + "' (host view)")));
+            assertThat(before)
+                    .as("registers before the first test")
+                    .doesNotContain("not mapped")
+                    .contains("BAR0 0x")
                     .containsPattern("PROTOCOL_VER +0x00010000");
 
             // categories.json: written by the harness into the same results directory
-            assertThat(dir.resolve("categories.json")).isRegularFile()
-                    .content().contains("\"Protocol failure\"");
+            assertThat(dir.resolve("categories.json")).isRegularFile().content().contains("\"Protocol failure\"");
 
             // environment.properties: QEMU version and accelerator
             Path envFile = dir.resolve("environment.properties");
@@ -160,8 +174,10 @@ class AllureOutputIT {
                     .enableTestExecutionListenerAutoRegistration(false)
                     .addTestExecutionListeners(new AllureJunitPlatform(lifecycle), summary)
                     .build());
-            launcher.execute(LauncherDiscoveryRequestBuilder.request().selectors(selectClass(testClass))
-                    .configurationParameter(Fixture.PARAMETER, "true").build());
+            launcher.execute(LauncherDiscoveryRequestBuilder.request()
+                    .selectors(selectClass(testClass))
+                    .configurationParameter(Fixture.PARAMETER, "true")
+                    .build());
         } finally {
             Allure.setLifecycle(saved);
             if (savedDir == null) {
@@ -175,8 +191,11 @@ class AllureOutputIT {
 
     static String failures(TestExecutionSummary summary) {
         StringBuilder b = new StringBuilder();
-        summary.getFailures().forEach(f -> b.append(f.getTestIdentifier().getDisplayName()).append(": ")
-                .append(f.getException()).append('\n'));
+        summary.getFailures()
+                .forEach(f -> b.append(f.getTestIdentifier().getDisplayName())
+                        .append(": ")
+                        .append(f.getException())
+                        .append('\n'));
         return b.toString();
     }
 
@@ -209,8 +228,9 @@ class AllureOutputIT {
     static class OneVmOneAgentCommand {
         @Test
         void agentCommand(Agent agent) {
-            AgentRun run = io.qameta.allure.Allure.step("vector-add through the mediator", () ->
-                    agent.run("vector-add", "--elements", "17", "--seed", "1", "--request-id", "4242"));
+            AgentRun run = io.qameta.allure.Allure.step(
+                    "vector-add through the mediator",
+                    () -> agent.run("vector-add", "--elements", "17", "--seed", "1", "--request-id", "4242"));
             if (!run.ok()) {
                 throw new ProtocolFailure("vector-add failed: " + run.diagnostics());
             }

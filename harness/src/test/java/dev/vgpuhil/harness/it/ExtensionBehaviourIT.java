@@ -32,31 +32,50 @@ import org.junit.platform.testkit.engine.Event;
 class ExtensionBehaviourIT {
 
     @Test
-    @DisplayName("a refused boot: BootFailure with the launcher's exception as cause, category Boot failure, run dir kept")
+    @DisplayName(
+            "a refused boot: BootFailure with the launcher's exception as cause, category Boot failure, run dir kept")
     void refusedBoot() throws Exception {
-        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(BrokenBoot.class))
+        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter")
+                .configurationParameter(Fixture.PARAMETER, "true")
+                .selectors(selectClass(BrokenBoot.class))
                 .execute();
         List<Event> failed = r.testEvents().failed().list();
         assertThat(failed).hasSize(2);
-        Throwable first = failed.get(0).getPayload(org.junit.platform.engine.TestExecutionResult.class).orElseThrow()
-                .getThrowable().orElseThrow();
-        Throwable second = failed.get(1).getPayload(org.junit.platform.engine.TestExecutionResult.class).orElseThrow()
-                .getThrowable().orElseThrow();
-        assertThat(first).isInstanceOf(BootFailure.class).hasMessageStartingWith("boot failure: VM 'broken'")
+        Throwable first = failed.get(0)
+                .getPayload(org.junit.platform.engine.TestExecutionResult.class)
+                .orElseThrow()
+                .getThrowable()
+                .orElseThrow();
+        Throwable second = failed.get(1)
+                .getPayload(org.junit.platform.engine.TestExecutionResult.class)
+                .orElseThrow()
+                .getThrowable()
+                .orElseThrow();
+        assertThat(first)
+                .isInstanceOf(BootFailure.class)
+                .hasMessageStartingWith("boot failure: VM 'broken'")
                 .hasCauseInstanceOf(QemuMachineException.class);
-        assertThat(second).as("the class's second test fails with the remembered failure, no second boot")
+        assertThat(second)
+                .as("the class's second test fails with the remembered failure, no second boot")
                 .isSameAs(first);
         // it says what happened: QEMU's exit code and its own refusal (stderr tail), in the message itself ...
-        assertThat(first.getMessage()).as("exit code in the message").containsPattern("exit(ed)? .*code [1-9]")
-                .as("QEMU's stderr tail (the refusal of timeout_ms=0) in the message").contains("timeout_ms");
+        assertThat(first.getMessage())
+                .as("exit code in the message")
+                .containsPattern("exit(ed)? .*code [1-9]")
+                .as("QEMU's stderr tail (the refusal of timeout_ms=0) in the message")
+                .contains("timeout_ms");
         // ... and the launcher's MachineBootException is in the cause chain, with the same diagnostics
-        MachineBootException boot = causeChain(first).stream().filter(MachineBootException.class::isInstance)
-                .map(MachineBootException.class::cast).findFirst().orElseThrow(() -> new AssertionError(
-                        "no MachineBootException in the cause chain of " + first));
+        MachineBootException boot = causeChain(first).stream()
+                .filter(MachineBootException.class::isInstance)
+                .map(MachineBootException.class::cast)
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no MachineBootException in the cause chain of " + first));
         assertThat(boot.exitStatus()).as("QEMU's exit status").isPresent();
         assertThat(boot.exitStatus().get().exitValue()).isNotZero();
         assertThat(boot.stderrTail()).contains("timeout_ms");
-        assertThat(boot.getMessage()).contains(boot.exitStatus().get().toString()).contains("timeout_ms");
+        assertThat(boot.getMessage())
+                .contains(boot.exitStatus().get().toString())
+                .contains("timeout_ms");
         assertThat(Categories.matching(first.getMessage())).containsExactly("Boot failure");
         Path runDir = ((QemuMachineException) first.getCause()).runDir();
         assertThat(runDir).as("run directory kept after a failed boot").isDirectory();
@@ -67,20 +86,36 @@ class ExtensionBehaviourIT {
     @Test
     @DisplayName("a failed test keeps its VM's run directory; a passing one does not")
     void runDirectoryKeptOnFailure() throws Exception {
-        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(FailsOnAGoodVm.class))
+        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter")
+                .configurationParameter(Fixture.PARAMETER, "true")
+                .selectors(selectClass(FailsOnAGoodVm.class))
                 .execute();
         r.testEvents().assertStatistics(s -> s.started(1).failed(1));
-        Throwable t = r.testEvents().failed().list().get(0).getPayload(org.junit.platform.engine.TestExecutionResult.class)
-                .orElseThrow().getThrowable().orElseThrow();
+        Throwable t = r.testEvents()
+                .failed()
+                .list()
+                .get(0)
+                .getPayload(org.junit.platform.engine.TestExecutionResult.class)
+                .orElseThrow()
+                .getThrowable()
+                .orElseThrow();
         assertThat(t).isInstanceOf(ProtocolFailure.class);
         assertThat(Categories.matching(t.getMessage())).containsExactly("Protocol failure");
-        assertThat(FailsOnAGoodVm.runDir).as("run directory of the failed test's VM").isDirectory();
+        assertThat(FailsOnAGoodVm.runDir)
+                .as("run directory of the failed test's VM")
+                .isDirectory();
         assertThat(FailsOnAGoodVm.runDir.resolve("serial.log")).isRegularFile();
         GuestVmTrees.delete(FailsOnAGoodVm.runDir);
 
-        EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(PassesOnAGoodVm.class)).execute()
-                .testEvents().assertStatistics(s -> s.started(1).succeeded(1));
-        assertThat(PassesOnAGoodVm.runDir).as("run directory of a passing test's VM is removed").doesNotExist();
+        EngineTestKit.engine("junit-jupiter")
+                .configurationParameter(Fixture.PARAMETER, "true")
+                .selectors(selectClass(PassesOnAGoodVm.class))
+                .execute()
+                .testEvents()
+                .assertStatistics(s -> s.started(1).succeeded(1));
+        assertThat(PassesOnAGoodVm.runDir)
+                .as("run directory of a passing test's VM is removed")
+                .doesNotExist();
     }
 
     static List<Throwable> causeChain(Throwable t) {
@@ -93,7 +128,10 @@ class ExtensionBehaviourIT {
 
     /** QEMU refuses the device (timeout_ms must be at least 1). */
     @Fixture
-    @VgpuVm(name = "broken", mediator = false, extraQemuArgs = {"-device", "vgpu-stub,timeout_ms=0"})
+    @VgpuVm(
+            name = "broken",
+            mediator = false,
+            extraQemuArgs = {"-device", "vgpu-stub,timeout_ms=0"})
     static class BrokenBoot {
         @Test
         void first(GuestVm vm) {
@@ -134,7 +172,8 @@ class ExtensionBehaviourIT {
     static final class GuestVmTrees {
         static void delete(Path dir) throws java.io.IOException {
             try (var s = Files.walk(dir)) {
-                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                s.sorted(java.util.Comparator.reverseOrder())
+                        .forEach(p -> p.toFile().delete());
             }
         }
     }

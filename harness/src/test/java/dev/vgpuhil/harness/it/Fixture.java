@@ -23,7 +23,9 @@ import org.junit.jupiter.api.extension.ExtensionContext;
     final class Condition implements ExecutionCondition {
         @Override
         public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
-            return context.getConfigurationParameter(PARAMETER).map(Boolean::parseBoolean).orElse(false)
+            return context.getConfigurationParameter(PARAMETER)
+                            .map(Boolean::parseBoolean)
+                            .orElse(false)
                     ? ConditionEvaluationResult.enabled("run by its outer test")
                     : ConditionEvaluationResult.disabled("a fixture of an outer test; runs only through it");
         }

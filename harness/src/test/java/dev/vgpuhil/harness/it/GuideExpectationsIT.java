@@ -2,9 +2,9 @@ package dev.vgpuhil.harness.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.harness.fixtures.GarbageWriter;
 import dev.vgpuhil.harness.agent.GuideTestProgram;
 import dev.vgpuhil.harness.agent.Selftest;
+import dev.vgpuhil.harness.fixtures.GarbageWriter;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.VgpuVm;
 import dev.vgpuhil.harness.report.ProtocolFailure;
@@ -35,14 +35,32 @@ class GuideExpectationsIT {
 
         for (Selftest s : new Selftest[] {agent, c}) {
             Reporting.step(s.client() + ": 15+ checks, 0 failures", () -> s.requireAllPassed(15));
-            Reporting.doStep(s.client() + ": test 9 zero-length doorbell -> ERROR + INVALID_LENGTH", () ->
-                    requireActual(s, "zero_length_doorbell", "STATUS=3 ERROR_CODE=1"));
-            Reporting.doStep(s.client() + ": test 10 valid doorbell -> ERROR + MEDIATOR_UNAVAILABLE", () ->
-                    requireActual(s, "valid_doorbell_no_mediator", "STATUS=3 ERROR_CODE=2"));
-            for (String name : new String[] {"pci_ids", "pci_revision", "pool_id", "priority", "vm_id", "protocol_ver",
-                    "capabilities", "status_idle", "error_code_clear", "doorbell_reads_zero", "scratch_rw",
-                    "request_len_rw", "request_id_rw", "readonly_ignore_writes", "request_buffer_rw",
-                    "response_buffer_ro", "irq_status_latched", "timestamp_set"}) {
+            Reporting.doStep(
+                    s.client() + ": test 9 zero-length doorbell -> ERROR + INVALID_LENGTH",
+                    () -> requireActual(s, "zero_length_doorbell", "STATUS=3 ERROR_CODE=1"));
+            Reporting.doStep(
+                    s.client() + ": test 10 valid doorbell -> ERROR + MEDIATOR_UNAVAILABLE",
+                    () -> requireActual(s, "valid_doorbell_no_mediator", "STATUS=3 ERROR_CODE=2"));
+            for (String name : new String[] {
+                "pci_ids",
+                "pci_revision",
+                "pool_id",
+                "priority",
+                "vm_id",
+                "protocol_ver",
+                "capabilities",
+                "status_idle",
+                "error_code_clear",
+                "doorbell_reads_zero",
+                "scratch_rw",
+                "request_len_rw",
+                "request_id_rw",
+                "readonly_ignore_writes",
+                "request_buffer_rw",
+                "response_buffer_ro",
+                "irq_status_latched",
+                "timestamp_set"
+            }) {
                 assertThat(s.require(name).pass()).as(s.client() + " " + name).isTrue();
             }
         }
@@ -50,7 +68,8 @@ class GuideExpectationsIT {
     }
 
     @Test
-    @DisplayName("garbage register and buffer writes from the guest leave the device working: full selftest passes after")
+    @DisplayName(
+            "garbage register and buffer writes from the guest leave the device working: full selftest passes after")
     void garbageDoesNotBreakTheDevice(GuestVm vm) {
         String bdf = vm.device(2);
         GarbageWriter.write(vm.shell(), bdf, 20260, false);

@@ -52,8 +52,16 @@ class MainJobIT {
         summary.add("probe: " + p.bdf() + " vendor 0x1234 device 0x5647 rev " + p.revision() + " pool " + p.poolId()
                 + " priority " + p.priority() + " vm_id " + p.vmId());
 
-        Selftest s = vm.agent().selftest("--expect-pool", "B", "--expect-priority", "high", "--expect-vm", "200",
-                "--mediator", "present");
+        Selftest s = vm.agent()
+                .selftest(
+                        "--expect-pool",
+                        "B",
+                        "--expect-priority",
+                        "high",
+                        "--expect-vm",
+                        "200",
+                        "--mediator",
+                        "present");
         s.requireAllPassed(15);
         summary.add("selftest (with mediator): " + s.passed() + " passed, " + s.failed() + " failed");
 
@@ -63,14 +71,19 @@ class MainJobIT {
                 List<VectorAddResult> rs = vm.agent().vectorAdd(n, seed + n, irq, 2);
                 for (VectorAddResult r : rs) {
                     if (!r.done() || !r.correct() || (irq && !r.interruptDriven())) {
-                        throw new ProtocolFailure("vector-add " + n + " elements (" + (irq ? "irq" : "polling") + "): " + r);
+                        throw new ProtocolFailure(
+                                "vector-add " + n + " elements (" + (irq ? "irq" : "polling") + "): " + r);
                     }
                 }
                 VectorAddResult last = rs.get(rs.size() - 1);
                 summary.add("vector-add " + n + " elements, " + (irq ? "interrupt-driven" : "polling") + ": "
-                        + rs.size() + " correct, " + rs.stream().mapToLong(VectorAddResult::micros).max().orElse(0)
-                        + " us max" + (irq ? ", guest IRQ " + last.linuxIrq() + " via " + last.uio() + ", interrupt count "
-                        + last.irqCount() : ""));
+                        + rs.size() + " correct, "
+                        + rs.stream().mapToLong(VectorAddResult::micros).max().orElse(0)
+                        + " us max"
+                        + (irq
+                                ? ", guest IRQ " + last.linuxIrq() + " via " + last.uio() + ", interrupt count "
+                                        + last.irqCount()
+                                : ""));
             }
         }
 
@@ -78,15 +91,16 @@ class MainJobIT {
         if (b.errors() != 0 || b.count() != 200) {
             throw new ProtocolFailure("bench: " + b.raw());
         }
-        summary.add(String.format("bench: %d echo doorbells, p50 %.0f us, p99 %.0f us", b.count(), b.p50Micros(),
-                b.p99Micros()));
+        summary.add(String.format(
+                "bench: %d echo doorbells, p50 %.0f us, p99 %.0f us", b.count(), b.p50Micros(), b.p99Micros()));
 
         JsonNode stats = mediator.stats();
         long completed = stats.required("completed").asLong();
         if (completed < 16 + 200) {
             throw new MediatorFailure("the mediator completed only " + completed + " requests: " + stats);
         }
-        summary.add("mediator: completed " + completed + ", failed " + stats.required("failed").asLong() + ", backend "
+        summary.add("mediator: completed " + completed + ", failed "
+                + stats.required("failed").asLong() + ", backend "
                 + stats.path("backend").asText());
 
         String text = String.join("\n", summary) + "\n";

@@ -40,7 +40,8 @@ class ReconnectIT {
     void mediatorStartedAfterTheVm(GuestVm vm, MediatorHandle mediator) {
         assertThat(mediator.isRunning()).isFalse();
         VectorAddResult before = vm.agent().vectorAdd(8, 1).get(0);
-        if (before.status() != VgpuProtocol.STATUS_ERROR || before.errorCode() != VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE) {
+        if (before.status() != VgpuProtocol.STATUS_ERROR
+                || before.errorCode() != VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE) {
             throw new ProtocolFailure("without a mediator expected STATUS=3 ERROR_CODE=2, got " + before);
         }
         Reporting.doStep("start the mediator after the VM", () -> {
@@ -73,23 +74,30 @@ class ReconnectIT {
 
     @Test
     @Order(3)
-    @DisplayName("mediator restarted while a guest run is in flight: no wrong result, only link errors, then DONE again")
+    @DisplayName(
+            "mediator restarted while a guest run is in flight: no wrong result, only link errors, then DONE again")
     void mediatorRestartedDuringARun(GuestVm vm, MediatorHandle mediator) throws Exception {
         mediator.start();
         awaitDeviceLinked(mediator, vm);
         long before = completed(mediator);
         int repeat = 800;
-        var run = Reporting.async("agent-long-run", () -> vm.agent().withDeadline(Duration.ofMinutes(3))
-                .run("vector-add", "--elements", "127", "--seed", "5", "--repeat", Integer.toString(repeat)));
-        Reporting.doStep("wait until the run is under way (the mediator completed 50 of its requests)", () ->
-                await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20))
+        var run = Reporting.async(
+                "agent-long-run",
+                () -> vm.agent()
+                        .withDeadline(Duration.ofMinutes(3))
+                        .run("vector-add", "--elements", "127", "--seed", "5", "--repeat", Integer.toString(repeat)));
+        Reporting.doStep(
+                "wait until the run is under way (the mediator completed 50 of its requests)",
+                () -> await().atMost(Duration.ofSeconds(60))
+                        .pollInterval(Duration.ofMillis(20))
                         .until(() -> completed(mediator) - before >= 50 || run.isDone()));
         if (run.isDone()) {
             throw new IllegalStateException("the guest run finished before the restart; make it longer");
         }
         Reporting.doStep("restart the mediator while the run is in flight", mediator::restart);
         var result = run.get(4, java.util.concurrent.TimeUnit.MINUTES);
-        List<VectorAddResult> rs = result.ofType("vector-add").stream().map(VectorAddResult::of).toList();
+        List<VectorAddResult> rs =
+                result.ofType("vector-add").stream().map(VectorAddResult::of).toList();
         assertThat(rs).as("every request of the run reported").hasSize(repeat);
         int done = 0;
         int linkErrors = 0;
@@ -99,14 +107,16 @@ class ReconnectIT {
             VectorAddResult r = rs.get(i);
             if (r.status() == VgpuProtocol.STATUS_DONE) {
                 if (!r.correct()) {
-                    throw new ProtocolFailure("request " + i + " completed with a wrong result across the restart: " + r);
+                    throw new ProtocolFailure(
+                            "request " + i + " completed with a wrong result across the restart: " + r);
                 }
                 done++;
                 if (firstError >= 0) {
                     doneAfterError++;
                 }
-            } else if (r.status() == VgpuProtocol.STATUS_ERROR && (r.errorCode() == VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE
-                    || r.errorCode() == VgpuProtocol.ERR_SHUTDOWN)) {
+            } else if (r.status() == VgpuProtocol.STATUS_ERROR
+                    && (r.errorCode() == VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE
+                            || r.errorCode() == VgpuProtocol.ERR_SHUTDOWN)) {
                 linkErrors++;
                 if (firstError < 0) {
                     firstError = i;
@@ -116,11 +126,15 @@ class ReconnectIT {
                         + " ERROR_CODE=" + r.errorCode() + " (expected DONE, or MEDIATOR_UNAVAILABLE/SHUTDOWN): " + r);
             }
         }
-        Reporting.attachText("requests across the restart", done + " DONE (correct), " + linkErrors
-                + " MEDIATOR_UNAVAILABLE/SHUTDOWN from request " + firstError + ", " + doneAfterError
-                + " DONE after the first error");
+        Reporting.attachText(
+                "requests across the restart",
+                done + " DONE (correct), " + linkErrors
+                        + " MEDIATOR_UNAVAILABLE/SHUTDOWN from request " + firstError + ", " + doneAfterError
+                        + " DONE after the first error");
         assertThat(linkErrors).as("requests that met the restart").isPositive();
-        assertThat(doneAfterError).as("DONE again in the same run after the device reconnected").isPositive();
+        assertThat(doneAfterError)
+                .as("DONE again in the same run after the device reconnected")
+                .isPositive();
     }
 
     static long completed(MediatorHandle m) {
@@ -134,7 +148,9 @@ class ReconnectIT {
     /** Waits (deadline) until the mediator's stats show the device's connection with its vm_id bound by HELLO. */
     static void awaitDeviceLinked(MediatorHandle mediator, GuestVm vm) {
         Reporting.doStep("await the device's reconnect (vm_id " + vm.spec().vmId() + " bound on the mediator)", () -> {
-            await().atMost(RECONNECT_DEADLINE).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+            await().atMost(RECONNECT_DEADLINE)
+                    .pollInterval(Duration.ofMillis(200))
+                    .ignoreExceptions()
                     .until(() -> mediator.boundVms().contains(vm.spec().vmId()));
         });
     }

@@ -38,9 +38,19 @@ import org.junit.jupiter.api.Test;
 @Epic("end to end")
 @Feature("three VMs share one mediator")
 @WithMediator(agingMs = 0)
-@VgpuVm(name = "a-high", pool = 'A', priority = "high", vmId = 101, deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
+@VgpuVm(
+        name = "a-high",
+        pool = 'A',
+        priority = "high",
+        vmId = 101,
+        deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
 @VgpuVm(name = "a-low", pool = 'A', priority = "low", vmId = 102, deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
-@VgpuVm(name = "b-high", pool = 'B', priority = "high", vmId = 201, deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
+@VgpuVm(
+        name = "b-high",
+        pool = 'B',
+        priority = "high",
+        vmId = 201,
+        deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
 class SharedMediatorIT {
     static final int ROUNDS = 3;
     /** The devices' reply deadline, and the agents' too (see {@link #start}). */
@@ -49,21 +59,23 @@ class SharedMediatorIT {
     @Test
     @DisplayName("scheduling order reported by the mediator follows the VMs' priorities")
     void schedulingOrderFollowsPriorities(GuestVms vms, MediatorHandle mediator) throws Exception {
-        Mediator m = mediator.inProcessMediator().orElseThrow(() -> new MediatorFailure("needs the in-process mediator"));
+        Mediator m =
+                mediator.inProcessMediator().orElseThrow(() -> new MediatorFailure("needs the in-process mediator"));
         GuestVm aHigh = vms.get("a-high");
         GuestVm aLow = vms.get("a-low");
         GuestVm bHigh = vms.get("b-high");
         for (GuestVm vm : List.of(aHigh, aLow, bHigh)) {
-            Reporting.doStep("device of " + vm.name() + " linked (vm_id " + vm.spec().vmId() + ")", () -> {
-                try {
-                    if (!m.awaitBound((int) vm.spec().vmId(), Duration.ofSeconds(20))) {
-                        throw new MediatorFailure("vm_id " + vm.spec().vmId() + " never bound on the mediator");
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException(e);
-                }
-            });
+            Reporting.doStep(
+                    "device of " + vm.name() + " linked (vm_id " + vm.spec().vmId() + ")", () -> {
+                        try {
+                            if (!m.awaitBound((int) vm.spec().vmId(), Duration.ofSeconds(20))) {
+                                throw new MediatorFailure("vm_id " + vm.spec().vmId() + " never bound on the mediator");
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw new IllegalStateException(e);
+                        }
+                    });
         }
         for (int round = 1; round <= ROUNDS; round++) {
             int requestId = 1000 + round;
@@ -91,9 +103,11 @@ class SharedMediatorIT {
                 for (CompletableFuture<AgentRun> f : runs) {
                     AgentRun run = f.orTimeout(120, TimeUnit.SECONDS).join();
                     List<ObjectNode> lines = run.ofType("vector-add");
-                    if (!run.ok() || lines.isEmpty() || !lines.get(0).path("correct").booleanValue()) {
-                        throw new ProtocolFailure("round " + r + ": vector-add failed: " + run.diagnostics() + " "
-                                + lines);
+                    if (!run.ok()
+                            || lines.isEmpty()
+                            || !lines.get(0).path("correct").booleanValue()) {
+                        throw new ProtocolFailure(
+                                "round " + r + ": vector-add failed: " + run.diagnostics() + " " + lines);
                     }
                 }
             });
@@ -104,7 +118,9 @@ class SharedMediatorIT {
         Reporting.attachJson("mediator stats after the rounds", mediator.statsJson());
         List<long[]> reported = new ArrayList<>();
         for (JsonNode e : stats.path("last")) {
-            reported.add(new long[] {e.get(0).longValue(), e.get(1).longValue(), e.get(2).longValue()});
+            reported.add(new long[] {
+                e.get(0).longValue(), e.get(1).longValue(), e.get(2).longValue()
+            });
         }
         // ... and its execution log (pool and effective class as well)
         List<Stats.Executed> log = m.executionLog();
@@ -114,11 +130,18 @@ class SharedMediatorIT {
             long hi = seqOf(reported, 101, requestId);
             long lo = seqOf(reported, 102, requestId);
             long b = seqOf(reported, 201, requestId);
-            order.append("round ").append(round).append(": a-high #").append(hi).append(", a-low #").append(lo)
-                    .append(", b-high #").append(b).append('\n');
+            order.append("round ")
+                    .append(round)
+                    .append(": a-high #")
+                    .append(hi)
+                    .append(", a-low #")
+                    .append(lo)
+                    .append(", b-high #")
+                    .append(b)
+                    .append('\n');
             if (hi < 0 || lo < 0 || b < 0) {
-                throw new MediatorFailure("round " + round + ": the mediator did not report all three requests: "
-                        + stats.path("last"));
+                throw new MediatorFailure(
+                        "round " + round + ": the mediator did not report all three requests: " + stats.path("last"));
             }
             if (hi > lo) {
                 throw new MediatorFailure("round " + round + ": the mediator ran a-low (priority low) before a-high "
@@ -127,7 +150,9 @@ class SharedMediatorIT {
             Stats.Executed eh = executed(log, 101, requestId);
             Stats.Executed el = executed(log, 102, requestId);
             Stats.Executed eb = executed(log, 201, requestId);
-            assertThat(eh.seq()).as("execution log: a-high before a-low, round " + round).isLessThan(el.seq());
+            assertThat(eh.seq())
+                    .as("execution log: a-high before a-low, round " + round)
+                    .isLessThan(el.seq());
             assertThat(eh.pool()).isEqualTo(Pool.A);
             assertThat(el.pool()).isEqualTo(Pool.A);
             assertThat(eb.pool()).isEqualTo(Pool.B);
@@ -136,16 +161,29 @@ class SharedMediatorIT {
         }
         Reporting.attachText("scheduling order per round (position in the mediator's report)", order.toString());
         // every request is in the per-request log lines too
-        assertThat(mediator.requestLogLines().stream().filter(l -> l.contains("request_id=100")).count())
-                .as("per-request log lines of the rounds").isGreaterThanOrEqualTo(3L * ROUNDS);
+        assertThat(mediator.requestLogLines().stream()
+                        .filter(l -> l.contains("request_id=100"))
+                        .count())
+                .as("per-request log lines of the rounds")
+                .isGreaterThanOrEqualTo(3L * ROUNDS);
     }
 
     private static CompletableFuture<AgentRun> start(GuestVm vm, int seed, int requestId) {
         // the request waits in the held queue while the other VMs' agents start (seconds each under TCG), so the
         // agent waits as long as its device does, not its own 10 s default
-        return Reporting.async("agent-" + vm.name(), () -> vm.agent().run("vector-add", "--elements", "17",
-                "--seed", Integer.toString(seed), "--request-id", Integer.toString(requestId),
-                "--timeout-ms", Integer.toString(DEVICE_TIMEOUT_MS)));
+        return Reporting.async(
+                "agent-" + vm.name(),
+                () -> vm.agent()
+                        .run(
+                                "vector-add",
+                                "--elements",
+                                "17",
+                                "--seed",
+                                Integer.toString(seed),
+                                "--request-id",
+                                Integer.toString(requestId),
+                                "--timeout-ms",
+                                Integer.toString(DEVICE_TIMEOUT_MS)));
     }
 
     /** Position of (vm, request id) in the reported order, -1 if absent. */
@@ -159,7 +197,9 @@ class SharedMediatorIT {
     }
 
     static Stats.Executed executed(List<Stats.Executed> log, int vm, int requestId) {
-        return log.stream().filter(e -> e.vmId() == vm && e.requestId() == requestId).findFirst()
+        return log.stream()
+                .filter(e -> e.vmId() == vm && e.requestId() == requestId)
+                .findFirst()
                 .orElseThrow(() -> new MediatorFailure("execution log lacks vm " + vm + " request " + requestId));
     }
 }

@@ -42,38 +42,49 @@ import org.junit.platform.testkit.engine.Event;
 class UserImageNightlyIT {
 
     @Test
-    @DisplayName("the Debian disk as a user's qcow2: own boot loader (SeaBIOS, GRUB), NoCloud seed, SSH readiness, agent selftest")
+    @DisplayName(
+            "the Debian disk as a user's qcow2: own boot loader (SeaBIOS, GRUB), NoCloud seed, SSH readiness, agent selftest")
     void debianDiskAsAUsersImage() throws Exception {
         long t0 = System.nanoTime();
-        DebianDisk disk = Reporting.step("the Debian disk (images/build-debian-disk.sh --cloud-init, cached)",
-                DebianDisk::locate);
+        DebianDisk disk = Reporting.step(
+                "the Debian disk (images/build-debian-disk.sh --cloud-init, cached)", DebianDisk::locate);
         Duration build = Duration.ofNanos(System.nanoTime() - t0);
-        assertThat(disk.bootable()).as("the disk has its own boot loader (DISK-INFO boot_loader=): %s", disk.info())
+        assertThat(disk.bootable())
+                .as("the disk has its own boot loader (DISK-INFO boot_loader=): %s", disk.info())
                 .isTrue();
         Path image = disk.disk();
         String before = fingerprint(image);
 
         OnAUsersImage.reset();
         long b0 = System.nanoTime();
-        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter").configurationParameter(Fixture.PARAMETER, "true").selectors(selectClass(OnAUsersImage.class))
+        EngineExecutionResults r = EngineTestKit.engine("junit-jupiter")
+                .configurationParameter(Fixture.PARAMETER, "true")
+                .selectors(selectClass(OnAUsersImage.class))
                 .configurationParameter(GuestChoice.PROPERTY, "qcow2:" + image)
                 .execute();
         Duration run = Duration.ofNanos(System.nanoTime() - b0);
         List<Event> failed = r.testEvents().failed().list();
         if (!failed.isEmpty()) {
-            Throwable t = failed.get(0).getPayload(TestExecutionResult.class).orElseThrow().getThrowable().orElseThrow();
+            Throwable t = failed.get(0)
+                    .getPayload(TestExecutionResult.class)
+                    .orElseThrow()
+                    .getThrowable()
+                    .orElseThrow();
             throw new AssertionError("the test on the user's image failed: " + t.getMessage(), t);
         }
         r.testEvents().assertStatistics(s -> s.started(1).succeeded(1));
 
-        String timings = "Debian disk (build or cache) " + build.toSeconds() + " s; user image launch to SSH login as root "
+        String timings = "Debian disk (build or cache) " + build.toSeconds()
+                + " s; user image launch to SSH login as root "
                 + OnAUsersImage.bootTime.toMillis() / 1000.0 + " s; agent upload " + OnAUsersImage.uploadTime.toMillis()
                 + " ms; selftest " + OnAUsersImage.selftest.passed() + " passed / " + OnAUsersImage.selftest.failed()
                 + " failed; whole guest part (boot, tests, shutdown) " + run.toSeconds() + " s; accelerator "
                 + OnAUsersImage.accelerator;
         Reporting.attachText("timings", timings);
         System.out.println("[vgpu-hil] nightly user image: " + timings);
-        assertThat(fingerprint(image)).as("the user's image is never written (snapshot mode)").isEqualTo(before);
+        assertThat(fingerprint(image))
+                .as("the user's image is never written (snapshot mode)")
+                .isEqualTo(before);
     }
 
     /** Size, mtime and SHA-256 of the image. */
@@ -85,7 +96,8 @@ class UserImageNightlyIT {
                 sha.update(buf, 0, n);
             }
         }
-        return Files.size(image) + " " + Files.getLastModifiedTime(image) + " " + HexFormat.of().formatHex(sha.digest());
+        return Files.size(image) + " " + Files.getLastModifiedTime(image) + " "
+                + HexFormat.of().formatHex(sha.digest());
     }
 
     /** Booted from the configuration parameter {@code vgpu.guest=qcow2:...}, as a user's run would. */
@@ -109,18 +121,21 @@ class UserImageNightlyIT {
             assertThat(vm.guest().choice().bootsFromDisk()).isTrue();
             List<String> cmd = vm.machine().commandLine();
             assertThat(cmd).as("own boot loader under SeaBIOS").doesNotContain("-kernel", "-bios");
-            assertThat(String.join(" ", cmd)).contains("format=qcow2,snapshot=on").contains("format=raw,readonly=on");
+            assertThat(String.join(" ", cmd))
+                    .contains("format=qcow2,snapshot=on")
+                    .contains("format=raw,readonly=on");
             assertThat(vm.machine().serial().lines()).as("GRUB booted it").anyMatch(l -> l.contains("Booting `Debian"));
 
-            GuestShell.Result who = shell.exec("id -u; cat /proc/cmdline; cloud-init status --long 2>&1 | head -n 5",
-                    Duration.ofSeconds(60));
+            GuestShell.Result who = shell.exec(
+                    "id -u; cat /proc/cmdline; cloud-init status --long 2>&1 | head -n 5", Duration.ofSeconds(60));
             Reporting.attachText("guest: id, kernel command line, cloud-init", who.stdout() + who.stderr());
             assertThat(who.stdout().lines().findFirst()).as("logged in as root").hasValue("0");
-            assertThat(who.stdout()).as("no key on the kernel command line: it came from the seed")
+            assertThat(who.stdout())
+                    .as("no key on the kernel command line: it came from the seed")
                     .doesNotContain("vgpuhil.authkey");
 
-            Selftest s = agent.selftest("--expect-pool", "B", "--expect-priority", "high", "--expect-vm", "200",
-                    "--mediator", "absent");
+            Selftest s = agent.selftest(
+                    "--expect-pool", "B", "--expect-priority", "high", "--expect-vm", "200", "--mediator", "absent");
             s.requireAllPassed(15);
             GuestShell.Result ci = shell.exec("cloud-init status --wait --long", Duration.ofSeconds(240));
             Reporting.attachText("guest: cloud-init status --wait --long", ci.stdout() + ci.stderr());

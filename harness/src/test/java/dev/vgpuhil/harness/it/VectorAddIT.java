@@ -2,9 +2,9 @@ package dev.vgpuhil.harness.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.harness.fixtures.GarbageWriter;
 import dev.vgpuhil.harness.agent.Selftest;
 import dev.vgpuhil.harness.agent.VectorAddResult;
+import dev.vgpuhil.harness.fixtures.GarbageWriter;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.MediatorHandle;
 import dev.vgpuhil.harness.junit.VgpuVm;
@@ -32,8 +32,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 class VectorAddIT {
 
     @ParameterizedTest(name = "{0} elements, {1}")
-    @CsvSource({"1, polling", "17, polling", "64, polling", "127, polling",
-                "1, interrupt", "17, interrupt", "64, interrupt", "127, interrupt"})
+    @CsvSource({
+        "1, polling", "17, polling", "64, polling", "127, polling",
+        "1, interrupt", "17, interrupt", "64, interrupt", "127, interrupt"
+    })
     @DisplayName("vector-add on random inputs is correct")
     void vectorAddIsCorrect(int elements, String mode, GuestVm vm, MediatorHandle mediator) {
         long seed = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
@@ -45,16 +47,20 @@ class VectorAddIT {
         assertThat(results).hasSize(3);
         for (VectorAddResult r : results) {
             if (!r.done() || !r.correct() || r.elements() != elements) {
-                throw new ProtocolFailure("vector-add " + elements + " elements (" + mode + ", seed " + seed + "): " + r);
+                throw new ProtocolFailure(
+                        "vector-add " + elements + " elements (" + mode + ", seed " + seed + "): " + r);
             }
-            assertThat(r.completion()).as("how the agent learned of the completion")
+            assertThat(r.completion())
+                    .as("how the agent learned of the completion")
                     .isEqualTo(irq ? "interrupt" : "status-poll");
         }
         if (irq) {
             requireRealInterrupts(vm, results, interruptsBefore);
         }
         long after = completed(mediator);
-        assertThat(after - before).as("requests the mediator completed for this test").isEqualTo(3);
+        assertThat(after - before)
+                .as("requests the mediator completed for this test")
+                .isEqualTo(3);
     }
 
     /**
@@ -69,10 +75,13 @@ class VectorAddIT {
             }
         }
         int irq = results.get(0).linuxIrq();
-        assertThat(results).as("one IRQ line and one uio device for all requests")
-                .allMatch(r -> r.linuxIrq() == irq && r.uio().equals(results.get(0).uio()));
+        assertThat(results)
+                .as("one IRQ line and one uio device for all requests")
+                .allMatch(r ->
+                        r.linuxIrq() == irq && r.uio().equals(results.get(0).uio()));
         for (int i = 1; i < results.size(); i++) {
-            assertThat(results.get(i).irqCount()).as("uio interrupt count after request %d", i + 1)
+            assertThat(results.get(i).irqCount())
+                    .as("uio interrupt count after request %d", i + 1)
                     .isEqualTo(results.get(i - 1).irqCount() + 1);
         }
         String interruptsAfter = procInterrupts(vm);
@@ -83,10 +92,14 @@ class VectorAddIT {
             throw new ProtocolFailure("/proc/interrupts in the guest has no uio_pci_generic line for IRQ " + irq + ":\n"
                     + interruptsAfter);
         }
-        assertThat(after - Math.max(before, 0)).as("guest kernel's interrupt count of IRQ %d (uio_pci_generic), "
-                + "before %d, after %d", irq, before, after).isGreaterThanOrEqualTo(results.size());
+        assertThat(after - Math.max(before, 0))
+                .as(
+                        "guest kernel's interrupt count of IRQ %d (uio_pci_generic), " + "before %d, after %d",
+                        irq, before, after)
+                .isGreaterThanOrEqualTo(results.size());
         Reporting.progress("vector-add --irq: " + results.size() + " interrupts on guest IRQ " + irq + " ("
-                + results.get(0).uio() + "), uio count now " + results.get(results.size() - 1).irqCount()
+                + results.get(0).uio() + "), uio count now "
+                + results.get(results.size() - 1).irqCount()
                 + ", /proc/interrupts " + Math.max(before, 0) + " -> " + after);
     }
 
@@ -120,14 +133,25 @@ class VectorAddIT {
     @Test
     @DisplayName("selftest with the mediator: test 10 completes (STATUS done) instead of MEDIATOR_UNAVAILABLE")
     void selftestWithMediator(GuestVm vm) {
-        Selftest s = vm.agent(1).selftest("--expect-pool", "B", "--expect-priority", "high", "--expect-vm", "200",
-                "--mediator", "present");
+        Selftest s = vm.agent(1)
+                .selftest(
+                        "--expect-pool",
+                        "B",
+                        "--expect-priority",
+                        "high",
+                        "--expect-vm",
+                        "200",
+                        "--mediator",
+                        "present");
         s.requireAllPassed(15);
-        assertThat(s.check("valid_doorbell_with_mediator")).as("test 10 with a mediator").isPresent();
+        assertThat(s.check("valid_doorbell_with_mediator"))
+                .as("test 10 with a mediator")
+                .isPresent();
     }
 
     @Test
-    @DisplayName("garbage from the guest (bad lengths, bad opcodes, odd access sizes, doorbells) does not break the device")
+    @DisplayName(
+            "garbage from the guest (bad lengths, bad opcodes, odd access sizes, doorbells) does not break the device")
     void garbageThenVectorAdd(GuestVm vm, MediatorHandle mediator) {
         GarbageWriter.write(vm.shell(), vm.device(0), 4711, true);
         assertThat(vm.isRunning()).as("QEMU still running").isTrue();

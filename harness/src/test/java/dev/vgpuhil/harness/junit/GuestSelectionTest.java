@@ -66,18 +66,20 @@ class GuestSelectionTest {
         assertThat(c.bootsFromDisk()).isFalse();
         assertThat(c.spelled()).isEqualTo("qcow2:/i/x.img;kernel=/k/vmlinuz;initrd=/k/initrd.img");
 
-        GuestChoice a = GuestChoice.parse("qcow2:/i/x.qcow2;kernel=/k/vmlinuz;append=root=/dev/vda2 ro console=ttyS0", "t");
+        GuestChoice a =
+                GuestChoice.parse("qcow2:/i/x.qcow2;kernel=/k/vmlinuz;append=root=/dev/vda2 ro console=ttyS0", "t");
         assertThat(a.append()).isEqualTo("root=/dev/vda2 ro console=ttyS0");
         assertThat(a.initrd()).isNull();
-        assertThat(GuestChoice.parse(a.spelled(), "again")).isEqualTo(new GuestChoice(a.kind(), a.image(), a.kernel(),
-                a.initrd(), a.append(), "again"));
+        assertThat(GuestChoice.parse(a.spelled(), "again"))
+                .isEqualTo(new GuestChoice(a.kind(), a.image(), a.kernel(), a.initrd(), a.append(), "again"));
     }
 
     @Test
     void refusesWhatIsNotAGuestWithAMessageSayingWhatIs() {
         assertThatThrownBy(() -> GuestChoice.parse("initramfs", "vgpu.guest"))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageStartingWith("vgpu.guest='initramfs' is not a guest: use ci (default), debian-disk or qcow2:");
+                .hasMessageStartingWith(
+                        "vgpu.guest='initramfs' is not a guest: use ci (default), debian-disk or qcow2:");
         assertThatThrownBy(() -> GuestChoice.parse("qcow2:", "t")).hasMessageContaining("no image path");
         assertThatThrownBy(() -> GuestChoice.parse("qcow2:images/my.qcow2", "t"))
                 .hasMessageContaining("must be an absolute path, not 'images/my.qcow2'");
@@ -85,25 +87,28 @@ class GuestSelectionTest {
                 .hasMessageContaining("unknown option 'kernal' (known: kernel=, initrd=, append=)");
         assertThatThrownBy(() -> GuestChoice.parse("qcow2:/x.qcow2;initrd=/i", "t"))
                 .hasMessageContaining("initrd= and append= need kernel=");
-        assertThatThrownBy(() -> GuestChoice.parse("qcow2:/x.qcow2;kernel=", "t")).hasMessageContaining("has no value");
+        assertThatThrownBy(() -> GuestChoice.parse("qcow2:/x.qcow2;kernel=", "t"))
+                .hasMessageContaining("has no value");
         assertThatThrownBy(() -> GuestChoice.parse("qcow2:/x.qcow2;kernel=k", "t"))
                 .hasMessageContaining("kernel= must be an absolute path");
     }
 
     @Test
     void annotationThenConfigurationParameterThenEnvironmentThenCi() {
-        Function<String, Optional<String>> config = k -> Optional.ofNullable(Map.of(GuestChoice.PROPERTY,
-                "debian-disk").get(k));
+        Function<String, Optional<String>> config = k ->
+                Optional.ofNullable(Map.of(GuestChoice.PROPERTY, "debian-disk").get(k));
         Function<String, String> env = Map.of(GuestChoice.ENV, "qcow2:/env.qcow2")::get;
 
         assertThat(GuestChoice.resolve("qcow2:/ann.qcow2", config, env).image()).isEqualTo(Path.of("/ann.qcow2"));
-        assertThat(GuestChoice.resolve("qcow2:/ann.qcow2", config, env).source()).isEqualTo("@VgpuVm(guest)");
+        assertThat(GuestChoice.resolve("qcow2:/ann.qcow2", config, env).source())
+                .isEqualTo("@VgpuVm(guest)");
         assertThat(GuestChoice.resolve("", config, env).kind()).isEqualTo(GuestChoice.Kind.DEBIAN_DISK);
         assertThat(GuestChoice.resolve("", config, env).source()).isEqualTo(GuestChoice.PROPERTY);
         assertThat(GuestChoice.resolve("", NO_CONFIG, env).image()).isEqualTo(Path.of("/env.qcow2"));
         assertThat(GuestChoice.resolve("", NO_CONFIG, env).source()).isEqualTo(GuestChoice.ENV);
         assertThat(GuestChoice.resolve("", NO_CONFIG, NO_ENV)).isEqualTo(GuestChoice.ci());
-        assertThat(GuestChoice.resolve("", k -> Optional.of(" "), NO_ENV).kind()).isEqualTo(GuestChoice.Kind.CI);
+        assertThat(GuestChoice.resolve("", k -> Optional.of(" "), NO_ENV).kind())
+                .isEqualTo(GuestChoice.Kind.CI);
         assertThatThrownBy(() -> GuestChoice.resolve("", k -> Optional.of("qcow2:rel.qcow2"), NO_ENV))
                 .hasMessageStartingWith("vgpu.guest='qcow2:rel.qcow2'");
     }
@@ -130,8 +135,10 @@ class GuestSelectionTest {
 
     @Test
     void javaVersionOfTheGuest() {
-        assertThat(GuestSystem.javaMajor("java=/usr/bin/java\nJAVA_VERSION=\"17.0.13\"")).isEqualTo(17);
-        assertThat(GuestSystem.javaMajor("openjdk version \"21.0.1\" 2023-10-17\nOpenJDK Runtime")).isEqualTo(21);
+        assertThat(GuestSystem.javaMajor("java=/usr/bin/java\nJAVA_VERSION=\"17.0.13\""))
+                .isEqualTo(17);
+        assertThat(GuestSystem.javaMajor("openjdk version \"21.0.1\" 2023-10-17\nOpenJDK Runtime"))
+                .isEqualTo(21);
         assertThat(GuestSystem.javaMajor("java version \"1.8.0_392\"")).isEqualTo(8);
         assertThat(GuestSystem.javaMajor("openjdk version \"11\" 2018-09-25")).isEqualTo(11);
         assertThat(GuestSystem.javaMajor("java=/usr/bin/java\n")).isEqualTo(-1);
@@ -143,8 +150,10 @@ class GuestSelectionTest {
         for (String f : List.of("disk.qcow2", "vmlinuz", "initrd.img")) {
             Files.writeString(dir.resolve(f), "x");
         }
-        Files.writeString(dir.resolve("DISK-INFO"), "cache_key=abc\nappend_prefix=root=LABEL=vgpu-root rw\n"
-                + "boot_loader=grub-pc\nkernel_version=6.1.0-x\n");
+        Files.writeString(
+                dir.resolve("DISK-INFO"),
+                "cache_key=abc\nappend_prefix=root=LABEL=vgpu-root rw\n"
+                        + "boot_loader=grub-pc\nkernel_version=6.1.0-x\n");
         SshKeys keys = SshKeys.generate(tmp.resolve("keys"));
         GuestSystem g = GuestSystem.debianDisk(DebianDisk.fromDirectory(dir), Duration.ofMinutes(5));
         GuestSystem.BootPlan p = g.plan(keys);
@@ -153,8 +162,10 @@ class GuestSelectionTest {
         assertThat(p.disk()).isEqualTo(dir.resolve("disk.qcow2"));
         assertThat(p.diskFormat()).isEqualTo("qcow2");
         assertThat(p.seed()).isNull();
-        assertThat(p.append()).isEqualTo("root=LABEL=vgpu-root rw " + GuestImage.BASE_COMMAND_LINE + " vgpuhil.authkey="
-                + Base64.getEncoder().encodeToString(keys.publicKeyLine().getBytes(StandardCharsets.UTF_8)));
+        assertThat(p.append())
+                .isEqualTo("root=LABEL=vgpu-root rw " + GuestImage.BASE_COMMAND_LINE + " vgpuhil.authkey="
+                        + Base64.getEncoder()
+                                .encodeToString(keys.publicKeyLine().getBytes(StandardCharsets.UTF_8)));
         assertThat(p.readyBySsh()).isFalse();
         assertThat(p.readyMarker().pattern()).isEqualTo(Pattern.quote(GuestImage.MARKER_SSH_READY));
         assertThat(p.bootDeadline()).isEqualTo(Duration.ofMinutes(5));
@@ -167,16 +178,21 @@ class GuestSelectionTest {
         Path img = Files.writeString(tmp.resolve("u.qcow2"), "x");
         Path k = Files.writeString(tmp.resolve("vmlinuz"), "x");
         SshKeys keys = SshKeys.generate(tmp.resolve("keys"));
-        GuestSystem g = GuestSystem.resolve(GuestChoice.parse("qcow2:" + img + ";kernel=" + k, "t"), Duration.ofMinutes(5));
+        GuestSystem g =
+                GuestSystem.resolve(GuestChoice.parse("qcow2:" + img + ";kernel=" + k, "t"), Duration.ofMinutes(5));
         GuestSystem.BootPlan p = g.plan(keys);
         assertThat(p.kernel()).isEqualTo(k);
         assertThat(p.initrd()).isNull();
         assertThat(p.append()).isEqualTo(GuestChoice.DEFAULT_USER_APPEND);
         assertThat(p.disk()).isEqualTo(img);
-        assertThat(p.seed()).isEqualTo(keys.publicKey().resolveSibling(GuestSystem.SEED_FILE)).isRegularFile();
+        assertThat(p.seed())
+                .isEqualTo(keys.publicKey().resolveSibling(GuestSystem.SEED_FILE))
+                .isRegularFile();
         assertThat(p.readyBySsh()).isTrue();
-        assertThatThrownBy(() -> GuestSystem.resolve(GuestChoice.parse("qcow2:" + tmp.resolve("missing.qcow2"), "t"),
-                Duration.ofMinutes(5))).hasMessageContaining("missing.qcow2").hasMessageContaining("is not a file");
+        assertThatThrownBy(() -> GuestSystem.resolve(
+                        GuestChoice.parse("qcow2:" + tmp.resolve("missing.qcow2"), "t"), Duration.ofMinutes(5)))
+                .hasMessageContaining("missing.qcow2")
+                .hasMessageContaining("is not a file");
     }
 
     /**
@@ -195,38 +211,55 @@ class GuestSelectionTest {
         GuestSystem.BootPlan p = g.plan(keys);
 
         Path seed = p.seed();
-        assertThat(seed).isEqualTo(keys.publicKey().resolveSibling("nocloud-seed.img")).isRegularFile();
+        assertThat(seed)
+                .isEqualTo(keys.publicKey().resolveSibling("nocloud-seed.img"))
+                .isRegularFile();
         assertThat(g.plan(keys).seed()).as("one seed per run key").isEqualTo(seed);
         String userData = run("mtype", "-i", seed.toString(), "::user-data");
-        assertThat(userData).contains("disable_root: false").contains("- name: root").contains(keys.publicKeyLine());
+        assertThat(userData)
+                .contains("disable_root: false")
+                .contains("- name: root")
+                .contains(keys.publicKeyLine());
         assertThat(p.kernel()).isNull();
         assertThat(p.readyBySsh()).isTrue();
         assertThat(g.checksJava()).isTrue();
 
-        MachineSpec.Builder b = QemuMachine.builder().name("cmdline").accelerator(Accelerator.TCG).startPaused(true)
-                .userNetworking(true).runBaseDir(tmp.resolve("runs"))
+        MachineSpec.Builder b = QemuMachine.builder()
+                .name("cmdline")
+                .accelerator(Accelerator.TCG)
+                .startPaused(true)
+                .userNetworking(true)
+                .runBaseDir(tmp.resolve("runs"))
                 .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200));
         p.applyTo(b);
         List<String> cmd;
         try (QemuMachine m = b.start()) {
             cmd = m.commandLine();
-            assertThat(m.qmp().queryStatus().running()).as("the guest never ran").isFalse();
+            assertThat(m.qmp().queryStatus().running())
+                    .as("the guest never ran")
+                    .isFalse();
         }
         String img2 = img.toString().replace(",", ",,");
-        assertThat(cmd).containsSequence("-drive", "file=" + img2 + ",if=virtio,format=qcow2,snapshot=on")
+        assertThat(cmd)
+                .containsSequence("-drive", "file=" + img2 + ",if=virtio,format=qcow2,snapshot=on")
                 .containsSequence("-drive", "file=" + seed + ",if=virtio,format=raw,readonly=on")
                 .doesNotContain("-kernel", "-initrd", "-append", "-bios");
-        assertThat(Files.getLastModifiedTime(img)).as("the user's image is never written").isEqualTo(before);
+        assertThat(Files.getLastModifiedTime(img))
+                .as("the user's image is never written")
+                .isEqualTo(before);
         assertThat(Files.size(img)).isEqualTo(sizeBefore);
     }
 
     private static String run(String... cmd) throws Exception {
         Path out = Files.createTempFile("guest-selection", ".out");
         try {
-            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile());
+            ProcessBuilder pb =
+                    new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile());
             pb.environment().put("MTOOLS_SKIP_CHECK", "1");
             Process pr = pb.start();
-            assertThat(pr.waitFor(60, TimeUnit.SECONDS)).as("%s finished", List.of(cmd)).isTrue();
+            assertThat(pr.waitFor(60, TimeUnit.SECONDS))
+                    .as("%s finished", List.of(cmd))
+                    .isTrue();
             String text = Files.readString(out);
             assertThat(pr.exitValue()).as("%s: %s", List.of(cmd), text).isZero();
             return text;

@@ -26,7 +26,10 @@ public final class CpuBackend implements Backend {
             case OP_CHECKSUM: {
                 CRC32 crc = new CRC32();
                 crc.update(ops);
-                return ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) crc.getValue()).array();
+                return ByteBuffer.allocate(4)
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .putInt((int) crc.getValue())
+                        .array();
             }
             case OP_VECTOR_ADD: {
                 ByteBuffer out = floats(n);

@@ -62,7 +62,10 @@ public final class CudaBackend implements Backend {
             image.setByte(ptx.length, (byte) 0);
             PointerByReference mod = new PointerByReference();
             check(cu, cu.cuModuleLoadData(mod, image), "cuModuleLoadData(" + PTX_RESOURCE + ")");
-            CudaBackend backend = new CudaBackend(cu, context, mod.getValue(),
+            CudaBackend backend = new CudaBackend(
+                    cu,
+                    context,
+                    mod.getValue(),
                     new String(name, 0, strlen(name), java.nio.charset.StandardCharsets.UTF_8));
             for (String k : List.of("vector_add", "scale", "saxpy", "echo_copy", "crc32")) {
                 PointerByReference f = new PointerByReference();
@@ -168,8 +171,11 @@ public final class CudaBackend implements Backend {
             params.setPointer(8L * i, args[i]);
         }
         int grid = (threads + BLOCK - 1) / BLOCK;
-        check(cu, cu.cuLaunchKernel(kernels.get(kernel), grid, 1, 1, Math.min(threads, BLOCK), 1, 1, 0, null,
-                params, null), "cuLaunchKernel(" + kernel + ")");
+        check(
+                cu,
+                cu.cuLaunchKernel(
+                        kernels.get(kernel), grid, 1, 1, Math.min(threads, BLOCK), 1, 1, 0, null, params, null),
+                "cuLaunchKernel(" + kernel + ")");
     }
 
     private static Memory ptr(long devicePointer) {
@@ -186,7 +192,9 @@ public final class CudaBackend implements Backend {
 
     private static Memory f32(byte[] operands) {
         Memory m = new Memory(4);
-        m.setFloat(0, ByteBuffer.wrap(operands, 0, 4).order(ByteOrder.LITTLE_ENDIAN).getFloat());
+        m.setFloat(
+                0,
+                ByteBuffer.wrap(operands, 0, 4).order(ByteOrder.LITTLE_ENDIAN).getFloat());
         return m;
     }
 

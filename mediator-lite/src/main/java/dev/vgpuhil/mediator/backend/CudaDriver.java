@@ -43,8 +43,18 @@ public interface CudaDriver extends Library {
 
     int cuMemcpyDtoH_v2(byte[] destination, long source, long bytes);
 
-    int cuLaunchKernel(Pointer function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ,
-                       int sharedMemBytes, Pointer stream, Pointer kernelParams, Pointer extra);
+    int cuLaunchKernel(
+            Pointer function,
+            int gridX,
+            int gridY,
+            int gridZ,
+            int blockX,
+            int blockY,
+            int blockZ,
+            int sharedMemBytes,
+            Pointer stream,
+            Pointer kernelParams,
+            Pointer extra);
 
     int cuGetErrorName(int error, PointerByReference name);
 

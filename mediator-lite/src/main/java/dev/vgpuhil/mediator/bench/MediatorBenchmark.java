@@ -29,9 +29,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.Callable;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import picocli.CommandLine.Command;
@@ -62,10 +62,16 @@ import picocli.CommandLine.Spec;
  * tends to hit both; requests/s over the windows and p50/p99 of every round trip (send to whole reply
  * received) completed in them. Prints a Markdown table with the ratios; the whole run is bounded (checked up front).
  */
-@Command(name = "MediatorBenchmark", separator = " ", sortOptions = false, synopsisHeading = "", usageHelpWidth = 110,
+@Command(
+        name = "MediatorBenchmark",
+        separator = " ",
+        sortOptions = false,
+        synopsisHeading = "",
+        usageHelpWidth = 110,
         customSynopsis = "usage: java -cp mediator-lite.jar dev.vgpuhil.mediator.bench.MediatorBenchmark [options]",
         optionListHeading = "%n",
-        footer = "The whole run must fit " + MediatorBenchmark.RUN_LIMIT_SECONDS + " s; the cells are checked against that first.")
+        footer = "The whole run must fit " + MediatorBenchmark.RUN_LIMIT_SECONDS
+                + " s; the cells are checked against that first.")
 public final class MediatorBenchmark implements Callable<Integer> {
     static final int RUN_LIMIT_SECONDS = 110;
     private static final Duration RUN_LIMIT = Duration.ofSeconds(RUN_LIMIT_SECONDS);
@@ -80,24 +86,33 @@ public final class MediatorBenchmark implements Callable<Integer> {
     @Option(names = "--measure-ms", paramLabel = "N", description = "measured window per cell (default 3000)")
     private long measureMs = 3000;
 
-    @Option(names = "--connections", paramLabel = "L", split = ",",
+    @Option(
+            names = "--connections",
+            paramLabel = "L",
+            split = ",",
             description = "comma-separated connection counts (default 1,8,64)")
     private int[] connections = {1, 8, 64};
 
     @Option(names = "--request-log", description = "keep the mediator's per-request log line on (default off)")
     private boolean requestLog;
 
-    @Option(names = "--markdown", paramLabel = "FILE",
+    @Option(
+            names = "--markdown",
+            paramLabel = "FILE",
             description = "also write the table (with the machine and settings) to FILE")
     private Path markdown;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
+    @Option(
+            names = {"-h", "--help"},
+            usageHelp = true,
+            description = "this text")
     private boolean help;
 
     private MediatorBenchmark() {}
 
     enum Workload {
-        ECHO("echo 16 B"), VECTOR_ADD("vector add 127 (1 KiB)");
+        ECHO("echo 16 B"),
+        VECTOR_ADD("vector add 127 (1 KiB)");
 
         final String label;
 
@@ -170,7 +185,9 @@ public final class MediatorBenchmark implements Callable<Integer> {
     Options options() {
         Duration warmup = Duration.ofMillis(warmupMs);
         Duration measure = Duration.ofMillis(measureMs);
-        if (measure.toMillis() < 100 || warmup.isNegative() || connections.length == 0
+        if (measure.toMillis() < 100
+                || warmup.isNegative()
+                || connections.length == 0
                 || Arrays.stream(connections).anyMatch(c -> c < 1 || c > 512)) {
             throw new ParameterException(spec.commandLine(), "window must be >= 100 ms, connections 1..512");
         }
@@ -183,20 +200,29 @@ public final class MediatorBenchmark implements Callable<Integer> {
         // the mediator's own info lines are not the benchmark's; with --request-log they go to stderr as in the daemon
         Logger.getLogger("").setLevel(o.requestLog() ? Level.INFO : Level.WARNING);
         int cells = Workload.values().length * o.connections().length * 2;
-        Duration planned = o.warmup().plus(o.measure()).multipliedBy(cells)
+        Duration planned = o.warmup()
+                .plus(o.measure())
+                .multipliedBy(cells)
                 .plus(o.warmup().multipliedBy(Workload.values().length * 2L)); // the global warm-up
         if (planned.compareTo(RUN_LIMIT) > 0) {
-            throw new ParameterException(spec.commandLine(), cells + " cells x (warm-up + window) = "
-                    + planned.toSeconds() + " s exceeds the " + RUN_LIMIT.toSeconds()
-                    + " s bound; shorten --warmup-ms/--measure-ms");
+            throw new ParameterException(
+                    spec.commandLine(),
+                    cells + " cells x (warm-up + window) = "
+                            + planned.toSeconds() + " s exceeds the " + RUN_LIMIT.toSeconds()
+                            + " s bound; shorten --warmup-ms/--measure-ms");
         }
         System.err.printf(Locale.ROOT, "benchmark: %d cells, about %d s%n", cells, planned.toSeconds());
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("vgpu-bench-");
         List<String[]> rows = new ArrayList<>();
-        try (Mediator mediator = new Mediator(MediatorConfig.builder().socketPath(dir.resolve("mediator.sock")).backend(BackendChoice.CPU)
-                .requestLog(o.requestLog()).queueCap(64).maxConnections(1024).build());
-             EchoFloor floor = new EchoFloor(dir.resolve("floor.sock"))) {
+        try (Mediator mediator = new Mediator(MediatorConfig.builder()
+                        .socketPath(dir.resolve("mediator.sock"))
+                        .backend(BackendChoice.CPU)
+                        .requestLog(o.requestLog())
+                        .queueCap(64)
+                        .maxConnections(1024)
+                        .build());
+                EchoFloor floor = new EchoFloor(dir.resolve("floor.sock"))) {
             mediator.start();
             floor.start();
             // JIT warm-up of both servers and the clients before the first measured cell (not reported)
@@ -207,8 +233,12 @@ public final class MediatorBenchmark implements Callable<Integer> {
             }
             for (Workload w : Workload.values()) {
                 for (int n : o.connections()) {
-                    Options round = new Options(o.warmup().dividedBy(ROUNDS), o.measure().dividedBy(ROUNDS),
-                            o.connections(), o.requestLog(), null);
+                    Options round = new Options(
+                            o.warmup().dividedBy(ROUNDS),
+                            o.measure().dividedBy(ROUNDS),
+                            o.connections(),
+                            o.requestLog(),
+                            null);
                     List<Result> ms = new ArrayList<>();
                     List<Result> fs = new ArrayList<>();
                     for (int r = 0; r < ROUNDS; r++) {
@@ -218,15 +248,29 @@ public final class MediatorBenchmark implements Callable<Integer> {
                     Result m = Result.merge(ms);
                     Result f = Result.merge(fs);
                     if (m.errors() > 0 || f.errors() > 0) {
-                        throw new IllegalStateException("errors in " + w + " x " + n + ": mediator " + m.errors()
-                                + ", floor " + f.errors());
+                        throw new IllegalStateException(
+                                "errors in " + w + " x " + n + ": mediator " + m.errors() + ", floor " + f.errors());
                     }
-                    rows.add(new String[] {w.label, Integer.toString(n),
-                        fmt("%,.0f", m.perSecond()), fmt("%,.0f", f.perSecond()), fmt("%.2f", m.perSecond() / f.perSecond()),
-                        micros(m.p50Nanos()), micros(f.p50Nanos()), fmt("%.1f", (double) m.p50Nanos() / f.p50Nanos()),
-                        micros(m.p99Nanos()), micros(f.p99Nanos()), fmt("%.1f", (double) m.p99Nanos() / f.p99Nanos())});
-                    System.err.printf(Locale.ROOT, "  %-24s %3d conns: mediator %,.0f req/s, floor %,.0f req/s%n",
-                            w.label, n, m.perSecond(), f.perSecond());
+                    rows.add(new String[] {
+                        w.label,
+                        Integer.toString(n),
+                        fmt("%,.0f", m.perSecond()),
+                        fmt("%,.0f", f.perSecond()),
+                        fmt("%.2f", m.perSecond() / f.perSecond()),
+                        micros(m.p50Nanos()),
+                        micros(f.p50Nanos()),
+                        fmt("%.1f", (double) m.p50Nanos() / f.p50Nanos()),
+                        micros(m.p99Nanos()),
+                        micros(f.p99Nanos()),
+                        fmt("%.1f", (double) m.p99Nanos() / f.p99Nanos())
+                    });
+                    System.err.printf(
+                            Locale.ROOT,
+                            "  %-24s %3d conns: mediator %,.0f req/s, floor %,.0f req/s%n",
+                            w.label,
+                            n,
+                            m.perSecond(),
+                            f.perSecond());
                 }
             }
         } finally {
@@ -236,7 +280,8 @@ public final class MediatorBenchmark implements Callable<Integer> {
         Duration took = Duration.ofNanos(System.nanoTime() - t0);
         String machine = machine();
         String text = "Run " + Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS) + ", " + machine
-                + "; warm-up " + o.warmup().toMillis() + " ms + window " + o.measure().toMillis()
+                + "; warm-up " + o.warmup().toMillis() + " ms + window "
+                + o.measure().toMillis()
                 + " ms per cell, whole run " + took.toSeconds() + " s; request log " + (o.requestLog() ? "on" : "off")
                 + ".\n\n" + table;
         System.out.println(text);
@@ -262,52 +307,58 @@ public final class MediatorBenchmark implements Callable<Integer> {
         List<Thread> threads = new ArrayList<>();
         for (int k = 0; k < n; k++) {
             int idx = k;
-            Thread t = new Thread(() -> {
-                long[] mine = new long[1 << 14];
-                int count = 0;
-                // a plain blocking client (no selector): the cheapest client, so the floor is a real floor
-                try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-                    c.connect(UnixDomainSocketAddress.of(socket));
-                    int vm = 1000 + idx;
-                    int pool = (idx % 2 == 0 ? Pool.A : Pool.B).wire();
-                    ByteBuffer in = ByteBuffer.allocate(SOCKET_HEADER_SIZE + MAX_PAYLOAD).order(ByteOrder.LITTLE_ENDIAN);
-                    ByteBuffer hello = ByteBuffer.wrap(Frame.of(MSG_HELLO, vm, pool, Priority.MEDIUM.wire(), 0, 0, null).encode());
-                    writeAll(c, hello);
-                    if (readFrame(c, in) != ERR_NONE) {
-                        throw new IOException("HELLO refused");
-                    }
-                    ByteBuffer frame = ByteBuffer.wrap(Frame.of(MSG_REQUEST, vm, pool, Priority.MEDIUM.wire(), idx, 0,
-                            req.encode()).encode());
-                    ready.countDown();
-                    while (true) {
-                        int p = phase.get();
-                        if (p == phaseStop) {
-                            break;
-                        }
-                        long s = System.nanoTime();
-                        frame.rewind();
-                        writeAll(c, frame);
-                        int status = readFrame(c, in);
-                        long e = System.nanoTime();
-                        if (status != ERR_NONE) {
-                            errors[idx]++;
-                        }
-                        if (p == phaseMeasure) {
-                            if (count == mine.length) {
-                                mine = Arrays.copyOf(mine, mine.length * 2);
+            Thread t = new Thread(
+                    () -> {
+                        long[] mine = new long[1 << 14];
+                        int count = 0;
+                        // a plain blocking client (no selector): the cheapest client, so the floor is a real floor
+                        try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                            c.connect(UnixDomainSocketAddress.of(socket));
+                            int vm = 1000 + idx;
+                            int pool = (idx % 2 == 0 ? Pool.A : Pool.B).wire();
+                            ByteBuffer in = ByteBuffer.allocate(SOCKET_HEADER_SIZE + MAX_PAYLOAD)
+                                    .order(ByteOrder.LITTLE_ENDIAN);
+                            ByteBuffer hello =
+                                    ByteBuffer.wrap(Frame.of(MSG_HELLO, vm, pool, Priority.MEDIUM.wire(), 0, 0, null)
+                                            .encode());
+                            writeAll(c, hello);
+                            if (readFrame(c, in) != ERR_NONE) {
+                                throw new IOException("HELLO refused");
                             }
-                            mine[count++] = e - s;
+                            ByteBuffer frame = ByteBuffer.wrap(
+                                    Frame.of(MSG_REQUEST, vm, pool, Priority.MEDIUM.wire(), idx, 0, req.encode())
+                                            .encode());
+                            ready.countDown();
+                            while (true) {
+                                int p = phase.get();
+                                if (p == phaseStop) {
+                                    break;
+                                }
+                                long s = System.nanoTime();
+                                frame.rewind();
+                                writeAll(c, frame);
+                                int status = readFrame(c, in);
+                                long e = System.nanoTime();
+                                if (status != ERR_NONE) {
+                                    errors[idx]++;
+                                }
+                                if (p == phaseMeasure) {
+                                    if (count == mine.length) {
+                                        mine = Arrays.copyOf(mine, mine.length * 2);
+                                    }
+                                    mine[count++] = e - s;
+                                }
+                            }
+                        } catch (Throwable e) {
+                            failure.compareAndSet(null, e);
+                            ready.countDown();
+                        } finally {
+                            samples[idx] = mine;
+                            counts[idx] = count;
+                            done.countDown();
                         }
-                    }
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                    ready.countDown();
-                } finally {
-                    samples[idx] = mine;
-                    counts[idx] = count;
-                    done.countDown();
-                }
-            }, "bench-client-" + k);
+                    },
+                    "bench-client-" + k);
             t.setDaemon(true);
             threads.add(t);
         }
@@ -370,8 +421,19 @@ public final class MediatorBenchmark implements Callable<Integer> {
     }
 
     private static String table(List<String[]> rows) {
-        String[] head = {"workload", "conns", "mediator req/s", "floor req/s", "req/s ratio",
-            "mediator p50 µs", "floor p50 µs", "p50 ×", "mediator p99 µs", "floor p99 µs", "p99 ×"};
+        String[] head = {
+            "workload",
+            "conns",
+            "mediator req/s",
+            "floor req/s",
+            "req/s ratio",
+            "mediator p50 µs",
+            "floor p50 µs",
+            "p50 ×",
+            "mediator p99 µs",
+            "floor p99 µs",
+            "p99 ×"
+        };
         StringBuilder sb = new StringBuilder();
         sb.append("| ").append(String.join(" | ", head)).append(" |\n|");
         for (int i = 0; i < head.length; i++) {
@@ -395,8 +457,11 @@ public final class MediatorBenchmark implements Callable<Integer> {
     private static String machine() {
         String cpu = "?";
         try {
-            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("?");
+            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream()
+                    .filter(l -> l.startsWith("model name"))
+                    .findFirst()
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim())
+                    .orElse("?");
         } catch (IOException | RuntimeException ignored) {
             // not Linux
         }
@@ -422,28 +487,31 @@ public final class MediatorBenchmark implements Callable<Integer> {
         }
 
         void start() {
-            acceptor = new Thread(() -> {
-                while (true) {
-                    SocketChannel ch;
-                    try {
-                        ch = server.accept();
-                    } catch (IOException e) {
-                        return;
-                    }
-                    synchronized (open) {
-                        open.add(ch);
-                    }
-                    Thread t = new Thread(() -> serve(ch), "floor-conn");
-                    t.setDaemon(true);
-                    t.start();
-                }
-            }, "floor-accept");
+            acceptor = new Thread(
+                    () -> {
+                        while (true) {
+                            SocketChannel ch;
+                            try {
+                                ch = server.accept();
+                            } catch (IOException e) {
+                                return;
+                            }
+                            synchronized (open) {
+                                open.add(ch);
+                            }
+                            Thread t = new Thread(() -> serve(ch), "floor-conn");
+                            t.setDaemon(true);
+                            t.start();
+                        }
+                    },
+                    "floor-accept");
             acceptor.setDaemon(true);
             acceptor.start();
         }
 
         private static void serve(SocketChannel ch) {
-            ByteBuffer buf = ByteBuffer.allocate(SOCKET_HEADER_SIZE + MAX_PAYLOAD).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer buf =
+                    ByteBuffer.allocate(SOCKET_HEADER_SIZE + MAX_PAYLOAD).order(ByteOrder.LITTLE_ENDIAN);
             try (ch) {
                 while (true) {
                     buf.clear().limit(SOCKET_HEADER_SIZE);
@@ -460,8 +528,8 @@ public final class MediatorBenchmark implements Callable<Integer> {
                         return;
                     }
                     // the reply is the request with two fields changed in place
-                    buf.putShort(HeaderOffsets.MSG_TYPE,
-                            (short) (header.msgType() == MSG_HELLO ? MSG_HELLO_ACK : MSG_RESPONSE));
+                    buf.putShort(HeaderOffsets.MSG_TYPE, (short)
+                            (header.msgType() == MSG_HELLO ? MSG_HELLO_ACK : MSG_RESPONSE));
                     buf.putInt(HeaderOffsets.STATUS, ERR_NONE);
                     buf.flip();
                     while (buf.hasRemaining()) {

@@ -49,8 +49,8 @@ class BackendsTest {
             float[] sum = ComputeRequest.toFloats(cpu.execute(ComputeRequest.vectorAdd(a, b)));
             float[] scaled = ComputeRequest.toFloats(cpu.execute(ComputeRequest.scale(-1.5f, a)));
             int m = Math.min(n, SAXPY_MAX); // alpha takes 4 bytes: one element fewer fits
-            float[] saxpy = ComputeRequest.toFloats(cpu.execute(ComputeRequest.saxpy(0.25f,
-                    java.util.Arrays.copyOf(a, m), java.util.Arrays.copyOf(b, m))));
+            float[] saxpy = ComputeRequest.toFloats(cpu.execute(
+                    ComputeRequest.saxpy(0.25f, java.util.Arrays.copyOf(a, m), java.util.Arrays.copyOf(b, m))));
             assertThat(sum).hasSize(n);
             assertThat(saxpy).hasSize(m);
             for (int i = 0; i < n; i++) {
@@ -68,11 +68,16 @@ class BackendsTest {
             assertThat(cpu.execute(ComputeRequest.echo(data))).isEqualTo(data);
             CRC32 crc = new CRC32();
             crc.update(data);
-            assertThat(ByteBuffer.wrap(cpu.execute(ComputeRequest.checksum(data))).order(ByteOrder.LITTLE_ENDIAN).getInt())
+            assertThat(ByteBuffer.wrap(cpu.execute(ComputeRequest.checksum(data)))
+                            .order(ByteOrder.LITTLE_ENDIAN)
+                            .getInt())
                     .isEqualTo((int) crc.getValue());
         }
-        assertThat(ByteBuffer.wrap(cpu.execute(ComputeRequest.checksum("123456789".getBytes(StandardCharsets.US_ASCII))))
-                .order(ByteOrder.LITTLE_ENDIAN).getInt()).isEqualTo(0xCBF43926);
+        assertThat(ByteBuffer.wrap(
+                                cpu.execute(ComputeRequest.checksum("123456789".getBytes(StandardCharsets.US_ASCII))))
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .getInt())
+                .isEqualTo(0xCBF43926);
     }
 
     /** saxpy is mul then add, each rounded (what the PTX does with mul.rn + add.rn), never a fused multiply-add. */
@@ -84,8 +89,8 @@ class BackendsTest {
         float separate = alpha * x + y; // Java float arithmetic rounds each step
         float fused = Math.fma(alpha, x, y);
         assertThat(separate).isNotEqualTo(fused); // the inputs do tell the two apart
-        float[] r = ComputeRequest.toFloats(new CpuBackend().execute(
-                ComputeRequest.saxpy(alpha, new float[] {x}, new float[] {y})));
+        float[] r = ComputeRequest.toFloats(
+                new CpuBackend().execute(ComputeRequest.saxpy(alpha, new float[] {x}, new float[] {y})));
         assertThat(r[0]).isEqualTo(separate);
     }
 
@@ -121,10 +126,13 @@ class BackendsTest {
             assertThat(in).as("PTX resource in the jar").isNotNull();
             ptx = new String(in.readAllBytes(), StandardCharsets.US_ASCII);
         }
-        assertThat(ptx).containsPattern("(?m)^\\.version \\d+\\.\\d+$").containsPattern("(?m)^\\.target sm_\\d+$")
+        assertThat(ptx)
+                .containsPattern("(?m)^\\.version \\d+\\.\\d+$")
+                .containsPattern("(?m)^\\.target sm_\\d+$")
                 .contains(".address_size 64");
         Map<String, List<String>> declared = new LinkedHashMap<>();
-        Matcher entry = Pattern.compile("\\.visible \\.entry (\\w+)\\(([^)]*)\\)").matcher(ptx);
+        Matcher entry =
+                Pattern.compile("\\.visible \\.entry (\\w+)\\(([^)]*)\\)").matcher(ptx);
         while (entry.find()) {
             List<String> types = new ArrayList<>();
             Matcher param = Pattern.compile("\\.param \\.(\\w+) ").matcher(entry.group(2));
@@ -208,8 +216,16 @@ class BackendsTest {
             out.add(ComputeRequest.checksum(data));
         }
         // values where rounding and special cases matter
-        float[] special = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE,
-            Float.MAX_VALUE, -0.0f, 1.0f + 0x1p-12f, 1e-40f};
+        float[] special = {
+            Float.NaN,
+            Float.POSITIVE_INFINITY,
+            Float.NEGATIVE_INFINITY,
+            Float.MIN_VALUE,
+            Float.MAX_VALUE,
+            -0.0f,
+            1.0f + 0x1p-12f,
+            1e-40f
+        };
         out.add(ComputeRequest.vectorAdd(special, special.clone()));
         out.add(ComputeRequest.saxpy(1.0f + 0x1p-12f, special, special.clone()));
         return out;

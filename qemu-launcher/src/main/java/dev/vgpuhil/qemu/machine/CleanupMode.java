@@ -29,7 +29,8 @@ public enum CleanupMode {
         try {
             return valueOf(value.strip().replace('-', '_').toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(Setting.CLEANUP.spelled() + "=" + value + ": expected always, on_success or never");
+            throw new IllegalArgumentException(
+                    Setting.CLEANUP.spelled() + "=" + value + ": expected always, on_success or never");
         }
     }
 

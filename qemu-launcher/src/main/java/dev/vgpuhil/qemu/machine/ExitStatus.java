@@ -7,8 +7,10 @@ import java.util.OptionalInt;
  * QEMU itself never exits with such codes (it exits 0 on quit/SIGTERM/guest shutdown, 1 on errors).
  */
 public record ExitStatus(int exitValue) {
-    private static final String[] NAMES = {null, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT",
-        "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM"};
+    private static final String[] NAMES = {
+        null, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
+        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM"
+    };
 
     /** The signal that killed QEMU, if it died by one. */
     public OptionalInt signal() {

@@ -35,8 +35,9 @@ final class HostedDevices implements AutoCloseable {
      * Prepares {@code devices} for {@code qemu}; with vfio-user this starts the servers. A device without its own
      * socket uses {@code defaultMediator}.
      */
-    static HostedDevices start(QemuBinary qemu, List<VgpuStubDevice> devices, Path defaultMediator, Path runDir,
-                               Path socketDir) throws IOException {
+    static HostedDevices start(
+            QemuBinary qemu, List<VgpuStubDevice> devices, Path defaultMediator, Path runDir, Path socketDir)
+            throws IOException {
         if (devices.isEmpty()) {
             return NONE;
         }
@@ -54,9 +55,14 @@ final class HostedDevices implements AutoCloseable {
                     throw new IllegalArgumentException("vgpu-stub device " + d + ": chardev= exists only in-QEMU;"
                             + " over vfio-user give the mediator's socket path");
                 }
-                VfioUserServer s = VfioUserServer.start(new VfioUserServer.Config(binary,
-                        socketDir.resolve("vgpu-" + i + ".sock"), d.socket() != null ? d.socket() : defaultMediator,
-                        d.pool().name().charAt(0), d.priority().label(), d.vmId(), d.timeoutMs(),
+                VfioUserServer s = VfioUserServer.start(new VfioUserServer.Config(
+                        binary,
+                        socketDir.resolve("vgpu-" + i + ".sock"),
+                        d.socket() != null ? d.socket() : defaultMediator,
+                        d.pool().name().charAt(0),
+                        d.priority().label(),
+                        d.vmId(),
+                        d.timeoutMs(),
                         runDir.resolve("vfio-user-" + i + ".log")));
                 started.add(s);
                 args.addAll(List.of("-device", s.qemuDeviceArg(d.id(), d.addr())));

@@ -34,8 +34,9 @@ import java.util.stream.Collectors;
 public final class KvmProbe {
     /** Forces the AUTO decision: "tcg" or "kvm" (kvm is still probed and refused if unusable). */
     public static final String FORCE_PROPERTY = Setting.ACCEL.property();
-    public static final Duration DEFAULT_TIMEOUT = Setting.parseDuration(Setting.KVM_PROBE_TIMEOUT.defaultText(),
-            Setting.KVM_PROBE_TIMEOUT.spelled());
+
+    public static final Duration DEFAULT_TIMEOUT =
+            Setting.parseDuration(Setting.KVM_PROBE_TIMEOUT.defaultText(), Setting.KVM_PROBE_TIMEOUT.spelled());
     static final String EXPECTED = "RPLK";
 
     /** kvm-probe.S assembled: bytes at offset 0 of the image. */
@@ -46,6 +47,7 @@ public final class KvmProbe {
             + "00000000000000ffff0000009acf00ffff00000092cf00ffff0000009aaf001f00b0000f";
     /** kvm-probe.S assembled: the reset vector at 0xFFF0, {@code ljmp $0xf000,$0}. */
     static final String RESET_HEX = "ea000000f0";
+
     static final int IMAGE_SIZE = 0x10000;
 
     private static final Map<Path, AcceleratorChoice> CACHE = new ConcurrentHashMap<>();
@@ -97,8 +99,10 @@ public final class KvmProbe {
         String host = hostKvmModules();
         String prefix = host.isEmpty() ? "" : host + "; ";
         if (!qemu.accelerators().contains("kvm")) {
-            return new Result(false, prefix + qemu.path() + " has no KVM accelerator (-accel help: "
-                    + qemu.accelerators() + ")", since(t0));
+            return new Result(
+                    false,
+                    prefix + qemu.path() + " has no KVM accelerator (-accel help: " + qemu.accelerators() + ")",
+                    since(t0));
         }
         Path dev = Path.of("/dev/kvm");
         if (!Files.exists(dev)) {
@@ -114,11 +118,31 @@ public final class KvmProbe {
             Path fw = dir.resolve("kvm-probe.bin");
             Files.write(fw, firmware());
             Path err = dir.resolve("stderr");
-            List<String> cmd = List.of(qemu.path().toString(), "-machine", "q35", "-accel", "kvm", "-cpu", "host",
-                    "-m", "16", "-bios", fw.toString(), "-nodefaults", "-no-user-config", "-display", "none",
-                    "-monitor", "none", "-serial", "stdio", "-no-reboot");
-            p = BoundProcesses.start(new ProcessBuilder(cmd).directory(dir.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+            List<String> cmd = List.of(
+                    qemu.path().toString(),
+                    "-machine",
+                    "q35",
+                    "-accel",
+                    "kvm",
+                    "-cpu",
+                    "host",
+                    "-m",
+                    "16",
+                    "-bios",
+                    fw.toString(),
+                    "-nodefaults",
+                    "-no-user-config",
+                    "-display",
+                    "none",
+                    "-monitor",
+                    "none",
+                    "-serial",
+                    "stdio",
+                    "-no-reboot");
+            p = BoundProcesses.start(new ProcessBuilder(cmd)
+                    .directory(dir.toFile())
+                    .redirectInput(
+                            ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                     .redirectError(err.toFile()));
             StringBuilder out = new StringBuilder();
             Thread reader = startReader(p.getInputStream(), out);
@@ -148,15 +172,21 @@ public final class KvmProbe {
             String stages = seen.strip();
             Duration took = since(t0);
             if (stages.contains(EXPECTED)) {
-                return new Result(true, "probe firmware reached long mode and ran natively under -accel kvm "
-                        + "-cpu host in " + took.toMillis() + " ms", took);
+                return new Result(
+                        true,
+                        "probe firmware reached long mode and ran natively under -accel kvm " + "-cpu host in "
+                                + took.toMillis() + " ms",
+                        took);
             }
             String stderr = oneLine(BoundProcesses.tail(readQuietly(err), 4));
             String how = exited
                     ? "QEMU exited (" + new ExitStatus(code) + ")"
                     : "no progress within " + timeout.toMillis() + " ms (probe QEMU killed)";
-            return new Result(false, prefix + "probe: -accel kvm -cpu host " + stageText(stages) + "; " + how
-                    + (stderr.isEmpty() ? "" : "; stderr: " + stderr), took);
+            return new Result(
+                    false,
+                    prefix + "probe: -accel kvm -cpu host " + stageText(stages) + "; " + how
+                            + (stderr.isEmpty() ? "" : "; stderr: " + stderr),
+                    took);
         } catch (IOException e) {
             return new Result(false, prefix + "probe could not run: " + e.getMessage(), since(t0));
         } catch (InterruptedException e) {
@@ -192,23 +222,25 @@ public final class KvmProbe {
     }
 
     private static Thread startReader(InputStream in, StringBuilder out) {
-        Thread t = new Thread(() -> {
-            byte[] buf = new byte[256];
-            try (in) {
-                int n;
-                while ((n = in.read(buf)) > 0) {
+        Thread t = new Thread(
+                () -> {
+                    byte[] buf = new byte[256];
+                    try (in) {
+                        int n;
+                        while ((n = in.read(buf)) > 0) {
+                            synchronized (out) {
+                                out.append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
+                                out.notifyAll();
+                            }
+                        }
+                    } catch (IOException ignored) {
+                        // the probe QEMU was killed
+                    }
                     synchronized (out) {
-                        out.append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
                         out.notifyAll();
                     }
-                }
-            } catch (IOException ignored) {
-                // the probe QEMU was killed
-            }
-            synchronized (out) {
-                out.notifyAll();
-            }
-        }, "kvm-probe-reader");
+                },
+                "kvm-probe-reader");
         t.setDaemon(true);
         t.start();
         return t;
@@ -220,7 +252,8 @@ public final class KvmProbe {
         if (Files.isDirectory(mods.resolve("kvm_pvm"))) {
             return "kvm_pvm paravirtual KVM";
         }
-        return List.of("kvm_intel", "kvm_amd").stream().filter(m -> Files.isDirectory(mods.resolve(m)))
+        return List.of("kvm_intel", "kvm_amd").stream()
+                .filter(m -> Files.isDirectory(mods.resolve(m)))
                 .collect(Collectors.joining(", "));
     }
 

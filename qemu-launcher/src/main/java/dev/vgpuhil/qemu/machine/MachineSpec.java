@@ -25,16 +25,42 @@ import java.util.regex.Pattern;
  * @param readiness what {@link QemuMachine#start()} waits for after QEMU runs, within {@code bootTimeout}; null: none
  * @param fatalSerialPattern a serial line that ends serial waits and readiness at once; null: none
  */
-public record MachineSpec(QemuBinary binary, Path binaryPath, String name, String machineType, int memoryMb, int cpus,
-                          String cpu, Accelerator accelerator, Path bios, Path kernel, Path initrd, String append,
-                          Path disk, String diskFormat, boolean diskSnapshot, Path cloudInitSeed,
-                          List<VgpuStubDevice> devices, Path mediatorSocket, boolean userNetworking,
-                          List<Integer> forwardedGuestPorts, String nicModel, List<String> extraArgs, Path runBaseDir,
-                          CleanupMode cleanup, Duration waitTimeout, Duration startTimeout, Duration bootTimeout,
-                          WaitStrategy readiness, Pattern fatalSerialPattern, boolean noReboot, boolean startPaused,
-                          ShutdownEscalation.Deadlines shutdown) {
+public record MachineSpec(
+        QemuBinary binary,
+        Path binaryPath,
+        String name,
+        String machineType,
+        int memoryMb,
+        int cpus,
+        String cpu,
+        Accelerator accelerator,
+        Path bios,
+        Path kernel,
+        Path initrd,
+        String append,
+        Path disk,
+        String diskFormat,
+        boolean diskSnapshot,
+        Path cloudInitSeed,
+        List<VgpuStubDevice> devices,
+        Path mediatorSocket,
+        boolean userNetworking,
+        List<Integer> forwardedGuestPorts,
+        String nicModel,
+        List<String> extraArgs,
+        Path runBaseDir,
+        CleanupMode cleanup,
+        Duration waitTimeout,
+        Duration startTimeout,
+        Duration bootTimeout,
+        WaitStrategy readiness,
+        Pattern fatalSerialPattern,
+        boolean noReboot,
+        boolean startPaused,
+        ShutdownEscalation.Deadlines shutdown) {
     /** The default fatal serial line: a kernel panic. */
     public static final Pattern KERNEL_PANIC = Pattern.compile("Kernel panic - not syncing");
+
     public static final Duration DEFAULT_WAIT_TIMEOUT = Duration.ofSeconds(60);
     public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(30);
     public static final Duration DEFAULT_BOOT_TIMEOUT = Duration.ofSeconds(120);
@@ -387,8 +413,8 @@ public record MachineSpec(QemuBinary binary, Path binaryPath, String name, Strin
 
         /** Deadlines of the shutdown steps (defaults: powerdown 20 s, quit 5 s, SIGTERM 5 s). */
         public Builder shutdownTimeouts(Duration powerdown, Duration quit, Duration term) {
-            this.shutdown = new ShutdownEscalation.Deadlines(shutdown.graceful(), powerdown, quit, term,
-                    shutdown.kill());
+            this.shutdown =
+                    new ShutdownEscalation.Deadlines(shutdown.graceful(), powerdown, quit, term, shutdown.kill());
             return this;
         }
 
@@ -414,10 +440,39 @@ public record MachineSpec(QemuBinary binary, Path binaryPath, String name, Strin
                 String f = disk.getFileName().toString();
                 format = f.endsWith(".raw") || f.endsWith(".img") ? "raw" : "qcow2";
             }
-            return new MachineSpec(binary, binaryPath, name, machineType, memoryMb, cpus, cpu, accelerator, bios,
-                    abs(kernel), abs(initrd), append, abs(disk), format, diskSnapshot, abs(seed), vgpus,
-                    mediatorSocket, userNet, new ArrayList<>(forwards), nicModel, extraArgs, baseDir, cleanup,
-                    waitTimeout, startTimeout, bootTimeout, readiness, fatalPattern, noReboot, startPaused, shutdown);
+            return new MachineSpec(
+                    binary,
+                    binaryPath,
+                    name,
+                    machineType,
+                    memoryMb,
+                    cpus,
+                    cpu,
+                    accelerator,
+                    bios,
+                    abs(kernel),
+                    abs(initrd),
+                    append,
+                    abs(disk),
+                    format,
+                    diskSnapshot,
+                    abs(seed),
+                    vgpus,
+                    mediatorSocket,
+                    userNet,
+                    new ArrayList<>(forwards),
+                    nicModel,
+                    extraArgs,
+                    baseDir,
+                    cleanup,
+                    waitTimeout,
+                    startTimeout,
+                    bootTimeout,
+                    readiness,
+                    fatalPattern,
+                    noReboot,
+                    startPaused,
+                    shutdown);
         }
 
         /** An unstarted machine of {@link #build()}. */

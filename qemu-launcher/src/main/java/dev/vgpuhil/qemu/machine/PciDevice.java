@@ -17,8 +17,16 @@ import java.util.List;
  * @param qdevId      the {@code id=} given on the command line ("" if none)
  * @param bars        the BARs; {@link Bar#address()} is -1 while the guest has not enabled decoding
  */
-public record PciDevice(int bus, int slot, int function, int vendorId, int deviceId, int classCode,
-                        String description, String qdevId, List<Bar> bars) {
+public record PciDevice(
+        int bus,
+        int slot,
+        int function,
+        int vendorId,
+        int deviceId,
+        int classCode,
+        String description,
+        String qdevId,
+        List<Bar> bars) {
     public PciDevice {
         bars = List.copyOf(bars);
     }
@@ -39,8 +47,9 @@ public record PciDevice(int bus, int slot, int function, int vendorId, int devic
 
     @Override
     public String toString() {
-        return String.format("%s %04x:%04x class %04x %s%s", bdf(), vendorId, deviceId, classCode, description,
-                qdevId.isEmpty() ? "" : " id=" + qdevId);
+        return String.format(
+                "%s %04x:%04x class %04x %s%s",
+                bdf(), vendorId, deviceId, classCode, description, qdevId.isEmpty() ? "" : " id=" + qdevId);
     }
 
     /** Flattens query-pci's reply (buses, and devices behind bridges). */
@@ -58,12 +67,22 @@ public record PciDevice(int bus, int slot, int function, int vendorId, int devic
             JsonNode cls = d.path("class_info");
             List<Bar> bars = new ArrayList<>();
             for (JsonNode region : d.path("regions")) {
-                bars.add(new Bar(region.path("bar").asInt(-1), region.path("type").asText(""),
-                        region.path("address").asLong(-1), region.path("size").asLong(0)));
+                bars.add(new Bar(
+                        region.path("bar").asInt(-1),
+                        region.path("type").asText(""),
+                        region.path("address").asLong(-1),
+                        region.path("size").asLong(0)));
             }
-            out.add(new PciDevice(d.path("bus").asInt(0), d.path("slot").asInt(0), d.path("function").asInt(0),
-                    id.path("vendor").asInt(0), id.path("device").asInt(0), cls.path("class").asInt(0),
-                    cls.path("desc").asText(""), d.path("qdev_id").asText(""), bars));
+            out.add(new PciDevice(
+                    d.path("bus").asInt(0),
+                    d.path("slot").asInt(0),
+                    d.path("function").asInt(0),
+                    id.path("vendor").asInt(0),
+                    id.path("device").asInt(0),
+                    cls.path("class").asInt(0),
+                    cls.path("desc").asText(""),
+                    d.path("qdev_id").asText(""),
+                    bars));
             JsonNode bridge = d.path("pci_bridge");
             if (bridge.isObject() && !bridge.isEmpty()) {
                 collect(bridge, out);

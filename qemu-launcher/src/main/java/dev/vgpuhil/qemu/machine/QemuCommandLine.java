@@ -37,8 +37,8 @@ public final class QemuCommandLine {
      * The argument list with the devices' arguments given: {@link #deviceArgs} for the in-QEMU device, or the
      * {@code vfio-user-pci} devices of a vfio-user hosting ({@link HostedDevices}).
      */
-    public static List<String> of(MachineSpec spec, QemuBinary qemu, Accelerator accelerator, RunPaths paths,
-                                  List<String> deviceArgs) {
+    public static List<String> of(
+            MachineSpec spec, QemuBinary qemu, Accelerator accelerator, RunPaths paths, List<String> deviceArgs) {
         List<String> c = new ArrayList<>();
         c.add(qemu.path().toString());
         c.addAll(List.of("-name", spec.name()));
@@ -51,14 +51,17 @@ public final class QemuCommandLine {
         c.addAll(List.of("-m", Integer.toString(spec.memoryMb()), "-smp", Integer.toString(spec.cpus())));
         c.addAll(List.of("-nodefaults", "-no-user-config", "-display", "none"));
         c.addAll(qemu.firmwareArgs());
-        Path bios = spec.bios() != null ? spec.bios()
-                : spec.kernel() != null && Files.isRegularFile(QBOOT) ? QBOOT : null;
+        Path bios =
+                spec.bios() != null ? spec.bios() : spec.kernel() != null && Files.isRegularFile(QBOOT) ? QBOOT : null;
         if (bios != null) {
             c.addAll(List.of("-bios", bios.toString()));
         }
         // QEMU connects to the serial socket the machine listens on, so no byte of the boot is lost
-        c.addAll(List.of("-chardev", "socket,id=serial0,path=" + opt(paths.serialSocket().toString()),
-                "-serial", "chardev:serial0"));
+        c.addAll(List.of(
+                "-chardev",
+                "socket,id=serial0,path=" + opt(paths.serialSocket().toString()),
+                "-serial",
+                "chardev:serial0"));
         c.addAll(List.of("-qmp", "unix:" + opt(paths.qmpSocket().toString()) + ",server=on,wait=off"));
         c.addAll(List.of("-pidfile", paths.pidFile().toString()));
         c.add("-S"); // paused until QMP is connected: no early event is missed
@@ -75,12 +78,14 @@ public final class QemuCommandLine {
             }
         }
         if (spec.disk() != null) {
-            c.addAll(List.of("-drive", "file=" + opt(spec.disk().toString()) + ",if=virtio,format=" + spec.diskFormat()
-                    + (spec.diskSnapshot() ? ",snapshot=on" : "")));
+            c.addAll(List.of(
+                    "-drive",
+                    "file=" + opt(spec.disk().toString()) + ",if=virtio,format=" + spec.diskFormat()
+                            + (spec.diskSnapshot() ? ",snapshot=on" : "")));
         }
         if (spec.cloudInitSeed() != null) {
-            c.addAll(List.of("-drive", "file=" + opt(spec.cloudInitSeed().toString())
-                    + ",if=virtio,format=raw,readonly=on"));
+            c.addAll(List.of(
+                    "-drive", "file=" + opt(spec.cloudInitSeed().toString()) + ",if=virtio,format=raw,readonly=on"));
         }
         if (spec.userNetworking()) {
             StringBuilder net = new StringBuilder("user,id=net0");

@@ -55,8 +55,8 @@ import java.util.regex.Pattern;
  */
 public final class QemuMachine implements AutoCloseable {
     private static final int TAIL_LINES = 30;
-    private static final Pattern HOSTFWD = Pattern.compile(
-            "TCP\\[HOST_FORWARD\\]\\s+\\d+\\s+(\\S+)\\s+(\\d+)\\s+(\\S+)\\s+(\\d+)");
+    private static final Pattern HOSTFWD =
+            Pattern.compile("TCP\\[HOST_FORWARD\\]\\s+\\d+\\s+(\\S+)\\s+(\\d+)\\s+(\\S+)\\s+(\\d+)");
 
     /** Which step of {@link #shutdown} ended QEMU. */
     public enum ShutdownStep {
@@ -78,7 +78,11 @@ public final class QemuMachine implements AutoCloseable {
     public record Orphan(long qemuPid, Path runDir, long ownerPid) {}
 
     /** Which output stream a wait depends on (for the drain-before-death rule). */
-    enum Stream { SERIAL, QMP, NONE }
+    enum Stream {
+        SERIAL,
+        QMP,
+        NONE
+    }
 
     private final MachineSpec spec;
     private final Object monitor = new Object();
@@ -108,7 +112,7 @@ public final class QemuMachine implements AutoCloseable {
     /** An unstarted machine of {@code spec}. */
     public QemuMachine(MachineSpec spec) {
         this.spec = Objects.requireNonNull(spec);
-        this.serialPlaceholder = new SerialConsole(Path.of("/dev/null"), () -> { });
+        this.serialPlaceholder = new SerialConsole(Path.of("/dev/null"), () -> {});
     }
 
     /** {@link MachineSpec#builder()}: the usual way to make one. */
@@ -128,7 +132,8 @@ public final class QemuMachine implements AutoCloseable {
      */
     public static List<Orphan> sweepOrphans(Path baseDir) {
         return RunDirectory.sweepOrphans(baseDir).stream()
-                .map(s -> new Orphan(s.qemuPid(), s.runDir(), s.ownerPid())).toList();
+                .map(s -> new Orphan(s.qemuPid(), s.runDir(), s.ownerPid()))
+                .toList();
     }
 
     // ------------------------------------------------------------------ lifecycle
@@ -142,8 +147,8 @@ public final class QemuMachine implements AutoCloseable {
     public QemuMachine start() {
         synchronized (lifecycle) {
             if (closed) {
-                throw new IllegalStateException("machine " + spec.name() + " is closed" + (bootFailed
-                        ? " (its start failed; logs in " + runDir + ")" : ""));
+                throw new IllegalStateException("machine " + spec.name() + " is closed"
+                        + (bootFailed ? " (its start failed; logs in " + runDir + ")" : ""));
             }
             if (started) {
                 return this;
@@ -173,8 +178,8 @@ public final class QemuMachine implements AutoCloseable {
             runDir = RunDirectory.create(spec.runBaseDir(), spec.name());
             socketDir = RunDirectory.socketDir(runDir);
         } catch (IOException e) {
-            throw new MachineBootException("cannot create a run directory under " + spec.runBaseDir() + ": " + e, null,
-                    e);
+            throw new MachineBootException(
+                    "cannot create a run directory under " + spec.runBaseDir() + ": " + e, null, e);
         }
         serial = new SerialConsole(runDir.resolve(RunDirectory.SERIAL_LOG), this::signal);
         Path serialSock = socketDir.resolve("serial.sock");
@@ -189,13 +194,19 @@ public final class QemuMachine implements AutoCloseable {
             } catch (IOException | RuntimeException e) {
                 throw bootFailure("cannot host the vgpu-stub devices: " + e.getMessage(), e);
             }
-            commandLine = List.copyOf(QemuCommandLine.of(spec, qemu, acceleratorChoice.accelerator(),
-                    new QemuCommandLine.RunPaths(serialSock, qmpSock, runDir.resolve(RunDirectory.QEMU_PID),
-                            mediatorSocket()), hosted.qemuArgs()));
+            commandLine = List.copyOf(QemuCommandLine.of(
+                    spec,
+                    qemu,
+                    acceleratorChoice.accelerator(),
+                    new QemuCommandLine.RunPaths(
+                            serialSock, qmpSock, runDir.resolve(RunDirectory.QEMU_PID), mediatorSocket()),
+                    hosted.qemuArgs()));
             Files.writeString(runDir.resolve(RunDirectory.CMDLINE), CommandLine.shellQuote(commandLine) + "\n");
             writeInfo();
-            Process p = BoundProcesses.start(new ProcessBuilder(commandLine).directory(runDir.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+            Process p = BoundProcesses.start(new ProcessBuilder(commandLine)
+                    .directory(runDir.toFile())
+                    .redirectInput(
+                            ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                     .redirectOutput(runDir.resolve(RunDirectory.STDOUT).toFile())
                     .redirectError(runDir.resolve(RunDirectory.STDERR).toFile()));
             process = p;
@@ -234,8 +245,11 @@ public final class QemuMachine implements AutoCloseable {
             checkAliveDuringStart("before its QMP monitor answered");
             long left = deadline - System.nanoTime();
             if (left <= 0) {
-                throw bootFailure("QEMU did not open its QMP socket within " + spec.startTimeout()
-                        + (lastConnectError != null ? " (last error: " + lastConnectError.getMessage() + ")" : ""),
+                throw bootFailure(
+                        "QEMU did not open its QMP socket within " + spec.startTimeout()
+                                + (lastConnectError != null
+                                        ? " (last error: " + lastConnectError.getMessage() + ")"
+                                        : ""),
                         lastConnectError);
             }
             if (!Files.exists(qmpSock)) {
@@ -243,8 +257,11 @@ public final class QemuMachine implements AutoCloseable {
                 continue;
             }
             try {
-                qmp = QmpClient.connect(qmpSock, runDir.resolve(RunDirectory.QMP_LOG),
-                        Duration.ofNanos(Math.max(left, Duration.ofSeconds(1).toNanos())), this::signal);
+                qmp = QmpClient.connect(
+                        qmpSock,
+                        runDir.resolve(RunDirectory.QMP_LOG),
+                        Duration.ofNanos(Math.max(left, Duration.ofSeconds(1).toNanos())),
+                        this::signal);
             } catch (IOException e) {
                 lastConnectError = e; // not listening yet
                 sleep(10);
@@ -283,8 +300,10 @@ public final class QemuMachine implements AutoCloseable {
         try {
             if (spec.binary() != null) {
                 if (needsDevice && spec.binary().hostings().isEmpty()) {
-                    throw new QemuBinary.QemuBinaryException(spec.binary().path() + " (" + spec.binary().version()
-                            + ") lacks the " + QemuBinary.DEVICE + " device that " + spec.devices().size()
+                    throw new QemuBinary.QemuBinaryException(spec.binary().path() + " ("
+                            + spec.binary().version()
+                            + ") lacks the " + QemuBinary.DEVICE + " device that "
+                            + spec.devices().size()
                             + " -device " + QemuBinary.DEVICE + " need, and vfio-user-pci; use the QEMU built by"
                             + " vgpu-stub/build-qemu.sh, or a stock QEMU >= 10.1 (vfio-user)");
                 }
@@ -343,8 +362,10 @@ public final class QemuMachine implements AutoCloseable {
         for (int guestPort : spec.forwardedGuestPorts()) {
             Integer host = ports.get(guestPort);
             if (host == null || host == 0) {
-                throw new QmpException("`info usernet` shows no host port forwarded to guest port " + guestPort
-                        + ":\n" + usernet.strip(), null);
+                throw new QmpException(
+                        "`info usernet` shows no host port forwarded to guest port " + guestPort + ":\n"
+                                + usernet.strip(),
+                        null);
             }
         }
         return Collections.unmodifiableMap(ports);
@@ -380,7 +401,8 @@ public final class QemuMachine implements AutoCloseable {
         releaseConnections();
         shutdownStep = ShutdownStep.NOT_STARTED;
         // when QEMU exited by itself that is the news, whichever symptom (EOF, reset, missing socket) we saw first
-        String head = status != null ? "QEMU exited during start-up with " + status + " (noticed as: " + headline + ")"
+        String head = status != null
+                ? "QEMU exited during start-up with " + status + " (noticed as: " + headline + ")"
                 : headline + killed;
         writeInfo();
         return new MachineBootException(head, diagnostics(true, status), cause);
@@ -540,8 +562,8 @@ public final class QemuMachine implements AutoCloseable {
         if (!drained && since < TimeUnit.SECONDS.toNanos(2)) {
             return null; // let the reader deliver what QEMU wrote before exiting
         }
-        return "QEMU exited (" + new ExitStatus(p.exitValue()) + ")" + (shutdownStep != null
-                ? " after shutdown step " + shutdownStep : "");
+        return "QEMU exited (" + new ExitStatus(p.exitValue()) + ")"
+                + (shutdownStep != null ? " after shutdown step " + shutdownStep : "");
     }
 
     QemuMachineException.Diagnostics diagnostics(boolean withCommandLine) {
@@ -550,8 +572,14 @@ public final class QemuMachine implements AutoCloseable {
 
     private QemuMachineException.Diagnostics diagnostics(boolean withCommandLine, ExitStatus status) {
         SerialConsole s = serial;
-        return new QemuMachineException.Diagnostics(spec.name(), runDir, status, s == null ? "" : s.tail(TAIL_LINES),
-                stderrTail(TAIL_LINES), commandLine, withCommandLine);
+        return new QemuMachineException.Diagnostics(
+                spec.name(),
+                runDir,
+                status,
+                s == null ? "" : s.tail(TAIL_LINES),
+                stderrTail(TAIL_LINES),
+                commandLine,
+                withCommandLine);
     }
 
     private void writeInfo() {
@@ -565,7 +593,9 @@ public final class QemuMachine implements AutoCloseable {
         info.put("owner.pid", ProcessHandle.current().pid());
         info.put("qemu", qemu == null ? "" : qemu.path());
         info.put("qemu.version", qemu == null ? "" : qemu.version());
-        info.put("accelerator", acceleratorChoice == null ? "" : acceleratorChoice.accelerator().qemuName());
+        info.put(
+                "accelerator",
+                acceleratorChoice == null ? "" : acceleratorChoice.accelerator().qemuName());
         info.put("accelerator.reason", acceleratorChoice == null ? "" : acceleratorChoice.reason());
         info.put("vgpu.hosting", hosted.hosting().map(h -> h.label()).orElse(""));
         Process p = process;
@@ -576,7 +606,8 @@ public final class QemuMachine implements AutoCloseable {
             info.put("shutdown.step", shutdownStep);
         }
         StringBuilder b = new StringBuilder();
-        info.forEach((k, v) -> b.append(k).append('=').append(v == null ? "" : v).append('\n'));
+        info.forEach(
+                (k, v) -> b.append(k).append('=').append(v == null ? "" : v).append('\n'));
         try {
             Files.writeString(dir.resolve(RunDirectory.INFO), b.toString(), StandardCharsets.UTF_8);
         } catch (IOException ignored) {
@@ -617,8 +648,13 @@ public final class QemuMachine implements AutoCloseable {
     public Map<String, Path> logFiles() {
         requireStarted();
         Map<String, Path> m = new LinkedHashMap<>();
-        for (String f : List.of(RunDirectory.CMDLINE, RunDirectory.INFO, RunDirectory.SERIAL_LOG,
-                RunDirectory.QMP_LOG, RunDirectory.STDERR, RunDirectory.STDOUT)) {
+        for (String f : List.of(
+                RunDirectory.CMDLINE,
+                RunDirectory.INFO,
+                RunDirectory.SERIAL_LOG,
+                RunDirectory.QMP_LOG,
+                RunDirectory.STDERR,
+                RunDirectory.STDOUT)) {
             Path p = runDir.resolve(f);
             if (Files.exists(p)) {
                 m.put(f, p);
@@ -743,8 +779,10 @@ public final class QemuMachine implements AutoCloseable {
     @Override
     public String toString() {
         Process p = process;
-        return "QemuMachine[" + spec.name() + (p != null ? ", pid " + p.pid() : "") + (acceleratorChoice != null
-                ? ", " + acceleratorChoice.accelerator().qemuName() : "") + (runDir != null ? ", " + runDir : "")
+        return "QemuMachine[" + spec.name() + (p != null ? ", pid " + p.pid() : "")
+                + (acceleratorChoice != null
+                        ? ", " + acceleratorChoice.accelerator().qemuName()
+                        : "") + (runDir != null ? ", " + runDir : "")
                 + "]";
     }
 }

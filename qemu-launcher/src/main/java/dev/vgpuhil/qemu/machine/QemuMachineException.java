@@ -51,8 +51,14 @@ public class QemuMachineException extends RuntimeException {
      *
      * @param commandLine included in the message only when {@code withCommandLine}
      */
-    public record Diagnostics(String machine, Path runDir, ExitStatus exitStatus, String serialTail,
-                              String stderrTail, List<String> commandLine, boolean withCommandLine) {
+    public record Diagnostics(
+            String machine,
+            Path runDir,
+            ExitStatus exitStatus,
+            String serialTail,
+            String stderrTail,
+            List<String> commandLine,
+            boolean withCommandLine) {
         static final Diagnostics NONE = new Diagnostics("", null, null, "", "", List.of(), false);
 
         public Diagnostics {

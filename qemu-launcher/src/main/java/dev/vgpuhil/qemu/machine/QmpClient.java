@@ -56,13 +56,16 @@ public final class QmpClient implements AutoCloseable {
     private final Object transcriptLock = new Object();
     private volatile String closedBecause;
 
-    private QmpClient(SocketChannel channel, Path transcriptFile, Duration defaultTimeout, Runnable onActivity,
-                      String threadName) throws IOException {
+    private QmpClient(
+            SocketChannel channel, Path transcriptFile, Duration defaultTimeout, Runnable onActivity, String threadName)
+            throws IOException {
         this.channel = channel;
         this.defaultTimeout = defaultTimeout;
-        this.onActivity = onActivity == null ? () -> { } : onActivity;
-        this.transcript = transcriptFile == null ? null : Files.newBufferedWriter(transcriptFile,
-                StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        this.onActivity = onActivity == null ? () -> {} : onActivity;
+        this.transcript = transcriptFile == null
+                ? null
+                : Files.newBufferedWriter(
+                        transcriptFile, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         this.reader = new Thread(this::readLoop, threadName);
         this.reader.setDaemon(true);
         this.reader.start();
@@ -161,8 +164,10 @@ public final class QmpClient implements AutoCloseable {
             pending.remove(id);
             throw new QmpException("no reply to " + command + " within " + timeout, e);
         } catch (ExecutionException e) {
-            throw new QmpException(command + " got no reply: QMP connection closed (" + e.getCause().getMessage()
-                    + ")", e.getCause());
+            throw new QmpException(
+                    command + " got no reply: QMP connection closed ("
+                            + e.getCause().getMessage() + ")",
+                    e.getCause());
         } catch (InterruptedException e) {
             pending.remove(id);
             Thread.currentThread().interrupt();
@@ -333,8 +338,8 @@ public final class QmpClient implements AutoCloseable {
 
     private void readLoop() {
         String why = "QEMU closed the QMP connection";
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel),
-                StandardCharsets.UTF_8))) {
+        try (BufferedReader in =
+                new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8))) {
             String line;
             while ((line = in.readLine()) != null) {
                 if (line.isBlank()) {
@@ -375,8 +380,8 @@ public final class QmpClient implements AutoCloseable {
             greeting.complete(msg);
         } else if (msg.has("event")) {
             JsonNode ts = msg.path("timestamp");
-            Instant when = Instant.ofEpochSecond(ts.path("seconds").asLong(0),
-                    ts.path("microseconds").asLong(0) * 1000);
+            Instant when = Instant.ofEpochSecond(
+                    ts.path("seconds").asLong(0), ts.path("microseconds").asLong(0) * 1000);
             QmpEvent ev;
             synchronized (events) {
                 ev = new QmpEvent(events.size(), msg.path("event").asText("?"), msg.get("data"), when);

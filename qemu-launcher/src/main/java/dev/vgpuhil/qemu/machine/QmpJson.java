@@ -28,8 +28,10 @@ final class QmpJson {
             }
             return n;
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("bad JSON: " + e.getOriginalMessage() + " in "
-                    + (text.length() <= 200 ? text : text.substring(0, 200) + "..."), e);
+            throw new IllegalArgumentException(
+                    "bad JSON: " + e.getOriginalMessage() + " in "
+                            + (text.length() <= 200 ? text : text.substring(0, 200) + "..."),
+                    e);
         }
     }
 

@@ -34,6 +34,7 @@ final class RunDirectory {
     static final String SWEPT = "swept.txt";
     /** sun_path is 108 bytes with the NUL; leave room. */
     static final int MAX_SOCKET_PATH = 100;
+
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 
     private RunDirectory() {}
@@ -134,9 +135,11 @@ final class RunDirectory {
         } catch (Exception ignored) {
             // not our child: nothing to reap; init reaps it
         }
-        Files.writeString(dir.resolve(SWEPT), "QEMU pid " + qemuPid + " killed by the orphan sweep of JVM "
-                + ProcessHandle.current().pid() + " at " + java.time.Instant.now() + " (owner JVM " + ownerPid
-                + " was gone)\n");
+        Files.writeString(
+                dir.resolve(SWEPT),
+                "QEMU pid " + qemuPid + " killed by the orphan sweep of JVM "
+                        + ProcessHandle.current().pid() + " at " + java.time.Instant.now() + " (owner JVM " + ownerPid
+                        + " was gone)\n");
         return Optional.of(new Swept(qemuPid, dir, ownerPid));
     }
 
@@ -149,7 +152,10 @@ final class RunDirectory {
             return true;
         }
         // a recycled pid belongs to a process started later than the owner
-        return h.get().info().startInstant().map(i -> Math.abs(i.toEpochMilli() - startMillis) < 2_000)
+        return h.get()
+                .info()
+                .startInstant()
+                .map(i -> Math.abs(i.toEpochMilli() - startMillis) < 2_000)
                 .orElse(true);
     }
 

@@ -14,8 +14,8 @@ public final class ShutdownEscalation {
     /** Whether the guest is asked first (ACPI power button), and the deadline of each step. */
     public record Deadlines(boolean graceful, Duration powerdown, Duration quit, Duration term, Duration kill) {
         /** Not graceful; powerdown 20 s, quit 5 s, SIGTERM 5 s, SIGKILL 10 s. */
-        public static final Deadlines DEFAULT = new Deadlines(false, Duration.ofSeconds(20), Duration.ofSeconds(5),
-                Duration.ofSeconds(5), Duration.ofSeconds(10));
+        public static final Deadlines DEFAULT = new Deadlines(
+                false, Duration.ofSeconds(20), Duration.ofSeconds(5), Duration.ofSeconds(5), Duration.ofSeconds(10));
 
         public Deadlines {
             Objects.requireNonNull(powerdown);

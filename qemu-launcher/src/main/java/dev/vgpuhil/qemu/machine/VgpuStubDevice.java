@@ -27,8 +27,15 @@ public final class VgpuStubDevice {
     private final String id;
     private final String addr;
 
-    private VgpuStubDevice(Pool pool, Priority priority, long vmId, Path socket, String chardev, Integer timeoutMs,
-                           String id, String addr) {
+    private VgpuStubDevice(
+            Pool pool,
+            Priority priority,
+            long vmId,
+            Path socket,
+            String chardev,
+            Integer timeoutMs,
+            String id,
+            String addr) {
         this.pool = pool;
         this.priority = priority;
         this.vmId = vmId;

@@ -65,25 +65,28 @@ public final class Waits {
     public SerialMatch forSerialLine(Pattern pattern, int fromLine) {
         SerialConsole console = machine.serial();
         int[] next = {fromLine};
-        String what = "a serial line matching /" + pattern.pattern() + "/"
-                + (fromLine > 0 ? " from line " + fromLine : "");
-        return await(what, () -> {
-            List<SerialConsole.IndexedLine> lines = console.linesFrom(next[0]);
-            for (SerialConsole.IndexedLine l : lines) {
-                Matcher m = pattern.matcher(l.text());
-                if (m.find()) {
-                    return Optional.of(new SerialMatch(l.index(), l.text(), m));
-                }
-                next[0] = l.index() + 1;
-            }
-            return Optional.empty();
-        }, () -> {
-            String fatal = machine.fatalSerialLine();
-            if (fatal != null) {
-                return "the guest printed a fatal line: " + fatal;
-            }
-            return machine.deathReason(QemuMachine.Stream.SERIAL);
-        });
+        String what =
+                "a serial line matching /" + pattern.pattern() + "/" + (fromLine > 0 ? " from line " + fromLine : "");
+        return await(
+                what,
+                () -> {
+                    List<SerialConsole.IndexedLine> lines = console.linesFrom(next[0]);
+                    for (SerialConsole.IndexedLine l : lines) {
+                        Matcher m = pattern.matcher(l.text());
+                        if (m.find()) {
+                            return Optional.of(new SerialMatch(l.index(), l.text(), m));
+                        }
+                        next[0] = l.index() + 1;
+                    }
+                    return Optional.empty();
+                },
+                () -> {
+                    String fatal = machine.fatalSerialLine();
+                    if (fatal != null) {
+                        return "the guest printed a fatal line: " + fatal;
+                    }
+                    return machine.deathReason(QemuMachine.Stream.SERIAL);
+                });
     }
 
     /** Waits for a QMP event named {@code name} (e.g. "SHUTDOWN"), looking at every event since QMP came up. */
@@ -99,15 +102,18 @@ public final class Waits {
     /** Waits for a QMP event with index ≥ {@code fromIndex} accepted by {@code filter}. */
     public QmpEvent forQmpEvent(Predicate<QmpEvent> filter, String description, int fromIndex) {
         QmpClient qmp = machine.qmp();
-        return await(description + (fromIndex > 0 ? " from event " + fromIndex : ""), () -> {
-            List<QmpEvent> evs = qmp.events();
-            for (int i = Math.max(0, fromIndex); i < evs.size(); i++) {
-                if (filter.test(evs.get(i))) {
-                    return Optional.of(evs.get(i));
-                }
-            }
-            return Optional.empty();
-        }, () -> machine.deathReason(QemuMachine.Stream.QMP));
+        return await(
+                description + (fromIndex > 0 ? " from event " + fromIndex : ""),
+                () -> {
+                    List<QmpEvent> evs = qmp.events();
+                    for (int i = Math.max(0, fromIndex); i < evs.size(); i++) {
+                        if (filter.test(evs.get(i))) {
+                            return Optional.of(evs.get(i));
+                        }
+                    }
+                    return Optional.empty();
+                },
+                () -> machine.deathReason(QemuMachine.Stream.QMP));
     }
 
     /**
@@ -122,7 +128,9 @@ public final class Waits {
 
     /** Waits until {@code condition} holds (re-checked on every serial line, event, exit, and every 200 ms). */
     public void forCondition(String description, BooleanSupplier condition) {
-        await(description, () -> condition.getAsBoolean() ? Optional.of(Boolean.TRUE) : Optional.empty(),
+        await(
+                description,
+                () -> condition.getAsBoolean() ? Optional.of(Boolean.TRUE) : Optional.empty(),
                 () -> machine.deathReason(QemuMachine.Stream.NONE));
     }
 
@@ -137,17 +145,21 @@ public final class Waits {
         long deadline = start + timeout.toNanos();
         String last = "no attempt";
         while (true) {
-            String dead = machine.fatalSerialLine() != null ? "the guest printed a fatal line: "
-                    + machine.fatalSerialLine() : machine.deathReason(QemuMachine.Stream.SERIAL);
+            String dead = machine.fatalSerialLine() != null
+                    ? "the guest printed a fatal line: " + machine.fatalSerialLine()
+                    : machine.deathReason(QemuMachine.Stream.SERIAL);
             if (dead != null) {
-                throw new MachineDiedException(dead + " while waiting for " + what + " (after "
-                        + millis(System.nanoTime() - start) + "; last attempt: " + last + ")",
+                throw new MachineDiedException(
+                        dead + " while waiting for " + what + " (after " + millis(System.nanoTime() - start)
+                                + "; last attempt: " + last + ")",
                         machine.diagnostics(false));
             }
             long left = deadline - System.nanoTime();
             if (left <= 0) {
-                throw new WaitTimeoutException("timed out after " + millis(timeout.toNanos()) + " waiting for "
-                        + what + " (last attempt: " + last + ")", machine.diagnostics(false));
+                throw new WaitTimeoutException(
+                        "timed out after " + millis(timeout.toNanos()) + " waiting for " + what + " (last attempt: "
+                                + last + ")",
+                        machine.diagnostics(false));
             }
             try {
                 return attempt.apply(Duration.ofNanos(left));
@@ -159,14 +171,15 @@ public final class Waits {
             Object monitor = machine.monitor();
             synchronized (monitor) {
                 long ms;
-                while ((ms = (pauseEnd - System.nanoTime()) / 1_000_000) > 0 && machine.fatalSerialLine() == null
+                while ((ms = (pauseEnd - System.nanoTime()) / 1_000_000) > 0
+                        && machine.fatalSerialLine() == null
                         && machine.deathReason(QemuMachine.Stream.SERIAL) == null) {
                     try {
                         monitor.wait(ms);
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
-                        throw new QemuMachineException("interrupted while waiting for " + what,
-                                machine.diagnostics(false), e);
+                        throw new QemuMachineException(
+                                "interrupted while waiting for " + what, machine.diagnostics(false), e);
                     }
                 }
             }
@@ -185,20 +198,22 @@ public final class Waits {
                 }
                 String dead = death.get();
                 if (dead != null) {
-                    throw new MachineDiedException(dead + " while waiting for " + what + " (after "
-                            + millis(System.nanoTime() - start) + ")", machine.diagnostics(false));
+                    throw new MachineDiedException(
+                            dead + " while waiting for " + what + " (after " + millis(System.nanoTime() - start) + ")",
+                            machine.diagnostics(false));
                 }
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    throw new WaitTimeoutException("timed out after " + millis(timeout.toNanos())
-                            + " waiting for " + what, machine.diagnostics(false));
+                    throw new WaitTimeoutException(
+                            "timed out after " + millis(timeout.toNanos()) + " waiting for " + what,
+                            machine.diagnostics(false));
                 }
                 try {
                     monitor.wait(Math.max(1, Math.min(RECHECK_MILLIS, left / 1_000_000)));
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    throw new QemuMachineException("interrupted while waiting for " + what,
-                            machine.diagnostics(false), e);
+                    throw new QemuMachineException(
+                            "interrupted while waiting for " + what, machine.diagnostics(false), e);
                 }
             }
         }

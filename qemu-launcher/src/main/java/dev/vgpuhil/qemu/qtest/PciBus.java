@@ -216,7 +216,7 @@ public final class PciBus {
 
     /** Turns MSI off again (INTx is used instead). */
     public void disableMsi(PciAddress a) {
-        findCapability(a, CAP_ID_MSI).ifPresent(cap ->
-                writeConfig16(a, cap + 2, readConfig16(a, cap + 2) & ~MSI_FLAGS_ENABLE));
+        findCapability(a, CAP_ID_MSI)
+                .ifPresent(cap -> writeConfig16(a, cap + 2, readConfig16(a, cap + 2) & ~MSI_FLAGS_ENABLE));
     }
 }

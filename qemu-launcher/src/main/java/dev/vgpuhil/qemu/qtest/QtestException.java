@@ -14,8 +14,11 @@ public class QtestException extends RuntimeException {
     }
 
     public QtestException(String message, Integer exitCode, String stderrTail, Throwable cause) {
-        super(message + (exitCode != null ? "; QEMU exit code " + exitCode : "")
-                + (stderrTail != null && !stderrTail.isBlank() ? "; QEMU stderr:\n" + stderrTail : ""), cause);
+        super(
+                message
+                        + (exitCode != null ? "; QEMU exit code " + exitCode : "")
+                        + (stderrTail != null && !stderrTail.isBlank() ? "; QEMU stderr:\n" + stderrTail : ""),
+                cause);
         this.exitCode = exitCode;
         this.stderrTail = stderrTail == null ? "" : stderrTail;
     }

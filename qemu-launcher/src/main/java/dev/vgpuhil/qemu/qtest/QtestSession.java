@@ -171,7 +171,8 @@ public final class QtestSession implements AutoCloseable {
             Path runDir;
             try {
                 runDir = Files.createTempDirectory(RUN_DIR_PREFIX);
-                Files.writeString(runDir.resolve(OWNER_FILE), ProcessHandle.current().pid() + "\n");
+                Files.writeString(
+                        runDir.resolve(OWNER_FILE), ProcessHandle.current().pid() + "\n");
             } catch (IOException e) {
                 throw new QtestException("cannot create a run directory: " + e.getMessage(), null, null, e);
             }
@@ -183,11 +184,22 @@ public final class QtestSession implements AutoCloseable {
             // Without the qtest accelerator (Debian's stock QEMU lacks it) fall back to a TCG machine that never
             // runs (-S): memory/port/IRQ commands work, the virtual clock commands do not.
             cmd.addAll(qemu.hasQtestAccelerator() ? List.of("-accel", "qtest") : List.of("-accel", "tcg", "-S"));
-            cmd.addAll(List.of("-qtest", "unix:" + qtestSock,
-                    "-display", "none", "-nodefaults", "-no-user-config", "-serial", "none", "-monitor", "none",
-                    "-pidfile", runDir.resolve(QEMU_PID_FILE).toString(),
+            cmd.addAll(List.of(
+                    "-qtest",
+                    "unix:" + qtestSock,
+                    "-display",
+                    "none",
+                    "-nodefaults",
+                    "-no-user-config",
+                    "-serial",
+                    "none",
+                    "-monitor",
+                    "none",
+                    "-pidfile",
+                    runDir.resolve(QEMU_PID_FILE).toString(),
                     // without -qtest-log QEMU logs every command to stderr, burying its own messages
-                    "-qtest-log", runDir.resolve("qtest.log").toString()));
+                    "-qtest-log",
+                    runDir.resolve("qtest.log").toString()));
             if (qmp) {
                 cmd.addAll(List.of("-qmp", "unix:" + runDir.resolve("qmp.sock") + ",server=on,wait=off"));
             }
@@ -202,20 +214,25 @@ public final class QtestSession implements AutoCloseable {
                     cmd.addAll(c.start(runDir));
                 }
                 Files.writeString(runDir.resolve("command-line.txt"), String.join(" ", cmd) + "\n");
-                process = BoundProcesses.start(new ProcessBuilder(cmd).directory(runDir.toFile())
-                        .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+                process = BoundProcesses.start(new ProcessBuilder(cmd)
+                        .directory(runDir.toFile())
+                        .redirectInput(ProcessBuilder.Redirect.from(
+                                Path.of("/dev/null").toFile()))
                         .redirectOutput(runDir.resolve("qemu.stdout").toFile())
                         .redirectError(runDir.resolve("qemu.stderr").toFile()));
                 long deadline = System.nanoTime() + startTimeout.toNanos();
                 SocketChannel ch;
                 while ((ch = server.accept()) == null) {
                     if (!process.isAlive()) {
-                        throw new QtestException("QEMU exited before connecting to qtest (" + String.join(" ", cmd)
-                                + ")", process.exitValue(), stderrTail(runDir), null);
+                        throw new QtestException(
+                                "QEMU exited before connecting to qtest (" + String.join(" ", cmd) + ")",
+                                process.exitValue(),
+                                stderrTail(runDir),
+                                null);
                     }
                     if (System.nanoTime() > deadline) {
-                        throw new QtestException("QEMU did not connect to qtest within " + startTimeout, null,
-                                stderrTail(runDir), null);
+                        throw new QtestException(
+                                "QEMU did not connect to qtest within " + startTimeout, null, stderrTail(runDir), null);
                     }
                     Thread.sleep(5);
                 }
@@ -231,8 +248,8 @@ public final class QtestSession implements AutoCloseable {
                     }
                 } catch (QtestException e) {
                     session.close();
-                    throw new QtestException("QEMU failed to start (" + String.join(" ", cmd) + ")",
-                            e.exitCode(), e.stderrTail(), e);
+                    throw new QtestException(
+                            "QEMU failed to start (" + String.join(" ", cmd) + ")", e.exitCode(), e.stderrTail(), e);
                 }
                 return session;
             } catch (IOException | InterruptedException | RuntimeException e) {
@@ -401,8 +418,8 @@ public final class QtestSession implements AutoCloseable {
     }
 
     private void readLoop() {
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel),
-                StandardCharsets.US_ASCII))) {
+        try (BufferedReader in = new BufferedReader(
+                new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.US_ASCII))) {
             String line;
             while ((line = in.readLine()) != null) {
                 if (line.startsWith("IRQ ")) {
@@ -470,7 +487,8 @@ public final class QtestSession implements AutoCloseable {
         if (data.length == 0) {
             return;
         }
-        command("write " + hex(addr) + " " + data.length + " 0x" + HexFormat.of().formatHex(data));
+        command("write " + hex(addr) + " " + data.length + " 0x"
+                + HexFormat.of().formatHex(data));
     }
 
     /** Like {@link #memread} but base64 on the wire (half the bytes for big reads). */
@@ -485,7 +503,8 @@ public final class QtestSession implements AutoCloseable {
         if (data.length == 0) {
             return;
         }
-        command("b64write " + hex(addr) + " " + data.length + " " + Base64.getEncoder().encodeToString(data));
+        command("b64write " + hex(addr) + " " + data.length + " "
+                + Base64.getEncoder().encodeToString(data));
     }
 
     /** Fills {@code len} bytes with {@code value}. */
@@ -526,8 +545,8 @@ public final class QtestSession implements AutoCloseable {
 
     private void requireQtestAccel(String what) {
         if (!qemu.hasQtestAccelerator()) {
-            throw new QtestException(what + " needs -accel qtest, which " + qemu.path()
-                    + " lacks (accelerators: " + qemu.accelerators() + ")");
+            throw new QtestException(what + " needs -accel qtest, which " + qemu.path() + " lacks (accelerators: "
+                    + qemu.accelerators() + ")");
         }
     }
 
@@ -573,7 +592,11 @@ public final class QtestSession implements AutoCloseable {
 
     /** Lines currently raised. */
     public List<Integer> raisedIrqLines() {
-        return irqLevels.entrySet().stream().filter(Map.Entry::getValue).map(Map.Entry::getKey).sorted().toList();
+        return irqLevels.entrySet().stream()
+                .filter(Map.Entry::getValue)
+                .map(Map.Entry::getKey)
+                .sorted()
+                .toList();
     }
 
     /** Takes every IRQ event received so far, oldest first. */
@@ -598,8 +621,8 @@ public final class QtestSession implements AutoCloseable {
 
     private static String stderrTail(Path runDir) {
         try {
-            return BoundProcesses.tail(Files.readString(runDir.resolve("qemu.stderr"), StandardCharsets.UTF_8),
-                    STDERR_TAIL_LINES);
+            return BoundProcesses.tail(
+                    Files.readString(runDir.resolve("qemu.stderr"), StandardCharsets.UTF_8), STDERR_TAIL_LINES);
         } catch (IOException e) {
             return "";
         }
@@ -633,8 +656,11 @@ public final class QtestSession implements AutoCloseable {
             Path pidFile = dir.resolve(QEMU_PID_FILE);
             if (Files.exists(pidFile)) {
                 long qemuPid = Long.parseLong(Files.readString(pidFile).trim());
-                ProcessHandle.of(qemuPid).filter(h -> h.info().arguments()
-                        .map(a -> String.join(" ", a).contains(dir.toString())).orElse(false))
+                ProcessHandle.of(qemuPid)
+                        .filter(h -> h.info()
+                                .arguments()
+                                .map(a -> String.join(" ", a).contains(dir.toString()))
+                                .orElse(false))
                         .ifPresent(ProcessHandle::destroyForcibly);
             }
             MoreFiles.deleteTree(dir);

@@ -45,7 +45,7 @@ public final class VfioUserCompanion implements QtestSession.Companion {
         Path mediator = defaultMediator;
         String id = null;
         String addr = null;
-        List<String> raw = new ArrayList<>();   // values passed to the server unchecked: it says what is wrong
+        List<String> raw = new ArrayList<>(); // values passed to the server unchecked: it says what is wrong
         for (String p : props) {
             int eq = p.indexOf('=');
             if (eq <= 0) {
@@ -79,8 +79,9 @@ public final class VfioUserCompanion implements QtestSession.Companion {
                 case "socket" -> mediator = Path.of(value);
                 case "id" -> id = value;
                 case "addr" -> addr = value;
-                case "chardev" -> throw new IllegalArgumentException("vgpu-stub property chardev= exists only in-QEMU;"
-                        + " the vfio-user server connects to the mediator's socket itself (socket=PATH)");
+                case "chardev" ->
+                    throw new IllegalArgumentException("vgpu-stub property chardev= exists only in-QEMU;"
+                            + " the vfio-user server connects to the mediator's socket itself (socket=PATH)");
                 default -> throw new IllegalArgumentException("unknown vgpu-stub property '" + key + "'");
             }
         }
@@ -92,8 +93,15 @@ public final class VfioUserCompanion implements QtestSession.Companion {
                 || java.nio.file.Files.exists(runDir.resolve(numbered(LOG_FILE, n)))) {
             n++;
         }
-        VfioUserServer.Config cfg = new VfioUserServer.Config(binary, runDir.resolve(numbered(SOCKET_FILE, n)),
-                mediator, pool, priority, vmId, timeoutMs, runDir.resolve(numbered(LOG_FILE, n)));
+        VfioUserServer.Config cfg = new VfioUserServer.Config(
+                binary,
+                runDir.resolve(numbered(SOCKET_FILE, n)),
+                mediator,
+                pool,
+                priority,
+                vmId,
+                timeoutMs,
+                runDir.resolve(numbered(LOG_FILE, n)));
         server = VfioUserServer.start(raw.isEmpty() ? cfg : cfg.withExtraArgs(raw));
         return List.of("-device", server.qemuDeviceArg(id, addr));
     }

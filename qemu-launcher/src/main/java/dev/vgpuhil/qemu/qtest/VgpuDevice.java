@@ -32,8 +32,9 @@ public final class VgpuDevice {
 
     public static VgpuDevice attach(QtestSession qtest, long bar0Address) {
         PciBus pci = new PciBus(qtest);
-        PciBus.PciAddress a = pci.find(PCI_VENDOR_ID, PCI_DEVICE_ID).orElseThrow(() -> new IllegalStateException(
-                String.format("no PCI device %04x:%04x on bus 0", PCI_VENDOR_ID, PCI_DEVICE_ID)));
+        PciBus.PciAddress a = pci.find(PCI_VENDOR_ID, PCI_DEVICE_ID)
+                .orElseThrow(() -> new IllegalStateException(
+                        String.format("no PCI device %04x:%04x on bus 0", PCI_VENDOR_ID, PCI_DEVICE_ID)));
         long size = pci.sizeBar(a, 0);
         if (size != BAR0_SIZE) {
             throw new IllegalStateException("BAR0 of " + a + " is " + size + " bytes, expected " + BAR0_SIZE);
@@ -61,8 +62,8 @@ public final class VgpuDevice {
 
     private static void checkRegister(int offset) {
         if ((offset & 3) != 0 || offset < 0 || offset + 4 > BAR0_SIZE) {
-            throw new IllegalArgumentException("register offset must be 4-aligned inside BAR0: 0x"
-                    + Integer.toHexString(offset));
+            throw new IllegalArgumentException(
+                    "register offset must be 4-aligned inside BAR0: 0x" + Integer.toHexString(offset));
         }
     }
 
@@ -165,8 +166,11 @@ public final class VgpuDevice {
                 return s;
             }
             if (System.nanoTime() > deadline) {
-                throw new QtestException("vgpu-stub still BUSY after " + wallDeadline + " (virtual clock "
-                        + qtest.clockNow() + " ns)", null, qtest.stderrTail(), null);
+                throw new QtestException(
+                        "vgpu-stub still BUSY after " + wallDeadline + " (virtual clock " + qtest.clockNow() + " ns)",
+                        null,
+                        qtest.stderrTail(),
+                        null);
             }
             if (stepNs > 0) {
                 qtest.clockStep(stepNs);

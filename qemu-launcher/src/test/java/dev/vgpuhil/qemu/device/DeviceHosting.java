@@ -39,8 +39,7 @@ public interface DeviceHosting {
     }
 
     /** Lets interrupt signals that are on their way reach QEMU's interrupt lines (vfio-user: eventfds). */
-    default void settle(QtestSession q) {
-    }
+    default void settle(QtestSession q) {}
 
     /** True for the vfio-user hosting (the device outside QEMU: host-clock deadlines, no vmstate). */
     default boolean vfioUser() {

@@ -1,16 +1,16 @@
 package dev.vgpuhil.qemu.device;
 
 import dev.vgpuhil.qemu.qtest.TestQemu;
+import io.qameta.allure.Allure;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.extension.AfterAllCallback;
-import io.qameta.allure.Allure;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
-import org.junit.jupiter.api.extension.ConditionEvaluationResult;
-import org.junit.jupiter.api.extension.ExecutionCondition;
 import org.junit.jupiter.api.extension.ClassTemplateInvocationContext;
 import org.junit.jupiter.api.extension.ClassTemplateInvocationContextProvider;
+import org.junit.jupiter.api.extension.ConditionEvaluationResult;
+import org.junit.jupiter.api.extension.ExecutionCondition;
 import org.junit.jupiter.api.extension.Extension;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
@@ -36,10 +36,14 @@ public final class DeviceHostings {
     /** Every hosting of this run, in matrix order, then vfio-user on stock QEMU 11.1 when -Dvgpu.qemu.stock is set. */
     public static List<DeviceHosting> all() {
         List<TestQemu.Line> matrix = TestQemu.vgpuMatrix();
-        List<DeviceHosting> all = new java.util.ArrayList<>(matrix.isEmpty() ? List.of(single()) : matrix.stream()
-                .<DeviceHosting>map(l -> new DeviceHosting.InQemu("qemu " + l.name(), l.qemu()))
-                .toList());
-        TestQemu.stock11().ifPresent(q -> all.add(new DeviceHosting.VfioUser("vfio-user " + majorMinor(q.version()), q)));
+        List<DeviceHosting> all = new java.util.ArrayList<>(
+                matrix.isEmpty()
+                        ? List.of(single())
+                        : matrix.stream()
+                                .<DeviceHosting>map(l -> new DeviceHosting.InQemu("qemu " + l.name(), l.qemu()))
+                                .toList());
+        TestQemu.stock11()
+                .ifPresent(q -> all.add(new DeviceHosting.VfioUser("vfio-user " + majorMinor(q.version()), q)));
         return List.copyOf(all);
     }
 
@@ -52,7 +56,8 @@ public final class DeviceHostings {
     /** The run's one QEMU (-Dvgpu.qemu ...): in-QEMU if it has vgpu-stub, else (a stock QEMU) over vfio-user. */
     private static DeviceHosting single() {
         var qemu = TestQemu.vgpu();
-        return qemu.hasVgpuStub() ? new DeviceHosting.InQemu("qemu " + majorMinor(qemu.version()), qemu)
+        return qemu.hasVgpuStub()
+                ? new DeviceHosting.InQemu("qemu " + majorMinor(qemu.version()), qemu)
                 : new DeviceHosting.VfioUser("vfio-user " + majorMinor(qemu.version()), qemu);
     }
 
@@ -103,8 +108,8 @@ public final class DeviceHostings {
             return context.getElement()
                     .flatMap(e -> java.util.Optional.ofNullable(e.getAnnotation(InQemuOnly.class)))
                     .or(() -> context.getTestClass().map(c -> c.getAnnotation(InQemuOnly.class)))
-                    .map(a -> ConditionEvaluationResult.disabled("in-QEMU only, differs on " + hosting.name() + ": "
-                            + a.value()))
+                    .map(a -> ConditionEvaluationResult.disabled(
+                            "in-QEMU only, differs on " + hosting.name() + ": " + a.value()))
                     .orElse(ConditionEvaluationResult.enabled("runs on every hosting"));
         }
 

@@ -51,8 +51,10 @@ class DevicePropertiesTest {
             + "(VfioUserQemuTest.badPropertiesRefusedByServer)")
     @DisplayName("socket= and chardev= together are refused, naming both")
     void socketAndChardevExclusive() {
-        assertThatThrownBy(() -> VgpuMachine.start(List.of("chardev=med", "socket=" + VgpuMachine.absentSocket()),
-                List.of("-chardev", "null,id=med")).close())
+        assertThatThrownBy(() -> VgpuMachine.start(
+                                List.of("chardev=med", "socket=" + VgpuMachine.absentSocket()),
+                                List.of("-chardev", "null,id=med"))
+                        .close())
                 .isInstanceOfSatisfying(QtestException.class, e -> {
                     assertThat(e.exitCode()).isEqualTo(1);
                     assertThat(e.stderrTail()).contains("'socket'", "'chardev'", "mutually exclusive");
@@ -60,7 +62,9 @@ class DevicePropertiesTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource(delimiter = '|', value = {"timeout_ms=0|timeout_ms", "socket=|socket"})
+    @CsvSource(
+            delimiter = '|',
+            value = {"timeout_ms=0|timeout_ms", "socket=|socket"})
     @InQemuOnly("QEMU refuses device properties; over vfio-user the server refuses its options "
             + "(VfioUserQemuTest.badPropertiesRefusedByServer)")
     @DisplayName("a zero deadline or an empty socket path is refused, naming the property")
@@ -85,8 +89,10 @@ class DevicePropertiesTest {
     @DisplayName("two vgpu-stub devices in one VM are independent")
     void twoDevices() {
         DeviceHosting h = DeviceHostings.current();
-        var qtest = h.addDevice(h.qtest(List.of("addr=04.0", "pool_id=A", "vm_id=1", "socket=" + VgpuMachine.absentSocket())),
-                List.of("addr=05.0", "pool_id=B", "vm_id=2", "socket=" + VgpuMachine.absentSocket())).start();
+        var qtest = h.addDevice(
+                        h.qtest(List.of("addr=04.0", "pool_id=A", "vm_id=1", "socket=" + VgpuMachine.absentSocket())),
+                        List.of("addr=05.0", "pool_id=B", "vm_id=2", "socket=" + VgpuMachine.absentSocket()))
+                .start();
         try (qtest) {
             var pci = new dev.vgpuhil.qemu.qtest.PciBus(qtest);
             long[] bars = {0xE0000000L, 0xE0001000L};
@@ -109,16 +115,28 @@ class DevicePropertiesTest {
     }
 
     @ParameterizedTest(name = "{0}={1} is refused naming {0}")
-    @CsvSource({"pool_id,C", "pool_id,AB", "pool_id,a1", "priority,urgent", "priority,3", "vm_id,abc",
-            "vm_id,4294967296", "vm_id,-1", "timeout_ms,soon"})
+    @CsvSource({
+        "pool_id,C",
+        "pool_id,AB",
+        "pool_id,a1",
+        "priority,urgent",
+        "priority,3",
+        "vm_id,abc",
+        "vm_id,4294967296",
+        "vm_id,-1",
+        "timeout_ms,soon"
+    })
     @InQemuOnly("QEMU refuses device properties; over vfio-user the server refuses its options "
             + "(VfioUserQemuTest.badPropertiesRefusedByServer)")
     @DisplayName("bad property values: QEMU refuses to create the device, naming the property")
     void badPropertyValues(String property, String value) {
-        assertThatThrownBy(() -> VgpuMachine.start(List.of(property + "=" + value, "socket=" + VgpuMachine.absentSocket()),
-                List.of()).close())
+        assertThatThrownBy(() -> VgpuMachine.start(
+                                List.of(property + "=" + value, "socket=" + VgpuMachine.absentSocket()), List.of())
+                        .close())
                 .isInstanceOfSatisfying(QtestException.class, e -> {
-                    assertThat(e.exitCode()).as("QEMU exits with an error, not a crash").isEqualTo(1);
+                    assertThat(e.exitCode())
+                            .as("QEMU exits with an error, not a crash")
+                            .isEqualTo(1);
                     assertThat(e.stderrTail()).contains(property);
                 });
     }

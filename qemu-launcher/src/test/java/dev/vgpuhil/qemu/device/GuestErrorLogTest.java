@@ -30,21 +30,26 @@ class GuestErrorLogTest {
      * wrong-size access under that item instead of guest_errors.
      */
     static String logItems() throws Exception {
-        var r = BoundProcesses.run(List.of(DeviceHostings.current().qemu().path().toString(), "-d", "help"), Duration.ofSeconds(30));
-        return r.stdout().lines().anyMatch(l -> l.startsWith("invalid_mem")) ? "guest_errors,invalid_mem"
+        var r = BoundProcesses.run(
+                List.of(DeviceHostings.current().qemu().path().toString(), "-d", "help"), Duration.ofSeconds(30));
+        return r.stdout().lines().anyMatch(l -> l.startsWith("invalid_mem"))
+                ? "guest_errors,invalid_mem"
                 : "guest_errors";
     }
 
     @Test
-    @DisplayName("writes to RO registers, bad DOORBELL values, the response buffer, the reserved area and sub-word register accesses are each logged")
+    @DisplayName(
+            "writes to RO registers, bad DOORBELL values, the response buffer, the reserved area and sub-word register accesses are each logged")
     void ignoredAccessesAreLogged(@TempDir Path tmp) throws Exception {
         Path log = tmp.resolve("guest-errors.log");
-        try (VgpuMachine m = VgpuMachine.start(List.of("socket=" + VgpuMachine.absentSocket()),
-                List.of("-d", logItems(), "-D", log.toString()))) {
+        try (VgpuMachine m = VgpuMachine.start(
+                List.of("socket=" + VgpuMachine.absentSocket()), List.of("-d", logItems(), "-D", log.toString()))) {
             var q = m.qtest;
             long bar = m.dev.bar0();
             m.dev.readReg(REG_STATUS);
-            assertThat(Files.exists(log) ? Files.readString(log) : "").as("nothing logged before").isEmpty();
+            assertThat(Files.exists(log) ? Files.readString(log) : "")
+                    .as("nothing logged before")
+                    .isEmpty();
 
             m.dev.writeReg(REG_STATUS, 7);
             m.dev.writeReg(REG_POOL_ID, 7);
@@ -65,18 +70,31 @@ class GuestErrorLogTest {
             m.dev.readReg(REG_STATUS); // one more round trip: everything above has been handled
 
             String text = Files.readString(log);
-            for (String reg : List.of("STATUS", "POOL_ID", "PRIORITY", "VM_ID", "ERROR_CODE", "RESPONSE_LEN",
-                    "PROTOCOL_VER", "CAPABILITIES", "TIMESTAMP_LO", "TIMESTAMP_HI")) {
-                assertThat(text).as("log of the write to %s", reg)
+            for (String reg : List.of(
+                    "STATUS",
+                    "POOL_ID",
+                    "PRIORITY",
+                    "VM_ID",
+                    "ERROR_CODE",
+                    "RESPONSE_LEN",
+                    "PROTOCOL_VER",
+                    "CAPABILITIES",
+                    "TIMESTAMP_LO",
+                    "TIMESTAMP_HI")) {
+                assertThat(text)
+                        .as("log of the write to %s", reg)
                         .contains("write of 0x7 to read-only register " + reg + " ignored");
             }
             assertThat(text).contains("DOORBELL write of 0x2 ignored");
             assertThat(text).contains("read-only response buffer at 0x440");
             assertThat(text).contains("reserved area at 0x840");
-            assertThat(text).as("the memory core refuses the byte access to a register")
+            assertThat(text)
+                    .as("the memory core refuses the byte access to a register")
                     .containsPattern("(?i)invalid (write|access).*size 1.*vgpu-stub-regs");
             assertThat(text).contains("doorbell with REQUEST_LEN 0");
-            assertThat(m.dev.readReg(REG_SCRATCH)).as("the refused byte write changed nothing").isZero();
+            assertThat(m.dev.readReg(REG_SCRATCH))
+                    .as("the refused byte write changed nothing")
+                    .isZero();
         }
     }
 
@@ -84,8 +102,8 @@ class GuestErrorLogTest {
     @DisplayName("RW registers, the request buffer and a valid doorbell log nothing")
     void validAccessesAreQuiet(@TempDir Path tmp) throws Exception {
         Path log = tmp.resolve("quiet.log");
-        try (VgpuMachine m = VgpuMachine.start(List.of("socket=" + VgpuMachine.absentSocket()),
-                List.of("-d", logItems(), "-D", log.toString()))) {
+        try (VgpuMachine m = VgpuMachine.start(
+                List.of("socket=" + VgpuMachine.absentSocket()), List.of("-d", logItems(), "-D", log.toString()))) {
             m.dev.writeReg(REG_SCRATCH, 1);
             m.dev.writeReg(REG_REQUEST_ID, 2);
             m.dev.writeReg(REG_IRQ_CTRL, 1);

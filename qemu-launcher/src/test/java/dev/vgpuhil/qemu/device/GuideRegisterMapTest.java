@@ -61,6 +61,7 @@ class GuideRegisterMapTest {
             """;
     /** From the guide: "REGISTER MAP (BAR0 — 4096 bytes)" and "PCI revision: 0x02". */
     static final String GUIDE_BAR0_LINE = "REGISTER MAP (BAR0 — 4096 bytes)";
+
     static final String GUIDE_REVISION_LINE = "PCI revision: 0x02";
     /** The guide's STEP 3 device arguments. */
     static final String GUIDE_DEVICE_ARGS = "pool_id=B,priority=high,vm_id=200";
@@ -77,8 +78,13 @@ class GuideRegisterMapTest {
             if (!mt.matches()) {
                 throw new IllegalStateException("unparsable guide row: " + line);
             }
-            rows.put(mt.group(2), new Row(Integer.parseInt(mt.group(1), 16), mt.group(2), mt.group(3),
-                    mt.group(4).strip()));
+            rows.put(
+                    mt.group(2),
+                    new Row(
+                            Integer.parseInt(mt.group(1), 16),
+                            mt.group(2),
+                            mt.group(3),
+                            mt.group(4).strip()));
         }
         return rows;
     }
@@ -93,7 +99,8 @@ class GuideRegisterMapTest {
 
     /** "0=idle 1=busy 2=done 3=error" -> code of {@code word}. */
     static int code(String rowName, String word) {
-        Matcher mt = Pattern.compile("(\\d+)=" + Pattern.quote(word) + "\\b").matcher(row(rowName).description());
+        Matcher mt = Pattern.compile("(\\d+)=" + Pattern.quote(word) + "\\b")
+                .matcher(row(rowName).description());
         if (!mt.find()) {
             throw new IllegalArgumentException("the guide's " + rowName + " row has no value for " + word);
         }
@@ -144,13 +151,15 @@ class GuideRegisterMapTest {
                 if ((pci.readConfig32(a, PciBus.VENDOR_ID) & 0xFFFF) == 0xFFFF) {
                     continue;
                 }
-                if (pci.readConfig8(a, PciBus.REVISION_ID) == revision() && (pci.readBar(a, 0) & 1) == 0
+                if (pci.readConfig8(a, PciBus.REVISION_ID) == revision()
+                        && (pci.readBar(a, 0) & 1) == 0
                         && pci.sizeBar(a, 0) == bar0Size()) {
                     matches.add(a);
                 }
             }
         }
-        assertThat(matches).as("functions with revision 0x%02x and a %d-byte memory BAR0", revision(), bar0Size())
+        assertThat(matches)
+                .as("functions with revision 0x%02x and a %d-byte memory BAR0", revision(), bar0Size())
                 .hasSize(1);
         addr = matches.get(0);
         bar = PciBus.MMIO_WINDOW_START;
@@ -172,28 +181,33 @@ class GuideRegisterMapTest {
     }
 
     @Test
-    @DisplayName("the guide's table: 16 registers, 4 bytes apart from 0x000, then the two 1 KiB buffers and the reserved rest of BAR0")
+    @DisplayName(
+            "the guide's table: 16 registers, 4 bytes apart from 0x000, then the two 1 KiB buffers and the reserved rest of BAR0")
     void guideTableIsWhatTheGuideSays() {
-        List<Row> regs = ROWS.values().stream().filter(r -> !r.name().contains("BUFFER") && !r.name().equals("RESERVED"))
+        List<Row> regs = ROWS.values().stream()
+                .filter(r -> !r.name().contains("BUFFER") && !r.name().equals("RESERVED"))
                 .toList();
         assertThat(regs).hasSize(16);
         for (int i = 0; i < regs.size(); i++) {
             assertThat(regs.get(i).offset()).as(regs.get(i).name()).isEqualTo(4 * i);
         }
         assertThat(row("REQUEST BUFFER").offset()).isEqualTo(16 * 4);
-        assertThat(row("RESPONSE BUFFER").offset()).isEqualTo(row("REQUEST BUFFER").offset() + bytesOf("REQUEST BUFFER"));
+        assertThat(row("RESPONSE BUFFER").offset())
+                .isEqualTo(row("REQUEST BUFFER").offset() + bytesOf("REQUEST BUFFER"));
         assertThat(row("RESERVED").offset()).isEqualTo(row("RESPONSE BUFFER").offset() + bytesOf("RESPONSE BUFFER"));
         assertThat(row("RESERVED").offset() + bytesOf("RESERVED")).isLessThanOrEqualTo(bar0Size());
     }
 
     static Stream<String> registerNames() {
-        return ROWS.values().stream().filter(r -> !r.name().contains("BUFFER") && !r.name().equals("RESERVED"))
+        return ROWS.values().stream()
+                .filter(r -> !r.name().contains("BUFFER") && !r.name().equals("RESERVED"))
                 .map(Row::name);
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("registerNames")
-    @DisplayName("every register behaves as its guide access kind says (WO reads 0, RO ignores writes, RW keeps, RW1C clears)")
+    @DisplayName(
+            "every register behaves as its guide access kind says (WO reads 0, RO ignores writes, RW keeps, RW1C clears)")
     void accessKind(String name) {
         Row r = row(name);
         int before = reg(name);
@@ -210,7 +224,8 @@ class GuideRegisterMapTest {
                 }
             }
             case "RW" -> {
-                int[] values = name.equals("IRQ_CTRL") ? new int[] {1, 0} // "Interrupt enable": one bit
+                int[] values = name.equals("IRQ_CTRL")
+                        ? new int[] {1, 0} // "Interrupt enable": one bit
                         : new int[] {0xDEADBEEF, 0x12345678, 0, 0xFFFFFFFF};
                 for (int v : values) {
                     setReg(name, v);
@@ -224,16 +239,20 @@ class GuideRegisterMapTest {
                 setReg(name, 0);
                 assertThat(reg(name)).as("writing 0 clears nothing").isEqualTo(pending);
                 setReg(name, pending);
-                assertThat(reg(name)).as("writing back the set bits clears them").isZero();
+                assertThat(reg(name))
+                        .as("writing back the set bits clears them")
+                        .isZero();
             }
             default -> throw new AssertionError("unknown access kind " + r.access());
         }
     }
 
     @Test
-    @DisplayName("STEP 3 device args pool_id=B,priority=high,vm_id=200 read back as the guide's encodings; PROTOCOL_VER, CAPABILITIES bit 0, STATUS idle")
+    @DisplayName(
+            "STEP 3 device args pool_id=B,priority=high,vm_id=200 read back as the guide's encodings; PROTOCOL_VER, CAPABILITIES bit 0, STATUS idle")
     void identityValues() {
-        Matcher pool = Pattern.compile("'B'\\((0x[0-9A-Fa-f]+)\\)").matcher(row("POOL_ID").description());
+        Matcher pool = Pattern.compile("'B'\\((0x[0-9A-Fa-f]+)\\)")
+                .matcher(row("POOL_ID").description());
         assertThat(pool.find()).isTrue();
         assertThat(reg("POOL_ID")).as("POOL_ID 'B'").isEqualTo(firstHex(pool.group(1)));
         assertThat(reg("PRIORITY")).as("PRIORITY high").isEqualTo(code("PRIORITY", "high"));
@@ -268,8 +287,12 @@ class GuideRegisterMapTest {
         byte[] junk = new byte[resLen];
         Arrays.fill(junk, (byte) 0xA5);
         q.memwrite(bar + resOff, junk);
-        assertThat(q.memread(bar + resOff, resLen)).as("reserved area unchanged by writes").isEqualTo(reserved);
-        assertThat(q.memread(bar + reqOff, reqLen)).as("request buffer untouched").isEqualTo(pattern);
+        assertThat(q.memread(bar + resOff, resLen))
+                .as("reserved area unchanged by writes")
+                .isEqualTo(reserved);
+        assertThat(q.memread(bar + reqOff, reqLen))
+                .as("request buffer untouched")
+                .isEqualTo(pattern);
         assertThat(reg("VM_ID")).isEqualTo(200);
     }
 
@@ -279,22 +302,30 @@ class GuideRegisterMapTest {
     }
 
     @Test
-    @DisplayName("the guide's flow without a mediator: test 9 (zero length) and test 10 (valid) end in STATUS error with two different ERROR_CODEs; TIMESTAMP is the completion time")
+    @DisplayName(
+            "the guide's flow without a mediator: test 9 (zero length) and test 10 (valid) end in STATUS error with two different ERROR_CODEs; TIMESTAMP is the completion time")
     void guideFlowWithoutMediator() {
         int error = code("STATUS", "error");
-        assertThat(reg("TIMESTAMP_LO") | reg("TIMESTAMP_HI")).as("no completion yet").isZero();
+        assertThat(reg("TIMESTAMP_LO") | reg("TIMESTAMP_HI"))
+                .as("no completion yet")
+                .isZero();
 
         ringWithLength(0);
         assertThat(reg("STATUS")).as("test 9: ERROR").isEqualTo(error);
         int invalidLength = reg("ERROR_CODE");
-        assertThat(invalidLength).as("test 9: ERROR_CODE INVALID_LENGTH (some non-zero code)").isNotZero();
+        assertThat(invalidLength)
+                .as("test 9: ERROR_CODE INVALID_LENGTH (some non-zero code)")
+                .isNotZero();
 
         byte[] request = "sixteen bytes!!!".getBytes();
         q.memwrite(bar + row("REQUEST BUFFER").offset(), request); // 1. request to the buffer
-        ringWithLength(request.length);                              // 2. REQUEST_LEN, 3. DOORBELL
+        ringWithLength(request.length); // 2. REQUEST_LEN, 3. DOORBELL
         assertThat(reg("STATUS")).as("test 10: ERROR (no mediator), at once").isEqualTo(error); // 4. poll STATUS
         int mediatorUnavailable = reg("ERROR_CODE");
-        assertThat(mediatorUnavailable).as("test 10: MEDIATOR_UNAVAILABLE").isNotZero().isNotEqualTo(invalidLength);
+        assertThat(mediatorUnavailable)
+                .as("test 10: MEDIATOR_UNAVAILABLE")
+                .isNotZero()
+                .isNotEqualTo(invalidLength);
         assertThat(reg("RESPONSE_LEN")).as("no response").isZero();
         long ts = (Integer.toUnsignedLong(reg("TIMESTAMP_HI")) << 32) | Integer.toUnsignedLong(reg("TIMESTAMP_LO"));
         assertThat(ts).as("TIMESTAMP_HI:LO = completion time").isNotZero();

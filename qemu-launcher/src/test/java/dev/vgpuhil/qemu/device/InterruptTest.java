@@ -44,12 +44,17 @@ class InterruptTest {
             m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
             assertThat(m.qtest.raisedIrqLines()).isEmpty();
             completeWithError(m);
-            assertThat(m.qtest.raisedIrqLines()).as("device at %s pin A -> GSI %d", m.dev.address(), gsi)
+            assertThat(m.qtest.raisedIrqLines())
+                    .as("device at %s pin A -> GSI %d", m.dev.address(), gsi)
                     .containsExactly(gsi);
             m.dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_ERROR);
-            assertThat(m.qtest.irqLevel(gsi)).as("still pending while COMPLETE is set").isTrue();
+            assertThat(m.qtest.irqLevel(gsi))
+                    .as("still pending while COMPLETE is set")
+                    .isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_COMPLETE);
-            assertThat(m.qtest.irqLevel(gsi)).as("lowered once IRQ_STATUS is clear").isFalse();
+            assertThat(m.qtest.irqLevel(gsi))
+                    .as("lowered once IRQ_STATUS is clear")
+                    .isFalse();
             assertThat(m.qtest.drainIrqEvents()).containsExactly(new IrqEvent(gsi, true), new IrqEvent(gsi, false));
         }
     }
@@ -92,20 +97,26 @@ class InterruptTest {
             int command = pci.readConfig16(a, PciBus.COMMAND);
             // pci_intx_mask_supported(): the bit must stick when set and when cleared (else the driver refuses to bind)
             pci.writeConfig16(a, PciBus.COMMAND, command | PciBus.COMMAND_INTX_DISABLE);
-            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE).isNotZero();
+            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE)
+                    .isNotZero();
             pci.writeConfig16(a, PciBus.COMMAND, command & ~PciBus.COMMAND_INTX_DISABLE);
-            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE).isZero();
-            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).as("nothing pending").isZero();
+            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE)
+                    .isZero();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT)
+                    .as("nothing pending")
+                    .isZero();
 
             m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
             completeWithError(m);
             assertThat(m.qtest.irqLevel(gsi)).isTrue();
-            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).as("STATUS.INTERRUPT while raised")
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT)
+                    .as("STATUS.INTERRUPT while raised")
                     .isNotZero();
             // the driver's handler, pci_check_and_mask_intx(): STATUS.INTERRUPT set -> set INTx-disable
             pci.enable(a, PciBus.COMMAND_INTX_DISABLE);
             assertThat(m.qtest.irqLevel(gsi)).as("masked: line low").isFalse();
-            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).as("still pending while masked")
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT)
+                    .as("still pending while masked")
                     .isNotZero();
             // user space: acknowledge in the device (W1C) -> nothing pending any more
             m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
@@ -116,7 +127,9 @@ class InterruptTest {
             assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).isNotZero();
             pci.writeConfig16(a, PciBus.COMMAND, pci.readConfig16(a, PciBus.COMMAND) & ~PciBus.COMMAND_INTX_DISABLE);
             m.settle();
-            assertThat(m.qtest.irqLevel(gsi)).as("unmasked with a completion pending").isTrue();
+            assertThat(m.qtest.irqLevel(gsi))
+                    .as("unmasked with a completion pending")
+                    .isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
             assertThat(pci.readConfig16(a, PciBus.STATUS) & STATUS_INTERRUPT).isZero();
@@ -133,11 +146,14 @@ class InterruptTest {
             m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
             completeWithError(m);
             assertThat(m.qtest.readl(MSI_ADDRESS)).isEqualTo(MSI_DATA);
-            assertThat(m.qtest.drainIrqEvents()).as("no INTx while MSI is enabled").isEmpty();
+            assertThat(m.qtest.drainIrqEvents())
+                    .as("no INTx while MSI is enabled")
+                    .isEmpty();
             m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
             m.qtest.writel(MSI_ADDRESS, 0);
             completeWithError(m);
-            assertThat(m.qtest.readl(MSI_ADDRESS)).as("a second completion sends a second message")
+            assertThat(m.qtest.readl(MSI_ADDRESS))
+                    .as("a second completion sends a second message")
                     .isEqualTo(MSI_DATA);
         }
     }
@@ -155,7 +171,8 @@ class InterruptTest {
             assertThat(m.qtest.raisedIrqLines()).as("MSI on: no INTx").isEmpty();
             m.dev.pci().disableMsi(m.dev.address());
             m.settle();
-            assertThat(m.qtest.raisedIrqLines()).as("MSI off with IRQ_STATUS pending: INTx asserted")
+            assertThat(m.qtest.raisedIrqLines())
+                    .as("MSI off with IRQ_STATUS pending: INTx asserted")
                     .containsExactly(gsi);
             m.dev.pci().enableMsi(m.dev.address(), MSI_ADDRESS, MSI_DATA);
             assertThat(m.qtest.irqLevel(gsi)).as("MSI on again: INTx released").isFalse();
@@ -190,7 +207,7 @@ class InterruptTest {
     @DisplayName("MSI on a successful mediator completion")
     void msiOnDone(@TempDir Path tmp) throws Exception {
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));
-             VgpuMachine m = VgpuMachine.withMediator(peer.socket())) {
+                VgpuMachine m = VgpuMachine.withMediator(peer.socket())) {
             MediatorPeer.Connection c = peer.acceptAndGreet(Duration.ofSeconds(10));
             m.dev.readReg(REG_SCRATCH);
             m.dev.readReg(REG_SCRATCH);
@@ -199,7 +216,9 @@ class InterruptTest {
             m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
             m.dev.submit(new byte[] {0, 0, 0, 0, 1, 0, 0, 0, 42}, 9);
             Frame req = c.expectFrame(Duration.ofSeconds(10));
-            assertThat(m.qtest.readl(MSI_ADDRESS)).as("nothing before completion").isZero();
+            assertThat(m.qtest.readl(MSI_ADDRESS))
+                    .as("nothing before completion")
+                    .isZero();
             c.send(req.reply(MSG_RESPONSE, ERR_NONE, new byte[] {42}));
             assertThat(m.dev.awaitNotBusy(Duration.ofSeconds(10))).isEqualTo(STATUS_DONE);
             m.settle();

@@ -40,6 +40,7 @@ class MediatorLinkTest {
 
     @TempDir
     Path tmp;
+
     MediatorPeer peer;
     VgpuMachine m;
     VgpuDevice dev;
@@ -47,8 +48,8 @@ class MediatorLinkTest {
     @BeforeEach
     void start() throws Exception {
         peer = new MediatorPeer(tmp.resolve("mediator.sock"));
-        m = VgpuMachine.withMediator(peer.socket(), "pool_id=B", "priority=high", "vm_id=" + VM_ID,
-                "timeout_ms=" + TIMEOUT_MS);
+        m = VgpuMachine.withMediator(
+                peer.socket(), "pool_id=B", "priority=high", "vm_id=" + VM_ID, "timeout_ms=" + TIMEOUT_MS);
         dev = m.dev;
     }
 
@@ -92,7 +93,8 @@ class MediatorLinkTest {
     }
 
     @Test
-    @DisplayName("correct reply: STATUS done, RESPONSE_LEN and bytes right; the REQUEST frame had the right header and payload")
+    @DisplayName(
+            "correct reply: STATUS done, RESPONSE_LEN and bytes right; the REQUEST frame had the right header and payload")
     void correctReply() throws Exception {
         MediatorPeer.Connection c = greeted();
         byte[] payload = echoPayload("hello vgpu");
@@ -125,7 +127,8 @@ class MediatorLinkTest {
         assertThat(dev.readReg(REG_RESPONSE_LEN)).isEqualTo(result.length);
         assertThat(dev.readResponse(result.length)).isEqualTo(result);
         assertThat(dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE);
-        assertThat(dev.timestamp()).as("TIMESTAMP = host clock at completion, not at the doorbell")
+        assertThat(dev.timestamp())
+                .as("TIMESTAMP = host clock at completion, not at the doorbell")
                 .isBetween(beforeReplyNs, afterNs);
     }
 
@@ -146,7 +149,9 @@ class MediatorLinkTest {
             c.sendRaw(Arrays.copyOfRange(wire, from, cut));
             from = cut;
             settle();
-            assertThat(dev.status()).as("after %d of %d bytes", cut, wire.length).isEqualTo(STATUS_BUSY);
+            assertThat(dev.status())
+                    .as("after %d of %d bytes", cut, wire.length)
+                    .isEqualTo(STATUS_BUSY);
         }
         c.sendRaw(Arrays.copyOfRange(wire, from, wire.length));
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
@@ -160,7 +165,9 @@ class MediatorLinkTest {
         MediatorPeer.Connection c = greeted();
         dev.submit(echoPayload("two in one"), 0x61);
         Frame req = c.expectFrame(WAIT);
-        byte[] stray = req.withRequestId(0x60).reply(MSG_RESPONSE, ERR_NONE, "stale".getBytes()).encode();
+        byte[] stray = req.withRequestId(0x60)
+                .reply(MSG_RESPONSE, ERR_NONE, "stale".getBytes())
+                .encode();
         byte[] right = req.reply(MSG_RESPONSE, ERR_NONE, "fresh!".getBytes()).encode();
         byte[] both = Arrays.copyOf(stray, stray.length + right.length);
         System.arraycopy(right, 0, both, stray.length, right.length);
@@ -301,7 +308,9 @@ class MediatorLinkTest {
         c.sendRaw(junk);
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);
         assertThat(dev.errorCode()).isEqualTo(ERR_PROTOCOL);
-        assertThat(c.awaitClosedByDevice(WAIT)).as("the device closed the untrusted connection").isTrue();
+        assertThat(c.awaitClosedByDevice(WAIT))
+                .as("the device closed the untrusted connection")
+                .isTrue();
         Allure.step("reconnects, and the next request succeeds", () -> {
             MediatorPeer.Connection again = greeted();
             assertSucceeds(again, 2);
@@ -314,7 +323,8 @@ class MediatorLinkTest {
         MediatorPeer.Connection c = greeted();
         dev.submit(echoPayload("abc"), 3);
         Frame req = c.expectFrame(WAIT);
-        byte[] header = Arrays.copyOf(req.reply(MSG_RESPONSE, ERR_NONE, null).withPayloadLen(1025).encode(), 32);
+        byte[] header = Arrays.copyOf(
+                req.reply(MSG_RESPONSE, ERR_NONE, null).withPayloadLen(1025).encode(), 32);
         c.sendRaw(header);
         try {
             c.sendRaw(new byte[1025]); // for a device that reads the whole frame before judging it
@@ -340,7 +350,8 @@ class MediatorLinkTest {
     @Test
     @InQemuOnly("the reply deadline on QEMU's virtual clock; over vfio-user it runs on the host clock and clock_step "
             + "does not reach it (VfioUserQemuTest.deadlineOnHostClock, VfioUserServerTest.deadlineOnHostClock)")
-    @DisplayName("silence: STATUS error + TIMEOUT exactly when timeout_ms of virtual time has passed; a late reply is discarded")
+    @DisplayName(
+            "silence: STATUS error + TIMEOUT exactly when timeout_ms of virtual time has passed; a late reply is discarded")
     void timeout() throws Exception {
         MediatorPeer.Connection c = greeted();
         dev.submit(echoPayload("abc"), 11);
@@ -402,7 +413,8 @@ class MediatorLinkTest {
     }
 
     @Test
-    @DisplayName("peer restart: doorbell while it is gone fails at once; the device reconnects and the next request succeeds")
+    @DisplayName(
+            "peer restart: doorbell while it is gone fails at once; the device reconnects and the next request succeeds")
     void peerRestart() throws Exception {
         MediatorPeer.Connection c = greeted();
         assertSucceeds(c, 31);
@@ -466,7 +478,9 @@ class MediatorLinkTest {
         dev.ringDoorbell();
         assertThat(dev.status()).isEqualTo(STATUS_BUSY);
         assertThat(dev.errorCode()).isEqualTo(ERR_BUSY);
-        assertThat(dev.readReg(REG_IRQ_STATUS)).as("a refused doorbell is no completion").isZero();
+        assertThat(dev.readReg(REG_IRQ_STATUS))
+                .as("a refused doorbell is no completion")
+                .isZero();
         c.send(req.reply(MSG_RESPONSE, ERR_NONE, "one".getBytes()));
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
         assertThat(dev.errorCode()).isZero();
@@ -475,9 +489,13 @@ class MediatorLinkTest {
         assertThat(req.payload()).isEqualTo(first);
         Allure.step("no second REQUEST frame was sent", () -> {
             dev.submit(echoPayload("third"), 53);
-            assertThat(dev.readReg(REG_RESPONSE_LEN)).as("RESPONSE_LEN reset by the new doorbell").isZero();
+            assertThat(dev.readReg(REG_RESPONSE_LEN))
+                    .as("RESPONSE_LEN reset by the new doorbell")
+                    .isZero();
             assertThat(dev.errorCode()).isZero();
-            assertThat(c.expectFrame(WAIT).requestId()).as("next frame is the third request").isEqualTo(53);
+            assertThat(c.expectFrame(WAIT).requestId())
+                    .as("next frame is the third request")
+                    .isEqualTo(53);
         });
     }
 
@@ -498,7 +516,10 @@ class MediatorLinkTest {
         dev.submit(payload, requestId);
         Frame req = c.expectFrame(WAIT);
         assertThat(req.requestId()).isEqualTo(requestId);
-        byte[] result = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(requestId).array();
+        byte[] result = ByteBuffer.allocate(4)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(requestId)
+                .array();
         c.send(req.reply(MSG_RESPONSE, ERR_NONE, result));
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
         assertThat(dev.readResponse(4)).isEqualTo(result);
@@ -534,7 +555,8 @@ class MediatorLinkTest {
     @DisplayName("without timeout_ms the reply deadline is the documented default, 5000 ms of virtual time")
     void defaultTimeout() throws Exception {
         Path sock = tmp.resolve("default-timeout.sock");
-        try (MediatorPeer p = new MediatorPeer(sock); VgpuMachine vm = VgpuMachine.withMediator(sock)) {
+        try (MediatorPeer p = new MediatorPeer(sock);
+                VgpuMachine vm = VgpuMachine.withMediator(sock)) {
             MediatorPeer.Connection c = p.acceptAndGreet(WAIT);
             vm.dev.readReg(REG_SCRATCH);
             vm.dev.readReg(REG_SCRATCH);
@@ -549,11 +571,12 @@ class MediatorLinkTest {
     }
 
     @Test
-    @DisplayName("a mediator that stops reading never blocks the vCPU: doorbells keep answering, the queue is bounded, frames stay intact")
+    @DisplayName(
+            "a mediator that stops reading never blocks the vCPU: doorbells keep answering, the queue is bounded, frames stay intact")
     void stuckMediatorNeverBlocks() throws Exception {
         Path sock = tmp.resolve("stuck.sock");
         try (MediatorPeer p = new MediatorPeer(sock);
-             VgpuMachine vm = VgpuMachine.withMediator(sock, "timeout_ms=1")) {
+                VgpuMachine vm = VgpuMachine.withMediator(sock, "timeout_ms=1")) {
             MediatorPeer.Connection c = p.acceptUnread(WAIT);
             Frame hello = c.readFrameNow();
             assertThat(hello.msgType()).isEqualTo(MSG_HELLO);
@@ -568,8 +591,11 @@ class MediatorLinkTest {
             // the socket buffer (~200 KiB) fills first, then the device's own queue (bounded): at that point a
             // doorbell must fail at once with MEDIATOR_UNAVAILABLE instead of queueing or blocking
             while (true) {
-                // ~100 frames fill a default 208 KiB socket buffer; 20000 (20 MiB) means the device queues without bound
-                assertThat(sent).as("doorbells before the device refused to queue more").isLessThan(20_000);
+                // ~100 frames fill a default 208 KiB socket buffer; 20000 (20 MiB) means the device queues without
+                // bound
+                assertThat(sent)
+                        .as("doorbells before the device refused to queue more")
+                        .isLessThan(20_000);
                 vm.dev.writeReg(REG_REQUEST_ID, sent + 1);
                 vm.dev.ringDoorbell();
                 // (over vfio-user 1 ms of host time may already have passed: a TIMEOUT means it was sent)
@@ -582,9 +608,13 @@ class MediatorLinkTest {
                 DeviceHostings.current().passReplyDeadline(vm.qtest, vm.dev, 1);
                 assertThat(vm.dev.errorCode()).isEqualTo(ERR_TIMEOUT);
             }
-            Allure.addAttachment("stuck mediator", String.format("%d REQUEST frames queued before refusal, %.2f s",
-                    sent, (System.nanoTime() - t0) / 1e9));
-            assertThat(sent).as("some frames were accepted before the queue filled").isGreaterThan(16);
+            Allure.addAttachment(
+                    "stuck mediator",
+                    String.format(
+                            "%d REQUEST frames queued before refusal, %.2f s", sent, (System.nanoTime() - t0) / 1e9));
+            assertThat(sent)
+                    .as("some frames were accepted before the queue filled")
+                    .isGreaterThan(16);
             final int queued = sent;
             Allure.step("the mediator reads again: every queued frame arrives whole and in order", () -> {
                 c.startReading();
@@ -614,8 +644,8 @@ class MediatorLinkTest {
     void userChardev() throws Exception {
         Path sock = tmp.resolve("user-chardev.sock");
         try (MediatorPeer p = new MediatorPeer(sock);
-             VgpuMachine vm = VgpuMachine.start(List.of("chardev=med", "vm_id=9"),
-                     List.of("-chardev", "socket,id=med,path=" + sock))) {
+                VgpuMachine vm = VgpuMachine.start(
+                        List.of("chardev=med", "vm_id=9"), List.of("-chardev", "socket,id=med,path=" + sock))) {
             MediatorPeer.Connection c = p.acceptAndGreet(WAIT);
             assertThat(c.hello.vmId()).isEqualTo(9);
             vm.dev.readReg(REG_SCRATCH);
@@ -633,8 +663,9 @@ class MediatorLinkTest {
     void resetForgetsInflightRequest() throws Exception {
         Path sock = tmp.resolve("reset.sock");
         try (MediatorPeer p = new MediatorPeer(sock);
-             VgpuMachine vm = VgpuMachine.attach(VgpuMachine.builder(List.of("socket=" + sock)).withQmp().start());
-             QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
+                VgpuMachine vm = VgpuMachine.attach(
+                        VgpuMachine.builder(List.of("socket=" + sock)).withQmp().start());
+                QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
             MediatorPeer.Connection c = p.acceptAndGreet(WAIT);
             vm.dev.readReg(REG_SCRATCH);
             vm.dev.readReg(REG_SCRATCH);
@@ -650,7 +681,9 @@ class MediatorLinkTest {
             assertThat(d.readReg(REG_REQUEST_ID)).isZero();
             c.send(req.reply(MSG_RESPONSE, ERR_NONE, "too late".getBytes()));
             settleOn(d);
-            assertThat(d.status()).as("the reply of a request reset away is discarded").isEqualTo(STATUS_IDLE);
+            assertThat(d.status())
+                    .as("the reply of a request reset away is discarded")
+                    .isEqualTo(STATUS_IDLE);
             assertThat(d.readReg(REG_RESPONSE_LEN)).isZero();
             d.submit(echoPayload("after reset"), 0xD00E);
             Frame next = c.expectFrame(WAIT);

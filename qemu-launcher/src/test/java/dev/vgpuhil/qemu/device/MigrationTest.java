@@ -52,7 +52,10 @@ class MigrationTest {
     }
 
     private static QtestSession startTarget(List<String> props, Path file) throws Exception {
-        QtestSession target = VgpuMachine.builder(props).withQmp().args("-incoming", "exec:cat " + file).start();
+        QtestSession target = VgpuMachine.builder(props)
+                .withQmp()
+                .args("-incoming", "exec:cat " + file)
+                .start();
         try (QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), WAIT)) {
             long end = System.nanoTime() + WAIT.toNanos();
             while (true) {
@@ -73,7 +76,8 @@ class MigrationTest {
     private static Path qcow2(Path dir) throws Exception {
         Path img = dir.resolve("snap.qcow2");
         Process p = new ProcessBuilder("qemu-img", "create", "-q", "-f", "qcow2", img.toString(), "16M")
-                .redirectErrorStream(true).start();
+                .redirectErrorStream(true)
+                .start();
         assertThat(p.waitFor(30, TimeUnit.SECONDS)).as("qemu-img finished").isTrue();
         String out = new String(p.getInputStream().readAllBytes());
         assertThat(p.exitValue()).as("qemu-img create: %s", out).isZero();
@@ -81,16 +85,20 @@ class MigrationTest {
     }
 
     private static QtestSession startWithDisk(List<String> props, Path img) {
-        return VgpuMachine.builder(props).withQmp()
-                .args("-drive", "if=none,id=d0,file=" + img + ",format=qcow2").start();
+        return VgpuMachine.builder(props)
+                .withQmp()
+                .args("-drive", "if=none,id=d0,file=" + img + ",format=qcow2")
+                .start();
     }
 
     /** Runs an HMP command through QMP human-monitor-command; HMP reports failures as text, so expect none. */
     private static void hmp(QmpTestClient qmp, QtestSession vm, String commandLine) throws Exception {
-        String r = qmp.execute("{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\""
-                + commandLine + "\"}}", WAIT);
+        String r = qmp.execute(
+                "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"" + commandLine + "\"}}",
+                WAIT);
         assertThat(r).as("HMP %s\n%s", commandLine, vm.stderrTail()).contains("\"return\"");
-        assertThat(r.replaceAll("\\s", "")).as("HMP %s printed an error\n%s", commandLine, vm.stderrTail())
+        assertThat(r.replaceAll("\\s", ""))
+                .as("HMP %s printed an error\n%s", commandLine, vm.stderrTail())
                 .contains("\"return\":\"\"");
     }
 
@@ -109,7 +117,7 @@ class MigrationTest {
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"))) {
             List<String> props = List.of("pool_id=B", "vm_id=42", "socket=" + peer.socket(), "timeout_ms=60000");
             try (VgpuMachine vm = VgpuMachine.attach(startWithDisk(props, img));
-                 QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
+                    QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
                 VgpuDevice d = vm.dev;
                 MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
                 d.readReg(REG_SCRATCH);
@@ -180,7 +188,7 @@ class MigrationTest {
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"))) {
             List<String> props = List.of("socket=" + peer.socket(), "timeout_ms=60000");
             try (VgpuMachine vm = VgpuMachine.attach(startWithDisk(props, img));
-                 QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
+                    QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
                 VgpuDevice d = vm.dev;
                 MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
                 d.readReg(REG_SCRATCH);
@@ -197,12 +205,16 @@ class MigrationTest {
                 Allure.step("loadvm s1 with the same request still in flight", () -> hmp(qmp, vm.qtest, "loadvm s1"));
 
                 long bar = d.bar0(); // loaded config space: BAR0 and MSI as saved; attach() would rewrite them
-                assertThat(vm.qtest.readl(bar + REG_STATUS)).as("no hang: completed at load").isEqualTo(STATUS_ERROR);
+                assertThat(vm.qtest.readl(bar + REG_STATUS))
+                        .as("no hang: completed at load")
+                        .isEqualTo(STATUS_ERROR);
                 assertThat(vm.qtest.readl(bar + REG_ERROR_CODE)).isEqualTo(ERR_MEDIATOR_UNAVAILABLE);
                 assertThat(vm.qtest.readl(bar + REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
                 assertThat(vm.qtest.readl(bar + REG_RESPONSE_LEN)).isZero();
                 vm.qtest.clockStep(1);
-                assertThat(vm.qtest.readl(MSI_ADDRESS)).as("completion MSI after load").isEqualTo(MSI_DATA);
+                assertThat(vm.qtest.readl(MSI_ADDRESS))
+                        .as("completion MSI after load")
+                        .isEqualTo(MSI_DATA);
 
                 Allure.step("a new request reuses request_id 0xB0B0; the old request's late reply is discarded", () -> {
                     vm.qtest.writel(bar + REG_IRQ_STATUS, 0xFFFFFFFF);
@@ -216,7 +228,8 @@ class MigrationTest {
                     c.send(old.reply(MSG_RESPONSE, ERR_NONE, "stale".getBytes()));
                     vm.qtest.readl(bar + REG_SCRATCH);
                     vm.qtest.readl(bar + REG_SCRATCH);
-                    assertThat(vm.qtest.readl(bar + REG_STATUS)).as("the stale reply did not complete the new request")
+                    assertThat(vm.qtest.readl(bar + REG_STATUS))
+                            .as("the stale reply did not complete the new request")
                             .isEqualTo(STATUS_BUSY);
                     c.send(fresh.reply(MSG_RESPONSE, ERR_NONE, "fresh".getBytes()));
                     long end = System.nanoTime() + WAIT.toNanos();
@@ -234,7 +247,8 @@ class MigrationTest {
     @Test
     @DisplayName("registers, request buffer, response state and BAR mapping arrive intact on the target")
     void stateMigrates(@TempDir Path tmp) throws Exception {
-        List<String> props = List.of("pool_id=B", "priority=medium", "vm_id=321", "socket=" + VgpuMachine.absentSocket());
+        List<String> props =
+                List.of("pool_id=B", "priority=medium", "vm_id=321", "socket=" + VgpuMachine.absentSocket());
         Path file = tmp.resolve("vgpu.migration");
         byte[] pattern = new byte[REQ_BUFFER_SIZE];
         for (int i = 0; i < pattern.length; i++) {
@@ -242,7 +256,8 @@ class MigrationTest {
         }
         int irqStatus;
         long timestamp;
-        try (VgpuMachine src = VgpuMachine.attach(VgpuMachine.builder(props).withQmp().start())) {
+        try (VgpuMachine src =
+                VgpuMachine.attach(VgpuMachine.builder(props).withQmp().start())) {
             VgpuDevice d = src.dev;
             d.writeReg(REG_SCRATCH, 0xFEEDC0DE);
             d.writeReg(REG_REQUEST_ID, 0x600D);
@@ -278,7 +293,8 @@ class MigrationTest {
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"))) {
             List<String> props = List.of("socket=" + peer.socket(), "timeout_ms=60000");
             long timestampBefore;
-            try (VgpuMachine src = VgpuMachine.attach(VgpuMachine.builder(props).withQmp().start())) {
+            try (VgpuMachine src =
+                    VgpuMachine.attach(VgpuMachine.builder(props).withQmp().start())) {
                 MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
                 src.dev.readReg(REG_SCRATCH);
                 src.dev.readReg(REG_SCRATCH);
@@ -288,7 +304,9 @@ class MigrationTest {
                 src.dev.submit(new byte[] {0, 0, 0, 0, 1, 0, 0, 0, 7}, 77);
                 c.expectFrame(WAIT);
                 assertThat(src.dev.status()).isEqualTo(STATUS_BUSY);
-                assertThat(src.qtest.readl(MSI_ADDRESS)).as("no interrupt before migration").isZero();
+                assertThat(src.qtest.readl(MSI_ADDRESS))
+                        .as("no interrupt before migration")
+                        .isZero();
                 timestampBefore = src.dev.timestamp();
                 migrateToFile(src.qtest, file);
             }
@@ -302,9 +320,11 @@ class MigrationTest {
                 assertThat(target.readl(bar + REG_RESPONSE_LEN)).isZero();
                 assertThat(timestampBefore).isZero();
                 assertThat(target.readl(bar + REG_TIMESTAMP_LO) | target.readl(bar + REG_TIMESTAMP_HI))
-                        .as("the error completion at load has a timestamp").isNotZero();
+                        .as("the error completion at load has a timestamp")
+                        .isNotZero();
                 target.clockStep(1); // the completion interrupt is sent once the migrated VM runs
-                assertThat(target.readl(MSI_ADDRESS)).as("completion MSI of the failed request after load")
+                assertThat(target.readl(MSI_ADDRESS))
+                        .as("completion MSI of the failed request after load")
                         .isEqualTo(MSI_DATA);
                 VgpuDevice d = VgpuDevice.attach(target);
                 Allure.step("the device is usable afterwards", () -> {

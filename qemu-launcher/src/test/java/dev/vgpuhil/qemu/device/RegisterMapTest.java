@@ -71,7 +71,9 @@ class RegisterMapTest {
         assertThat(pci.readConfig8(a, 0x3D)).as("interrupt pin").isEqualTo(1);
         assertThat(pci.findCapability(a, 0x05)).as("MSI capability").isPresent();
         assertThat(pci.sizeBar(a, 0)).isEqualTo(BAR0_SIZE);
-        assertThat(pci.readBar(a, 0) & 0xF).as("32-bit, non-prefetchable memory BAR").isZero();
+        assertThat(pci.readBar(a, 0) & 0xF)
+                .as("32-bit, non-prefetchable memory BAR")
+                .isZero();
         assertThat(pci.sizeBar(a, 1)).as("no BAR1").isZero();
     }
 
@@ -80,20 +82,31 @@ class RegisterMapTest {
     void resetValuesOfAllSixteenRegisters() {
         Map<Integer, Integer> expected = resetValues();
         assertThat(expected).hasSize(REG_COUNT);
-        expected.forEach((off, value) -> assertThat(dev.readReg(off))
-                .as("register 0x%03x", off).isEqualTo(value));
+        expected.forEach((off, value) ->
+                assertThat(dev.readReg(off)).as("register 0x%03x", off).isEqualTo(value));
     }
 
     @Test
-    @DisplayName("RO registers ignore writes (STATUS, POOL_ID, PRIORITY, VM_ID, ERROR_CODE, RESPONSE_LEN, PROTOCOL_VER, CAPABILITIES, TIMESTAMP_*)")
+    @DisplayName(
+            "RO registers ignore writes (STATUS, POOL_ID, PRIORITY, VM_ID, ERROR_CODE, RESPONSE_LEN, PROTOCOL_VER, CAPABILITIES, TIMESTAMP_*)")
     void readOnlyRegistersIgnoreWrites() {
-        List<Integer> ro = List.of(REG_STATUS, REG_POOL_ID, REG_PRIORITY, REG_VM_ID, REG_ERROR_CODE,
-                REG_RESPONSE_LEN, REG_PROTOCOL_VER, REG_CAPABILITIES, REG_TIMESTAMP_LO, REG_TIMESTAMP_HI);
+        List<Integer> ro = List.of(
+                REG_STATUS,
+                REG_POOL_ID,
+                REG_PRIORITY,
+                REG_VM_ID,
+                REG_ERROR_CODE,
+                REG_RESPONSE_LEN,
+                REG_PROTOCOL_VER,
+                REG_CAPABILITIES,
+                REG_TIMESTAMP_LO,
+                REG_TIMESTAMP_HI);
         Map<Integer, Integer> reset = resetValues();
         for (int off : ro) {
             for (int v : new int[] {0xFFFFFFFF, 0x12345678, 0}) {
                 dev.writeReg(off, v);
-                assertThat(dev.readReg(off)).as("register 0x%03x after writing 0x%08x", off, v)
+                assertThat(dev.readReg(off))
+                        .as("register 0x%03x after writing 0x%08x", off, v)
                         .isEqualTo(reset.get(off));
             }
         }
@@ -138,12 +151,15 @@ class RegisterMapTest {
     @DisplayName("IRQ_STATUS is latched at completion and write-1-to-clear, bit by bit")
     void irqStatusW1c() {
         dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
-        assertThat(dev.readReg(REG_IRQ_STATUS)).as("writing 1s to a clear register sets nothing").isZero();
+        assertThat(dev.readReg(REG_IRQ_STATUS))
+                .as("writing 1s to a clear register sets nothing")
+                .isZero();
         dev.writeReg(REG_REQUEST_LEN, 0);
         dev.ringDoorbell(); // error completion: COMPLETE | ERROR, latched although IRQ_CTRL is 0
         assertThat(dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
         dev.writeReg(REG_IRQ_STATUS, 0);
-        assertThat(dev.readReg(REG_IRQ_STATUS)).as("writing 0 clears nothing")
+        assertThat(dev.readReg(REG_IRQ_STATUS))
+                .as("writing 0 clears nothing")
                 .isEqualTo(IRQ_STATUS_COMPLETE | IRQ_STATUS_ERROR);
         dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_COMPLETE);
         assertThat(dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_ERROR);
@@ -159,7 +175,8 @@ class RegisterMapTest {
         dev.ringDoorbell();
         long after = System.currentTimeMillis() * 1_000_000L;
         long ts = dev.timestamp();
-        assertThat(ts).as("QEMU_CLOCK_HOST ns, close to the wall clock")
+        assertThat(ts)
+                .as("QEMU_CLOCK_HOST ns, close to the wall clock")
                 .isBetween(before - 2_000_000_000L, after + 2_000_000_000L);
     }
 
@@ -211,7 +228,9 @@ class RegisterMapTest {
         assertThat(dev.readReg(BAR0_SIZE - 4)).isZero();
         assertThat(m.qtest.readb(dev.bar0() + BAR0_SIZE - 1)).isZero();
         Allure.step("registers and buffers are untouched by reserved-area writes", () -> {
-            resetValues().forEach((off, v) -> assertThat(dev.readReg(off)).as("0x%03x", off).isEqualTo(v));
+            resetValues()
+                    .forEach((off, v) ->
+                            assertThat(dev.readReg(off)).as("0x%03x", off).isEqualTo(v));
             assertThat(dev.readBytes(RESP_BUFFER_OFFSET, 16)).containsOnly(0);
         });
     }

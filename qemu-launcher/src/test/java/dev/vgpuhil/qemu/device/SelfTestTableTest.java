@@ -135,8 +135,17 @@ class SelfTestTableTest {
     @Test
     @DisplayName("test 7 readonly_ignore_writes: STATUS..CAPABILITIES and TIMESTAMP_* unchanged by writes")
     void test7ReadonlyIgnoreWrites() {
-        List<Integer> ro = List.of(REG_STATUS, REG_POOL_ID, REG_PRIORITY, REG_VM_ID, REG_ERROR_CODE,
-                REG_RESPONSE_LEN, REG_PROTOCOL_VER, REG_CAPABILITIES, REG_TIMESTAMP_LO, REG_TIMESTAMP_HI);
+        List<Integer> ro = List.of(
+                REG_STATUS,
+                REG_POOL_ID,
+                REG_PRIORITY,
+                REG_VM_ID,
+                REG_ERROR_CODE,
+                REG_RESPONSE_LEN,
+                REG_PROTOCOL_VER,
+                REG_CAPABILITIES,
+                REG_TIMESTAMP_LO,
+                REG_TIMESTAMP_HI);
         int[] before = ro.stream().mapToInt(dev::readReg).toArray();
         ro.forEach(off -> dev.writeReg(off, 0x5A5A5A5A));
         assertThat(ro.stream().mapToInt(dev::readReg).toArray()).isEqualTo(before);
@@ -191,7 +200,8 @@ class SelfTestTableTest {
     }
 
     @Test
-    @DisplayName("test 10 valid_doorbell_no_mediator: REQUEST_LEN 16 + doorbell -> STATUS 3, ERROR_CODE 2 (MEDIATOR_UNAVAILABLE)")
+    @DisplayName(
+            "test 10 valid_doorbell_no_mediator: REQUEST_LEN 16 + doorbell -> STATUS 3, ERROR_CODE 2 (MEDIATOR_UNAVAILABLE)")
     void test10ValidDoorbellNoMediator() {
         dev.writeRequest(new byte[16]);
         dev.writeReg(REG_REQUEST_LEN, 16);

@@ -68,7 +68,13 @@ final class VfioUserClient implements AutoCloseable {
     Reply negotiate() throws IOException {
         byte[] caps = "{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":1048576}}\0"
                 .getBytes(StandardCharsets.US_ASCII);
-        Reply r = call(VERSION, le(4 + caps.length).putShort((short) 0).putShort((short) 0).put(caps).array());
+        Reply r = call(
+                VERSION,
+                le(4 + caps.length)
+                        .putShort((short) 0)
+                        .putShort((short) 0)
+                        .put(caps)
+                        .array());
         if (r.isError()) {
             throw new AssertionError("VERSION refused: errno " + r.error());
         }
@@ -88,8 +94,13 @@ final class VfioUserClient implements AutoCloseable {
 
     /** Sends a command header + payload as given (the size field says 16 + payload). */
     void send(int id, int command, int flags, byte[] payload) throws IOException {
-        ByteBuffer b = le(16 + payload.length).putShort((short) id).putShort((short) command)
-                .putInt(16 + payload.length).putInt(flags).putInt(0).put(payload);
+        ByteBuffer b = le(16 + payload.length)
+                .putShort((short) id)
+                .putShort((short) command)
+                .putInt(16 + payload.length)
+                .putInt(flags)
+                .putInt(0)
+                .put(payload);
         sendRaw(b.array());
     }
 
@@ -153,11 +164,17 @@ final class VfioUserClient implements AutoCloseable {
     }
 
     int readBar32(int offset) throws IOException {
-        return ByteBuffer.wrap(read(BAR0, offset, 4)).order(ByteOrder.LITTLE_ENDIAN).getInt();
+        return ByteBuffer.wrap(read(BAR0, offset, 4))
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .getInt();
     }
 
     void write(int region, long offset, byte[] data) throws IOException {
-        ByteBuffer b = le(16 + data.length).putLong(offset).putInt(region).putInt(data.length).put(data);
+        ByteBuffer b = le(16 + data.length)
+                .putLong(offset)
+                .putInt(region)
+                .putInt(data.length)
+                .put(data);
         Reply r = call(REGION_WRITE, b.array());
         if (r.isError()) {
             throw new AssertionError("REGION_WRITE " + region + "@" + offset + ": errno " + r.error());

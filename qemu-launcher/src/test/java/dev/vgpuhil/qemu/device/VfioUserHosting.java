@@ -48,14 +48,15 @@ final class VfioUserHosting {
         }
         try {
             BoundProcesses.Result r = BoundProcesses.run(List.of("bash", script.toString()), Duration.ofMinutes(30));
-            String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
+            String last =
+                    r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
             if (r.exitCode() != 0 || last.isEmpty()) {
                 throw new IllegalStateException(script + " exited " + r.exitCode() + ":\n" + r.stderrTail(20));
             }
             return Path.of(last);
         } catch (Exception e) {
-            throw new IllegalStateException("no stock QEMU 11.1 for the vfio-user hosting (" + script + "): "
-                    + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "no stock QEMU 11.1 for the vfio-user hosting (" + script + "): " + e.getMessage(), e);
         }
     }
 

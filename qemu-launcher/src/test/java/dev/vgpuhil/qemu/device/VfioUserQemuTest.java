@@ -49,7 +49,8 @@ class VfioUserQemuTest {
             List<String> all = new ArrayList<>(List.of(props));
             all.add("socket=" + mediator);
             VfioUserCompanion c = new VfioUserCompanion(VfioUserServer.locateBinary(), all, null);
-            QtestSession.Builder b = QtestSession.builder(VfioUserHosting.stockQemu()).companion(c)
+            QtestSession.Builder b = QtestSession.builder(VfioUserHosting.stockQemu())
+                    .companion(c)
                     .args(qemuArgs.toArray(String[]::new));
             QtestSession s = (qmp ? b.withQmp() : b).start();
             return new Vm(s, VgpuDevice.attach(s), c);
@@ -71,12 +72,14 @@ class VfioUserQemuTest {
     @DisplayName("identity through QEMU's config space, registers, and a doorbell round trip to the mediator")
     void roundTrip(@TempDir Path tmp) throws Exception {
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));
-             Vm m = Vm.start(peer.socket(), false, "pool_id=B", "priority=high", "vm_id=200")) {
+                Vm m = Vm.start(peer.socket(), false, "pool_id=B", "priority=high", "vm_id=200")) {
             PciBus pci = m.dev.pci();
             PciBus.PciAddress a = m.dev.address();
             assertThat(pci.readConfig8(a, PciBus.REVISION_ID)).isEqualTo(PCI_REVISION);
             assertThat(pci.readConfig16(a, PciBus.CLASS_DEVICE)).isEqualTo(PCI_CLASS);
-            assertThat(pci.findCapability(a, PciBus.CAP_ID_MSI)).as("MSI capability").isPresent();
+            assertThat(pci.findCapability(a, PciBus.CAP_ID_MSI))
+                    .as("MSI capability")
+                    .isPresent();
             assertThat(m.dev.readReg(REG_POOL_ID)).isEqualTo(POOL_B);
             assertThat(m.dev.readReg(REG_PRIORITY)).isEqualTo(PRIORITY_HIGH);
             assertThat(m.dev.readReg(REG_VM_ID)).isEqualTo(200);
@@ -87,7 +90,8 @@ class VfioUserQemuTest {
             MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
             assertThat(c.hello.vmId()).isEqualTo(200);
             assertThat(c.hello.poolId()).isEqualTo(POOL_B);
-            byte[] req = ComputeRequest.echo("through QEMU 11.1".getBytes(StandardCharsets.UTF_8)).encode();
+            byte[] req = ComputeRequest.echo("through QEMU 11.1".getBytes(StandardCharsets.UTF_8))
+                    .encode();
             m.dev.submit(req, 0x1234);
             Frame f = c.expectFrame(WAIT);
             assertThat(f.requestId()).isEqualTo(0x1234);
@@ -95,7 +99,8 @@ class VfioUserQemuTest {
             c.send(f.reply(MSG_RESPONSE, ERR_NONE, "reply".getBytes(StandardCharsets.UTF_8)));
             assertThat(m.dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
             assertThat(m.dev.readReg(REG_RESPONSE_LEN)).isEqualTo(5);
-            assertThat(new String(m.dev.readResponse(5), StandardCharsets.UTF_8)).isEqualTo("reply");
+            assertThat(new String(m.dev.readResponse(5), StandardCharsets.UTF_8))
+                    .isEqualTo("reply");
             assertThat(m.dev.timestamp()).isNotZero();
         }
     }
@@ -113,10 +118,14 @@ class VfioUserQemuTest {
             assertThat(m.qtest.irqLevel(gsi)).as("raised after completion").isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_ERROR); // COMPLETE still set: the level stays
             VfioUserHosting.settle(m.qtest);
-            assertThat(m.qtest.irqLevel(gsi)).as("re-raised: still pending while COMPLETE is set").isTrue();
+            assertThat(m.qtest.irqLevel(gsi))
+                    .as("re-raised: still pending while COMPLETE is set")
+                    .isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, IRQ_STATUS_COMPLETE);
             VfioUserHosting.settle(m.qtest);
-            assertThat(m.qtest.irqLevel(gsi)).as("lowered once IRQ_STATUS is clear").isFalse();
+            assertThat(m.qtest.irqLevel(gsi))
+                    .as("lowered once IRQ_STATUS is clear")
+                    .isFalse();
             // In-QEMU the same steps give exactly raise, lower (InterruptTest.intx). Here every BAR access while
             // the line is up is an EOI: lowered, then raised again by the server while the level stays - at least
             // one extra pulse (two when QEMU took the eventfd before the STATUS read of completeWithError).
@@ -138,19 +147,25 @@ class VfioUserQemuTest {
             int gsi = PciBus.q35DefaultIntxGsi(a, 1);
             m.qtest.irqInterceptIn("ioapic");
             pci.enable(a, PciBus.COMMAND_INTX_DISABLE);
-            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE).isNotZero();
+            assertThat(pci.readConfig16(a, PciBus.COMMAND) & PciBus.COMMAND_INTX_DISABLE)
+                    .isNotZero();
             m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
             completeWithError(m);
             VfioUserHosting.settle(m.qtest);
             assertThat(m.qtest.irqLevel(gsi)).as("masked").isFalse();
-            assertThat(pci.readConfig16(a, PciBus.STATUS) & InterruptTest.STATUS_INTERRUPT).as("pending").isNotZero();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & InterruptTest.STATUS_INTERRUPT)
+                    .as("pending")
+                    .isNotZero();
             pci.writeConfig16(a, PciBus.COMMAND, pci.readConfig16(a, PciBus.COMMAND) & ~PciBus.COMMAND_INTX_DISABLE);
             VfioUserHosting.settle(m.qtest);
-            assertThat(m.qtest.irqLevel(gsi)).as("unmasked with a completion pending").isTrue();
+            assertThat(m.qtest.irqLevel(gsi))
+                    .as("unmasked with a completion pending")
+                    .isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
             VfioUserHosting.settle(m.qtest);
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
-            assertThat(pci.readConfig16(a, PciBus.STATUS) & InterruptTest.STATUS_INTERRUPT).isZero();
+            assertThat(pci.readConfig16(a, PciBus.STATUS) & InterruptTest.STATUS_INTERRUPT)
+                    .isZero();
         }
     }
 
@@ -170,7 +185,9 @@ class VfioUserQemuTest {
             assertThat(m.qtest.drainIrqEvents()).as("no INTx while MSI is on").isEmpty();
             m.dev.pci().disableMsi(m.dev.address());
             VfioUserHosting.settle(m.qtest);
-            assertThat(m.qtest.irqLevel(gsi)).as("MSI off with IRQ_STATUS pending: INTx").isTrue();
+            assertThat(m.qtest.irqLevel(gsi))
+                    .as("MSI off with IRQ_STATUS pending: INTx")
+                    .isTrue();
             m.dev.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
             VfioUserHosting.settle(m.qtest);
             assertThat(m.qtest.irqLevel(gsi)).isFalse();
@@ -178,10 +195,11 @@ class VfioUserQemuTest {
     }
 
     @Test
-    @DisplayName("the reply deadline runs on the host clock: clock_step does not fire it (in-QEMU it does), real time does")
+    @DisplayName(
+            "the reply deadline runs on the host clock: clock_step does not fire it (in-QEMU it does), real time does")
     void deadlineOnHostClock(@TempDir Path tmp) throws Exception {
         try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));
-             Vm m = Vm.start(peer.socket(), false, "timeout_ms=1500")) {
+                Vm m = Vm.start(peer.socket(), false, "timeout_ms=1500")) {
             MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
             m.dev.readReg(REG_SCRATCH);
             long t0 = System.nanoTime();
@@ -190,12 +208,14 @@ class VfioUserQemuTest {
             m.qtest.clockStep(60_000_000_000L); // a minute of virtual time
             long elapsedMs = (System.nanoTime() - t0) / 1_000_000;
             if (elapsedMs < 1000) { // (a slow machine may already be near the real deadline)
-                assertThat(m.dev.status()).as("virtual time does not reach the server's deadline")
+                assertThat(m.dev.status())
+                        .as("virtual time does not reach the server's deadline")
                         .isEqualTo(STATUS_BUSY);
             }
             assertThat(m.dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);
             assertThat(m.dev.errorCode()).isEqualTo(ERR_TIMEOUT);
-            assertThat((System.nanoTime() - t0) / 1_000_000).as("not before 1500 ms of real time")
+            assertThat((System.nanoTime() - t0) / 1_000_000)
+                    .as("not before 1500 ms of real time")
                     .isGreaterThanOrEqualTo(1500);
         }
     }
@@ -206,11 +226,11 @@ class VfioUserQemuTest {
     void migrationDoesNotCarryDeviceState(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("vm.migration");
         try (Vm src = Vm.start(tmp.resolve("absent.sock"), true, "vm_id=31");
-             QmpTestClient qmp = QmpTestClient.connect(src.qtest.qmpSocket(), WAIT)) {
+                QmpTestClient qmp = QmpTestClient.connect(src.qtest.qmpSocket(), WAIT)) {
             src.dev.writeReg(REG_SCRATCH, 0x5A5A5A5A);
             src.dev.writeReg(REG_REQUEST_ID, 0x77);
-            String r = qmp.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + file
-                    + "\"}}", WAIT);
+            String r =
+                    qmp.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + file + "\"}}", WAIT);
             assertThat(r).as("QEMU does not block the migration").contains("\"return\"");
             long end = System.nanoTime() + WAIT.toNanos();
             String q;
@@ -219,30 +239,41 @@ class VfioUserQemuTest {
                 assertThat(System.nanoTime()).as("migration completes: %s", q).isLessThan(end);
                 Thread.sleep(20);
             }
-            assertThat(q).as("nothing of the vfio device's own state is sent")
+            assertThat(q)
+                    .as("nothing of the vfio device's own state is sent")
                     .containsPattern("\"vfio\": *\\{\"transferred\": *0\\}");
         }
         List<String> props = List.of("vm_id=31", "socket=" + tmp.resolve("absent.sock"));
         try (QtestSession target = QtestSession.builder(VfioUserHosting.stockQemu())
-                .companion(new VfioUserCompanion(VfioUserServer.locateBinary(), props, null)).withQmp()
-                .args("-incoming", "exec:cat " + file).start();
-             QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), WAIT)) {
+                        .companion(new VfioUserCompanion(VfioUserServer.locateBinary(), props, null))
+                        .withQmp()
+                        .args("-incoming", "exec:cat " + file)
+                        .start();
+                QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), WAIT)) {
             long end = System.nanoTime() + WAIT.toNanos();
             while (qmp.execute("{\"execute\":\"query-status\"}", WAIT).contains("inmigrate")) {
                 assertThat(System.nanoTime()).as("incoming migration finishes").isLessThan(end);
                 Thread.sleep(20);
             }
             VgpuDevice dev = VgpuDevice.attach(target);
-            assertThat(dev.readReg(REG_VM_ID)).as("identity comes from the server's options").isEqualTo(31);
+            assertThat(dev.readReg(REG_VM_ID))
+                    .as("identity comes from the server's options")
+                    .isEqualTo(31);
             assertThat(dev.readReg(REG_SCRATCH)).as("SCRATCH not carried").isZero();
             assertThat(dev.readReg(REG_REQUEST_ID)).as("REQUEST_ID not carried").isZero();
         }
     }
 
     @org.junit.jupiter.params.ParameterizedTest(name = "{0} is refused by the server naming {1}")
-    @org.junit.jupiter.params.provider.CsvSource({"pool_id=C, --pool", "priority=urgent, --priority",
-            "vm_id=-1, --vm-id", "vm_id=4294967296, --vm-id", "timeout_ms=0, --timeout-ms", "timeout_ms=soon, --timeout-ms",
-            "socket=, --mediator"})
+    @org.junit.jupiter.params.provider.CsvSource({
+        "pool_id=C, --pool",
+        "priority=urgent, --priority",
+        "vm_id=-1, --vm-id",
+        "vm_id=4294967296, --vm-id",
+        "timeout_ms=0, --timeout-ms",
+        "timeout_ms=soon, --timeout-ms",
+        "socket=, --mediator"
+    })
     @DisplayName("bad vgpu-stub property values: the server refuses to start (status 2) naming its option; QEMU never "
             + "starts (in-QEMU, QEMU refuses the property: DevicePropertiesTest)")
     void badPropertiesRefusedByServer(String property, String option, @TempDir Path tmp) {
@@ -280,13 +311,23 @@ class VfioUserQemuTest {
             m.dev.ringDoorbell();
             m.dev.readReg(REG_STATUS);
             String text = Files.readString(log);
-            assertThat(text).contains("guest error: vgpu-stub: write of 0x7 to read-only register STATUS ignored",
-                    "write of 0x7 to read-only register VM_ID ignored", "DOORBELL write of 0x2 ignored",
-                    "read-only response buffer at 0x440", "reserved area at 0x840", "doorbell with REQUEST_LEN 0");
-            assertThat(text).as("the sub-word register write is refused and logged").containsPattern(
-                    "guest error: .*(size 1|1-byte|SCRATCH)");
-            assertThat(m.dev.readReg(REG_SCRATCH)).as("the refused byte write changed nothing").isEqualTo(1);
-            assertThat(text).as("the default reply deadline, 5000 ms of host time").contains("timeout 5000 ms");
+            assertThat(text)
+                    .contains(
+                            "guest error: vgpu-stub: write of 0x7 to read-only register STATUS ignored",
+                            "write of 0x7 to read-only register VM_ID ignored",
+                            "DOORBELL write of 0x2 ignored",
+                            "read-only response buffer at 0x440",
+                            "reserved area at 0x840",
+                            "doorbell with REQUEST_LEN 0");
+            assertThat(text)
+                    .as("the sub-word register write is refused and logged")
+                    .containsPattern("guest error: .*(size 1|1-byte|SCRATCH)");
+            assertThat(m.dev.readReg(REG_SCRATCH))
+                    .as("the refused byte write changed nothing")
+                    .isEqualTo(1);
+            assertThat(text)
+                    .as("the default reply deadline, 5000 ms of host time")
+                    .contains("timeout 5000 ms");
         }
     }
 
@@ -294,7 +335,7 @@ class VfioUserQemuTest {
     @DisplayName("system_reset reaches the server (VFIO_USER_DEVICE_RESET): registers back to reset values")
     void systemReset(@TempDir Path tmp) throws Exception {
         try (Vm m = Vm.start(tmp.resolve("absent.sock"), true, "vm_id=7");
-             QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), WAIT)) {
+                QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), WAIT)) {
             m.dev.writeReg(REG_SCRATCH, 0x1234);
             completeWithError(m);
             assertThat(qmp.execute("{\"execute\":\"system_reset\"}", WAIT)).contains("\"return\"");
@@ -310,10 +351,12 @@ class VfioUserQemuTest {
     @DisplayName("the server exits by itself when its QEMU goes away")
     void serverExitsWithQemu(@TempDir Path tmp) throws Exception {
         try (Vm m = Vm.start(tmp.resolve("absent.sock"), true);
-             QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), WAIT)) {
+                QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), WAIT)) {
             assertThat(m.companion().server().isAlive()).isTrue();
             qmp.execute("{\"execute\":\"quit\"}", WAIT);
-            assertThat(m.companion().server().awaitExit(WAIT)).as("exit status of the server").isEqualTo(0);
+            assertThat(m.companion().server().awaitExit(WAIT))
+                    .as("exit status of the server")
+                    .isEqualTo(0);
             assertThat(m.companion().server().socket()).doesNotExist();
         }
     }

@@ -41,6 +41,7 @@ class VfioUserServerTest {
 
     @TempDir
     Path dir;
+
     private final List<AutoCloseable> open = new ArrayList<>();
 
     @AfterEach
@@ -51,9 +52,16 @@ class VfioUserServerTest {
     }
 
     private VfioUserServer server(String... extra) throws IOException {
-        VfioUserServer s = VfioUserServer.start(new VfioUserServer.Config(VfioUserServer.locateBinary(),
-                dir.resolve("vgpu.sock"), dir.resolve("mediator.sock"), 'B', "high", 200, null,
-                dir.resolve("server.log"), List.of(extra)));
+        VfioUserServer s = VfioUserServer.start(new VfioUserServer.Config(
+                VfioUserServer.locateBinary(),
+                dir.resolve("vgpu.sock"),
+                dir.resolve("mediator.sock"),
+                'B',
+                "high",
+                200,
+                null,
+                dir.resolve("server.log"),
+                List.of(extra)));
         open.add(s);
         return s;
     }
@@ -85,18 +93,31 @@ class VfioUserServerTest {
         assertThat(info.getInt(8)).as("regions").isEqualTo(9);
         assertThat(info.getInt(12)).as("irqs").isEqualTo(5);
         for (int index = 0; index < 9; index++) {
-            ByteBuffer r = c.call(DEVICE_GET_REGION_INFO, le(32).putInt(32).putInt(0).putInt(index).array()).le();
+            ByteBuffer r = c.call(
+                            DEVICE_GET_REGION_INFO,
+                            le(32).putInt(32).putInt(0).putInt(index).array())
+                    .le();
             long expected = index == BAR0 ? BAR0_SIZE : index == CONFIG ? 256 : 0;
             assertThat(r.getLong(16)).as("size of region %d", index).isEqualTo(expected);
-            assertThat(r.getInt(4)).as("flags of region %d (read|write, no mmap)", index)
+            assertThat(r.getInt(4))
+                    .as("flags of region %d (read|write, no mmap)", index)
                     .isEqualTo(expected > 0 ? 3 : 0);
         }
-        ByteBuffer intx = c.call(DEVICE_GET_IRQ_INFO, le(16).putInt(16).putInt(0).putInt(0).array()).le();
+        ByteBuffer intx = c.call(
+                        DEVICE_GET_IRQ_INFO,
+                        le(16).putInt(16).putInt(0).putInt(0).array())
+                .le();
         assertThat(intx.getInt(4)).as("INTx: eventfd, maskable, automasked").isEqualTo(1 | 2 | 4);
         assertThat(intx.getInt(12)).isEqualTo(1);
-        ByteBuffer msi = c.call(DEVICE_GET_IRQ_INFO, le(16).putInt(16).putInt(0).putInt(1).array()).le();
+        ByteBuffer msi = c.call(
+                        DEVICE_GET_IRQ_INFO,
+                        le(16).putInt(16).putInt(0).putInt(1).array())
+                .le();
         assertThat(msi.getInt(12)).as("MSI vectors").isEqualTo(1);
-        ByteBuffer msix = c.call(DEVICE_GET_IRQ_INFO, le(16).putInt(16).putInt(0).putInt(2).array()).le();
+        ByteBuffer msix = c.call(
+                        DEVICE_GET_IRQ_INFO,
+                        le(16).putInt(16).putInt(0).putInt(2).array())
+                .le();
         assertThat(msix.getInt(12)).as("no MSI-X").isZero();
 
         byte[] cfg = c.read(CONFIG, 0, 256);
@@ -111,7 +132,9 @@ class VfioUserServerTest {
         assertThat(cfg[0x3d] & 0xff).as("interrupt pin A").isEqualTo(1);
         // BAR sizing: all ones read back as the 4 KiB mask, memory, 32-bit, non-prefetchable
         c.write(CONFIG, 0x10, le(4).putInt(-1).array());
-        assertThat(ByteBuffer.wrap(c.read(CONFIG, 0x10, 4)).order(ByteOrder.LITTLE_ENDIAN).getInt())
+        assertThat(ByteBuffer.wrap(c.read(CONFIG, 0x10, 4))
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .getInt())
                 .isEqualTo(~(BAR0_SIZE - 1));
         // vendor id is read-only
         c.write(CONFIG, 0, le(2).putShort((short) 0x1111).array());
@@ -131,58 +154,120 @@ class VfioUserServerTest {
         VfioUserServer s = server();
         VfioUserClient c = client(s);
         assertThat(c.call(DEVICE_GET_INFO, le(16).putInt(16).array()).error())
-                .as("a command before VERSION").isEqualTo(EINVAL);
+                .as("a command before VERSION")
+                .isEqualTo(EINVAL);
         byte[] badJson = "{\"capabilities\":{\"max_msg_fds\":}}\0".getBytes(StandardCharsets.US_ASCII);
-        Reply bad = c.call(VERSION, le(4 + badJson.length).putInt(0).put(badJson).array());
+        Reply bad =
+                c.call(VERSION, le(4 + badJson.length).putInt(0).put(badJson).array());
         assertThat(bad.isError()).isTrue();
         assertThat(bad.error()).as("VERSION with broken JSON").isEqualTo(EINVAL);
         byte[] noNul = "{}".getBytes(StandardCharsets.US_ASCII);
-        assertThat(c.call(VERSION, le(4 + noNul.length).putInt(0).put(noNul).array()).error())
-                .as("VERSION JSON without its NUL").isEqualTo(EINVAL);
+        assertThat(c.call(VERSION, le(4 + noNul.length).putInt(0).put(noNul).array())
+                        .error())
+                .as("VERSION JSON without its NUL")
+                .isEqualTo(EINVAL);
         c.negotiate();
-        assertThat(c.call(VERSION, le(4).putInt(0).array()).error()).as("a second VERSION").isEqualTo(EINVAL);
+        assertThat(c.call(VERSION, le(4).putInt(0).array()).error())
+                .as("a second VERSION")
+                .isEqualTo(EINVAL);
 
         assertThat(c.call(99, new byte[0]).error()).as("unknown command").isEqualTo(ENOSYS);
-        for (int cmd : new int[] {DMA_MAP, DMA_UNMAP, DEVICE_GET_INFO, DEVICE_GET_REGION_INFO, DEVICE_GET_IRQ_INFO,
-                DEVICE_SET_IRQS, REGION_READ, REGION_WRITE}) {
-            assertThat(c.call(cmd, new byte[] {1, 2, 3}).error()).as("command %d with a 3-byte payload", cmd)
+        for (int cmd : new int[] {
+            DMA_MAP,
+            DMA_UNMAP,
+            DEVICE_GET_INFO,
+            DEVICE_GET_REGION_INFO,
+            DEVICE_GET_IRQ_INFO,
+            DEVICE_SET_IRQS,
+            REGION_READ,
+            REGION_WRITE
+        }) {
+            assertThat(c.call(cmd, new byte[] {1, 2, 3}).error())
+                    .as("command %d with a 3-byte payload", cmd)
                     .isEqualTo(EINVAL);
         }
-        assertThat(c.call(DEVICE_RESET, new byte[4]).error()).as("RESET with a payload").isEqualTo(EINVAL);
-        assertThat(c.call(DEVICE_GET_REGION_INFO, le(32).putInt(32).putInt(0).putInt(9).array()).error())
-                .as("region index 9").isEqualTo(EINVAL);
-        assertThat(c.call(REGION_READ, access(3, 0, 4).array()).error()).as("read of an empty region")
+        assertThat(c.call(DEVICE_RESET, new byte[4]).error())
+                .as("RESET with a payload")
                 .isEqualTo(EINVAL);
-        assertThat(c.call(REGION_READ, access(CONFIG, 254, 4).array()).error()).as("read past config space")
+        assertThat(c.call(
+                                DEVICE_GET_REGION_INFO,
+                                le(32).putInt(32).putInt(0).putInt(9).array())
+                        .error())
+                .as("region index 9")
                 .isEqualTo(EINVAL);
-        assertThat(c.call(REGION_READ, access(BAR0, 0xffc, 8).array()).error()).as("read past BAR0")
+        assertThat(c.call(REGION_READ, access(3, 0, 4).array()).error())
+                .as("read of an empty region")
                 .isEqualTo(EINVAL);
-        assertThat(c.call(REGION_READ, access(BAR0, 0, 0).array()).error()).as("count 0").isEqualTo(EINVAL);
+        assertThat(c.call(REGION_READ, access(CONFIG, 254, 4).array()).error())
+                .as("read past config space")
+                .isEqualTo(EINVAL);
+        assertThat(c.call(REGION_READ, access(BAR0, 0xffc, 8).array()).error())
+                .as("read past BAR0")
+                .isEqualTo(EINVAL);
+        assertThat(c.call(REGION_READ, access(BAR0, 0, 0).array()).error())
+                .as("count 0")
+                .isEqualTo(EINVAL);
         assertThat(c.call(REGION_WRITE, access(BAR0, REG_SCRATCH, 4).array()).error())
-                .as("write whose data is missing").isEqualTo(EINVAL);
-        assertThat(c.call(DEVICE_SET_IRQS, le(20).putInt(20).putInt(1 | 2 | 32).putInt(0).putInt(0).putInt(1)
-                .array()).error()).as("SET_IRQS with two data flags").isEqualTo(EINVAL);
-        assertThat(c.call(DEVICE_SET_IRQS, le(20).putInt(20).putInt(1 | 32).putInt(0).putInt(0).putInt(2)
-                .array()).error()).as("SET_IRQS beyond INTx's one vector").isEqualTo(EINVAL);
+                .as("write whose data is missing")
+                .isEqualTo(EINVAL);
+        assertThat(c.call(
+                                DEVICE_SET_IRQS,
+                                le(20).putInt(20)
+                                        .putInt(1 | 2 | 32)
+                                        .putInt(0)
+                                        .putInt(0)
+                                        .putInt(1)
+                                        .array())
+                        .error())
+                .as("SET_IRQS with two data flags")
+                .isEqualTo(EINVAL);
+        assertThat(c.call(
+                                DEVICE_SET_IRQS,
+                                le(20).putInt(20)
+                                        .putInt(1 | 32)
+                                        .putInt(0)
+                                        .putInt(0)
+                                        .putInt(2)
+                                        .array())
+                        .error())
+                .as("SET_IRQS beyond INTx's one vector")
+                .isEqualTo(EINVAL);
 
-        ByteBuffer map = le(32).putInt(32).putInt(3).putLong(0).putLong(0x100000).putLong(0x10000);
+        ByteBuffer map =
+                le(32).putInt(32).putInt(3).putLong(0).putLong(0x100000).putLong(0x10000);
         assertThat(c.call(DMA_MAP, map.array()).isError()).isFalse();
-        ByteBuffer overlap = le(32).putInt(32).putInt(3).putLong(0).putLong(0x108000).putLong(0x1000);
-        assertThat(c.call(DMA_MAP, overlap.array()).error()).as("overlapping DMA window").isEqualTo(EEXIST);
+        ByteBuffer overlap =
+                le(32).putInt(32).putInt(3).putLong(0).putLong(0x108000).putLong(0x1000);
+        assertThat(c.call(DMA_MAP, overlap.array()).error())
+                .as("overlapping DMA window")
+                .isEqualTo(EEXIST);
         ByteBuffer notMapped = le(24).putInt(24).putInt(0).putLong(0x900000).putLong(0x1000);
-        assertThat(c.call(DMA_UNMAP, notMapped.array()).error()).as("unmap of nothing").isEqualTo(ENOENT);
+        assertThat(c.call(DMA_UNMAP, notMapped.array()).error())
+                .as("unmap of nothing")
+                .isEqualTo(ENOENT);
         ByteBuffer partial = le(24).putInt(24).putInt(0).putLong(0x100000).putLong(0x1000);
-        assertThat(c.call(DMA_UNMAP, partial.array()).error()).as("unmap of part of a window").isEqualTo(EINVAL);
+        assertThat(c.call(DMA_UNMAP, partial.array()).error())
+                .as("unmap of part of a window")
+                .isEqualTo(EINVAL);
         ByteBuffer exact = le(24).putInt(24).putInt(0).putLong(0x100000).putLong(0x10000);
         Reply unmapped = c.call(DMA_UNMAP, exact.array());
         assertThat(unmapped.isError()).isFalse();
         assertThat(unmapped.payload()).as("the reply echoes the entry").isEqualTo(exact.array());
 
         // a posted write (NO_REPLY) takes effect without a reply; a reply-typed message is dropped
-        c.send(4000, REGION_WRITE, FLAG_NO_REPLY,
-                le(20).putLong(REG_SCRATCH).putInt(BAR0).putInt(4).putInt(0x5151).array());
+        c.send(
+                4000,
+                REGION_WRITE,
+                FLAG_NO_REPLY,
+                le(20).putLong(REG_SCRATCH)
+                        .putInt(BAR0)
+                        .putInt(4)
+                        .putInt(0x5151)
+                        .array());
         c.send(4001, REGION_READ, FLAG_REPLY, access(BAR0, 0, 4).array());
-        assertThat(c.readBar32(REG_SCRATCH)).as("the next reply is for this read").isEqualTo(0x5151);
+        assertThat(c.readBar32(REG_SCRATCH))
+                .as("the next reply is for this read")
+                .isEqualTo(0x5151);
         assertThat(s.isAlive()).isTrue();
     }
 
@@ -193,25 +278,43 @@ class VfioUserServerTest {
         VfioUserClient first = client(s);
         first.negotiate();
         first.writeBar32(REG_SCRATCH, 0x600DF00D);
-        first.sendRaw(le(16).putShort((short) 1).putShort((short) REGION_READ).putInt(8).putInt(0).putInt(0)
+        first.sendRaw(le(16).putShort((short) 1)
+                .putShort((short) REGION_READ)
+                .putInt(8)
+                .putInt(0)
+                .putInt(0)
                 .array());
-        assertThat(first.awaitClosedByServer(WAIT)).as("message size smaller than its header").isTrue();
+        assertThat(first.awaitClosedByServer(WAIT))
+                .as("message size smaller than its header")
+                .isTrue();
 
         List<byte[]> garbage = List.of(
-                filled(64, (byte) 0xff),   // size 0xffffffff
-                le(16).putShort((short) 1).putShort((short) VERSION).putInt(1 << 20).array(), // 1 MiB message
-                le(20).putShort((short) 1).putShort((short) VERSION).putInt(20).putInt(0).putInt(0)
-                        .putShort((short) 7).putShort((short) 0).array()); // protocol major 7
+                filled(64, (byte) 0xff), // size 0xffffffff
+                le(16).putShort((short) 1)
+                        .putShort((short) VERSION)
+                        .putInt(1 << 20)
+                        .array(), // 1 MiB message
+                le(20).putShort((short) 1)
+                        .putShort((short) VERSION)
+                        .putInt(20)
+                        .putInt(0)
+                        .putInt(0)
+                        .putShort((short) 7)
+                        .putShort((short) 0)
+                        .array()); // protocol major 7
         for (byte[] g : garbage) {
             VfioUserClient c = client(s);
             c.sendRaw(g);
-            assertThat(c.awaitClosedByServer(WAIT)).as("closed after %s", Arrays.toString(
-                    Arrays.copyOf(g, 8))).isTrue();
+            assertThat(c.awaitClosedByServer(WAIT))
+                    .as("closed after %s", Arrays.toString(Arrays.copyOf(g, 8)))
+                    .isTrue();
             assertThat(s.isAlive()).isTrue();
         }
         VfioUserClient good = client(s);
         good.negotiate();
-        assertThat(good.readBar32(REG_SCRATCH)).as("device state kept across clients").isEqualTo(0x600DF00D);
+        assertThat(good.readBar32(REG_SCRATCH))
+                .as("device state kept across clients")
+                .isEqualTo(0x600DF00D);
         assertThat(good.readBar32(REG_VM_ID)).isEqualTo(200);
     }
 
@@ -252,20 +355,31 @@ class VfioUserServerTest {
         Path pidFile = dir.resolve("server.pid");
         // the parent: a shell that starts the server, writes its pid and then just waits; setsid takes the server
         // out of the shell's process group, so only its parent-death signal (not the group reaper) can end it
-        Process parent = BoundProcesses.start(new ProcessBuilder("bash", "-c",
+        Process parent = BoundProcesses.start(new ProcessBuilder(
+                "bash",
+                "-c",
                 "setsid \"$0\" --socket \"$1\" --mediator \"$2\" 2>>\"$3\" & echo $! > \"$4\"; exec sleep 600",
-                VfioUserServer.locateBinary().toString(), sock.toString(), dir.resolve("m.sock").toString(),
-                dir.resolve("orphan.log").toString(), pidFile.toString()));
+                VfioUserServer.locateBinary().toString(),
+                sock.toString(),
+                dir.resolve("m.sock").toString(),
+                dir.resolve("orphan.log").toString(),
+                pidFile.toString()));
         open.add(() -> BoundProcesses.kill(parent, WAIT));
         long end = System.nanoTime() + WAIT.toNanos();
-        while (!(Files.exists(sock) && Files.exists(pidFile) && !Files.readString(pidFile).isBlank())) {
+        while (!(Files.exists(sock)
+                && Files.exists(pidFile)
+                && !Files.readString(pidFile).isBlank())) {
             assertThat(System.nanoTime()).as("server did not start").isLessThan(end);
             Thread.sleep(10);
         }
-        ProcessHandle server = ProcessHandle.of(Long.parseLong(Files.readString(pidFile).strip())).orElseThrow();
+        ProcessHandle server = ProcessHandle.of(
+                        Long.parseLong(Files.readString(pidFile).strip()))
+                .orElseThrow();
         assertThat(server.isAlive()).isTrue();
         parent.destroyForcibly(); // SIGKILL: no chance to pass anything on
-        assertThat(server.onExit().get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS).isAlive())
+        assertThat(server.onExit()
+                        .get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)
+                        .isAlive())
                 .isFalse();
         assertThat(sock).as("socket removed on the way out").doesNotExist();
     }
@@ -281,8 +395,15 @@ class VfioUserServerTest {
         "--bogus, x, unknown or incomplete option"
     })
     void badOptions(String option, String value, String message) throws Exception {
-        BoundProcesses.Result r = BoundProcesses.run(List.of(VfioUserServer.locateBinary().toString(), "--socket",
-                dir.resolve("x.sock").toString(), "--mediator", dir.resolve("m.sock").toString(), option, value),
+        BoundProcesses.Result r = BoundProcesses.run(
+                List.of(
+                        VfioUserServer.locateBinary().toString(),
+                        "--socket",
+                        dir.resolve("x.sock").toString(),
+                        "--mediator",
+                        dir.resolve("m.sock").toString(),
+                        option,
+                        value),
                 WAIT);
         assertThat(r.exitCode()).isEqualTo(2);
         assertThat(r.stderr()).contains(message);
@@ -292,8 +413,8 @@ class VfioUserServerTest {
     @Test
     @DisplayName("--socket and --mediator are required")
     void requiredOptions() throws Exception {
-        BoundProcesses.Result r = BoundProcesses.run(List.of(VfioUserServer.locateBinary().toString(),
-                "--mediator", "/tmp/m.sock"), WAIT);
+        BoundProcesses.Result r = BoundProcesses.run(
+                List.of(VfioUserServer.locateBinary().toString(), "--mediator", "/tmp/m.sock"), WAIT);
         assertThat(r.exitCode()).isEqualTo(2);
         assertThat(r.stderr()).contains("--socket is required");
     }
@@ -310,7 +431,8 @@ class VfioUserServerTest {
         assertThat(m.hello.priority()).isEqualTo(PRIORITY_HIGH);
         VfioUserClient c = client(s);
         c.negotiate();
-        byte[] req = ComputeRequest.echo("over vfio-user".getBytes(StandardCharsets.UTF_8)).encode();
+        byte[] req = ComputeRequest.echo("over vfio-user".getBytes(StandardCharsets.UTF_8))
+                .encode();
         c.write(BAR0, REQ_BUFFER_OFFSET, req);
         c.writeBar32(REG_REQUEST_LEN, req.length);
         c.writeBar32(REG_REQUEST_ID, 0x77);
@@ -329,7 +451,8 @@ class VfioUserServerTest {
     }
 
     @Test
-    @DisplayName("the reply deadline runs on the host clock: a silent mediator gives TIMEOUT after timeout-ms of real time")
+    @DisplayName(
+            "the reply deadline runs on the host clock: a silent mediator gives TIMEOUT after timeout-ms of real time")
     void deadlineOnHostClock() throws Exception {
         MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"));
         open.add(peer);
@@ -350,7 +473,8 @@ class VfioUserServerTest {
     }
 
     @Test
-    @DisplayName("a mediator that goes away fails the request in flight (MEDIATOR_UNAVAILABLE); a new one is found within seconds")
+    @DisplayName(
+            "a mediator that goes away fails the request in flight (MEDIATOR_UNAVAILABLE); a new one is found within seconds")
     void mediatorReconnect() throws Exception {
         MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"));
         open.add(peer);
@@ -385,7 +509,9 @@ class VfioUserServerTest {
         long end = System.nanoTime() + deadline.toNanos();
         int now;
         while ((now = c.readBar32(REG_STATUS)) != status) {
-            assertThat(System.nanoTime()).as("STATUS %d (now %d) within %s", status, now, deadline).isLessThan(end);
+            assertThat(System.nanoTime())
+                    .as("STATUS %d (now %d) within %s", status, now, deadline)
+                    .isLessThan(end);
             Thread.sleep(5);
         }
     }

@@ -38,7 +38,8 @@ final class VgpuMachine implements AutoCloseable {
     }
 
     static VgpuMachine start(List<String> props, List<String> extraArgs) {
-        return new VgpuMachine(builder(props).args(extraArgs.toArray(String[]::new)).start());
+        return new VgpuMachine(
+                builder(props).args(extraArgs.toArray(String[]::new)).start());
     }
 
     static VgpuMachine attach(QtestSession qtest) {

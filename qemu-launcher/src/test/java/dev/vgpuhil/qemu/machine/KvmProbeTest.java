@@ -26,16 +26,26 @@ class KvmProbeTest {
     void embeddedFirmwareIsTheAssembledSource(@TempDir Path tmp) throws Exception {
         // binutils comes with build-essential, which vgpu-stub/build-qemu.sh installs: missing means a broken set-up
         assertThat(Files.isExecutable(Path.of("/usr/bin/as")) && Files.isExecutable(Path.of("/usr/bin/ld")))
-                .as("binutils (as, ld) installed").isTrue();
+                .as("binutils (as, ld) installed")
+                .isTrue();
         Path src = tmp.resolve("kvm-probe.S");
         try (InputStream in = KvmProbe.class.getResourceAsStream("kvm-probe.S")) {
             Files.write(src, in.readAllBytes());
         }
-        BoundProcesses.Result as = BoundProcesses.run(List.of("as", "--64", "-o", tmp.resolve("p.o").toString(),
-                src.toString()), Duration.ofSeconds(30));
+        BoundProcesses.Result as = BoundProcesses.run(
+                List.of("as", "--64", "-o", tmp.resolve("p.o").toString(), src.toString()), Duration.ofSeconds(30));
         assertThat(as.exitCode()).as(as.stderr()).isZero();
-        BoundProcesses.Result ld = BoundProcesses.run(List.of("ld", "-Ttext=0", "--oformat=binary", "-e", "0", "-o",
-                tmp.resolve("p.bin").toString(), tmp.resolve("p.o").toString()), Duration.ofSeconds(30));
+        BoundProcesses.Result ld = BoundProcesses.run(
+                List.of(
+                        "ld",
+                        "-Ttext=0",
+                        "--oformat=binary",
+                        "-e",
+                        "0",
+                        "-o",
+                        tmp.resolve("p.bin").toString(),
+                        tmp.resolve("p.o").toString()),
+                Duration.ofSeconds(30));
         assertThat(ld.exitCode()).as(ld.stderr()).isZero();
         assertThat(Files.readAllBytes(tmp.resolve("p.bin"))).isEqualTo(KvmProbe.firmware());
     }
@@ -46,13 +56,30 @@ class KvmProbeTest {
         Path fw = tmp.resolve("fw.bin");
         Files.write(fw, KvmProbe.firmware());
         Path out = tmp.resolve("out");
-        Process p = BoundProcesses.start(new ProcessBuilder(TestMachines.qemu().path().toString(), "-machine", "q35",
-                "-accel", "tcg", "-m", "16", "-bios", fw.toString(), "-nodefaults", "-display", "none", "-serial",
-                "file:" + out, "-no-reboot").redirectErrorStream(true).redirectOutput(tmp.resolve("log").toFile()));
+        Process p = BoundProcesses.start(new ProcessBuilder(
+                        TestMachines.qemu().path().toString(),
+                        "-machine",
+                        "q35",
+                        "-accel",
+                        "tcg",
+                        "-m",
+                        "16",
+                        "-bios",
+                        fw.toString(),
+                        "-nodefaults",
+                        "-display",
+                        "none",
+                        "-serial",
+                        "file:" + out,
+                        "-no-reboot")
+                .redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("log").toFile()));
         try {
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-            while (System.nanoTime() < deadline && !(Files.exists(out)
-                    && Files.readString(out, StandardCharsets.ISO_8859_1).contains("RPLK"))) {
+            while (System.nanoTime() < deadline
+                    && !(Files.exists(out)
+                            && Files.readString(out, StandardCharsets.ISO_8859_1)
+                                    .contains("RPLK"))) {
                 Thread.sleep(20);
             }
             assertThat(Files.readString(out, StandardCharsets.ISO_8859_1)).contains("RPLK");
@@ -76,8 +103,14 @@ class KvmProbeTest {
             }
         }
         // no probe QEMU left behind
-        assertThat(ProcessHandle.current().descendants().filter(h -> h.info().command()
-                .map(c -> c.contains("qemu-system")).orElse(false)).toList()).isEmpty();
+        assertThat(ProcessHandle.current()
+                        .descendants()
+                        .filter(h -> h.info()
+                                .command()
+                                .map(c -> c.contains("qemu-system"))
+                                .orElse(false))
+                        .toList())
+                .isEmpty();
 
         AcceleratorChoice c = KvmProbe.decide(TestMachines.qemu());
         assertThat(c.accelerator()).isEqualTo(r.usable() ? Accelerator.KVM : Accelerator.TCG);
@@ -90,15 +123,19 @@ class KvmProbeTest {
     @Test
     void autoMachineBootsAndReportsTheAcceleratorItUsed() {
         long t0 = System.nanoTime();
-        try (QemuMachine vm = TestMachines.bareKernel("auto-accel").accelerator(Accelerator.AUTO).start()) {
+        try (QemuMachine vm = TestMachines.bareKernel("auto-accel")
+                .accelerator(Accelerator.AUTO)
+                .start()) {
             SerialMatch m = vm.waits().forSerialLine(Pattern.compile("Linux version"));
             System.out.println("[timing] AUTO machine to 'Linux version': "
                     + Duration.ofNanos(System.nanoTime() - t0).toMillis() + " ms, " + vm.accelerator());
             assertThat(m.line()).contains("Linux version");
             assertThat(vm.accelerator()).isEqualTo(KvmProbe.decide(TestMachines.qemu()));
-            assertThat(vm.commandLine()).containsSequence("-accel", vm.accelerator().accelerator().qemuName());
-            assertThat(vm.runDir().resolve("machine.info")).content().contains("accelerator.reason="
-                    + vm.accelerator().reason());
+            assertThat(vm.commandLine())
+                    .containsSequence("-accel", vm.accelerator().accelerator().qemuName());
+            assertThat(vm.runDir().resolve("machine.info"))
+                    .content()
+                    .contains("accelerator.reason=" + vm.accelerator().reason());
             if (kvmKnownUnusable()) {
                 assertThat(vm.accelerator().accelerator()).isEqualTo(Accelerator.TCG);
                 assertThat(vm.accelerator().reason()).startsWith("kvm unusable: ");
@@ -109,8 +146,11 @@ class KvmProbeTest {
     @Test
     void explicitKvmFailsClearlyWhereKvmDoesNotWork() {
         assumeTrue(kvmKnownUnusable(), "KVM may work on this host");
-        QemuMachine vm = TestMachines.bareKernel("explicit-kvm").accelerator(Accelerator.KVM).machine();
-        assertThatThrownBy(vm::start).isInstanceOf(AcceleratorUnavailableException.class)
+        QemuMachine vm = TestMachines.bareKernel("explicit-kvm")
+                .accelerator(Accelerator.KVM)
+                .machine();
+        assertThatThrownBy(vm::start)
+                .isInstanceOf(AcceleratorUnavailableException.class)
                 .isInstanceOf(MachineBootException.class)
                 .hasMessageContaining("KVM requested for machine explicit-kvm but it does not work here")
                 .hasMessageContaining("kvm unusable");

@@ -10,7 +10,9 @@ public final class OrphanProbeMain {
     private OrphanProbeMain() {}
 
     public static void main(String[] args) throws Exception {
-        QemuMachine vm = TestMachines.bareKernel("orphan").runBaseDir(Path.of(args[0])).cleanup(CleanupMode.NEVER)
+        QemuMachine vm = TestMachines.bareKernel("orphan")
+                .runBaseDir(Path.of(args[0]))
+                .cleanup(CleanupMode.NEVER)
                 .start();
         vm.waits().forSerialLine("Linux version");
         System.out.println("QEMU_PID " + vm.pid() + " RUN_DIR " + vm.runDir());

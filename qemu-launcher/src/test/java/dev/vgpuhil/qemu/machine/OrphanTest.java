@@ -54,8 +54,8 @@ class OrphanTest {
         long qemuPid = -1;
         Path runDir = null;
         StringBuilder output = new StringBuilder();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(jvm.getInputStream(),
-                StandardCharsets.UTF_8))) {
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {
                 output.append(line).append('\n');
@@ -68,14 +68,17 @@ class OrphanTest {
             }
             assertThat(qemuPid).as("child JVM output:\n%s", output).isPositive();
             assertThat(ProcessHandle.of(qemuPid)).isPresent();
-            assertThat(RunDirectory.isQemuWithPidfile(qemuPid, runDir.resolve("qemu.pid"))).isTrue();
+            assertThat(RunDirectory.isQemuWithPidfile(qemuPid, runDir.resolve("qemu.pid")))
+                    .isTrue();
 
             jvm.destroyForcibly(); // SIGKILL: no shutdown hook runs
             assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
             long t0 = System.nanoTime();
-            assertThat(goneWithin(qemuPid, Duration.ofSeconds(5))).as("QEMU %d survived its JVM", qemuPid).isTrue();
-            System.out.println("[timing] QEMU gone " + (System.nanoTime() - t0) / 1_000_000
-                    + " ms after its JVM was SIGKILLed");
+            assertThat(goneWithin(qemuPid, Duration.ofSeconds(5)))
+                    .as("QEMU %d survived its JVM", qemuPid)
+                    .isTrue();
+            System.out.println(
+                    "[timing] QEMU gone " + (System.nanoTime() - t0) / 1_000_000 + " ms after its JVM was SIGKILLed");
             // its run directory remains (kept), and a sweep finds nothing left to kill
             assertThat(runDir.resolve("serial.log")).content().contains("Linux version");
             assertThat(QemuMachine.sweepOrphans(base)).isEmpty();
@@ -134,8 +137,11 @@ class OrphanTest {
         Process orphan = startQemu(orphanDir);
         try {
             awaitPidfile(orphanDir);
-            try (QemuMachine vm = TestMachines.bareKernel("sweeper").runBaseDir(base).start()) {
-                assertThat(orphan.waitFor(5, TimeUnit.SECONDS)).as("orphan swept by start()").isTrue();
+            try (QemuMachine vm =
+                    TestMachines.bareKernel("sweeper").runBaseDir(base).start()) {
+                assertThat(orphan.waitFor(5, TimeUnit.SECONDS))
+                        .as("orphan swept by start()")
+                        .isTrue();
                 assertThat(vm.isRunning()).isTrue();
             }
         } finally {
@@ -145,10 +151,23 @@ class OrphanTest {
 
     /** A QEMU as QemuMachine starts it (same binary, -pidfile in the run directory), but unbound to this JVM. */
     private static Process startQemu(Path runDir) throws Exception {
-        return new ProcessBuilder(TestMachines.qemu().path().toString(), "-machine", "q35", "-accel", "tcg", "-m",
-                "64", "-nodefaults", "-display", "none", "-S", "-pidfile",
-                runDir.resolve(RunDirectory.QEMU_PID).toString())
-                .redirectOutput(runDir.resolve("stdout").toFile()).redirectErrorStream(true).start();
+        return new ProcessBuilder(
+                        TestMachines.qemu().path().toString(),
+                        "-machine",
+                        "q35",
+                        "-accel",
+                        "tcg",
+                        "-m",
+                        "64",
+                        "-nodefaults",
+                        "-display",
+                        "none",
+                        "-S",
+                        "-pidfile",
+                        runDir.resolve(RunDirectory.QEMU_PID).toString())
+                .redirectOutput(runDir.resolve("stdout").toFile())
+                .redirectErrorStream(true)
+                .start();
     }
 
     private static void awaitPidfile(Path runDir) throws Exception {
@@ -160,13 +179,15 @@ class OrphanTest {
             }
             Thread.sleep(10);
         }
-        throw new AssertionError("no pidfile in " + runDir + ": " + Optional.of(runDir.resolve("stdout"))
-                .map(p -> {
-                    try {
-                        return Files.readString(p);
-                    } catch (Exception e) {
-                        return "";
-                    }
-                }).get());
+        throw new AssertionError("no pidfile in " + runDir + ": "
+                + Optional.of(runDir.resolve("stdout"))
+                        .map(p -> {
+                            try {
+                                return Files.readString(p);
+                            } catch (Exception e) {
+                                return "";
+                            }
+                        })
+                        .get());
     }
 }

@@ -36,9 +36,11 @@ class QmpJsonTest {
 
     @Test
     void rejectsMalformedInput() {
-        for (String bad : List.of("", "{", "{\"a\" 1}", "[1,]", "01", "1.", "\"abc", "tru", "{} x", "\"a\nb\"",
-                "{\"a\":1,}")) {
-            assertThatThrownBy(() -> QmpJson.parse(bad)).as(bad).isInstanceOf(IllegalArgumentException.class)
+        for (String bad :
+                List.of("", "{", "{\"a\" 1}", "[1,]", "01", "1.", "\"abc", "tru", "{} x", "\"a\nb\"", "{\"a\":1,}")) {
+            assertThatThrownBy(() -> QmpJson.parse(bad))
+                    .as(bad)
+                    .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("bad JSON");
         }
     }
@@ -52,7 +54,10 @@ class QmpJsonTest {
         m.put("list", List.of(1, 2.5, false));
         m.put("nothing", null);
         String s = QmpJson.write(m);
-        assertThat(s).startsWith("{\"execute\":\"human-monitor-command\",").contains("\\u0001").contains("\\t");
+        assertThat(s)
+                .startsWith("{\"execute\":\"human-monitor-command\",")
+                .contains("\\u0001")
+                .contains("\\t");
         assertThat(QmpJson.parse(s)).isEqualTo(QmpJson.parse(QmpJson.write(QmpJson.parse(s))));
         assertThat(QmpJson.parseObject(s).path("arguments").path("command-line").asText())
                 .isEqualTo("info \"usernet\"\t\u0001");

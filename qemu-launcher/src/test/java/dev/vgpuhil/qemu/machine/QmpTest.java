@@ -18,8 +18,10 @@ class QmpTest {
     @Test
     void queryPciShowsOneVgpuStub() {
         try (QemuMachine vm = TestMachines.bareKernel("pci1")
-                .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200).id("gpu0")).start()) {
-            List<PciDevice> vgpus = vm.qmp().queryPci().stream().filter(PciDevice::isVgpuStub).toList();
+                .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200).id("gpu0"))
+                .start()) {
+            List<PciDevice> vgpus =
+                    vm.qmp().queryPci().stream().filter(PciDevice::isVgpuStub).toList();
             assertThat(vgpus).hasSize(1);
             PciDevice d = vgpus.get(0);
             assertThat(d.vendorId()).isEqualTo(VgpuProtocol.PCI_VENDOR_ID);
@@ -32,8 +34,8 @@ class QmpTest {
             });
             assertThat(d.bdf()).matches("0000:00:[0-9a-f]{2}\\.0");
             // the device points at the machine's private mediator socket, not /tmp/vgpu-mediator.sock
-            assertThat(String.join(" ", vm.commandLine())).contains("vgpu-stub,id=gpu0,pool_id=B,priority=high,"
-                    + "vm_id=200,socket=" + vm.mediatorSocket());
+            assertThat(String.join(" ", vm.commandLine()))
+                    .contains("vgpu-stub,id=gpu0,pool_id=B,priority=high," + "vm_id=200,socket=" + vm.mediatorSocket());
             assertThat(vm.mediatorSocket().getParent()).isEqualTo(vm.runDir());
         }
     }
@@ -41,9 +43,12 @@ class QmpTest {
     @Test
     void queryPciShowsTwoVgpuStubsWhenTwoAreConfigured() {
         try (QemuMachine vm = TestMachines.bareKernel("pci2")
-                .vgpu(VgpuStubDevice.of(Pool.A, Priority.LOW, 1).id("ga").addr("05.0"),
-                        VgpuStubDevice.of(Pool.B, Priority.MEDIUM, 2).id("gb").addr("06.0")).start()) {
-            List<PciDevice> vgpus = vm.qmp().queryPci().stream().filter(PciDevice::isVgpuStub).toList();
+                .vgpu(
+                        VgpuStubDevice.of(Pool.A, Priority.LOW, 1).id("ga").addr("05.0"),
+                        VgpuStubDevice.of(Pool.B, Priority.MEDIUM, 2).id("gb").addr("06.0"))
+                .start()) {
+            List<PciDevice> vgpus =
+                    vm.qmp().queryPci().stream().filter(PciDevice::isVgpuStub).toList();
             assertThat(vgpus).extracting(PciDevice::qdevId).containsExactly("ga", "gb");
             assertThat(vgpus).extracting(PciDevice::bdf).containsExactly("0000:00:05.0", "0000:00:06.0");
             assertThat(vm.vgpuDevices()).hasSize(2);
@@ -57,23 +62,29 @@ class QmpTest {
             assertThat(qmp.queryStatus()).isEqualTo(new QmpClient.RunState("running", true));
             assertThat(qmp.greeting().path("version").has("qemu")).isTrue();
             assertThat(qmp.hmp("info version")).contains("7.2");
-            assertThatThrownBy(() -> qmp.execute("no-such-command")).isInstanceOf(QmpException.class)
+            assertThatThrownBy(() -> qmp.execute("no-such-command"))
+                    .isInstanceOf(QmpException.class)
                     .satisfies(e -> assertThat(((QmpException) e).errorClass()).isEqualTo("CommandNotFound"));
             assertThatThrownBy(() -> qmp.execute("human-monitor-command", Map.of("bogus", 1)))
-                    .isInstanceOf(QmpException.class).hasMessageContaining("GenericError");
+                    .isInstanceOf(QmpException.class)
+                    .hasMessageContaining("GenericError");
             qmp.stop();
             assertThat(qmp.queryStatus()).isEqualTo(new QmpClient.RunState("paused", false));
             qmp.cont();
             assertThat(qmp.queryStatus().running()).isTrue();
             String transcript = Files.readString(vm.runDir().resolve("qmp.log"));
-            assertThat(transcript).contains("-> {\"execute\":\"qmp_capabilities\"").contains("<- {\"QMP\":")
-                    .contains("\"execute\":\"no-such-command\"").contains("CommandNotFound");
+            assertThat(transcript)
+                    .contains("-> {\"execute\":\"qmp_capabilities\"")
+                    .contains("<- {\"QMP\":")
+                    .contains("\"execute\":\"no-such-command\"")
+                    .contains("CommandNotFound");
         }
     }
 
     @Test
     void startPausedLeavesTheGuestStopped() {
-        try (QemuMachine vm = TestMachines.bareKernel("paused").startPaused(true).start()) {
+        try (QemuMachine vm =
+                TestMachines.bareKernel("paused").startPaused(true).start()) {
             assertThat(vm.qmp().queryStatus().running()).isFalse();
             assertThat(vm.serial().lineCount()).isZero();
             vm.qmp().cont();
@@ -93,12 +104,15 @@ class QmpTest {
             assertThat(pd.index()).isGreaterThanOrEqualTo(mark);
             vm.qmp().quit();
             QmpEvent sd = vm.waits(Duration.ofSeconds(10)).forQmpEvent("SHUTDOWN", mark);
-            assertThat(sd.data().path("guest").isBoolean() && !sd.data().path("guest").booleanValue()).isTrue();
+            assertThat(sd.data().path("guest").isBoolean()
+                            && !sd.data().path("guest").booleanValue())
+                    .isTrue();
             assertThat(sd.dataString("reason")).isEqualTo("host-qmp-quit");
             assertThat(vm.waits(Duration.ofSeconds(10)).forExit()).isEqualTo(new ExitStatus(0));
             assertThat(heard).extracting(QmpEvent::name).containsSubsequence("POWERDOWN", "SHUTDOWN");
             // the connection is gone now: commands fail clearly, waits for more events fail at once
-            assertThatThrownBy(() -> vm.qmp().queryStatus()).isInstanceOf(QmpException.class)
+            assertThatThrownBy(() -> vm.qmp().queryStatus())
+                    .isInstanceOf(QmpException.class)
                     .hasMessageContaining("QMP connection closed");
             assertThatThrownBy(() -> vm.waits(Duration.ofSeconds(30)).forQmpEvent("RESET"))
                     .isInstanceOf(MachineDiedException.class);

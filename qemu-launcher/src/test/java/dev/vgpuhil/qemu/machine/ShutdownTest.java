@@ -19,7 +19,8 @@ class ShutdownTest {
     @Test
     void aStoppedQemuIsKilledWithinTheDeadlines() throws Exception {
         QemuMachine vm = TestMachines.bareKernel("sigstop")
-                .shutdownTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1)).start();
+                .shutdownTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1))
+                .start();
         vm.waits().forSerialLine("Linux version");
         long pid = vm.pid();
         signal("STOP", pid); // ignores quit (cannot read QMP) and SIGTERM (pending while stopped)
@@ -37,7 +38,8 @@ class ShutdownTest {
     @Test
     void sigtermEndsAQemuWhoseMonitorIsGone() throws Exception {
         try (QemuMachine vm = TestMachines.bareKernel("sigterm")
-                .shutdownTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(5)).start()) {
+                .shutdownTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(5))
+                .start()) {
             vm.qmp().close(); // no QMP: quit cannot be sent
             assertThat(vm.shutdown()).isEqualTo(QemuMachine.ShutdownStep.SIGTERM);
             assertThat(vm.exitStatus()).isPresent(); // QEMU handles SIGTERM by exiting (code 0)
@@ -48,13 +50,15 @@ class ShutdownTest {
     @Test
     void gracefulShutdownTriesPowerdownFirst() {
         // the bare kernel has panicked and ignores the ACPI button: powerdown times out, quit ends it
-        try (QemuMachine vm = TestMachines.bareKernel("graceful").gracefulShutdown(true)
-                .shutdownTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(5), Duration.ofSeconds(5)).start()) {
+        try (QemuMachine vm = TestMachines.bareKernel("graceful")
+                .gracefulShutdown(true)
+                .shutdownTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(5), Duration.ofSeconds(5))
+                .start()) {
             vm.waits().forSerialLine("Linux version");
             long t0 = System.nanoTime();
             assertThat(vm.shutdown()).isEqualTo(QemuMachine.ShutdownStep.QUIT);
-            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isBetween(Duration.ofMillis(900),
-                    Duration.ofSeconds(5));
+            assertThat(Duration.ofNanos(System.nanoTime() - t0))
+                    .isBetween(Duration.ofMillis(900), Duration.ofSeconds(5));
             assertThat(vm.qmp().events()).extracting(QmpEvent::name).contains("POWERDOWN", "SHUTDOWN");
         }
     }
@@ -72,12 +76,13 @@ class ShutdownTest {
                 vm.kill();
             });
             long t0 = System.nanoTime();
-            MachineDiedException e = catchThrowableOfType(() -> vm.waits(Duration.ofSeconds(60))
-                    .forSerialLine("never printed"), MachineDiedException.class);
+            MachineDiedException e = catchThrowableOfType(
+                    () -> vm.waits(Duration.ofSeconds(60)).forSerialLine("never printed"), MachineDiedException.class);
             Duration took = Duration.ofNanos(System.nanoTime() - t0);
             assertThat(took).isLessThan(Duration.ofSeconds(5));
-            assertThat(e).hasMessageStartingWith("QEMU exited (killed by signal 9 (SIGKILL)) while waiting for "
-                    + "a serial line matching /never printed/");
+            assertThat(e)
+                    .hasMessageStartingWith("QEMU exited (killed by signal 9 (SIGKILL)) while waiting for "
+                            + "a serial line matching /never printed/");
             assertThat(e.exitStatus()).contains(new ExitStatus(137));
             assertThat(e.serialTail()).isNotBlank();
         }

@@ -36,15 +36,28 @@ final class TestMachines {
      * panics ("VFS: Unable to mount root fs"), after which it hangs (no panic=) with QEMU still running.
      */
     static MachineSpec.Builder bareKernel(String name) {
-        return QemuMachine.builder().name(name).binary(qemu()).accelerator(Accelerator.TCG).memoryMb(256)
-                .kernel(image().kernel()).append("console=ttyS0").runBaseDir(RUNS)
+        return QemuMachine.builder()
+                .name(name)
+                .binary(qemu())
+                .accelerator(Accelerator.TCG)
+                .memoryMb(256)
+                .kernel(image().kernel())
+                .append("console=ttyS0")
+                .runBaseDir(RUNS)
                 .waitTimeout(Duration.ofSeconds(30));
     }
 
     /** TCG, 512 MiB, kernel + initramfs of the CI guest (no SSH key): "vgpu-hil: ready" in ~5 s. */
     static MachineSpec.Builder guest(String name) {
-        return QemuMachine.builder().name(name).binary(qemu()).accelerator(Accelerator.TCG).memoryMb(512)
-                .kernel(image().kernel()).initrd(image().initramfs()).append(image().kernelCommandLine(null))
-                .runBaseDir(RUNS).waitTimeout(Duration.ofSeconds(60));
+        return QemuMachine.builder()
+                .name(name)
+                .binary(qemu())
+                .accelerator(Accelerator.TCG)
+                .memoryMb(512)
+                .kernel(image().kernel())
+                .initrd(image().initramfs())
+                .append(image().kernelCommandLine(null))
+                .runBaseDir(RUNS)
+                .waitTimeout(Duration.ofSeconds(60));
     }
 }

@@ -37,7 +37,8 @@ class VfioUserMachineTest {
         Path script = SourceTree.path("images", "build-stock-qemu.sh");
         BoundProcesses.Result r = BoundProcesses.run(List.of("bash", script.toString()), Duration.ofMinutes(30));
         assertThat(r.exitCode()).as("%s\n%s", script, r.stderrTail(20)).isZero();
-        return Path.of(r.stdout().strip().lines().reduce((a, b) -> b).orElseThrow().strip());
+        return Path.of(
+                r.stdout().strip().lines().reduce((a, b) -> b).orElseThrow().strip());
     }
 
     @Test
@@ -50,14 +51,17 @@ class VfioUserMachineTest {
         assertThat(stock.hosting()).isEqualTo(DeviceHosting.VFIO_USER);
         List<ProcessHandle> servers;
         Path runDir;
-        try (QemuMachine vm = TestMachines.bareKernel("vfio-user").binary(stock)
-                .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200).id("g0"),
+        try (QemuMachine vm = TestMachines.bareKernel("vfio-user")
+                .binary(stock)
+                .vgpu(
+                        VgpuStubDevice.of(Pool.B, Priority.HIGH, 200).id("g0"),
                         VgpuStubDevice.of(Pool.A, Priority.LOW, 201).id("g1"))
                 .start()) {
             runDir = vm.runDir();
             assertThat(vm.deviceHosting()).contains(DeviceHosting.VFIO_USER);
-            assertThat(String.join(" ", vm.commandLine())).contains("\"driver\":\"vfio-user-pci\",\"id\":\"g0\"",
-                    "\"id\":\"g1\"").doesNotContain("vgpu-stub,");
+            assertThat(String.join(" ", vm.commandLine()))
+                    .contains("\"driver\":\"vfio-user-pci\",\"id\":\"g0\"", "\"id\":\"g1\"")
+                    .doesNotContain("vgpu-stub,");
             Map<String, Path> logs = vm.logFiles();
             assertThat(logs).containsKeys("vfio-user-0.log", "vfio-user-1.log");
             assertThat(Files.readString(logs.get("vfio-user-0.log"))).contains("vm_id 200, pool B", "client connected");
@@ -65,13 +69,19 @@ class VfioUserMachineTest {
             vm.waits().forSerialLine("Linux version");
             String pci = vm.qmp().hmp("info pci");
             assertThat(pci).as("both devices on the guest's PCI bus").containsPattern("(?s)1234.*5647.*1234.*5647");
-            servers = ProcessHandle.current().descendants()
-                    .filter(h -> h.info().command().map(c -> c.endsWith("vgpu-stub-vfio-user")).orElse(false))
+            servers = ProcessHandle.current()
+                    .descendants()
+                    .filter(h -> h.info()
+                            .command()
+                            .map(c -> c.endsWith("vgpu-stub-vfio-user"))
+                            .orElse(false))
                     .toList();
             assertThat(servers).as("one server per device").hasSize(2);
         }
         for (ProcessHandle h : servers) {
-            assertThat(h.isAlive()).as("server %d reaped with the machine", h.pid()).isFalse();
+            assertThat(h.isAlive())
+                    .as("server %d reaped with the machine", h.pid())
+                    .isFalse();
         }
         MoreFiles.deleteTree(runDir);
     }
@@ -79,13 +89,18 @@ class VfioUserMachineTest {
     @Test
     @DisplayName("a QEMU with neither vgpu-stub nor vfio-user-pci is refused, naming both ways")
     void neitherWayIsRefused() {
-        QemuMachine vm = TestMachines.bareKernel("neither").binary(TestMachines.STOCK_QEMU)
-                .vgpu(VgpuStubDevice.create()).machine();
-        assertThatThrownBy(vm::start).isInstanceOf(MachineBootException.class)
-                .hasMessageContaining("vgpu-stub").hasMessageContaining("vfio-user-pci");
+        QemuMachine vm = TestMachines.bareKernel("neither")
+                .binary(TestMachines.STOCK_QEMU)
+                .vgpu(VgpuStubDevice.create())
+                .machine();
+        assertThatThrownBy(vm::start)
+                .isInstanceOf(MachineBootException.class)
+                .hasMessageContaining("vgpu-stub")
+                .hasMessageContaining("vfio-user-pci");
         assertThatThrownBy(() -> QemuBinary.probe(TestMachines.STOCK_QEMU))
                 .isInstanceOf(QemuBinary.QemuBinaryException.class)
-                .hasMessageContaining("lacks the vgpu-stub device").hasMessageContaining("lacks vfio-user-pci")
+                .hasMessageContaining("lacks the vgpu-stub device")
+                .hasMessageContaining("lacks vfio-user-pci")
                 .hasMessageContaining("stock QEMU >= 10.1");
     }
 }

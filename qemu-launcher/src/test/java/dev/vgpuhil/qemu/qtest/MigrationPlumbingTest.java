@@ -25,7 +25,7 @@ class MigrationPlumbingTest {
         Path file = tmp.resolve("ram.migration");
         byte[] pattern = "migrated through a file by QMP".getBytes();
         try (QtestSession src = QtestSession.builder(TestQemu.stock()).withQmp().start();
-             QmpTestClient qmp = QmpTestClient.connect(src.qmpSocket(), WAIT)) {
+                QmpTestClient qmp = QmpTestClient.connect(src.qmpSocket(), WAIT)) {
             src.memwrite(0x300000, pattern);
             qmp.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + file + "\"}}", WAIT);
             long end = System.nanoTime() + WAIT.toNanos();
@@ -37,9 +37,11 @@ class MigrationPlumbingTest {
             }
         }
         assertThat(Files.size(file)).isPositive();
-        try (QtestSession dst = QtestSession.builder(TestQemu.stock()).withQmp()
-                .args("-incoming", "exec:cat " + file).start();
-             QmpTestClient qmp = QmpTestClient.connect(dst.qmpSocket(), WAIT)) {
+        try (QtestSession dst = QtestSession.builder(TestQemu.stock())
+                        .withQmp()
+                        .args("-incoming", "exec:cat " + file)
+                        .start();
+                QmpTestClient qmp = QmpTestClient.connect(dst.qmpSocket(), WAIT)) {
             long end = System.nanoTime() + WAIT.toNanos();
             String r;
             while ((r = qmp.execute("{\"execute\":\"query-status\"}", WAIT)).contains("inmigrate")) {

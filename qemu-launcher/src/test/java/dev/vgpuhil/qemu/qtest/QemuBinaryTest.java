@@ -29,15 +29,18 @@ class QemuBinaryTest {
     @DisplayName("a non-executable file is refused")
     void notExecutable(@TempDir Path dir) throws Exception {
         Path f = Files.writeString(dir.resolve("qemu"), "not a program");
-        assertThatThrownBy(() -> QemuBinary.probe(f)).isInstanceOf(QemuBinaryException.class)
+        assertThatThrownBy(() -> QemuBinary.probe(f))
+                .isInstanceOf(QemuBinaryException.class)
                 .hasMessageContaining("is not an executable file");
     }
 
     @Test
     @DisplayName("/bin/true is refused as not being QEMU")
     void nonQemuExecutable() {
-        assertThatThrownBy(() -> QemuBinary.probe(Path.of("/bin/true"))).isInstanceOf(QemuBinaryException.class)
-                .hasMessageContaining("is not a QEMU binary").hasMessageContaining("QEMU emulator version");
+        assertThatThrownBy(() -> QemuBinary.probe(Path.of("/bin/true")))
+                .isInstanceOf(QemuBinaryException.class)
+                .hasMessageContaining("is not a QEMU binary")
+                .hasMessageContaining("QEMU emulator version");
     }
 
     @Test
@@ -48,7 +51,8 @@ class QemuBinaryTest {
         f.toFile().setExecutable(true);
         long t0 = System.nanoTime();
         assertThatThrownBy(() -> QemuBinary.probe(f, java.time.Duration.ofSeconds(2)))
-                .isInstanceOf(QemuBinaryException.class).hasMessageContaining("hung");
+                .isInstanceOf(QemuBinaryException.class)
+                .hasMessageContaining("hung");
         assertThat((System.nanoTime() - t0) / 1e9).isLessThan(20);
     }
 
@@ -59,12 +63,16 @@ class QemuBinaryTest {
         assertThat(stock.version()).startsWith("7.2");
         assertThat(stock.hasVgpuStub()).isFalse();
         assertThat(stock.accelerators()).contains("tcg");
-        assertThat(stock.hasQtestAccelerator()).as("Debian deletes accel-qtest-*.so from its package").isFalse();
+        assertThat(stock.hasQtestAccelerator())
+                .as("Debian deletes accel-qtest-*.so from its package")
+                .isFalse();
         assertThat(stock.firmwareArgs()).containsSubsequence("-L", "/usr/share/seabios");
         assertThat(stock.hasVfioUserPci()).as("7.2 has no vfio-user client").isFalse();
         assertThat(stock.hostings()).isEmpty();
-        assertThatThrownBy(() -> QemuBinary.probe(TestQemu.STOCK_PATH)).isInstanceOf(QemuBinaryException.class)
-                .hasMessageContaining("lacks the vgpu-stub device").hasMessageContaining("vfio-user-pci");
+        assertThatThrownBy(() -> QemuBinary.probe(TestQemu.STOCK_PATH))
+                .isInstanceOf(QemuBinaryException.class)
+                .hasMessageContaining("lacks the vgpu-stub device")
+                .hasMessageContaining("vfio-user-pci");
     }
 
     @Test
@@ -80,8 +88,16 @@ class QemuBinaryTest {
     void locatedBinaryHasDevice() {
         QemuBinary q = TestQemu.vgpu();
         assertThat(q.hasVgpuStub()).isTrue();
-        assertThat(q.vgpuStubProperties()).contains("pool_id=", "priority=", "vm_id=", "socket=", "chardev=",
-                "timeout_ms=", dev.vgpuhil.protocol.VgpuProtocol.SOCKET_PATH_DEFAULT, "(default: 5000)");
+        assertThat(q.vgpuStubProperties())
+                .contains(
+                        "pool_id=",
+                        "priority=",
+                        "vm_id=",
+                        "socket=",
+                        "chardev=",
+                        "timeout_ms=",
+                        dev.vgpuhil.protocol.VgpuProtocol.SOCKET_PATH_DEFAULT,
+                        "(default: 5000)");
         // `-accel help` never lists qtest (QEMU hides it); the probe asks for it by name
         assertThat(q.hasQtestAccelerator()).as("accelerators of %s", q).isTrue();
         assertThat(q.accelerators()).contains("tcg", "qtest");

@@ -28,17 +28,19 @@ public final class QmpTestClient implements AutoCloseable {
 
     private QmpTestClient(SocketChannel channel) {
         this.channel = channel;
-        Thread t = new Thread(() -> {
-            try (BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel),
-                    StandardCharsets.UTF_8))) {
-                for (String l; (l = in.readLine()) != null; ) {
-                    lines.add(l);
-                }
-            } catch (IOException ignored) {
-                // closed
-            }
-            lines.add("<eof>");
-        }, "qmp-test-reader");
+        Thread t = new Thread(
+                () -> {
+                    try (BufferedReader in = new BufferedReader(
+                            new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8))) {
+                        for (String l; (l = in.readLine()) != null; ) {
+                            lines.add(l);
+                        }
+                    } catch (IOException ignored) {
+                        // closed
+                    }
+                    lines.add("<eof>");
+                },
+                "qmp-test-reader");
         t.setDaemon(true);
         t.start();
     }

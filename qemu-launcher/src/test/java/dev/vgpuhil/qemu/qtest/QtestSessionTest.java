@@ -87,7 +87,9 @@ class QtestSessionTest {
     @DisplayName("BAR sizing (all-ones probe) and a mapped BAR answers MMIO")
     void barSizingAndMmio() {
         assertThat(pci.sizeBar(edu, 0)).isEqualTo(1 << 20);
-        assertThat(Integer.toUnsignedLong(pci.readBar(edu, 0)) & ~0xFL).as("BAR restored").isEqualTo(EDU_BAR);
+        assertThat(Integer.toUnsignedLong(pci.readBar(edu, 0)) & ~0xFL)
+                .as("BAR restored")
+                .isEqualTo(EDU_BAR);
         assertThat(qtest.readl(EDU_BAR)).as("edu identification").isEqualTo(0x010000ed);
         qtest.writel(EDU_BAR + 4, 0x12345678);
         assertThat(qtest.readl(EDU_BAR + 4)).as("edu liveness = ~value").isEqualTo(~0x12345678);
@@ -100,7 +102,8 @@ class QtestSessionTest {
             qtest.irqInterceptIn("ioapic");
             qtest.writel(EDU_BAR + 0x60, 1);
             List<Integer> raised = qtest.raisedIrqLines();
-            assertThat(raised).as("edu at %s, pin A", edu)
+            assertThat(raised)
+                    .as("edu at %s, pin A", edu)
                     .containsExactly(PciBus.q35DefaultIntxGsi(edu, pci.readConfig8(edu, PciBus.INTERRUPT_PIN)));
             int gsi = raised.get(0);
             qtest.writel(EDU_BAR + 0x64, 1); // ack
@@ -122,7 +125,8 @@ class QtestSessionTest {
     @Test
     @DisplayName("an unknown command is refused with QEMU's FAIL text and the session stays usable")
     void unknownCommand() {
-        assertThatThrownBy(() -> qtest.command("frobnicate 1")).isInstanceOf(QtestException.class)
+        assertThatThrownBy(() -> qtest.command("frobnicate 1"))
+                .isInstanceOf(QtestException.class)
                 .hasMessageContaining("FAIL Unknown command 'frobnicate'");
         assertThat(qtest.readl(EDU_BAR)).isEqualTo(0x010000ed);
     }
@@ -130,14 +134,17 @@ class QtestSessionTest {
     @Test
     @DisplayName("clock commands on a QEMU without the qtest accelerator fail clearly")
     void clockWithoutQtestAccel() {
-        assertThatThrownBy(() -> qtest.clockStep(1000)).isInstanceOf(QtestException.class)
+        assertThatThrownBy(() -> qtest.clockStep(1000))
+                .isInstanceOf(QtestException.class)
                 .hasMessageContaining("needs -accel qtest");
     }
 
     @Test
     @DisplayName("a bad -device fails start() with QEMU's exit code and message")
     void badDeviceAtStart() {
-        assertThatThrownBy(() -> QtestSession.builder(TestQemu.stock()).device("no-such-device").start())
+        assertThatThrownBy(() -> QtestSession.builder(TestQemu.stock())
+                        .device("no-such-device")
+                        .start())
                 .isInstanceOfSatisfying(QtestException.class, e -> {
                     assertThat(e.exitCode()).isEqualTo(1);
                     assertThat(e.stderrTail()).contains("no-such-device");
@@ -153,19 +160,24 @@ class QtestSessionTest {
                 assertThat(e.exitCode()).isEqualTo(128 + 6); // SIGABRT
                 assertThat(e.stderrTail()).contains("assertion");
             });
-            assertThatThrownBy(() -> s.readl(0)).isInstanceOf(QtestException.class).hasMessageContaining("unusable");
+            assertThatThrownBy(() -> s.readl(0))
+                    .isInstanceOf(QtestException.class)
+                    .hasMessageContaining("unusable");
         }
     }
 
     @Test
     @DisplayName("a command without reply times out at its deadline; close() still kills and reaps QEMU")
     void commandDeadline() throws Exception {
-        QtestSession s = QtestSession.builder(TestQemu.stock()).commandTimeout(Duration.ofMillis(500)).start();
+        QtestSession s = QtestSession.builder(TestQemu.stock())
+                .commandTimeout(Duration.ofMillis(500))
+                .start();
         ProcessHandle qemu = ProcessHandle.of(s.pid()).orElseThrow();
         try {
             new ProcessBuilder("kill", "-STOP", Long.toString(s.pid())).start().waitFor();
             long t0 = System.nanoTime();
-            assertThatThrownBy(() -> s.readl(0)).isInstanceOf(QtestException.class)
+            assertThatThrownBy(() -> s.readl(0))
+                    .isInstanceOf(QtestException.class)
                     .hasMessageContaining("no reply to \"readl 0x0\" within PT0.5S");
             assertThat((System.nanoTime() - t0) / 1e6).isBetween(400.0, 5000.0);
         } finally {

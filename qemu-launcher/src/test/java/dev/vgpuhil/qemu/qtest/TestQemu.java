@@ -67,8 +67,8 @@ public final class TestQemu {
         try {
             return QemuBinary.probe(e.path());
         } catch (RuntimeException ex) {
-            throw new IllegalStateException("-D" + MATRIX_PROPERTY + " entry " + e.name() + "=" + e.path() + ": "
-                    + ex.getMessage(), ex);
+            throw new IllegalStateException(
+                    "-D" + MATRIX_PROPERTY + " entry " + e.name() + "=" + e.path() + ": " + ex.getMessage(), ex);
         }
     }
 
@@ -91,8 +91,8 @@ public final class TestQemu {
             String name = t.substring(0, eq).trim();
             Path path = Path.of(t.substring(eq + 1).trim());
             if (!path.isAbsolute()) {
-                throw new IllegalArgumentException("-D" + MATRIX_PROPERTY + ": the path of " + name
-                        + " must be absolute, not " + path);
+                throw new IllegalArgumentException(
+                        "-D" + MATRIX_PROPERTY + ": the path of " + name + " must be absolute, not " + path);
             }
             if (out.stream().anyMatch(e -> e.name().equals(name))) {
                 throw new IllegalArgumentException("-D" + MATRIX_PROPERTY + ": " + name + " appears twice");

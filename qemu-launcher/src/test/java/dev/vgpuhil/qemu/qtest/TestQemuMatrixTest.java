@@ -14,8 +14,10 @@ class TestQemuMatrixTest {
     @Test
     @DisplayName("entries keep their order; blank means none")
     void parses() {
-        assertThat(TestQemu.parseMatrix(" 7.2=/a/qemu , 10.0=/b/qemu")).containsExactly(
-                new TestQemu.MatrixEntry("7.2", Path.of("/a/qemu")), new TestQemu.MatrixEntry("10.0", Path.of("/b/qemu")));
+        assertThat(TestQemu.parseMatrix(" 7.2=/a/qemu , 10.0=/b/qemu"))
+                .containsExactly(
+                        new TestQemu.MatrixEntry("7.2", Path.of("/a/qemu")),
+                        new TestQemu.MatrixEntry("10.0", Path.of("/b/qemu")));
         assertThat(TestQemu.parseMatrix("  ")).isEmpty();
     }
 
@@ -23,7 +25,8 @@ class TestQemuMatrixTest {
     @ValueSource(strings = {"7.2", "=/a", "7.2=", "7.2=relative/qemu", "7.2=/a,7.2=/b", "7.2=/a,,10.0=/b"})
     @DisplayName("malformed entries are refused with the property's name")
     void refuses(String value) {
-        assertThatThrownBy(() -> TestQemu.parseMatrix(value)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> TestQemu.parseMatrix(value))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("-Dvgpu.qemu.matrix");
     }
 }

@@ -65,9 +65,11 @@ public record ComputeRequest(int opcode, int count, byte[] operands) {
             throw new FrameException(ERR_BAD_OPCODE, "unknown opcode " + Integer.toUnsignedString(opcode));
         }
         if (expected != operands.length) {
-            throw new FrameException(ERR_BAD_PAYLOAD, opcodeName(opcode) + " with count "
-                    + Integer.toUnsignedString(count) + " needs " + expected + " operand bytes, got "
-                    + operands.length);
+            throw new FrameException(
+                    ERR_BAD_PAYLOAD,
+                    opcodeName(opcode) + " with count "
+                            + Integer.toUnsignedString(count) + " needs " + expected + " operand bytes, got "
+                            + operands.length);
         }
     }
 
@@ -77,23 +79,31 @@ public record ComputeRequest(int opcode, int count, byte[] operands) {
     }
 
     public byte[] encode() {
-        return ByteBuffer.allocate(encodedLength()).order(ByteOrder.LITTLE_ENDIAN)
-                .putInt(opcode).putInt(count).put(operands).array();
+        return ByteBuffer.allocate(encodedLength())
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(opcode)
+                .putInt(count)
+                .put(operands)
+                .array();
     }
 
     /** Splits a payload into header and operands; only a payload shorter than 8 bytes is rejected here. */
     public static ComputeRequest decode(byte[] payload) throws FrameException {
         if (payload.length < REQUEST_HEADER_SIZE) {
-            throw new FrameException(ERR_BAD_PAYLOAD, "request payload of " + payload.length
-                    + " bytes is shorter than the " + REQUEST_HEADER_SIZE + "-byte request header");
+            throw new FrameException(
+                    ERR_BAD_PAYLOAD,
+                    "request payload of " + payload.length + " bytes is shorter than the " + REQUEST_HEADER_SIZE
+                            + "-byte request header");
         }
         if (payload.length > REQ_BUFFER_SIZE) {
-            throw new FrameException(ERR_BAD_PAYLOAD, "request payload of " + payload.length
-                    + " bytes exceeds the " + REQ_BUFFER_SIZE + "-byte request buffer");
+            throw new FrameException(
+                    ERR_BAD_PAYLOAD,
+                    "request payload of " + payload.length + " bytes exceeds the " + REQ_BUFFER_SIZE
+                            + "-byte request buffer");
         }
         ByteBuffer b = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
-        return new ComputeRequest(b.getInt(), b.getInt(),
-                Arrays.copyOfRange(payload, REQUEST_HEADER_SIZE, payload.length));
+        return new ComputeRequest(
+                b.getInt(), b.getInt(), Arrays.copyOfRange(payload, REQUEST_HEADER_SIZE, payload.length));
     }
 
     /** Little-endian f32 array to bytes. */
@@ -151,7 +161,9 @@ public record ComputeRequest(int opcode, int count, byte[] operands) {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof ComputeRequest r && opcode == r.opcode && count == r.count
+        return o instanceof ComputeRequest r
+                && opcode == r.opcode
+                && count == r.count
                 && Arrays.equals(operands, r.operands);
     }
 
@@ -162,7 +174,7 @@ public record ComputeRequest(int opcode, int count, byte[] operands) {
 
     @Override
     public String toString() {
-        return "ComputeRequest[" + opcodeName(opcode) + " count=" + Integer.toUnsignedString(count)
-                + " operands=" + operands.length + " bytes]";
+        return "ComputeRequest[" + opcodeName(opcode) + " count=" + Integer.toUnsignedString(count) + " operands="
+                + operands.length + " bytes]";
     }
 }

@@ -4,7 +4,8 @@ import java.util.Optional;
 
 /** A GPU pool: {@code pool_id} on the wire and in BAR0 (VGPU_POOL_* of vgpu_protocol.h), the device's property. */
 public enum Pool {
-    A(VgpuProtocol.POOL_A), B(VgpuProtocol.POOL_B);
+    A(VgpuProtocol.POOL_A),
+    B(VgpuProtocol.POOL_B);
 
     private final int wire;
 

@@ -9,7 +9,9 @@ import java.util.Optional;
  * mediator's options and logs.
  */
 public enum Priority {
-    LOW(VgpuProtocol.PRIORITY_LOW), MEDIUM(VgpuProtocol.PRIORITY_MEDIUM), HIGH(VgpuProtocol.PRIORITY_HIGH);
+    LOW(VgpuProtocol.PRIORITY_LOW),
+    MEDIUM(VgpuProtocol.PRIORITY_MEDIUM),
+    HIGH(VgpuProtocol.PRIORITY_HIGH);
 
     private final int wire;
 

@@ -21,8 +21,8 @@ public final class SourceTree {
                 return dir;
             }
         }
-        throw new IllegalStateException("cannot find the vgpu-hil repository: no " + HEADER + " at or above "
-                + start + " (run it inside a vgpu-hil checkout)");
+        throw new IllegalStateException("cannot find the vgpu-hil repository: no " + HEADER + " at or above " + start
+                + " (run it inside a vgpu-hil checkout)");
     }
 
     /** {@code <root>/vgpu-stub/vgpu_protocol.h}. */

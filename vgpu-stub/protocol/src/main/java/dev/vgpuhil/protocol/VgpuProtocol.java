@@ -135,6 +135,7 @@ public final class VgpuProtocol {
     public static final String SOCKET_PATH_DEFAULT = "/tmp/vgpu-mediator.sock";
     /** bytes 'V','G','P','U' read as a little-endian u32. */
     public static final int SOCKET_MAGIC = 0x55504756;
+
     public static final int MAX_PAYLOAD = 1024;
 
     public static final int MSG_HELLO = 1;
@@ -151,6 +152,7 @@ public final class VgpuProtocol {
     /** Byte offsets of the VGPUSocketHeader fields (checked against offsetof by the header test). */
     public static final class HeaderOffsets {
         private HeaderOffsets() {}
+
         public static final int MAGIC = 0;
         public static final int VERSION = 4;
         public static final int MSG_TYPE = 8;
@@ -177,6 +179,7 @@ public final class VgpuProtocol {
     /** Byte offsets of the VGPURequest fields. */
     public static final class RequestOffsets {
         private RequestOffsets() {}
+
         public static final int OPCODE = 0;
         public static final int COUNT = 4;
         public static final int OPERANDS = 8;
@@ -262,8 +265,7 @@ public final class VgpuProtocol {
 
         /** "TIMEOUT" for 4, "UNKNOWN(0x2a)" for a code without a name. */
         public static String nameOf(int code) {
-            return fromCode(code).map(Enum::name)
-                    .orElse("UNKNOWN(0x" + Integer.toHexString(code) + ")");
+            return fromCode(code).map(Enum::name).orElse("UNKNOWN(0x" + Integer.toHexString(code) + ")");
         }
     }
 }

@@ -18,7 +18,13 @@ import org.junit.jupiter.api.Test;
 class FrameCodecTest {
 
     private static Frame sampleRequest() {
-        return Frame.of(MSG_REQUEST, 200, POOL_B, PRIORITY_HIGH, 0xCAFEF00D, 0,
+        return Frame.of(
+                MSG_REQUEST,
+                200,
+                POOL_B,
+                PRIORITY_HIGH,
+                0xCAFEF00D,
+                0,
                 ComputeRequest.vectorAdd(new float[] {1, 2}, new float[] {3, 4}).encode());
     }
 
@@ -64,8 +70,8 @@ class FrameCodecTest {
     @Test
     @DisplayName("unsigned fields survive: vm_id 0xFFFFFFFF, pool 0xFF, flags 0xFFFF")
     void unsignedFields() throws Exception {
-        Frame f = new Frame(SOCKET_MAGIC, PROTOCOL_VERSION | 0xFFFF, MSG_HELLO, 0xFFFF, -1, 0xFF, 0xFF, 0xFFFF, -1,
-                0, -1, null);
+        Frame f = new Frame(
+                SOCKET_MAGIC, PROTOCOL_VERSION | 0xFFFF, MSG_HELLO, 0xFFFF, -1, 0xFF, 0xFF, 0xFFFF, -1, 0, -1, null);
         Frame back = Frame.decode(f.encode());
         assertThat(back).isEqualTo(f);
         assertThat(back.flags()).isEqualTo(0xFFFF);
@@ -75,7 +81,8 @@ class FrameCodecTest {
     @Test
     @DisplayName("bad magic is rejected with PROTOCOL and the magic in the message")
     void badMagic() {
-        FrameException e = catchThrowableOfType(FrameException.class,
+        FrameException e = catchThrowableOfType(
+                FrameException.class,
                 () -> Frame.decode(sampleRequest().withMagic(0x12345678).encode()));
         assertThat(e.errorCode()).isEqualTo(ERR_PROTOCOL);
         assertThat(e).hasMessageContaining("0x12345678");
@@ -84,11 +91,14 @@ class FrameCodecTest {
     @Test
     @DisplayName("another major version is rejected with VERSION; another minor is accepted")
     void versionCheck() throws Exception {
-        FrameException e = catchThrowableOfType(FrameException.class,
+        FrameException e = catchThrowableOfType(
+                FrameException.class,
                 () -> Frame.decode(sampleRequest().withVersion(0x00020000).encode()));
         assertThat(e.errorCode()).isEqualTo(ERR_VERSION);
         assertThat(e).hasMessageContaining("major version 2");
-        assertThat(Frame.decode(sampleRequest().withVersion(0x00010007).encode()).version()).isEqualTo(0x00010007);
+        assertThat(Frame.decode(sampleRequest().withVersion(0x00010007).encode())
+                        .version())
+                .isEqualTo(0x00010007);
     }
 
     @Test
@@ -98,8 +108,10 @@ class FrameCodecTest {
         FrameException e = catchThrowableOfType(FrameException.class, () -> Frame.decodeHeader(header));
         assertThat(e.errorCode()).isEqualTo(ERR_PROTOCOL);
         assertThat(e).hasMessageContaining("1025");
-        FrameException huge = catchThrowableOfType(FrameException.class,
-                () -> Frame.decodeHeader(Arrays.copyOf(sampleRequest().withPayloadLen(-1).encode(), 32)));
+        FrameException huge = catchThrowableOfType(
+                FrameException.class,
+                () -> Frame.decodeHeader(
+                        Arrays.copyOf(sampleRequest().withPayloadLen(-1).encode(), 32)));
         assertThat(huge).hasMessageContaining("4294967295");
     }
 
@@ -124,11 +136,13 @@ class FrameCodecTest {
         assertThat(catchThrowableOfType(FrameException.class, () -> Frame.decode(Arrays.copyOf(whole, 60))))
                 .hasMessageContaining("trailing bytes");
         ByteBuffer partial = ByteBuffer.wrap(Arrays.copyOf(whole, 40));
-        assertThat(catchThrowableOfType(FrameException.class, () -> Frame.decode(partial)).errorCode())
+        assertThat(catchThrowableOfType(FrameException.class, () -> Frame.decode(partial))
+                        .errorCode())
                 .isEqualTo(ERR_PROTOCOL);
         assertThat(partial.position()).as("a partial frame is not consumed").isZero();
         assertThatThrownBy(() -> Frame.readFrom(new ByteArrayInputStream(Arrays.copyOf(whole, 40))))
-                .isInstanceOf(EOFException.class).hasMessageContaining("8 of 24 payload bytes");
+                .isInstanceOf(EOFException.class)
+                .hasMessageContaining("8 of 24 payload bytes");
     }
 
     @Test
@@ -171,16 +185,21 @@ class FrameCodecTest {
         assertThat(ComputeRequest.vectorAdd(max, max).encodedLength()).isLessThanOrEqualTo(REQ_BUFFER_SIZE);
         float[] tooMany = new float[VECTOR_ADD_MAX_ELEMENTS + 1];
         assertThatThrownBy(() -> ComputeRequest.vectorAdd(tooMany, tooMany))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("1032");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("1032");
         assertThatThrownBy(() -> ComputeRequest.vectorAdd(new float[1], new float[2]))
                 .hasMessageContaining("differ in length");
-        assertThat(catchThrowableOfType(FrameException.class,
-                () -> new ComputeRequest(OP_VECTOR_ADD, 3, new byte[16]).checkConsistent()).errorCode())
+        assertThat(catchThrowableOfType(
+                                FrameException.class,
+                                () -> new ComputeRequest(OP_VECTOR_ADD, 3, new byte[16]).checkConsistent())
+                        .errorCode())
                 .isEqualTo(ERR_BAD_PAYLOAD);
-        assertThat(catchThrowableOfType(FrameException.class,
-                () -> new ComputeRequest(77, 0, new byte[0]).checkConsistent()).errorCode())
+        assertThat(catchThrowableOfType(
+                                FrameException.class, () -> new ComputeRequest(77, 0, new byte[0]).checkConsistent())
+                        .errorCode())
                 .isEqualTo(ERR_BAD_OPCODE);
-        assertThat(catchThrowableOfType(FrameException.class,
-                () -> ComputeRequest.decode(new byte[7])).errorCode()).isEqualTo(ERR_BAD_PAYLOAD);
+        assertThat(catchThrowableOfType(FrameException.class, () -> ComputeRequest.decode(new byte[7]))
+                        .errorCode())
+                .isEqualTo(ERR_BAD_PAYLOAD);
     }
 }

@@ -14,7 +14,9 @@ class PoolPriorityTest {
     static List<Integer> constants(String prefix) throws IllegalAccessException {
         List<Integer> out = new java.util.ArrayList<>();
         for (Field f : VgpuProtocol.class.getFields()) {
-            if (Modifier.isStatic(f.getModifiers()) && f.getType() == int.class && f.getName().startsWith(prefix)) {
+            if (Modifier.isStatic(f.getModifiers())
+                    && f.getType() == int.class
+                    && f.getName().startsWith(prefix)) {
                 out.add(f.getInt(null));
             }
         }
@@ -34,7 +36,8 @@ class PoolPriorityTest {
     @Test
     void everyPriorityOfTheHeaderIsAnEnumValueInWireOrder() throws Exception {
         assertThat(Arrays.stream(Priority.values()).map(Priority::wire).toList())
-                .containsExactlyInAnyOrderElementsOf(constants("PRIORITY_")).isSorted();
+                .containsExactlyInAnyOrderElementsOf(constants("PRIORITY_"))
+                .isSorted();
         assertThat(Priority.fromWire(2)).contains(Priority.HIGH);
         assertThat(Priority.fromWire(3)).isEmpty();
         assertThat(Priority.nameOf(1)).isEqualTo("medium");

@@ -30,9 +30,11 @@ class VgpuCompatHeaderTest {
         List<Path> sources;
         try (Stream<Path> walk = Files.walk(STUB)) {
             sources = walk.filter(p -> p.toString().matches(".*\\.[ch]$"))
-                    .filter(p -> !p.startsWith(STUB.resolve("protocol")) && !p.equals(COMPAT)).toList();
+                    .filter(p -> !p.startsWith(STUB.resolve("protocol")) && !p.equals(COMPAT))
+                    .toList();
         }
-        assertThat(sources).contains(STUB.resolve("vgpu-stub.c"), STUB.resolve("core").resolve("vgpu_core.c"));
+        assertThat(sources)
+                .contains(STUB.resolve("vgpu-stub.c"), STUB.resolve("core").resolve("vgpu_core.c"));
         List<String> offenders = new ArrayList<>();
         for (Path p : sources) {
             if (Files.readString(p).contains("QEMU_VERSION")) {
@@ -64,15 +66,24 @@ class VgpuCompatHeaderTest {
             }
         }
         assertThat(tests).as("version tests in vgpu_compat.h").isGreaterThanOrEqualTo(10);
-        assertThat(unexplained).as("tests whose preceding comment does not name their release").isEmpty();
+        assertThat(unexplained)
+                .as("tests whose preceding comment does not name their release")
+                .isEmpty();
         // the releases the issue names, each present
-        assertThat(text).contains("VGPU_QEMU_AT_LEAST(5, 0)", "VGPU_QEMU_AT_LEAST(5, 2)", "VGPU_QEMU_AT_LEAST(8, 0)",
-                "VGPU_QEMU_AT_LEAST(9, 2)", "VGPU_QEMU_AT_LEAST(10, 0)", "VGPU_QEMU_AT_LEAST(10, 1)",
-                "Makefile.objs");
+        assertThat(text)
+                .contains(
+                        "VGPU_QEMU_AT_LEAST(5, 0)",
+                        "VGPU_QEMU_AT_LEAST(5, 2)",
+                        "VGPU_QEMU_AT_LEAST(8, 0)",
+                        "VGPU_QEMU_AT_LEAST(9, 2)",
+                        "VGPU_QEMU_AT_LEAST(10, 0)",
+                        "VGPU_QEMU_AT_LEAST(10, 1)",
+                        "Makefile.objs");
         String[] lines = text.split("\n");
         for (String line : lines) {
             if (line.contains("QEMU_VERSION_MAJOR") || line.contains("QEMU_VERSION_MINOR")) {
-                assertThat(line).as("raw QEMU_VERSION use outside VGPU_QEMU_AT_LEAST's definition")
+                assertThat(line)
+                        .as("raw QEMU_VERSION use outside VGPU_QEMU_AT_LEAST's definition")
                         .matches(".*(define VGPU_QEMU_AT_LEAST|QEMU_VERSION_MAJOR [>=]+ \\(major\\)|"
                                 + "QEMU_VERSION_MINOR >= \\(minor\\)|QEMU_VERSION_MAJOR/MINOR).*");
             }

@@ -31,8 +31,9 @@ import org.junit.jupiter.api.io.TempDir;
 class VgpuCoreUnitTest {
     static final Path CORE = SourceTree.path("vgpu-stub", "core");
     /** What the core may include: libc and the protocol header, nothing of QEMU or glib. */
-    static final Set<String> ALLOWED_INCLUDES = Set.of("vgpu_core.h", "vgpu_protocol.h", "stdarg.h", "stdbool.h",
-            "stddef.h", "stdint.h", "stdio.h", "string.h");
+    static final Set<String> ALLOWED_INCLUDES = Set.of(
+            "vgpu_core.h", "vgpu_protocol.h", "stdarg.h", "stdbool.h", "stddef.h", "stdint.h", "stdio.h", "string.h");
+
     static final Pattern INCLUDE = Pattern.compile("^\\s*#\\s*include\\s*[<\"]([^>\"]+)[>\"]", Pattern.MULTILINE);
     static final Pattern RESULT = Pattern.compile("^(ok|not ok) (\\w+)(?:: (.*))?$");
 
@@ -45,9 +46,22 @@ class VgpuCoreUnitTest {
     @BeforeAll
     static void compileAndRun(@TempDir Path dir) throws Exception {
         Path exe = dir.resolve("test_vgpu_core");
-        run(List.of("gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-I", SourceTree.path("vgpu-stub").toString(),
-                "-I", CORE.toString(), "-o", exe.toString(), CORE.resolve("vgpu_core.c").toString(),
-                CORE.resolve("test").resolve("test_vgpu_core.c").toString()), true);
+        run(
+                List.of(
+                        "gcc",
+                        "-std=gnu11",
+                        "-Wall",
+                        "-Wextra",
+                        "-Werror",
+                        "-I",
+                        SourceTree.path("vgpu-stub").toString(),
+                        "-I",
+                        CORE.toString(),
+                        "-o",
+                        exe.toString(),
+                        CORE.resolve("vgpu_core.c").toString(),
+                        CORE.resolve("test").resolve("test_vgpu_core.c").toString()),
+                true);
         String out = run(List.of(exe.toString()), false);
         Allure.addAttachment("test_vgpu_core output", "text/plain", out);
         for (String line : out.split("\n")) {
@@ -70,7 +84,9 @@ class VgpuCoreUnitTest {
         }
         String text = new String(out, StandardCharsets.UTF_8);
         if (mustSucceed) {
-            assertThat(p.exitValue()).as("exit code of %s; output:%n%s", cmd, text).isZero();
+            assertThat(p.exitValue())
+                    .as("exit code of %s; output:%n%s", cmd, text)
+                    .isZero();
         } else {
             exitCode = p.exitValue();
         }
@@ -81,8 +97,10 @@ class VgpuCoreUnitTest {
     @DisplayName("each check of test_vgpu_core.c")
     Stream<DynamicTest> eachCheck() {
         assertThat(checks).as("checks reported by test_vgpu_core").hasSizeGreaterThanOrEqualTo(20);
-        return checks.stream().map(c -> DynamicTest.dynamicTest(c.name(),
-                () -> assertThat(c.ok()).as("%s: %s", c.name(), c.why()).isTrue()));
+        return checks.stream()
+                .map(c -> DynamicTest.dynamicTest(
+                        c.name(),
+                        () -> assertThat(c.ok()).as("%s: %s", c.name(), c.why()).isTrue()));
     }
 
     @Test
@@ -91,8 +109,15 @@ class VgpuCoreUnitTest {
         long failed = checks.stream().filter(c -> !c.ok()).count();
         assertThat(summary).as("summary line").isEqualTo(failed + " failed");
         assertThat(exitCode).isEqualTo(failed == 0 ? 0 : 1);
-        assertThat(checks).extracting(Check::name).contains("doorbell_sends_frame", "reply_completes", "deadline",
-                "bad_header", "backpressure", "register_names");
+        assertThat(checks)
+                .extracting(Check::name)
+                .contains(
+                        "doorbell_sends_frame",
+                        "reply_completes",
+                        "deadline",
+                        "bad_header",
+                        "backpressure",
+                        "register_names");
     }
 
     @Test

@@ -30,12 +30,12 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @DisplayName("vgpu_protocol.h agrees with the Java constants and codecs")
 class VgpuProtocolHeaderTest {
-    private static final Pattern DEFINE = Pattern.compile("^[ \\t]*#define[ \\t]+(VGPU_\\w+)(?:[ \\t]+(.*?))?[ \\t]*$",
-            Pattern.MULTILINE);
-    private static final Pattern STRUCT = Pattern.compile(
-            "typedef\\s+struct[^{]*?(\\w+)\\s*\\{(.*?)\\}\\s*(\\w+)\\s*;", Pattern.DOTALL);
-    private static final Pattern FIELD = Pattern.compile("^\\s*(u?int\\d+_t)\\s+(\\w+)(\\[\\])?\\s*;",
-            Pattern.MULTILINE);
+    private static final Pattern DEFINE =
+            Pattern.compile("^[ \\t]*#define[ \\t]+(VGPU_\\w+)(?:[ \\t]+(.*?))?[ \\t]*$", Pattern.MULTILINE);
+    private static final Pattern STRUCT =
+            Pattern.compile("typedef\\s+struct[^{]*?(\\w+)\\s*\\{(.*?)\\}\\s*(\\w+)\\s*;", Pattern.DOTALL);
+    private static final Pattern FIELD =
+            Pattern.compile("^\\s*(u?int\\d+_t)\\s+(\\w+)(\\[\\])?\\s*;", Pattern.MULTILINE);
 
     /** One X(NAME, OFFSET) entry of VGPU_REGISTERS, as gcc expanded it. */
     record Reg(String name, int offset) {}
@@ -78,17 +78,26 @@ class VgpuProtocolHeaderTest {
         assertThat(fields).as("struct fields parsed from %s", header).hasSizeGreaterThan(12);
 
         StringBuilder c = new StringBuilder("#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n")
-                .append("#include \"").append(header.toAbsolutePath()).append("\"\n")
+                .append("#include \"")
+                .append(header.toAbsolutePath())
+                .append("\"\n")
                 .append("static void dump(const char *n, const void *p, size_t len) {\n")
                 .append("  const unsigned char *b = p; printf(\"DUMP_%s=\", n);\n")
                 .append("  for (size_t i = 0; i < len; i++) { printf(\"%02x\", b[i]); }\n  printf(\"\\n\"); }\n")
                 .append("int main(void) {\n");
         for (Map.Entry<String, String> d : defines.entrySet()) {
             if (d.getValue().startsWith("\"")) {
-                c.append("  printf(\"%s=%s\\n\", \"").append(d.getKey()).append("\", ").append(d.getKey()).append(");\n");
+                c.append("  printf(\"%s=%s\\n\", \"")
+                        .append(d.getKey())
+                        .append("\", ")
+                        .append(d.getKey())
+                        .append(");\n");
             } else {
-                c.append("  printf(\"%s=%llu\\n\", \"").append(d.getKey()).append("\", (unsigned long long)(")
-                        .append(d.getKey()).append("));\n");
+                c.append("  printf(\"%s=%llu\\n\", \"")
+                        .append(d.getKey())
+                        .append("\", (unsigned long long)(")
+                        .append(d.getKey())
+                        .append("));\n");
             }
         }
         // The register list as the compiler sees it: names, the generated VGPU_REG_* enum values, vgpu_reg_name().
@@ -96,22 +105,44 @@ class VgpuProtocolHeaderTest {
                 .append("(unsigned)(offset), (unsigned)VGPU_REG_##name, vgpu_reg_name(offset));\n")
                 .append("  { int xreg = 0; VGPU_REGISTERS(PRINT_REG) }\n")
                 .append("  printf(\"VGPU_REG_COUNT=%d\\n\", (int)VGPU_REG_COUNT);\n")
-                .append("  printf(\"REG_NAME_AFTER_LAST=%s\\n\", vgpu_reg_name(VGPU_REG_AREA_SIZE) ? \"named\" : \"null\");\n");
+                .append(
+                        "  printf(\"REG_NAME_AFTER_LAST=%s\\n\", vgpu_reg_name(VGPU_REG_AREA_SIZE) ? \"named\" : \"null\");\n");
         for (String struct : fields.stream().map(StructField::struct).distinct().toList()) {
-            c.append("  printf(\"SIZEOF_").append(struct).append("=%zu\\n\", sizeof(").append(struct).append("));\n");
+            c.append("  printf(\"SIZEOF_")
+                    .append(struct)
+                    .append("=%zu\\n\", sizeof(")
+                    .append(struct)
+                    .append("));\n");
             c.append("  { ").append(struct).append(" v; memset(&v, 0, sizeof v);\n");
             int i = 0;
             for (StructField f : fields) {
                 if (!f.struct().equals(struct)) {
                     continue;
                 }
-                c.append("    printf(\"OFFSETOF_").append(struct).append('.').append(f.name())
-                        .append("=%zu\\n\", offsetof(").append(struct).append(", ").append(f.name()).append("));\n");
+                c.append("    printf(\"OFFSETOF_")
+                        .append(struct)
+                        .append('.')
+                        .append(f.name())
+                        .append("=%zu\\n\", offsetof(")
+                        .append(struct)
+                        .append(", ")
+                        .append(f.name())
+                        .append("));\n");
                 if (!f.flexible()) {
-                    c.append("    printf(\"SIZEOF_").append(struct).append('.').append(f.name())
-                            .append("=%zu\\n\", sizeof v.").append(f.name()).append(");\n");
-                    c.append("    v.").append(f.name()).append(" = (").append(f.type()).append(")")
-                            .append(markerValue(i)).append("ULL;\n");
+                    c.append("    printf(\"SIZEOF_")
+                            .append(struct)
+                            .append('.')
+                            .append(f.name())
+                            .append("=%zu\\n\", sizeof v.")
+                            .append(f.name())
+                            .append(");\n");
+                    c.append("    v.")
+                            .append(f.name())
+                            .append(" = (")
+                            .append(f.type())
+                            .append(")")
+                            .append(markerValue(i))
+                            .append("ULL;\n");
                 }
                 i++;
             }
@@ -127,8 +158,14 @@ class VgpuProtocolHeaderTest {
             cOutput.put(line.substring(0, eq), line.substring(eq + 1));
         }
         Allure.addAttachment("generated C program", "text/plain", c.toString());
-        Allure.addAttachment("C program output", "text/plain", String.join("\n", cOutput.entrySet().stream()
-                .map(e -> e.getKey() + "=" + e.getValue()).toList()));
+        Allure.addAttachment(
+                "C program output",
+                "text/plain",
+                String.join(
+                        "\n",
+                        cOutput.entrySet().stream()
+                                .map(e -> e.getKey() + "=" + e.getValue())
+                                .toList()));
     }
 
     /** A distinct, width-independent byte pattern per field index, so any misplaced byte shows. */
@@ -172,7 +209,8 @@ class VgpuProtocolHeaderTest {
                 continue;
             }
             Object javaValue = f.get(null);
-            String javaText = javaValue instanceof Integer i ? Integer.toUnsignedString(i)
+            String javaText = javaValue instanceof Integer i
+                    ? Integer.toUnsignedString(i)
                     : javaValue instanceof Long l ? Long.toUnsignedString(l) : String.valueOf(javaValue);
             if (!javaText.equals(cValue)) {
                 problems.add(name + ": C " + cValue + " but Java " + javaText);
@@ -183,7 +221,8 @@ class VgpuProtocolHeaderTest {
     }
 
     @Test
-    @DisplayName("VGPU_REGISTERS X-macro: VgpuProtocol.Register and the REG_* constants list the same names and offsets")
+    @DisplayName(
+            "VGPU_REGISTERS X-macro: VgpuProtocol.Register and the REG_* constants list the same names and offsets")
     void registerTableMatchesXMacro() throws Exception {
         List<Reg> compiled = new ArrayList<>();
         for (Map.Entry<String, String> e : cOutput.entrySet()) {
@@ -192,17 +231,22 @@ class VgpuProtocolHeaderTest {
             }
             String[] p = e.getValue().split(",");
             assertThat(p[2]).as("enum VGPU_REG_%s = its X-macro offset", p[0]).isEqualTo(p[1]);
-            assertThat(p[3]).as("vgpu_reg_name(0x%s)", Integer.toHexString(Integer.parseInt(p[1]))).isEqualTo(p[0]);
+            assertThat(p[3])
+                    .as("vgpu_reg_name(0x%s)", Integer.toHexString(Integer.parseInt(p[1])))
+                    .isEqualTo(p[0]);
             compiled.add(new Reg(p[0], Integer.parseInt(p[1])));
         }
-        assertThat(compiled).as("X-macro entries compiled vs. read from the header text").isEqualTo(xmacroText);
+        assertThat(compiled)
+                .as("X-macro entries compiled vs. read from the header text")
+                .isEqualTo(xmacroText);
         assertThat(compiled).hasSize(Integer.parseInt(cOutput.get("VGPU_REG_COUNT")));
         assertThat(cOutput.get("REG_NAME_AFTER_LAST")).isEqualTo("null");
 
         List<Reg> java = new ArrayList<>();
         for (VgpuProtocol.Register r : VgpuProtocol.Register.values()) {
             java.add(new Reg(r.name(), r.offset()));
-            assertThat(VgpuProtocol.class.getField("REG_" + r.name()).getInt(null)).as("REG_" + r.name())
+            assertThat(VgpuProtocol.class.getField("REG_" + r.name()).getInt(null))
+                    .as("REG_" + r.name())
                     .isEqualTo(r.offset());
             assertThat(VgpuProtocol.Register.at(r.offset())).contains(r);
         }
@@ -214,11 +258,13 @@ class VgpuProtocolHeaderTest {
     @Test
     @DisplayName("every VGPU_ERR_* define is an ErrorCode with the same code and name")
     void errorCodesMatchTheEnum() {
-        List<String> errs = defines.keySet().stream().filter(n -> n.startsWith("VGPU_ERR_")).toList();
+        List<String> errs =
+                defines.keySet().stream().filter(n -> n.startsWith("VGPU_ERR_")).toList();
         assertThat(errs).hasSize(VgpuProtocol.ErrorCode.values().length);
         for (String name : errs) {
             int code = Integer.parseInt(cOutput.get(name));
-            assertThat(VgpuProtocol.ErrorCode.fromCode(code)).as(name)
+            assertThat(VgpuProtocol.ErrorCode.fromCode(code))
+                    .as(name)
                     .hasValueSatisfying(e -> assertThat("VGPU_ERR_" + e.name()).isEqualTo(name));
         }
     }
@@ -227,14 +273,18 @@ class VgpuProtocolHeaderTest {
     @DisplayName("VGPUSocketHeader: offsets, sizes and Frame.encode bytes agree with gcc")
     void socketHeaderLayoutMatchesFrame() throws Exception {
         assertThat(cOutput.get("SIZEOF_VGPUSocketHeader")).isEqualTo(String.valueOf(VgpuProtocol.SOCKET_HEADER_SIZE));
-        List<StructField> header = fields.stream().filter(f -> f.struct().equals("VGPUSocketHeader")).toList();
+        List<StructField> header = fields.stream()
+                .filter(f -> f.struct().equals("VGPUSocketHeader"))
+                .toList();
         RecordComponent[] components = Frame.class.getRecordComponents();
         Object[] args = new Object[components.length];
         for (int i = 0; i < header.size(); i++) {
             StructField f = header.get(i);
-            assertThat(cOutput.get("OFFSETOF_VGPUSocketHeader." + f.name())).as("offsetof " + f.name())
+            assertThat(cOutput.get("OFFSETOF_VGPUSocketHeader." + f.name()))
+                    .as("offsetof " + f.name())
                     .isEqualTo(String.valueOf(VgpuProtocol.HeaderOffsets.class
-                            .getField(f.name().toUpperCase()).getInt(null)));
+                            .getField(f.name().toUpperCase())
+                            .getInt(null)));
             int width = Integer.parseInt(cOutput.get("SIZEOF_VGPUSocketHeader." + f.name()));
             long masked = width == 8 ? markerValue(i) : markerValue(i) & ((1L << (8 * width)) - 1);
             int idx = componentIndex(components, camel(f.name()));
@@ -242,7 +292,9 @@ class VgpuProtocolHeaderTest {
         }
         for (int i = 0; i < components.length; i++) {
             if (args[i] == null) {
-                assertThat(components[i].getName()).as("Frame component without a header field").isEqualTo("payload");
+                assertThat(components[i].getName())
+                        .as("Frame component without a header field")
+                        .isEqualTo("payload");
                 args[i] = new byte[0];
             }
         }
@@ -254,11 +306,14 @@ class VgpuProtocolHeaderTest {
     @DisplayName("VGPURequest: offsets and ComputeRequest.encode bytes agree with gcc")
     void requestLayoutMatchesComputeRequest() throws Exception {
         assertThat(cOutput.get("SIZEOF_VGPURequest")).isEqualTo(String.valueOf(VgpuProtocol.REQUEST_HEADER_SIZE));
-        List<StructField> req = fields.stream().filter(f -> f.struct().equals("VGPURequest")).toList();
+        List<StructField> req =
+                fields.stream().filter(f -> f.struct().equals("VGPURequest")).toList();
         for (StructField f : req) {
-            assertThat(cOutput.get("OFFSETOF_VGPURequest." + f.name())).as("offsetof " + f.name())
+            assertThat(cOutput.get("OFFSETOF_VGPURequest." + f.name()))
+                    .as("offsetof " + f.name())
                     .isEqualTo(String.valueOf(VgpuProtocol.RequestOffsets.class
-                            .getField(f.name().toUpperCase()).getInt(null)));
+                            .getField(f.name().toUpperCase())
+                            .getInt(null)));
         }
         assertThat(req.get(0).name()).isEqualTo("opcode");
         assertThat(req.get(1).name()).isEqualTo("count");

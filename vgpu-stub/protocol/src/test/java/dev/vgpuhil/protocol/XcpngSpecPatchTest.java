@@ -39,8 +39,12 @@ class XcpngSpecPatchTest {
     static final Path COMPAT = SourceTree.path("vgpu-stub", "vgpu_compat.h");
     static final Path CORE_H = SourceTree.path("vgpu-stub", "core", "vgpu_core.h");
     static final Path CORE_C = SourceTree.path("vgpu-stub", "core", "vgpu_core.c");
-    static final List<String> SOURCE_LINES = List.of("Source9000: vgpu-stub.c", "Source9001: vgpu_protocol.h",
-            "Source9002: vgpu-integrate.sh", "Source9003: vgpu_compat.h", "Source9004: vgpu_core.h",
+    static final List<String> SOURCE_LINES = List.of(
+            "Source9000: vgpu-stub.c",
+            "Source9001: vgpu_protocol.h",
+            "Source9002: vgpu-integrate.sh",
+            "Source9003: vgpu_compat.h",
+            "Source9004: vgpu_core.h",
             "Source9005: vgpu_core.c");
 
     record Result(int exit, String out, String err) {}
@@ -51,7 +55,8 @@ class XcpngSpecPatchTest {
         Path out = Files.createTempFile("xcpng-out", ".txt");
         Path err = Files.createTempFile("xcpng-err", ".txt");
         try {
-            Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            Process p =
+                    pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
             if (!p.waitFor(60, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 throw new AssertionError("timed out: " + String.join(" ", cmd));
@@ -94,7 +99,8 @@ class XcpngSpecPatchTest {
     }
 
     @Test
-    @DisplayName("XCP-ng-shaped spec: sources declared after the last Source line, integrate.sh at the end of %prep with the spec's target, Release suffixed; nothing else changes")
+    @DisplayName(
+            "XCP-ng-shaped spec: sources declared after the last Source line, integrate.sh at the end of %prep with the spec's target, Release suffixed; nothing else changes")
     void patchesXcpngShapedSpec(@TempDir Path tmp) throws Exception {
         Path spec = copySample(tmp, "qemu.spec");
         List<String> original = lines(spec);
@@ -103,8 +109,8 @@ class XcpngSpecPatchTest {
         List<String> patched = lines(spec);
 
         int lastSource = lastIndexOfMatch(patched, "Source[0-2]:.*");
-        assertThat(patched.subList(lastSource + 1, lastSource + 2)).containsExactly(
-                "# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh");
+        assertThat(patched.subList(lastSource + 1, lastSource + 2))
+                .containsExactly("# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh");
         assertThat(patched.subList(lastSource + 2, lastSource + 8)).containsExactlyElementsOf(SOURCE_LINES);
         assertThat(lastSource + 7).isLessThan(indexOfMatch(patched, "%description"));
 
@@ -116,20 +122,28 @@ class XcpngSpecPatchTest {
         int call = indexOfMatch(prepSection, "bash %\\{SOURCE9002\\} .*");
         assertThat(autosetup).isNotNegative();
         assertThat(call).as("integration after unpacking and patching").isGreaterThan(Math.max(autosetup, tar));
-        assertThat(prepSection.get(call)).isEqualTo(
-                "bash %{SOURCE9002} --enable-for i386-softmmu \"%{_builddir}/%{?buildsubdir}\" \"%{_sourcedir}\"");
+        assertThat(prepSection.get(call))
+                .isEqualTo(
+                        "bash %{SOURCE9002} --enable-for i386-softmmu \"%{_builddir}/%{?buildsubdir}\" \"%{_sourcedir}\"");
         assertThat(prepSection.get(call - 1)).startsWith("# vgpu-stub (vgpu-hil) begin");
         assertThat(prepSection.get(call + 1)).isEqualTo("# vgpu-stub (vgpu-hil) end");
-        assertThat(patched.get(build - 1)).as("the blank line before %build stays before %build").isEmpty();
+        assertThat(patched.get(build - 1))
+                .as("the blank line before %build stays before %build")
+                .isEmpty();
 
         assertThat(patched).contains("Release: %{?xsrel}.2%{?dist}.vgpu");
-        List<String> added = new ArrayList<>(List.of("# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh",
-                prepSection.get(call - 1), prepSection.get(call), prepSection.get(call + 1)));
+        List<String> added = new ArrayList<>(List.of(
+                "# vgpu-stub (vgpu-hil): device sources, added by patch-spec.sh",
+                prepSection.get(call - 1),
+                prepSection.get(call),
+                prepSection.get(call + 1)));
         added.addAll(SOURCE_LINES);
         List<String> rest = new ArrayList<>(patched);
         rest.removeAll(added);
         rest.removeIf(l -> l.startsWith("Release:"));
-        assertThat(patched.size() - rest.size()).as("10 lines added, Release changed").isEqualTo(11);
+        assertThat(patched.size() - rest.size())
+                .as("10 lines added, Release changed")
+                .isEqualTo(11);
         List<String> originalRest = new ArrayList<>(original);
         originalRest.removeIf(l -> l.startsWith("Release:"));
         assertThat(rest).as("every other line as it was, in order").containsExactlyElementsOf(originalRest);
@@ -149,25 +163,31 @@ class XcpngSpecPatchTest {
         assertThat(Files.readAllBytes(spec)).isEqualTo(once);
         assertThat(patchSpec(spec).exit()).isZero();
         assertThat(Files.readAllBytes(spec)).isEqualTo(once);
-        assertThat(new String(once, StandardCharsets.UTF_8).split("Source9001: vgpu_protocol.h", -1)).hasSize(2);
+        assertThat(new String(once, StandardCharsets.UTF_8).split("Source9001: vgpu_protocol.h", -1))
+                .hasSize(2);
         try (var files = Files.list(tmp)) {
-            assertThat(files.map(p -> p.getFileName().toString())).as("no temp files left").containsExactly(sample);
+            assertThat(files.map(p -> p.getFileName().toString()))
+                    .as("no temp files left")
+                    .containsExactly(sample);
         }
     }
 
     @Test
-    @DisplayName("%setup + %patchN spec whose %prep runs straight into %build: block goes between the last %patch and %build")
+    @DisplayName(
+            "%setup + %patchN spec whose %prep runs straight into %build: block goes between the last %patch and %build")
     void setupAndPatchStyle(@TempDir Path tmp) throws Exception {
         Path spec = copySample(tmp, "qemu-setup-patch.spec");
         assertThat(patchSpec(spec).exit()).isZero();
         List<String> l = lines(spec);
         int build = l.indexOf("%build");
         assertThat(l.get(build - 1)).isEqualTo("# vgpu-stub (vgpu-hil) end");
-        assertThat(l.get(build - 2)).isEqualTo(
-                "bash %{SOURCE9002} --enable-for x86_64-softmmu \"%{_builddir}/%{?buildsubdir}\" \"%{_sourcedir}\"");
+        assertThat(l.get(build - 2))
+                .isEqualTo(
+                        "bash %{SOURCE9002} --enable-for x86_64-softmmu \"%{_builddir}/%{?buildsubdir}\" \"%{_sourcedir}\"");
         assertThat(l.get(build - 4)).isEqualTo("%patch0002 -p1");
         assertThat(l).contains("Release: 3.vgpu", "Source9002: vgpu-integrate.sh");
-        assertThat(l.indexOf("Source9000: vgpu-stub.c")).isEqualTo(l.indexOf("Source: https://download.qemu.org/qemu-%{version}.tar.xz") + 2);
+        assertThat(l.indexOf("Source9000: vgpu-stub.c"))
+                .isEqualTo(l.indexOf("Source: https://download.qemu.org/qemu-%{version}.tar.xz") + 2);
     }
 
     @Test
@@ -187,7 +207,12 @@ class XcpngSpecPatchTest {
     @Test
     @DisplayName("other refusals: no spec file, a begin marker without its end, a spec already using Source9000")
     void otherRefusals(@TempDir Path tmp) throws Exception {
-        Result missing = run(Map.of(), tmp, "bash", PATCH_SPEC.toString(), tmp.resolve("nope.spec").toString());
+        Result missing = run(
+                Map.of(),
+                tmp,
+                "bash",
+                PATCH_SPEC.toString(),
+                tmp.resolve("nope.spec").toString());
         assertThat(missing.exit()).isEqualTo(2);
         assertThat(missing.err()).contains("no such readable file");
 
@@ -203,8 +228,12 @@ class XcpngSpecPatchTest {
         assertThat(Files.readAllBytes(broken)).isEqualTo(before);
 
         Path clash = tmp.resolve("clash.spec");
-        Files.writeString(clash, Files.readString(TESTDATA.resolve("qemu.spec"))
-                .replace("Source1: qemu_trad_image.py", "Source1: qemu_trad_image.py\nSource9000: other.tar.gz"));
+        Files.writeString(
+                clash,
+                Files.readString(TESTDATA.resolve("qemu.spec"))
+                        .replace(
+                                "Source1: qemu_trad_image.py",
+                                "Source1: qemu_trad_image.py\nSource9000: other.tar.gz"));
         Result c = patchSpec(clash);
         assertThat(c.exit()).isEqualTo(3);
         assertThat(c.err()).contains("Source9000");
@@ -219,9 +248,12 @@ class XcpngSpecPatchTest {
         assertThat(end).isGreaterThan(begin);
         StringBuilder script = new StringBuilder("set -e\n");
         for (String line : l.subList(begin, end + 1)) {
-            script.append(line.replace("%{SOURCE9002}", sourcedir.resolve("vgpu-integrate.sh").toString())
-                    .replace("%{_builddir}/%{?buildsubdir}", tree.toString())
-                    .replace("%{_sourcedir}", sourcedir.toString())).append('\n');
+            script.append(line.replace(
+                                    "%{SOURCE9002}",
+                                    sourcedir.resolve("vgpu-integrate.sh").toString())
+                            .replace("%{_builddir}/%{?buildsubdir}", tree.toString())
+                            .replace("%{_sourcedir}", sourcedir.toString()))
+                    .append('\n');
         }
         assertThat(script.toString()).doesNotContain("%{");
         return run(Map.of(), tree, "bash", "-c", script.toString());
@@ -243,7 +275,8 @@ class XcpngSpecPatchTest {
     }
 
     @Test
-    @DisplayName("the %prep block integrates the device into a meson-era tree (QEMU >= 5.2): hw/misc files, meson line, Kconfig, CONFIG_VGPU_STUB=y; twice = once")
+    @DisplayName(
+            "the %prep block integrates the device into a meson-era tree (QEMU >= 5.2): hw/misc files, meson line, Kconfig, CONFIG_VGPU_STUB=y; twice = once")
     void prepBlockOnMesonTree(@TempDir Path tmp) throws Exception {
         Path spec = copySample(tmp, "qemu.spec");
         assertThat(patchSpec(spec).exit()).isZero();
@@ -251,7 +284,8 @@ class XcpngSpecPatchTest {
         Path misc = Files.createDirectories(tree.resolve("hw/misc"));
         Files.writeString(misc.resolve("meson.build"), "system_ss.add(when: 'CONFIG_EDU', if_true: files('edu.c'))\n");
         Files.writeString(misc.resolve("Kconfig"), "config EDU\n    bool\n    default y if TEST_DEVICES\n");
-        Path mak = Files.createDirectories(tree.resolve("configs/devices/i386-softmmu")).resolve("default.mak");
+        Path mak = Files.createDirectories(tree.resolve("configs/devices/i386-softmmu"))
+                .resolve("default.mak");
         Files.writeString(mak, "# Default configuration for i386-softmmu\n");
         Path sources = sourcesDir(tmp);
         for (int i = 0; i < 2; i++) {
@@ -264,15 +298,19 @@ class XcpngSpecPatchTest {
         assertThat(misc.resolve("core/vgpu_core.h")).hasSameBinaryContentAs(CORE_H);
         assertThat(misc.resolve("core/vgpu_core.c")).hasSameBinaryContentAs(CORE_C);
         assertThat(misc.resolve("core/vgpu_protocol.h")).hasSameBinaryContentAs(HEADER);
-        assertThat(count(misc.resolve("meson.build"), "system_ss.add(when: 'CONFIG_VGPU_STUB', "
-                + "if_true: files('vgpu-stub.c', 'core/vgpu_core.c'))")).isEqualTo(1);
+        assertThat(count(
+                        misc.resolve("meson.build"),
+                        "system_ss.add(when: 'CONFIG_VGPU_STUB', "
+                                + "if_true: files('vgpu-stub.c', 'core/vgpu_core.c'))"))
+                .isEqualTo(1);
         assertThat(count(misc.resolve("Kconfig"), "config VGPU_STUB")).isEqualTo(1);
         assertThat(Files.readString(misc.resolve("Kconfig"))).contains("depends on PCI && MSI_NONBROKEN");
         assertThat(count(mak, "CONFIG_VGPU_STUB=y")).isEqualTo(1);
     }
 
     @Test
-    @DisplayName("the %prep block integrates the device into a QEMU 4.2 tree (XCP-ng 8.x): Makefile.objs, Kconfig, default-configs/i386-softmmu.mak")
+    @DisplayName(
+            "the %prep block integrates the device into a QEMU 4.2 tree (XCP-ng 8.x): Makefile.objs, Kconfig, default-configs/i386-softmmu.mak")
     void prepBlockOnMakefileTree(@TempDir Path tmp) throws Exception {
         Path spec = copySample(tmp, "qemu.spec");
         assertThat(patchSpec(spec).exit()).isZero();
@@ -289,8 +327,10 @@ class XcpngSpecPatchTest {
         }
         assertThat(misc.resolve("vgpu-stub.c")).hasSameBinaryContentAs(DEVICE_C);
         assertThat(misc.resolve("core/vgpu_core.c")).hasSameBinaryContentAs(CORE_C);
-        assertThat(count(misc.resolve("Makefile.objs"),
-                "common-obj-$(CONFIG_VGPU_STUB) += vgpu-stub.o core/vgpu_core.o")).isEqualTo(1);
+        assertThat(count(
+                        misc.resolve("Makefile.objs"),
+                        "common-obj-$(CONFIG_VGPU_STUB) += vgpu-stub.o core/vgpu_core.o"))
+                .isEqualTo(1);
         assertThat(count(misc.resolve("Kconfig"), "config VGPU_STUB")).isEqualTo(1);
         assertThat(count(mak, "CONFIG_VGPU_STUB=y")).isEqualTo(1);
     }
@@ -314,8 +354,9 @@ class XcpngSpecPatchTest {
         Path log = tmp.resolve("calls.log");
         String record = "echo \"$(basename \"$0\") $*\" >> " + log + "\n";
         write(bin.resolve("yum-builddep"), "#!/bin/sh\n" + record);
-        write(bin.resolve("rpm"), "#!/bin/sh\n" + record
-                + "if [ \"$1\" = -q ]; then echo qemu-4.2.1-4.6.4.2.xcpng8.2.x86_64; fi\n");
+        write(
+                bin.resolve("rpm"),
+                "#!/bin/sh\n" + record + "if [ \"$1\" = -q ]; then echo qemu-4.2.1-4.6.4.2.xcpng8.2.x86_64; fi\n");
         // rpmbuild: records, then "builds" an RPM named after the spec's Name/Version/Release like rpmbuild would
         write(bin.resolve("rpmbuild"), "#!/bin/bash\n" + record + """
                 top=""; spec=""
@@ -336,13 +377,21 @@ class XcpngSpecPatchTest {
     }
 
     @Test
-    @DisplayName("build_enhanced_qemu.sh: copies the six sources, patches the spec, yum-builddep, rpmbuild -bb, rpm -Uvh of the built package (fakes for yum/rpm/rpmbuild)")
+    @DisplayName(
+            "build_enhanced_qemu.sh: copies the six sources, patches the spec, yum-builddep, rpmbuild -bb, rpm -Uvh of the built package (fakes for yum/rpm/rpmbuild)")
     void buildScriptFlow(@TempDir Path tmp) throws Exception {
         Path bin = fakeTools(tmp);
         Path top = tmp.resolve("rpmbuild");
         Path spec = copySample(tmp, "qemu.spec");
-        Result r = run(Map.of("PATH", bin + ":" + System.getenv("PATH")), tmp, "bash", BUILD.toString(),
-                "--spec", spec.toString(), "--topdir", top.toString());
+        Result r = run(
+                Map.of("PATH", bin + ":" + System.getenv("PATH")),
+                tmp,
+                "bash",
+                BUILD.toString(),
+                "--spec",
+                spec.toString(),
+                "--topdir",
+                top.toString());
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(top.resolve("SOURCES/vgpu-stub.c")).hasSameBinaryContentAs(DEVICE_C);
         assertThat(top.resolve("SOURCES/vgpu_protocol.h")).hasSameBinaryContentAs(HEADER);
@@ -352,20 +401,32 @@ class XcpngSpecPatchTest {
         assertThat(top.resolve("SOURCES/vgpu_core.c")).hasSameBinaryContentAs(CORE_C);
         Path patched = top.resolve("SPECS/qemu.spec");
         assertThat(Files.readString(patched)).contains("Source9001: vgpu_protocol.h", "bash %{SOURCE9002}");
-        assertThat(Files.readString(spec)).as("the input spec itself is not modified")
+        assertThat(Files.readString(spec))
+                .as("the input spec itself is not modified")
                 .isEqualTo(Files.readString(TESTDATA.resolve("qemu.spec")));
         List<String> calls = lines(tmp.resolve("calls.log"));
-        String rpmFile = top.resolve("RPMS/x86_64/qemu-4.2.1-4.6.4.2.xcpng8.2.vgpu.x86_64.rpm").toString();
-        assertThat(calls).containsExactly(
-                "yum-builddep -y " + patched,
-                "rpmbuild -bb --define _topdir " + top + " " + patched,
-                "rpm -q qemu",
-                "rpm -Uvh --replacepkgs " + rpmFile);
+        String rpmFile = top.resolve("RPMS/x86_64/qemu-4.2.1-4.6.4.2.xcpng8.2.vgpu.x86_64.rpm")
+                .toString();
+        assertThat(calls)
+                .containsExactly(
+                        "yum-builddep -y " + patched,
+                        "rpmbuild -bb --define _topdir " + top + " " + patched,
+                        "rpm -q qemu",
+                        "rpm -Uvh --replacepkgs " + rpmFile);
         assertThat(r.out().strip()).as("stdout lists the built RPM").isEqualTo(rpmFile);
         assertThat(Files.readString(top.resolve("previous-qemu.txt"))).contains("qemu-4.2.1-4.6.4.2.xcpng8.2");
 
-        Result again = run(Map.of("PATH", bin + ":" + System.getenv("PATH")), tmp, "bash", BUILD.toString(),
-                "--spec", patched.toString(), "--topdir", top.toString(), "--no-install", "--no-builddep");
+        Result again = run(
+                Map.of("PATH", bin + ":" + System.getenv("PATH")),
+                tmp,
+                "bash",
+                BUILD.toString(),
+                "--spec",
+                patched.toString(),
+                "--topdir",
+                top.toString(),
+                "--no-install",
+                "--no-builddep");
         assertThat(again.exit()).as(again.err()).isZero();
         assertThat(again.err()).contains("already patched");
     }
@@ -375,8 +436,15 @@ class XcpngSpecPatchTest {
     void buildScriptStopsOnUnpatchableSpec(@TempDir Path tmp) throws Exception {
         Path bin = fakeTools(tmp);
         Path spec = copySample(tmp, "no-prep.spec");
-        Result r = run(Map.of("PATH", bin + ":" + System.getenv("PATH")), tmp, "bash", BUILD.toString(),
-                "--spec", spec.toString(), "--topdir", tmp.resolve("rpmbuild").toString());
+        Result r = run(
+                Map.of("PATH", bin + ":" + System.getenv("PATH")),
+                tmp,
+                "bash",
+                BUILD.toString(),
+                "--spec",
+                spec.toString(),
+                "--topdir",
+                tmp.resolve("rpmbuild").toString());
         assertThat(r.exit()).isNotZero();
         assertThat(r.err()).contains("no %prep section");
         Path log = tmp.resolve("calls.log");
@@ -384,12 +452,23 @@ class XcpngSpecPatchTest {
     }
 
     @Test
-    @DisplayName("the sample spec is a realistic one: Name/Version/Release, Source and Patch lines, %prep with %autosetup, %build, %install, %files")
+    @DisplayName(
+            "the sample spec is a realistic one: Name/Version/Release, Source and Patch lines, %prep with %autosetup, %build, %install, %files")
     void sampleSpecIsRealistic() throws Exception {
         String s = Files.readString(TESTDATA.resolve("qemu.spec"));
-        for (String needle : List.of("\nName: qemu\n", "\nVersion: ", "\nRelease: ", "\nSource0: ", "\nPatch0: ",
-                "\n%prep\n%autosetup -p1\n", "\n%build\n./configure ", "--target-list=i386-softmmu",
-                "--without-default-devices", "\n%install\n", "\n%files\n", "\n%changelog\n")) {
+        for (String needle : List.of(
+                "\nName: qemu\n",
+                "\nVersion: ",
+                "\nRelease: ",
+                "\nSource0: ",
+                "\nPatch0: ",
+                "\n%prep\n%autosetup -p1\n",
+                "\n%build\n./configure ",
+                "--target-list=i386-softmmu",
+                "--without-default-devices",
+                "\n%install\n",
+                "\n%files\n",
+                "\n%changelog\n")) {
             assertThat(s).contains(needle);
         }
         Matcher m = Pattern.compile("(?m)^Patch\\d+:").matcher(s);
