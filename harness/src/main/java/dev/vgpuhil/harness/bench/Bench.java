@@ -30,6 +30,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code bin/vgpu-hil bench}: one table, each measurement next to its floor measured in the same run.
@@ -58,29 +65,61 @@ public final class Bench {
         return p.isBlank() ? null : QemuBinary.probe(Path.of(p.strip()));
     }
 
-    public static void main(String[] args) throws Exception {
-        int boots = 3;
-        int count = 1000;
-        int bytes = 64;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--boots" -> boots = Integer.parseInt(args[++i]);
-                case "--count" -> count = Integer.parseInt(args[++i]);
-                case "--bytes" -> bytes = Integer.parseInt(args[++i]);
-                case "--vfio-user-qemu" -> System.setProperty(STOCK_PROPERTY, args[++i]);
-                case "-h", "--help" -> {
-                    System.out.println("usage: bin/vgpu-hil bench [--boots N] [--count N] [--bytes B]"
-                            + " [--vfio-user-qemu PATH]");
-                    return;
-                }
-                default -> {
-                    System.err.println("unknown option " + args[i] + " (try --help)");
-                    System.exit(2);
+    /** The command line (picocli): {@code bin/vgpu-hil bench [--boots N] [--count N] [--bytes B] [--vfio-user-qemu PATH]}. */
+    @Command(
+            name = "bin/vgpu-hil bench",
+            mixinStandardHelpOptions = true,
+            description =
+                    "Benchmark tables of the whole path, each measurement next to a floor measured in the same run.")
+    static final class Options implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Option(
+                names = "--boots",
+                paramLabel = "N",
+                defaultValue = "3",
+                description = "boots to agent ready (default ${DEFAULT-VALUE})")
+        int boots;
+
+        @Option(
+                names = "--count",
+                paramLabel = "N",
+                defaultValue = "1000",
+                description = "doorbell round trips (default ${DEFAULT-VALUE})")
+        int count;
+
+        @Option(
+                names = "--bytes",
+                paramLabel = "B",
+                defaultValue = "64",
+                description = "echo payload bytes (default ${DEFAULT-VALUE})")
+        int bytes;
+
+        @Option(
+                names = "--vfio-user-qemu",
+                paramLabel = "PATH",
+                description =
+                        "a stock QEMU with vfio-user-pci: the round trips also over vfio-user (default: the setting "
+                                + "vgpu.qemu.stock / VGPU_QEMU_STOCK)")
+        Path vfioUserQemu;
+
+        @Override
+        public Integer call() throws Exception {
+            for (var o : new Object[][] {{"--boots", boots}, {"--count", count}, {"--bytes", bytes}}) {
+                if ((int) o[1] < 1) {
+                    throw new ParameterException(spec.commandLine(), o[0] + " must be at least 1, not " + o[1]);
                 }
             }
+            if (vfioUserQemu != null) {
+                System.setProperty(STOCK_PROPERTY, vfioUserQemu.toString());
+            }
+            return run(boots, count, bytes);
         }
-        int code = run(boots, count, bytes);
-        System.exit(code);
+    }
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new Options()).execute(args));
     }
 
     static void say(String s) {
