@@ -359,6 +359,18 @@ public final class QtestSession implements AutoCloseable {
      * a missed deadline and QEMU's death throw QtestException.
      */
     public synchronized String command(String line) {
+        String reply = reply(line);
+        if (reply.equals("OK")) {
+            return "";
+        }
+        if (reply.startsWith("OK ")) {
+            return reply.substring(3);
+        }
+        throw new QtestException("qtest refused \"" + line + "\": " + reply, null, stderrTail(), null);
+    }
+
+    /** Sends one qtest command line and returns QEMU's whole reply line (OK or FAIL); no reply or death throw. */
+    private synchronized String reply(String line) {
         if (closed) {
             throw new QtestException("session is closed; cannot send: " + line);
         }
@@ -395,13 +407,7 @@ public final class QtestSession implements AutoCloseable {
             brokenBecause = "no reply to \"" + line + "\" within " + commandTimeout;
             throw new QtestException(brokenBecause, null, stderrTail(), null);
         }
-        if (reply.equals("OK")) {
-            return "";
-        }
-        if (reply.startsWith("OK ")) {
-            return reply.substring(3);
-        }
-        throw new QtestException("qtest refused \"" + line + "\": " + reply, null, stderrTail(), null);
+        return reply;
     }
 
     private QtestException died(String what, Throwable cause) {
@@ -568,9 +574,29 @@ public final class QtestSession implements AutoCloseable {
         return Long.parseLong(command("clock_set " + ns));
     }
 
-    /** The current virtual clock in ns. */
+    /**
+     * The current virtual clock in ns, without moving it. QEMU up to 9.x answers {@code clock_step 0} with the
+     * clock; from 10.0 a step that does not advance is refused, and {@code clock_set 0} (never backwards) answers
+     * {@code FAIL <now>} instead.
+     */
     public long clockNow() {
-        return clockStep(0);
+        requireQtestAccel("clock_step");
+        String step = reply("clock_step 0");
+        if (step.startsWith("OK ")) {
+            return Long.parseLong(step.substring(3).strip());
+        }
+        String set = reply("clock_set 0");
+        java.util.regex.Matcher m =
+                java.util.regex.Pattern.compile("(?:OK|FAIL) (\\d+)").matcher(set);
+        if (!m.matches()) {
+            throw new QtestException(
+                    "cannot read the virtual clock: \"clock_step 0\" answered \"" + step
+                            + "\", \"clock_set 0\" answered \"" + set + "\"",
+                    null,
+                    stderrTail(),
+                    null);
+        }
+        return Long.parseLong(m.group(1));
     }
 
     // ---- interrupts
