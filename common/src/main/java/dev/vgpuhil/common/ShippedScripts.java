@@ -191,7 +191,7 @@ public final class ShippedScripts {
                 } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
                     // another JVM won the race (or the directory is a stale partial copy): theirs is as good
                     if (!Files.isRegularFile(dir.resolve(COMPLETE))) {
-                        deleteTree(dir);
+                        MoreFiles.deleteTree(dir);
                         Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
                     }
                 } catch (IOException e) {
@@ -200,7 +200,7 @@ public final class ShippedScripts {
                     }
                 }
             } finally {
-                deleteTree(tmp);
+                MoreFiles.deleteTree(tmp);
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot extract the shipped scripts into " + dir, e);
@@ -222,7 +222,7 @@ public final class ShippedScripts {
             long cutoff = System.currentTimeMillis() - PRUNE_AFTER.toMillis();
             for (Path old : trees.subList(Math.min(KEEP, trees.size()), trees.size())) {
                 if (modified(old) < cutoff) {
-                    deleteTree(old);
+                    MoreFiles.deleteTree(old);
                 }
             }
         } catch (IOException | RuntimeException ignored) {
@@ -307,16 +307,5 @@ public final class ShippedScripts {
     private static void say(String line) {
         System.out.println("[vgpu-hil] " + line);
         System.out.flush();
-    }
-
-    private static void deleteTree(Path dir) {
-        if (dir == null || !Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // best effort
-        }
     }
 }
