@@ -2,6 +2,8 @@ package dev.vgpuhil.harness.junit;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.common.MoreFiles;
+import dev.vgpuhil.common.OwnedDirs;
+import dev.vgpuhil.common.Setting;
 import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.Reporting;
@@ -10,11 +12,11 @@ import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.mediator.MediatorClient;
 import dev.vgpuhil.mediator.MediatorConfig;
 import dev.vgpuhil.mediator.MediatorProcess;
+import dev.vgpuhil.qemu.machine.CleanupMode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +26,9 @@ import java.util.logging.Logger;
  * A mediator-lite the harness runs for tests: in this JVM ({@link Mediator}) or as a child process
  * ({@link MediatorProcess}), on a socket path fixed when the handle is made (so VMs can be started pointing at
  * it before it runs). {@link #stop()} / {@link #start()} / {@link #restart()} for the reconnect scenarios; the
- * log file spans every incarnation. Stats are read over the socket (STATS_REQUEST), as any client would.
+ * log file spans every incarnation and lives in a run directory {@code <vgpu.runs.dir>/mediator-<time>-<n>/} (kept
+ * after a failure as {@code vgpu.cleanup} says); the socket in a private /tmp directory of this JVM. Stats are
+ * read over the socket (STATS_REQUEST), as any client would.
  */
 public final class MediatorHandle implements AutoCloseable {
     /** In-process mediators log to their file only, not to the test JVM's console. */
@@ -35,6 +39,7 @@ public final class MediatorHandle implements AutoCloseable {
     private final Duration aging;
     private final int workersPerPool;
     private final Path dir;
+    private final Path logDir;
     private final Path socket;
     private final Path logFile;
     private Mediator inProcess;
@@ -48,16 +53,15 @@ public final class MediatorHandle implements AutoCloseable {
         this.aging = aging;
         this.workersPerPool = workersPerPool;
         try {
-            // a short path: Unix socket paths are limited to 107 bytes
-            this.dir = Files.createTempDirectory(
-                    Path.of("/tmp"),
-                    "vgpu-hil-med-",
-                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-        } catch (IOException e) {
-            throw new MediatorFailure("cannot create a directory for the mediator socket", e);
+            // the socket in a short private path (Unix socket paths are limited to 107 bytes), swept when this JVM
+            // dies; the log where run directories go, kept like them (vgpu.cleanup) and pruned with them
+            this.dir = OwnedDirs.temp("med");
+            this.logDir = OwnedDirs.createRunDir(RunDirectoryBase.get(), "mediator");
+        } catch (IOException | java.io.UncheckedIOException e) {
+            throw new MediatorFailure("cannot create the mediator's socket or log directory", e);
         }
         this.socket = dir.resolve("mediator.sock");
-        this.logFile = dir.resolve("mediator.log");
+        this.logFile = logDir.resolve("mediator.log");
     }
 
     public static MediatorHandle from(WithMediator a) {
@@ -240,10 +244,21 @@ public final class MediatorHandle implements AutoCloseable {
     @Override
     public synchronized void close() {
         stop();
-        if (keepFiles) { // its path was printed when the test failed (or is in the start failure's message)
-            return;
+        OwnedDirs.delete(dir);
+        // a kept log's path was printed when the test failed (or is in the start failure's message)
+        if (CleanupMode.configured().deletes(keepFiles)) {
+            MoreFiles.deleteTree(logDir);
         }
-        MoreFiles.deleteTree(dir);
+        OwnedDirs.prune(RunDirectoryBase.get(), Setting.RUNS_KEEP.integer());
+    }
+
+    /** Where run directories go: {@link Setting#RUNS_DIR}, relative to the working directory. */
+    static final class RunDirectoryBase {
+        private RunDirectoryBase() {}
+
+        static Path get() {
+            return Setting.RUNS_DIR.path().orElseThrow().toAbsolutePath();
+        }
     }
 
     @Override

@@ -473,7 +473,7 @@ public final class QemuMachine implements AutoCloseable {
                 }
             }
             if (socketDir != null && !socketDir.equals(runDir)) {
-                MoreFiles.deleteTree(socketDir);
+                dev.vgpuhil.common.OwnedDirs.delete(socketDir);
             }
         }
         signal();
