@@ -156,6 +156,33 @@ public final class MediatorHandle implements AutoCloseable {
         return incarnations;
     }
 
+    /**
+     * What is wrong with the mediator from outside, if anything: its child process died (and how: "killed by signal 9
+     * (SIGKILL)") or is stopped (SIGSTOP); empty while it runs, or when the test never started or stopped it itself.
+     */
+    public synchronized java.util.Optional<String> fault() {
+        if (child == null) {
+            return java.util.Optional.empty();
+        }
+        long pid = child.pid();
+        java.util.Optional<Integer> exit = child.exitCode();
+        if (exit.isPresent()) {
+            return java.util.Optional.of("mediator-lite pid " + pid + " on " + socket + " died: "
+                    + new dev.vgpuhil.qemu.machine.ExitStatus(exit.get()));
+        }
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            char state = stat.charAt(stat.lastIndexOf(')') + 2);
+            if (state == 'T' || state == 't') {
+                return java.util.Optional.of(
+                        "mediator-lite pid " + pid + " on " + socket + " is stopped (SIGSTOP): it reads no requests");
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone this instant: the next look says how
+        }
+        return java.util.Optional.empty();
+    }
+
     /** The pid serving the socket (this JVM for in-process). */
     public synchronized long pid() {
         return child != null ? child.pid() : ProcessHandle.current().pid();
