@@ -44,16 +44,25 @@ public final class Faults {
         }
     }
 
+    /** The agent gave up waiting, or the device answered TIMEOUT: either deadline passed. */
+    public static boolean timedOut(VectorAddResult r) {
+        return r.timedOut()
+                || r.status() == dev.vgpuhil.protocol.VgpuProtocol.STATUS_ERROR
+                        && r.errorCode() == dev.vgpuhil.protocol.VgpuProtocol.ERR_TIMEOUT;
+    }
+
     /**
-     * Every result DONE and correct; else an {@link InfrastructureFailure} when a fault is present, a
+     * Every result DONE and correct (a timeout's message names the VM, the request id and both deadlines); else an {@link InfrastructureFailure} when a fault is present, a
      * {@link ProtocolFailure} when none is.
      */
     public static void requireCorrect(List<VectorAddResult> rs, GuestVm vm, MediatorHandle mediator, String when) {
         Optional<VectorAddResult> bad =
                 rs.stream().filter(r -> !r.done() || !r.correct()).findFirst();
         if (rs.isEmpty() || bad.isPresent()) {
-            String what = "vector-add on VM '" + vm.name() + "' " + when + ": "
-                    + bad.map(VectorAddResult::toString).orElse("no result");
+            String what = bad.filter(Faults::timedOut)
+                    .map(r -> vm.agent().timeoutMessage(r.requestId(), when) + ": " + r)
+                    .orElse("vector-add on VM '" + vm.name() + "' " + when + ": "
+                            + bad.map(VectorAddResult::toString).orElse("no result"));
             List<String> faults = present(List.of(vm), mediator);
             if (!faults.isEmpty()) {
                 throw new InfrastructureFailure(String.join("; ", faults) + " — " + what);
