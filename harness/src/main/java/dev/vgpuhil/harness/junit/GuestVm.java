@@ -125,6 +125,15 @@ public final class GuestVm implements AutoCloseable {
                 ? null
                 : "QEMU pid " + machine.pid() + " of VM '" + name() + "' is gone: "
                         + machine.exitStatus().map(Object::toString).orElse("exit status unknown");
+        if (qemu == null) {
+            for (dev.vgpuhil.qemu.VfioUserServer server : machine.vfioUserServers()) {
+                Process p = server.process();
+                if (!p.isAlive()) {
+                    qemu = "the vfio-user server pid " + p.pid() + " hosting a device of VM '" + name() + "' is gone: "
+                            + new dev.vgpuhil.qemu.machine.ExitStatus(p.exitValue());
+                }
+            }
+        }
         if (panic != null) {
             return java.util.Optional.of("the guest kernel of VM '" + name() + "' panicked (\"" + panic.strip() + "\")"
                     + (qemu == null ? "" : "; " + qemu));

@@ -5,20 +5,31 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.common.OwnedDirs;
+import dev.vgpuhil.common.Setting;
 import dev.vgpuhil.harness.Categories;
+import dev.vgpuhil.harness.SshKeys;
+import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.VectorAddResult;
 import dev.vgpuhil.harness.fixtures.HostRegisters;
 import dev.vgpuhil.harness.junit.Faults;
+import dev.vgpuhil.harness.junit.GuestLauncher;
+import dev.vgpuhil.harness.junit.GuestSystem;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.MediatorHandle;
 import dev.vgpuhil.harness.junit.VgpuVm;
 import dev.vgpuhil.harness.junit.Vm;
+import dev.vgpuhil.harness.junit.VmSpec;
 import dev.vgpuhil.harness.junit.WithMediator;
 import dev.vgpuhil.harness.report.InfrastructureFailure;
 import dev.vgpuhil.harness.report.Reporting;
+import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.protocol.SourceTree;
 import dev.vgpuhil.protocol.VgpuProtocol;
+import dev.vgpuhil.qemu.machine.Accelerator;
 import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -34,7 +45,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * The fault matrix: each fault injected from outside, its defined outcome (from DEVICE.md) within its deadline, and the
  * report category the harness files it under — infrastructure faults are {@link InfrastructureFailure}s (broken,
  * "Infrastructure failure"), never a protocol failure. One class VM serves the faults that leave it alive (the
- * mediator's) and is killed last; the guest panic gets a VM of its own (two boots in all). The mediator restarted
+ * mediator's) and is killed last; the guest panic gets a VM of its own (three boots in all, one on stock QEMU over vfio-user). The mediator restarted
  * while requests keep coming is {@link ReconnectIT}'s third test.
  *
  * <table>
@@ -46,6 +57,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  *       DONE again</td><td>before timeout_ms (else it would read TIMEOUT); the device's reconnect</td></tr>
  *   <tr><td>guest kernel panic</td><td>QEMU exits (panic=-1, -no-reboot), the mediator unbinds its vm_id, the other VM
  *       keeps working</td><td>the exit wait, the reconnect deadline</td></tr>
+ *   <tr><td>vfio-user server SIGKILL (stock QEMU)</td><td>the guest loses the device; the mediator unbinds its vm_id;
+ *       the harness's next call is an infrastructure failure</td><td>the agent's command deadline, the reconnect
+ *       deadline</td></tr>
  *   <tr><td>QEMU SIGKILL</td><td>the mediator unbinds its vm_id and keeps serving; the harness's next call fails as
  *       an infrastructure failure</td><td>the reconnect deadline, the agent's command deadline</td></tr>
  * </table>
@@ -155,6 +169,75 @@ class FaultMatrixIT {
 
     @Test
     @Order(4)
+    @DisplayName("vfio-user server killed: the device is gone for the guest, infrastructure; QEMU stopped cleanly")
+    void vfioUserServerKilled(MediatorHandle mediator) throws Exception {
+        mediator.start();
+        Path stock = stockQemu();
+        Path keyDir = OwnedDirs.temp("ssh");
+        GuestVm vm = Reporting.step(
+                "boot VM 'vfio-user' on stock QEMU " + stock,
+                () -> GuestLauncher.boot(
+                        VmSpec.simple("vfio-user", 'B', "high", 402, true).withQemu(stock.toString()),
+                        mediator.socketPath(),
+                        GuestSystem.ci(GuestImage.locate()),
+                        SshKeys.generate(keyDir),
+                        Agent.localJar(),
+                        Accelerator.AUTO));
+        try {
+            assertThat(vm.machine().vfioUserServers()).hasSize(1);
+            ReconnectIT.awaitDeviceLinked(mediator, vm);
+            Faults.requireCorrect(vm.agent().vectorAdd(8, 50), vm, mediator, "before the fault");
+            Process server = vm.machine().vfioUserServers().get(0).process();
+            Reporting.doStep("SIGKILL the vfio-user server (pid " + server.pid() + ")", () -> {
+                server.destroyForcibly();
+                try {
+                    assertThat(server.waitFor(10, TimeUnit.SECONDS)).isTrue();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertThat(vm.fault()).get().asString().contains("vfio-user server", "SIGKILL");
+            // whatever QEMU and the guest make of the vanished device, the harness calls it infrastructure
+            assertThatThrownBy(() -> Faults.guarded(vm, mediator, () -> {
+                        List<VectorAddResult> rs = vm.agent().vectorAdd(8, 51);
+                        Reporting.attachText("vector-add after the server's death", rs.toString());
+                        Faults.requireCorrect(rs, vm, mediator, "after the server's death");
+                        return rs;
+                    }))
+                    .isInstanceOf(InfrastructureFailure.class)
+                    .hasMessageContaining("vfio-user server")
+                    .satisfies(e ->
+                            assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+            Reporting.doStep(
+                    "await the mediator unbinding vm_id 402",
+                    () -> await().atMost(RECONNECT_DEADLINE)
+                            .pollInterval(Duration.ofMillis(200))
+                            .until(() -> !mediator.boundVms().contains(402L)));
+            Reporting.attachText(
+                    "VM 'vfio-user' QEMU after the server's death",
+                    "running: " + vm.isRunning() + ", exit: " + vm.machine().exitStatus() + "\nstderr:\n"
+                            + vm.machine().stderrTail(20));
+        } finally {
+            vm.close();
+            OwnedDirs.delete(keyDir);
+        }
+    }
+
+    /** {@code vgpu.qemu.stock}, else images/build-stock-qemu.sh's (cached; the first build needs root). */
+    static Path stockQemu() throws Exception {
+        java.util.Optional<String> given = Setting.QEMU_STOCK.value();
+        if (given.isPresent()) {
+            return Path.of(given.get());
+        }
+        Path script = SourceTree.path("images", "build-stock-qemu.sh");
+        BoundProcesses.Result r = BoundProcesses.run(List.of("bash", script.toString()), Duration.ofMinutes(30));
+        String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
+        assertThat(r.exitCode()).as("%s: %s", script, r.stderrTail(20)).isZero();
+        return Path.of(last);
+    }
+
+    @Test
+    @Order(5)
     @DisplayName("QEMU killed (SIGKILL): the mediator unbinds it and keeps serving; the next call is infrastructure")
     void qemuKilled(GuestVm vm, MediatorHandle mediator) {
         mediator.start();

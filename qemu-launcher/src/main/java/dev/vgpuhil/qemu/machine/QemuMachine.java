@@ -741,6 +741,11 @@ public final class QemuMachine implements AutoCloseable {
         return spec.mediatorSocket() != null ? spec.mediatorSocket() : socketDir.resolve("mediator.sock");
     }
 
+    /** The vfio-user servers hosting its devices (empty in-QEMU): a fault test kills one, a report says it died. */
+    public List<dev.vgpuhil.qemu.VfioUserServer> vfioUserServers() {
+        return hosted.servers();
+    }
+
     /** How the vgpu-stub devices are hosted (after {@link #start()}); empty without devices. */
     public Optional<dev.vgpuhil.qemu.DeviceHosting> deviceHosting() {
         requireStarted();
