@@ -183,6 +183,73 @@ public final class MediatorHandle implements AutoCloseable {
         return java.util.Optional.empty();
     }
 
+    /**
+     * Holds the in-process mediator's workers (requests queue, none starts) until the hold is closed or
+     * {@code maxHold} has passed, whichever comes first: a hold never outlasts what the devices' deadlines allow
+     * ({@link dev.vgpuhil.harness.agent.RequestDeadlines#maxHold}). MediatorFailure without an in-process mediator.
+     */
+    public Hold hold(Duration maxHold) {
+        Mediator m = inProcessMediator()
+                .orElseThrow(() -> new MediatorFailure("a scheduler hold needs the in-process mediator"));
+        return new Hold(m, maxHold);
+    }
+
+    /** A scheduler hold ({@link #hold}); close releases it (safe twice). */
+    public static final class Hold implements AutoCloseable {
+        private final Mediator mediator;
+        private final Duration max;
+        private final long since = System.nanoTime();
+        private final Thread timer;
+        private volatile boolean expired;
+        private boolean released;
+
+        Hold(Mediator mediator, Duration max) {
+            this.mediator = mediator;
+            this.max = max;
+            mediator.pauseScheduling();
+            timer = new Thread(
+                    () -> {
+                        try {
+                            Thread.sleep(max.toMillis());
+                        } catch (InterruptedException e) {
+                            return; // released in time
+                        }
+                        expired = true;
+                        release();
+                    },
+                    "mediator-hold-timer");
+            timer.setDaemon(true);
+            timer.start();
+        }
+
+        /** True when the hold ran out before it was closed (the harness, not the product, was too slow). */
+        public boolean expired() {
+            return expired;
+        }
+
+        /** How long it has held (so far, or until its release). */
+        public Duration held() {
+            return Duration.ofNanos(System.nanoTime() - since);
+        }
+
+        public Duration max() {
+            return max;
+        }
+
+        private synchronized void release() {
+            if (!released) {
+                released = true;
+                mediator.resumeScheduling();
+            }
+        }
+
+        @Override
+        public void close() {
+            timer.interrupt();
+            release();
+        }
+    }
+
     /** The pid serving the socket (this JVM for in-process). */
     public synchronized long pid() {
         return child != null ? child.pid() : ProcessHandle.current().pid();

@@ -91,33 +91,31 @@ class SharedMediatorIT {
             int requestId = 1000 + round;
             int r = round;
             Reporting.doStep("round " + round + ": hold the workers, queue one request from each VM, release", () -> {
-                m.pauseScheduling();
                 List<CompletableFuture<AgentRun>> runs = new ArrayList<>();
-                long heldSince;
-                try {
+                long heldMs;
+                // a hold that releases itself before the devices could give up on a held request
+                try (MediatorHandle.Hold hold = mediator.hold(deadlines.maxHold())) {
                     // a-low first, and queued before a-high even starts: a FIFO scheduler would run it first
                     runs.add(start(aLow, r, requestId));
-                    if (!m.awaitQueued(1, aLow.agent().deadlines().agentCall())) {
+                    if (!m.awaitQueued(1, deadlines.maxHold())) {
                         throw new InfrastructureFailure("round " + r + ": a-low's request_id=" + requestId
-                                + " was not queued within " + deadlines.agentCall() + " (the agent's start)");
+                                + " was not queued within the longest hold " + deadlines.maxHold() + " ("
+                                + deadlines.describe() + ")");
                     }
-                    heldSince = System.nanoTime();
                     runs.add(start(aHigh, r, requestId));
                     runs.add(start(bHigh, r, requestId));
-                    // a-low's request is held from here: release before its device could give up on it
-                    if (!m.awaitQueued(3, deadlines.maxHold())) {
+                    boolean queued = m.awaitQueued(3, deadlines.maxHold());
+                    heldMs = hold.held().toMillis();
+                    if (!queued || hold.expired()) {
                         throw new InfrastructureFailure("round " + r + ": a-high's and b-high's requests were not"
                                 + " queued while the harness held a-low's request_id=" + requestId + " for its"
-                                + " longest hold " + deadlines.maxHold() + " (" + deadlines.describe()
+                                + " longest hold " + hold.max() + " (" + deadlines.describe()
                                 + "): the host is too slow for this hold");
                     }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new IllegalStateException(e);
-                } finally {
-                    m.resumeScheduling();
                 }
-                long heldMs = (System.nanoTime() - heldSince) / 1_000_000;
                 List<GuestVm> order = List.of(aLow, aHigh, bHigh);
                 for (int i = 0; i < runs.size(); i++) {
                     GuestVm vm = order.get(i);

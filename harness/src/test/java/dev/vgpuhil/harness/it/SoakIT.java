@@ -91,10 +91,24 @@ class SoakIT {
                 return null;
             }));
         }
-        Reporting.doStep("let the load run for half of " + duration + ", then restart the mediator", () -> {
-            sleepUntil(end - duration.toNanos() / 2);
-            mediator.restart();
-        });
+        Reporting.doStep(
+                "let the load run for half of " + duration + ", then restart the mediator while requests flow", () -> {
+                    sleepUntil(end - duration.toNanos() / 2);
+                    // requests come in batches (an agent JVM start between them): restart within one, so the
+                    // restart meets requests in flight, not a quiet moment
+                    long until = System.nanoTime()
+                            + vms.all().get(0).agent().commandDeadline().toNanos();
+                    long last = ReconnectIT.completed(mediator);
+                    while (System.nanoTime() < until) {
+                        sleepUntil(System.nanoTime() + 100_000_000L);
+                        long now = ReconnectIT.completed(mediator);
+                        if (last >= 0 && now - last >= 5) {
+                            break;
+                        }
+                        last = now;
+                    }
+                    mediator.restart();
+                });
         for (CompletableFuture<Void> f : loops) {
             // each loop ends by the soak's end plus one last agent command
             f.get(
