@@ -57,8 +57,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  *       DONE again</td><td>before timeout_ms (else it would read TIMEOUT); the device's reconnect</td></tr>
  *   <tr><td>guest kernel panic</td><td>QEMU exits (panic=-1, -no-reboot), the mediator unbinds its vm_id, the other VM
  *       keeps working</td><td>the exit wait, the reconnect deadline</td></tr>
- *   <tr><td>vfio-user server SIGKILL (stock QEMU)</td><td>the guest loses the device; the mediator unbinds its vm_id;
- *       the harness's next call is an infrastructure failure</td><td>the agent's command deadline, the reconnect
+ *   <tr><td>vfio-user server SIGKILL (stock QEMU)</td><td>QEMU stays up, every BAR0 access fails in it and reads
+ *       all-ones in the guest (STATUS 0xffffffff); the mediator unbinds its vm_id; an infrastructure failure</td><td>the agent's command deadline, the reconnect
  *       deadline</td></tr>
  *   <tr><td>QEMU SIGKILL</td><td>the mediator unbinds its vm_id and keeps serving; the harness's next call fails as
  *       an infrastructure failure</td><td>the reconnect deadline, the agent's command deadline</td></tr>
@@ -197,12 +197,17 @@ class FaultMatrixIT {
                 }
             });
             assertThat(vm.fault()).get().asString().contains("vfio-user server", "SIGKILL");
-            // whatever QEMU and the guest make of the vanished device, the harness calls it infrastructure
+            // QEMU stays up; every BAR0 access fails in it ("Broken pipe" on its stderr) and reads as all-ones in
+            // the guest, so the agent sees STATUS 0xffffffff; the harness calls that infrastructure
+            java.util.concurrent.atomic.AtomicReference<List<VectorAddResult>> after =
+                    new java.util.concurrent.atomic.AtomicReference<>();
             assertThatThrownBy(() -> Faults.guarded(vm, mediator, () -> {
-                        List<VectorAddResult> rs = vm.agent().vectorAdd(8, 51);
-                        Reporting.attachText("vector-add after the server's death", rs.toString());
-                        Faults.requireCorrect(rs, vm, mediator, "after the server's death");
-                        return rs;
+                        after.set(vm.agent().vectorAdd(8, 51));
+                        Reporting.attachText(
+                                "vector-add after the server's death",
+                                after.get().toString());
+                        Faults.requireCorrect(after.get(), vm, mediator, "after the server's death");
+                        return after.get();
                     }))
                     .isInstanceOf(InfrastructureFailure.class)
                     .hasMessageContaining("vfio-user server")
@@ -217,6 +222,12 @@ class FaultMatrixIT {
                     "VM 'vfio-user' QEMU after the server's death",
                     "running: " + vm.isRunning() + ", exit: " + vm.machine().exitStatus() + "\nstderr:\n"
                             + vm.machine().stderrTail(20));
+            assertThat(vm.isRunning()).as("QEMU outlives its device server").isTrue();
+            assertThat(after.get()).as("the agent still reports").isNotEmpty();
+            assertThat(after.get().get(0).status())
+                    .as("STATUS of a vanished device reads all-ones")
+                    .isEqualTo(-1);
+            assertThat(vm.machine().stderr()).contains("Broken pipe");
         } finally {
             vm.close();
             OwnedDirs.delete(keyDir);
