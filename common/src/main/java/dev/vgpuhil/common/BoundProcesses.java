@@ -209,8 +209,10 @@ public final class BoundProcesses {
 
     /** {@link #run(List, Duration)} in directory {@code dir} (null: the JVM's working directory). */
     public static Result run(List<String> command, Path dir, Duration deadline) throws IOException, TimeoutException {
-        Path out = Files.createTempFile("vgpu-cmd-", ".out");
-        Path err = Files.createTempFile("vgpu-cmd-", ".err");
+        // in a directory of this JVM's own: a SIGKILLed JVM cannot delete it, the next one's sweep does
+        Path scratch = OwnedDirs.temp("cmd");
+        Path out = scratch.resolve("stdout");
+        Path err = scratch.resolve("stderr");
         try {
             Process p = start(new ProcessBuilder(command)
                     .directory(dir == null ? null : dir.toFile())
@@ -233,8 +235,7 @@ public final class BoundProcesses {
             }
             return new Result(p.exitValue(), read(out), read(err));
         } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
+            OwnedDirs.delete(scratch);
         }
     }
 

@@ -133,7 +133,20 @@ public enum Setting {
             null,
             "allure-results",
             "Allure's own setting (system property or allure.properties): where results, environment.properties"
-                    + " and categories.json go; the example's pom sets target/allure-results");
+                    + " and categories.json go; the example's pom sets target/allure-results"),
+    // reliability (issue 9): retention, soak
+    RUNS_KEEP(
+            "vgpu.runs.keep",
+            null,
+            "20",
+            "how many runs are kept: run directories per base directory (vgpu.runs.dir, reports/runs; the oldest of"
+                    + " finished runs go first) and test runs in the Allure results directory (its history/ is kept"
+                    + " for trends)"),
+    SOAK_DURATION(
+            "vgpu.soak.duration",
+            null,
+            "20s",
+            "how long SoakIT keeps its three VMs busy (seconds, or 90s, 5m, 1h); bin/vgpu-hil nightly sets 1h");
 
     private final String property;
     private final String env;
@@ -214,6 +227,20 @@ public enum Setting {
     /** The value as a boolean ({@code true}/{@code false}, case ignored); else the default. */
     public boolean enabled() {
         return Boolean.parseBoolean(get());
+    }
+
+    /** The value as a non-negative integer; else the default. */
+    public int integer() {
+        String v = get();
+        try {
+            int n = Integer.parseInt(v == null ? "" : v.strip());
+            if (n < 0) {
+                throw new NumberFormatException("negative");
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(spelled() + "='" + v + "' is not a non-negative integer", e);
+        }
     }
 
     /** The value as a path; empty when unset and without default. */

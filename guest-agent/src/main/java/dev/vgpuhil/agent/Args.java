@@ -13,6 +13,7 @@ public final class Args {
             + "  selftest [--expect-pool A|B] [--expect-priority low|medium|high|0|1|2] [--expect-vm N]\n"
             + "           [--mediator present|absent]\n"
             + "  vector-add [--elements N] [--seed S] [--irq[=uio|poll]] [--repeat R] [--request-id ID]\n"
+            + "             [--backoff-ms MS]   (wait MS after a request that ended in an error)\n"
             + "  bench [--count N] [--op echo] [--bytes B] [--request-id ID]\n"
             + "  every command: [--bdf 0000:00:04.0] [--timeout-ms MS] [--sysfs DIR] [--devfs DIR]\n"
             + "  options take their value as the next argument or after '=' (--irq=poll)";
@@ -39,7 +40,7 @@ public final class Args {
             case "selftest":
                 return COMMON + "--expect-pool --expect-priority --expect-vm --mediator ";
             case "vector-add":
-                return COMMON + "--elements --seed --irq --repeat --request-id ";
+                return COMMON + "--elements --seed --irq --repeat --request-id --backoff-ms ";
             case "bench":
                 return COMMON + "--count --op --bytes --request-id ";
             default:

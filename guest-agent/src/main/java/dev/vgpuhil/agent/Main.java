@@ -199,6 +199,9 @@ public final class Main {
         boolean irqPoll = "poll".equals(mode);
         long timeout = timeoutNanos(args);
         int requestId = (int) args.number("--request-id", defaultRequestId(), 0, 0xFFFFFFFFL);
+        // a client's back-off: while the device relinks to a restarted mediator its requests fail at once, and a
+        // run without one would race the relink (all its remaining requests gone in milliseconds)
+        long backoffMs = args.number("--backoff-ms", 0, 0, 60_000);
         Random rnd = new Random(seed);
         int failures = 0;
         for (int r = 0; r < repeat; r++) {
@@ -252,6 +255,14 @@ public final class Main {
             }
             out.println(j.line());
             out.flush();
+            if (backoffMs > 0 && c.status != STATUS_DONE && r + 1 < repeat) {
+                try {
+                    Thread.sleep(backoffMs);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
         }
         return failures == 0 ? 0 : 1;
     }

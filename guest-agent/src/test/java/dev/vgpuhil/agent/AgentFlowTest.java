@@ -167,6 +167,19 @@ class AgentFlowTest {
     }
 
     @Test
+    @DisplayName("vector-add --backoff-ms: after an errored request the next waits (a client riding out a relink)")
+    void vectorAddBacksOffAfterErrors() throws Exception {
+        SimulatedVgpu sim = new SimulatedVgpu(); // no mediator: every request ends MEDIATOR_UNAVAILABLE
+        long t0 = System.nanoTime();
+        int rc = Main.vectorAdd(
+                args("vector-add", "--elements", "4", "--repeat", "3", "--backoff-ms", "150"), new Vgpu(sim), out);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertThat(rc).isEqualTo(1);
+        assertThat(lines()).hasSize(3).allSatisfy(l -> assertThat(l).contains("\"status\":3"));
+        assertThat(ms).as("two back-offs between three errored requests").isGreaterThanOrEqualTo(300);
+    }
+
+    @Test
     @DisplayName("vector-add --irq=poll: IRQ_CTRL enabled, completion polled in IRQ_STATUS, cleared W1C, IRQ_CTRL off")
     void vectorAddIrqPoll() throws Exception {
         SimulatedVgpu sim = new SimulatedVgpu();

@@ -44,7 +44,7 @@ public final class GuestShell implements AutoCloseable {
     public static GuestShell login(int port, SshKeys keys, Duration timeout) {
         try {
             JSch jsch = new JSch();
-            jsch.addIdentity(keys.privateKey().toString());
+            jsch.addIdentity("vgpu-hil", keys.privateKey(), null, null);
             Session s = jsch.getSession("root", "127.0.0.1", port);
             s.setConfig("StrictHostKeyChecking", "no");
             s.setConfig("PreferredAuthentications", "publickey");

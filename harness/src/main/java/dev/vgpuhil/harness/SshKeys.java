@@ -15,8 +15,12 @@ import java.util.concurrent.TimeUnit;
  * A fresh key pair per run: the guest only trusts the key of the run that booted it (so a stale VM answering on
  * a reused port can never log this run in). ed25519 made by {@code ssh-keygen} (openssh-client) when present —
  * JSch reads ed25519 keys but cannot write their private half — else RSA 3072 made by JSch.
+ *
+ * <p>The private half lives only in this JVM's memory: it is read back and its file deleted as soon as it is made, so
+ * not even a SIGKILLed run leaves a private key on disk. The public key file stays in {@code dir} (the NoCloud seed
+ * of a user's image is made next to it).
  */
-public record SshKeys(Path privateKey, Path publicKey) {
+public record SshKeys(byte[] privateKey, Path publicKey) {
 
     public static SshKeys generate(Path dir) {
         try {
@@ -35,7 +39,13 @@ public record SshKeys(Path privateKey, Path publicKey) {
                 }
             }
             Files.setPosixFilePermissions(priv, PosixFilePermissions.fromString("rw-------"));
-            return new SshKeys(priv, pub);
+            byte[] privateBytes;
+            try {
+                privateBytes = Files.readAllBytes(priv);
+            } finally {
+                Files.deleteIfExists(priv);
+            }
+            return new SshKeys(privateBytes, pub);
         } catch (JSchException e) {
             throw new IllegalStateException("cannot generate an SSH key pair: " + e.getMessage(), e);
         } catch (IOException e) {
@@ -74,6 +84,12 @@ public record SshKeys(Path privateKey, Path publicKey) {
             Thread.currentThread().interrupt();
             return false;
         }
+    }
+
+    /** The private key for JSch (a copy: the caller may not change the run's key). */
+    @Override
+    public byte[] privateKey() {
+        return privateKey.clone();
     }
 
     public String publicKeyLine() {

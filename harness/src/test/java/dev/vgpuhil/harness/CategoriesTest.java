@@ -3,6 +3,7 @@ package dev.vgpuhil.harness;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vgpuhil.harness.report.BootFailure;
+import dev.vgpuhil.harness.report.InfrastructureFailure;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import org.junit.jupiter.api.Test;
@@ -37,6 +38,16 @@ class CategoriesTest {
         assertThat(Categories.matching(
                         new ProtocolFailure("check valid_doorbell_no_mediator: STATUS=2 ERROR_CODE=0").getMessage()))
                 .containsExactly("Protocol failure");
+    }
+
+    @Test
+    void anInfrastructureFailureIsOnlyThatWhateverItsCauseSays() throws Exception {
+        String m = new InfrastructureFailure(
+                        "VM 'a-low' request_id=1001 timed out while the harness held the scheduler (STATUS=1)",
+                        new RuntimeException("MachineDiedException: QEMU killed"))
+                .getMessage();
+        assertThat(Categories.matching(m)).containsExactly("Infrastructure failure");
+        assertThat(new InfrastructureFailure("x")).isNotInstanceOf(AssertionError.class); // Allure: broken
     }
 
     @Test

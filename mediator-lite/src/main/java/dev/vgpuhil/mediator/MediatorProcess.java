@@ -44,7 +44,11 @@ public final class MediatorProcess implements AutoCloseable {
         this.socketPath = b.socketPath.toAbsolutePath();
         this.backend = b.backend;
         this.extraArgs = List.copyOf(b.extraArgs);
-        this.logFile = b.logFile != null ? b.logFile : Files.createTempFile("mediator-lite-", ".log");
+        // without a log file of the caller's: one in a directory of this JVM's own, gone with it (also when it is
+        // killed: the next JVM's sweep), never a stray /tmp file per run
+        this.logFile = b.logFile != null
+                ? b.logFile
+                : dev.vgpuhil.common.OwnedDirs.temp("medlog").resolve("mediator.log");
         this.readyTimeout = b.readyTimeout;
         this.stopTimeout = b.stopTimeout;
     }

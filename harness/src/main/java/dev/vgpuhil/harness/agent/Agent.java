@@ -28,13 +28,17 @@ public final class Agent {
     private final GuestShell shell;
     private final String label;
     private final String bdf;
+    /** An explicit host deadline for every command ({@link #withDeadline}); null: from {@link #deadlines}. */
     private final Duration deadline;
 
-    private Agent(GuestShell shell, String label, String bdf, Duration deadline) {
+    private final RequestDeadlines deadlines;
+
+    private Agent(GuestShell shell, String label, String bdf, Duration deadline, RequestDeadlines deadlines) {
         this.shell = shell;
         this.label = label;
         this.bdf = bdf;
         this.deadline = deadline;
+        this.deadlines = deadlines;
     }
 
     /** The jar to upload: {@link dev.vgpuhil.common.Setting#AGENT_JAR}, else the one shipped in the harness jar. */
@@ -65,39 +69,70 @@ public final class Agent {
         }
     }
 
-    /** Uploads the agent into the guest and returns it (label names the VM in reports). */
+    /** Uploads the agent into the guest and returns it (label names the VM in reports); the device's default timeout. */
     public static Agent install(GuestShell shell, Path jar, String label) {
+        return install(shell, jar, label, RequestDeadlines.ofSpec(0));
+    }
+
+    /** As {@link #install(GuestShell, Path, String)} for devices with the given request deadlines. */
+    public static Agent install(GuestShell shell, Path jar, String label, RequestDeadlines deadlines) {
         try {
             shell.upload(jar, REMOTE_JAR, UPLOAD_DEADLINE);
         } catch (RuntimeException e) {
             throw new BootFailure("cannot upload the guest agent into " + label, e);
         }
-        return new Agent(shell, label, null, DEFAULT_DEADLINE);
+        return new Agent(shell, label, null, null, deadlines);
     }
 
     /** The same agent addressing the device at {@code bdf} (when the guest has several). */
     public Agent forDevice(String pciAddress) {
-        return new Agent(shell, label, pciAddress, deadline);
+        return new Agent(shell, label, pciAddress, deadline, deadlines);
     }
 
+    /** The same agent with a host deadline of {@code d} for each command (a long run of many requests). */
     public Agent withDeadline(Duration d) {
-        return new Agent(shell, label, bdf, d);
+        return new Agent(shell, label, bdf, d, deadlines);
+    }
+
+    /** The deadlines its requests run under (from the device's timeout_ms). */
+    public RequestDeadlines deadlines() {
+        return deadlines;
+    }
+
+    /** The host's deadline for one command: {@link #withDeadline}, else the request deadlines' (at least 90 s). */
+    public Duration commandDeadline() {
+        if (deadline != null) {
+            return deadline;
+        }
+        Duration d = deadlines.agentCall();
+        return d.compareTo(DEFAULT_DEADLINE) < 0 ? DEFAULT_DEADLINE : d;
     }
 
     public String label() {
         return label;
     }
 
+    /** "VM 'a-low' request_id=1001 timed out (agent --timeout-ms=..., device timeout_ms=...)". */
+    public String timeoutMessage(long requestId, String context) {
+        return "VM '" + label + "' request_id=" + requestId + " timed out " + context + " (" + deadlines.describe()
+                + ")";
+    }
+
     /** Runs one agent command and parses its output; the JSON lines are attached to the test. */
     public AgentRun run(String command, String... args) {
         List<String> parts = new ArrayList<>(List.of("java", "-Xint", "-jar", REMOTE_JAR, command));
         parts.addAll(List.of(args));
+        if (!parts.contains("--timeout-ms") && parts.stream().noneMatch(p -> p.startsWith("--timeout-ms="))) {
+            // the agent outwaits its device: a late reply ends as the device's own TIMEOUT error
+            parts.add("--timeout-ms");
+            parts.add(Integer.toString(deadlines.agentTimeoutMs()));
+        }
         if (bdf != null) {
             parts.add("--bdf");
             parts.add(bdf);
         }
         String line = String.join(" ", parts);
-        GuestShell.Result r = shell.exec(line, deadline);
+        GuestShell.Result r = shell.exec(line, commandDeadline());
         AgentRun run = AgentRun.parse(line, r.exitCode(), r.stdout(), r.stderr(), r.took());
         Reporting.attachJsonLines("agent " + command + " on " + label + " (JSON lines)", r.stdout());
         if (!r.stderr().isBlank()) {

@@ -1,6 +1,5 @@
 package dev.vgpuhil.harness.bench;
 
-import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.BenchResult;
@@ -141,7 +140,7 @@ public final class Bench {
         say(qemu + "; image " + image.cacheKey() + " (kernel " + image.info().get("kernel_version") + ")");
         AcceleratorChoice auto = KvmProbe.decide(qemu);
         say("accelerator AUTO: " + auto);
-        Path work = Files.createTempDirectory(Path.of("/tmp"), "vgpu-bench-");
+        Path work = dev.vgpuhil.common.OwnedDirs.temp("bench");
         SshKeys keys = SshKeys.generate(work.resolve("ssh"));
         Path jar = Agent.localJar();
         List<String[]> rows = new ArrayList<>();
@@ -276,7 +275,7 @@ public final class Bench {
                 });
             }
         } finally {
-            MoreFiles.deleteTree(work);
+            dev.vgpuhil.common.OwnedDirs.delete(work);
         }
 
         String table = table(rows, qemu, image, auto) + "\nKVM probe: " + auto + "\n";

@@ -111,7 +111,11 @@ public final class GuestLauncher {
                     checkJava(shell, guest, spec.name());
                 }
                 long u0 = System.nanoTime();
-                Agent agent = Agent.install(shell, agentJar, spec.name());
+                Agent agent = Agent.install(
+                        shell,
+                        agentJar,
+                        spec.name(),
+                        dev.vgpuhil.harness.agent.RequestDeadlines.ofSpec(spec.deviceTimeoutMs()));
                 Agent.enableMemoryDecoding(
                         shell,
                         java.util.stream.IntStream.range(0, spec.devices())

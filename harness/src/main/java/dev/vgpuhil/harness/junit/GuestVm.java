@@ -112,6 +112,35 @@ public final class GuestVm implements AutoCloseable {
         return machine.isRunning();
     }
 
+    /**
+     * What is wrong with this VM from outside the product, if anything: its guest kernel panicked (the serial console
+     * says so), or its QEMU is gone (and how); empty while it runs normally.
+     */
+    public java.util.Optional<String> fault() {
+        String panic = machine.serial().lines().stream()
+                .filter(l -> l.contains("Kernel panic"))
+                .findFirst()
+                .orElse(null);
+        String qemu = machine.isRunning()
+                ? null
+                : "QEMU pid " + machine.pid() + " of VM '" + name() + "' is gone: "
+                        + machine.exitStatus().map(Object::toString).orElse("exit status unknown");
+        if (qemu == null) {
+            for (dev.vgpuhil.qemu.VfioUserServer server : machine.vfioUserServers()) {
+                Process p = server.process();
+                if (!p.isAlive()) {
+                    qemu = "the vfio-user server pid " + p.pid() + " hosting a device of VM '" + name() + "' is gone: "
+                            + new dev.vgpuhil.qemu.machine.ExitStatus(p.exitValue());
+                }
+            }
+        }
+        if (panic != null) {
+            return java.util.Optional.of("the guest kernel of VM '" + name() + "' panicked (\"" + panic.strip() + "\")"
+                    + (qemu == null ? "" : "; " + qemu));
+        }
+        return java.util.Optional.ofNullable(qemu);
+    }
+
     /** The guide's C program on device {@code i} (a fresh device: it expects idle registers). */
     public Selftest guideProgram(int i, String... args) {
         List<String> a = new ArrayList<>(List.of("--bdf", device(i)));

@@ -2,6 +2,8 @@ package dev.vgpuhil.harness.junit;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.common.MoreFiles;
+import dev.vgpuhil.common.OwnedDirs;
+import dev.vgpuhil.common.Setting;
 import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.Reporting;
@@ -10,11 +12,11 @@ import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.mediator.MediatorClient;
 import dev.vgpuhil.mediator.MediatorConfig;
 import dev.vgpuhil.mediator.MediatorProcess;
+import dev.vgpuhil.qemu.machine.CleanupMode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +26,9 @@ import java.util.logging.Logger;
  * A mediator-lite the harness runs for tests: in this JVM ({@link Mediator}) or as a child process
  * ({@link MediatorProcess}), on a socket path fixed when the handle is made (so VMs can be started pointing at
  * it before it runs). {@link #stop()} / {@link #start()} / {@link #restart()} for the reconnect scenarios; the
- * log file spans every incarnation. Stats are read over the socket (STATS_REQUEST), as any client would.
+ * log file spans every incarnation and lives in a run directory {@code <vgpu.runs.dir>/mediator-<time>-<n>/} (kept
+ * after a failure as {@code vgpu.cleanup} says); the socket in a private /tmp directory of this JVM. Stats are
+ * read over the socket (STATS_REQUEST), as any client would.
  */
 public final class MediatorHandle implements AutoCloseable {
     /** In-process mediators log to their file only, not to the test JVM's console. */
@@ -35,6 +39,7 @@ public final class MediatorHandle implements AutoCloseable {
     private final Duration aging;
     private final int workersPerPool;
     private final Path dir;
+    private final Path logDir;
     private final Path socket;
     private final Path logFile;
     private Mediator inProcess;
@@ -48,16 +53,15 @@ public final class MediatorHandle implements AutoCloseable {
         this.aging = aging;
         this.workersPerPool = workersPerPool;
         try {
-            // a short path: Unix socket paths are limited to 107 bytes
-            this.dir = Files.createTempDirectory(
-                    Path.of("/tmp"),
-                    "vgpu-hil-med-",
-                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-        } catch (IOException e) {
-            throw new MediatorFailure("cannot create a directory for the mediator socket", e);
+            // the socket in a short private path (Unix socket paths are limited to 107 bytes), swept when this JVM
+            // dies; the log where run directories go, kept like them (vgpu.cleanup) and pruned with them
+            this.dir = OwnedDirs.temp("med");
+            this.logDir = OwnedDirs.createRunDir(RunDirectoryBase.get(), "mediator");
+        } catch (IOException | java.io.UncheckedIOException e) {
+            throw new MediatorFailure("cannot create the mediator's socket or log directory", e);
         }
         this.socket = dir.resolve("mediator.sock");
-        this.logFile = dir.resolve("mediator.log");
+        this.logFile = logDir.resolve("mediator.log");
     }
 
     public static MediatorHandle from(WithMediator a) {
@@ -152,6 +156,100 @@ public final class MediatorHandle implements AutoCloseable {
         return incarnations;
     }
 
+    /**
+     * What is wrong with the mediator from outside, if anything: its child process died (and how: "killed by signal 9
+     * (SIGKILL)") or is stopped (SIGSTOP); empty while it runs, or when the test never started or stopped it itself.
+     */
+    public synchronized java.util.Optional<String> fault() {
+        if (child == null) {
+            return java.util.Optional.empty();
+        }
+        long pid = child.pid();
+        java.util.Optional<Integer> exit = child.exitCode();
+        if (exit.isPresent()) {
+            return java.util.Optional.of("mediator-lite pid " + pid + " on " + socket + " died: "
+                    + new dev.vgpuhil.qemu.machine.ExitStatus(exit.get()));
+        }
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            char state = stat.charAt(stat.lastIndexOf(')') + 2);
+            if (state == 'T' || state == 't') {
+                return java.util.Optional.of(
+                        "mediator-lite pid " + pid + " on " + socket + " is stopped (SIGSTOP): it reads no requests");
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone this instant: the next look says how
+        }
+        return java.util.Optional.empty();
+    }
+
+    /**
+     * Holds the in-process mediator's workers (requests queue, none starts) until the hold is closed or
+     * {@code maxHold} has passed, whichever comes first: a hold never outlasts what the devices' deadlines allow
+     * ({@link dev.vgpuhil.harness.agent.RequestDeadlines#maxHold}). MediatorFailure without an in-process mediator.
+     */
+    public Hold hold(Duration maxHold) {
+        Mediator m = inProcessMediator()
+                .orElseThrow(() -> new MediatorFailure("a scheduler hold needs the in-process mediator"));
+        return new Hold(m, maxHold);
+    }
+
+    /** A scheduler hold ({@link #hold}); close releases it (safe twice). */
+    public static final class Hold implements AutoCloseable {
+        private final Mediator mediator;
+        private final Duration max;
+        private final long since = System.nanoTime();
+        private final Thread timer;
+        private volatile boolean expired;
+        private boolean released;
+
+        Hold(Mediator mediator, Duration max) {
+            this.mediator = mediator;
+            this.max = max;
+            mediator.pauseScheduling();
+            timer = new Thread(
+                    () -> {
+                        try {
+                            Thread.sleep(max.toMillis());
+                        } catch (InterruptedException e) {
+                            return; // released in time
+                        }
+                        expired = true;
+                        release();
+                    },
+                    "mediator-hold-timer");
+            timer.setDaemon(true);
+            timer.start();
+        }
+
+        /** True when the hold ran out before it was closed (the harness, not the product, was too slow). */
+        public boolean expired() {
+            return expired;
+        }
+
+        /** How long it has held (so far, or until its release). */
+        public Duration held() {
+            return Duration.ofNanos(System.nanoTime() - since);
+        }
+
+        public Duration max() {
+            return max;
+        }
+
+        private synchronized void release() {
+            if (!released) {
+                released = true;
+                mediator.resumeScheduling();
+            }
+        }
+
+        @Override
+        public void close() {
+            timer.interrupt();
+            release();
+        }
+    }
+
     /** The pid serving the socket (this JVM for in-process). */
     public synchronized long pid() {
         return child != null ? child.pid() : ProcessHandle.current().pid();
@@ -240,10 +338,21 @@ public final class MediatorHandle implements AutoCloseable {
     @Override
     public synchronized void close() {
         stop();
-        if (keepFiles) { // its path was printed when the test failed (or is in the start failure's message)
-            return;
+        OwnedDirs.delete(dir);
+        // a kept log's path was printed when the test failed (or is in the start failure's message)
+        if (CleanupMode.configured().deletes(keepFiles)) {
+            MoreFiles.deleteTree(logDir);
         }
-        MoreFiles.deleteTree(dir);
+        OwnedDirs.prune(RunDirectoryBase.get(), Setting.RUNS_KEEP.integer());
+    }
+
+    /** Where run directories go: {@link Setting#RUNS_DIR}, relative to the working directory. */
+    static final class RunDirectoryBase {
+        private RunDirectoryBase() {}
+
+        static Path get() {
+            return Setting.RUNS_DIR.path().orElseThrow().toAbsolutePath();
+        }
     }
 
     @Override

@@ -1,6 +1,6 @@
 package dev.vgpuhil.harness.junit;
 
-import dev.vgpuhil.common.MoreFiles;
+import dev.vgpuhil.common.OwnedDirs;
 import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
@@ -8,9 +8,7 @@ import dev.vgpuhil.harness.fixtures.HostRegisters;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.qemu.machine.Accelerator;
-import java.io.IOException;
 import java.lang.reflect.AnnotatedElement;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -349,15 +347,19 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
         }
     }
 
-    /** The run's SSH key pair in a private temp directory. */
+    /**
+     * The run's SSH key pair: the private half in memory only, the public half (and a user image's NoCloud seed) in
+     * a directory of this JVM's own ({@link OwnedDirs#temp}: removed at close, or by the next run's sweep when this
+     * JVM was killed).
+     */
     static final class KeyDir implements AutoCloseable {
         final Path dir;
         final SshKeys keys;
 
         KeyDir() {
             try {
-                dir = Files.createTempDirectory("vgpu-hil-ssh-");
-            } catch (IOException e) {
+                dir = OwnedDirs.temp("ssh");
+            } catch (java.io.UncheckedIOException e) {
                 throw new BootFailure("cannot create a directory for the run's SSH key", e);
             }
             try {
@@ -369,7 +371,7 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
 
         @Override
         public void close() {
-            MoreFiles.deleteTree(dir);
+            OwnedDirs.delete(dir);
         }
     }
 }

@@ -210,7 +210,8 @@ public final class Reporting {
 
     /**
      * Merges {@code entries} into the results directory's {@code environment.properties} (under a file lock:
-     * several test JVMs may write it). Existing keys are overwritten.
+     * several test JVMs may write it). Existing keys are overwritten. Also prunes the directory to the last
+     * {@link Setting#RUNS_KEEP} runs ({@link ResultsRetention}).
      */
     public static synchronized void environment(Map<String, String> entries) {
         Path dir = resultsDir();
@@ -249,6 +250,8 @@ public final class Reporting {
                         java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                         java.nio.file.StandardCopyOption.ATOMIC_MOVE);
                 writeCategories(dir);
+                ResultsRetention.prune(
+                        dir, ResultsRetention.currentRun(), Setting.RUNS_KEEP.integer(), System.currentTimeMillis());
             }
         } catch (IOException e) {
             System.err.println("[vgpu-hil] cannot write " + file + ": " + e);

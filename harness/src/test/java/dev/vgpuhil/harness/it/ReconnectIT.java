@@ -33,6 +33,10 @@ import org.junit.jupiter.api.TestMethodOrder;
 class ReconnectIT {
     /** The device retries its connection on its own; DEVICE.md allows up to 10 s. */
     static final Duration RECONNECT_DEADLINE = Duration.ofSeconds(20);
+    /** The guest's pause after a failed request: with 800 requests the run outlasts any relink within its deadline. */
+    static final Duration BACKOFF = Duration.ofMillis(250);
+    /** 800 requests, up to all of them backing off, plus the agent's start. */
+    static final Duration RUN_DEADLINE = Duration.ofMinutes(6);
 
     @Test
     @Order(1)
@@ -81,11 +85,22 @@ class ReconnectIT {
         awaitDeviceLinked(mediator, vm);
         long before = completed(mediator);
         int repeat = 800;
+        // the guest backs off after each failed request, so the run is still going when the device has relinked
+        // (a run without back-off races the relink: its remaining requests can all fail within milliseconds)
         var run = Reporting.async(
                 "agent-long-run",
                 () -> vm.agent()
-                        .withDeadline(Duration.ofMinutes(3))
-                        .run("vector-add", "--elements", "127", "--seed", "5", "--repeat", Integer.toString(repeat)));
+                        .withDeadline(RUN_DEADLINE)
+                        .run(
+                                "vector-add",
+                                "--elements",
+                                "127",
+                                "--seed",
+                                "5",
+                                "--repeat",
+                                Integer.toString(repeat),
+                                "--backoff-ms",
+                                Long.toString(BACKOFF.toMillis())));
         Reporting.doStep(
                 "wait until the run is under way (the mediator completed 50 of its requests)",
                 () -> await().atMost(Duration.ofSeconds(60))
@@ -95,7 +110,11 @@ class ReconnectIT {
             throw new IllegalStateException("the guest run finished before the restart; make it longer");
         }
         Reporting.doStep("restart the mediator while the run is in flight", mediator::restart);
-        var result = run.get(4, java.util.concurrent.TimeUnit.MINUTES);
+        awaitDeviceLinked(mediator, vm);
+        if (run.isDone()) {
+            throw new IllegalStateException("the guest run ended before the device relinked; make it longer");
+        }
+        var result = run.get(RUN_DEADLINE.plusSeconds(30).toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
         List<VectorAddResult> rs =
                 result.ofType("vector-add").stream().map(VectorAddResult::of).toList();
         assertThat(rs).as("every request of the run reported").hasSize(repeat);

@@ -3,13 +3,16 @@ package dev.vgpuhil.harness.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.harness.agent.AgentRun;
+import dev.vgpuhil.harness.agent.RequestDeadlines;
+import dev.vgpuhil.harness.agent.VectorAddResult;
+import dev.vgpuhil.harness.junit.Faults;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.GuestVms;
 import dev.vgpuhil.harness.junit.MediatorHandle;
 import dev.vgpuhil.harness.junit.VgpuVm;
 import dev.vgpuhil.harness.junit.WithMediator;
+import dev.vgpuhil.harness.report.InfrastructureFailure;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import dev.vgpuhil.harness.report.Reporting;
@@ -33,7 +36,9 @@ import org.junit.jupiter.api.Test;
  * b-high's, and once all three are queued the workers go (so arrival order alone would run a-low first); the order in which
  * the mediator reports having run them (STATS_REPLY "last" and its execution log) must follow the priorities:
  * in pool A the high-priority VM's request runs before the low one's; pool B is served by its own worker.
- * Aging is off so waiting cannot lift the low request.
+ * Aging is off so waiting cannot lift the low request. The hold releases itself at the devices' longest hold (their
+ * timeout_ms is sized from it, {@link RequestDeadlines}); a request that still times out while held is an
+ * infrastructure failure (the host was too slow for the hold), not a protocol one.
  */
 @Epic("end to end")
 @Feature("three VMs share one mediator")
@@ -53,8 +58,14 @@ import org.junit.jupiter.api.Test;
         deviceTimeoutMs = SharedMediatorIT.DEVICE_TIMEOUT_MS)
 class SharedMediatorIT {
     static final int ROUNDS = 3;
-    /** The devices' reply deadline, and the agents' too (see {@link #start}). */
-    static final int DEVICE_TIMEOUT_MS = 60000;
+    /**
+     * The longest the test holds a queued request in the paused scheduler: while a-low's request waits, the other two
+     * agents start (a JVM each, seconds under TCG, a minute and more on a loaded host). The devices' timeout_ms and
+     * from it the agents' --timeout-ms and every host deadline derive from it ({@link RequestDeadlines}).
+     */
+    static final int HOLD_MS = 240_000;
+    /** The devices' reply deadline: the hold plus a released request's service time. */
+    static final int DEVICE_TIMEOUT_MS = HOLD_MS + RequestDeadlines.SERVICE_MS;
 
     @Test
     @DisplayName("scheduling order reported by the mediator follows the VMs' priorities")
@@ -77,37 +88,66 @@ class SharedMediatorIT {
                         }
                     });
         }
+        RequestDeadlines deadlines = aLow.agent().deadlines();
         for (int round = 1; round <= ROUNDS; round++) {
             int requestId = 1000 + round;
             int r = round;
             Reporting.doStep("round " + round + ": hold the workers, queue one request from each VM, release", () -> {
-                m.pauseScheduling();
                 List<CompletableFuture<AgentRun>> runs = new ArrayList<>();
-                try {
+                long heldMs;
+                // a hold that releases itself before the devices could give up on a held request
+                try (MediatorHandle.Hold hold = mediator.hold(deadlines.maxHold())) {
                     // a-low first, and queued before a-high even starts: a FIFO scheduler would run it first
                     runs.add(start(aLow, r, requestId));
-                    if (!m.awaitQueued(1, Duration.ofSeconds(60))) {
-                        throw new MediatorFailure("round " + r + ": a-low's request never was queued");
+                    if (!m.awaitQueued(1, deadlines.maxHold())) {
+                        throw new InfrastructureFailure("round " + r + ": a-low's request_id=" + requestId
+                                + " was not queued within the longest hold " + deadlines.maxHold() + " ("
+                                + deadlines.describe() + ")");
                     }
                     runs.add(start(aHigh, r, requestId));
                     runs.add(start(bHigh, r, requestId));
-                    if (!m.awaitQueued(3, Duration.ofSeconds(60))) {
-                        throw new MediatorFailure("round " + r + ": the three requests never were queued together");
+                    boolean queued = m.awaitQueued(3, deadlines.maxHold());
+                    heldMs = hold.held().toMillis();
+                    if (!queued || hold.expired()) {
+                        throw new InfrastructureFailure("round " + r + ": a-high's and b-high's requests were not"
+                                + " queued while the harness held a-low's request_id=" + requestId + " for its"
+                                + " longest hold " + hold.max() + " (" + deadlines.describe()
+                                + "): the host is too slow for this hold");
                     }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new IllegalStateException(e);
-                } finally {
-                    m.resumeScheduling();
                 }
-                for (CompletableFuture<AgentRun> f : runs) {
-                    AgentRun run = f.orTimeout(120, TimeUnit.SECONDS).join();
-                    List<ObjectNode> lines = run.ofType("vector-add");
-                    if (!run.ok()
-                            || lines.isEmpty()
-                            || !lines.get(0).path("correct").booleanValue()) {
+                List<GuestVm> order = List.of(aLow, aHigh, bHigh);
+                for (int i = 0; i < runs.size(); i++) {
+                    GuestVm vm = order.get(i);
+                    AgentRun run = runs.get(i)
+                            .orTimeout(
+                                    vm.agent()
+                                            .commandDeadline()
+                                            .plusMillis(HOLD_MS)
+                                            .toMillis(),
+                                    TimeUnit.MILLISECONDS)
+                            .join();
+                    List<VectorAddResult> lines = run.ofType("vector-add").stream()
+                            .map(VectorAddResult::of)
+                            .toList();
+                    VectorAddResult v = lines.isEmpty() ? null : lines.get(0);
+                    boolean timedOut = v != null && Faults.timedOut(v);
+                    if (timedOut && vm == aLow) {
+                        // the request waited in the queue the harness held: the hold's doing, not the product's
+                        throw new InfrastructureFailure(vm.agent()
+                                .timeoutMessage(
+                                        requestId, "in round " + r + " after the harness held it " + heldMs + " ms"));
+                    }
+                    if (timedOut) {
                         throw new ProtocolFailure(
-                                "round " + r + ": vector-add failed: " + run.diagnostics() + " " + lines);
+                                vm.agent().timeoutMessage(requestId, "in round " + r + " after its release") + ": "
+                                        + v);
+                    }
+                    if (!run.ok() || v == null || !v.correct()) {
+                        throw new ProtocolFailure("round " + r + ": vector-add on VM '" + vm.name() + "' request_id="
+                                + requestId + " failed: " + run.diagnostics() + " " + lines);
                     }
                 }
             });
@@ -169,8 +209,7 @@ class SharedMediatorIT {
     }
 
     private static CompletableFuture<AgentRun> start(GuestVm vm, int seed, int requestId) {
-        // the request waits in the held queue while the other VMs' agents start (seconds each under TCG), so the
-        // agent waits as long as its device does, not its own 10 s default
+        // the agent's --timeout-ms and the host's deadline come from the device's timeout_ms (RequestDeadlines)
         return Reporting.async(
                 "agent-" + vm.name(),
                 () -> vm.agent()
@@ -181,9 +220,7 @@ class SharedMediatorIT {
                                 "--seed",
                                 Integer.toString(seed),
                                 "--request-id",
-                                Integer.toString(requestId),
-                                "--timeout-ms",
-                                Integer.toString(DEVICE_TIMEOUT_MS)));
+                                Integer.toString(requestId)));
     }
 
     /** Position of (vm, request id) in the reported order, -1 if absent. */

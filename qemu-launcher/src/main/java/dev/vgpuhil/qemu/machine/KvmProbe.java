@@ -1,7 +1,7 @@
 package dev.vgpuhil.qemu.machine;
 
 import dev.vgpuhil.common.BoundProcesses;
-import dev.vgpuhil.common.MoreFiles;
+import dev.vgpuhil.common.OwnedDirs;
 import dev.vgpuhil.common.Setting;
 import dev.vgpuhil.qemu.QemuBinary;
 import java.io.IOException;
@@ -114,7 +114,7 @@ public final class KvmProbe {
         Path dir = null;
         Process p = null;
         try {
-            dir = Files.createTempDirectory("vgpu-kvm-probe-");
+            dir = OwnedDirs.temp("kvmprobe");
             Path fw = dir.resolve("kvm-probe.bin");
             Files.write(fw, firmware());
             Path err = dir.resolve("stderr");
@@ -197,7 +197,7 @@ public final class KvmProbe {
                 BoundProcesses.kill(p, Duration.ofSeconds(5));
             }
             if (dir != null) {
-                MoreFiles.deleteTree(dir);
+                OwnedDirs.delete(dir);
             }
         }
     }

@@ -473,7 +473,7 @@ public final class QemuMachine implements AutoCloseable {
                 }
             }
             if (socketDir != null && !socketDir.equals(runDir)) {
-                MoreFiles.deleteTree(socketDir);
+                dev.vgpuhil.common.OwnedDirs.delete(socketDir);
             }
         }
         signal();
@@ -739,6 +739,11 @@ public final class QemuMachine implements AutoCloseable {
     public Path mediatorSocket() {
         requireStarted();
         return spec.mediatorSocket() != null ? spec.mediatorSocket() : socketDir.resolve("mediator.sock");
+    }
+
+    /** The vfio-user servers hosting its devices (empty in-QEMU): a fault test kills one, a report says it died. */
+    public List<dev.vgpuhil.qemu.VfioUserServer> vfioUserServers() {
+        return hosted.servers();
     }
 
     /** How the vgpu-stub devices are hosted (after {@link #start()}); empty without devices. */

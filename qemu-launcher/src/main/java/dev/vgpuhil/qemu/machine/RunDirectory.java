@@ -1,12 +1,10 @@
 package dev.vgpuhil.qemu.machine;
 
+import dev.vgpuhil.common.OwnedDirs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -30,12 +28,10 @@ final class RunDirectory {
     static final String QMP_LOG = "qmp.log";
     static final String INFO = "machine.info";
     static final String QEMU_PID = "qemu.pid";
-    static final String OWNER = "owner.pid";
+    static final String OWNER = OwnedDirs.OWNER;
     static final String SWEPT = "swept.txt";
     /** sun_path is 108 bytes with the NUL; leave room. */
     static final int MAX_SOCKET_PATH = 100;
-
-    private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 
     private RunDirectory() {}
 
@@ -44,30 +40,23 @@ final class RunDirectory {
         return dev.vgpuhil.common.Setting.RUNS_DIR.path().orElseThrow().toAbsolutePath();
     }
 
-    /** Creates a fresh directory (atomically: two JVMs never get the same one) and writes the owner file. */
+    /**
+     * Creates a fresh directory (atomically: two JVMs never get the same one) with the owner file, then prunes the
+     * base to {@link dev.vgpuhil.common.Setting#RUNS_KEEP} run directories (the oldest of dead owners go).
+     */
     static Path create(Path base, String name) throws IOException {
-        Files.createDirectories(base);
-        String stem = sanitize(name) + "-" + LocalDateTime.now().format(STAMP) + "-";
-        for (int n = 1; ; n++) {
-            Path dir = base.resolve(stem + n);
-            try {
-                Files.createDirectory(dir);
-            } catch (FileAlreadyExistsException e) {
-                continue;
-            }
-            writeOwner(dir, ProcessHandle.current());
-            return dir.toAbsolutePath();
-        }
+        Path dir = OwnedDirs.createRunDir(base, name);
+        OwnedDirs.prune(base, keep());
+        return dir;
+    }
+
+    /** {@link dev.vgpuhil.common.Setting#RUNS_KEEP}: how many run directories a base keeps. */
+    static int keep() {
+        return dev.vgpuhil.common.Setting.RUNS_KEEP.integer();
     }
 
     static void writeOwner(Path dir, ProcessHandle owner) throws IOException {
-        long start = owner.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
-        Files.writeString(dir.resolve(OWNER), owner.pid() + " " + start + "\n", StandardCharsets.UTF_8);
-    }
-
-    private static String sanitize(String name) {
-        String s = name.replaceAll("[^A-Za-z0-9_.-]", "_");
-        return s.isEmpty() ? "vm" : s.length() > 40 ? s.substring(0, 40) : s;
+        OwnedDirs.writeOwner(dir, owner);
     }
 
     /** Where the sockets go: the run directory if the paths fit a Unix socket address, else a /tmp directory. */
@@ -75,7 +64,7 @@ final class RunDirectory {
         if (runDir.resolve("serial.sock").toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH) {
             return runDir;
         }
-        Path d = Files.createTempDirectory(Path.of("/tmp"), "vgpu-sock-");
+        Path d = OwnedDirs.temp("sock");
         Files.writeString(runDir.resolve("sockets.txt"), d + "\n");
         return d;
     }
@@ -144,19 +133,7 @@ final class RunDirectory {
     }
 
     private static boolean ownerAlive(long pid, long startMillis) {
-        Optional<ProcessHandle> h = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
-        if (h.isEmpty()) {
-            return false;
-        }
-        if (startMillis == 0) {
-            return true;
-        }
-        // a recycled pid belongs to a process started later than the owner
-        return h.get()
-                .info()
-                .startInstant()
-                .map(i -> Math.abs(i.toEpochMilli() - startMillis) < 2_000)
-                .orElse(true);
+        return OwnedDirs.ownerAlive(pid, startMillis);
     }
 
     /** True if /proc/PID/cmdline is a qemu-system-* with {@code -pidfile <pidFile>}. */

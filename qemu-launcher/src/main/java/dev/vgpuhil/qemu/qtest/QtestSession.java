@@ -2,6 +2,7 @@ package dev.vgpuhil.qemu.qtest;
 
 import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.common.MoreFiles;
+import dev.vgpuhil.common.OwnedDirs;
 import dev.vgpuhil.qemu.QemuBinary;
 import dev.vgpuhil.qemu.machine.CleanupMode;
 import java.io.BufferedReader;
@@ -44,8 +45,7 @@ public final class QtestSession implements AutoCloseable {
     public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(30);
     private static final String EOF = new String("<eof>"); // identity-compared sentinel
     private static final int STDERR_TAIL_LINES = 30;
-    private static final String RUN_DIR_PREFIX = "vgpu-qtest-";
-    private static final String OWNER_FILE = "owner.pid";
+    private static final String RUN_DIR_PREFIX = OwnedDirs.TEMP_PREFIX + "qtest-";
     private static final String QEMU_PID_FILE = "qemu.pid";
 
     private final QemuBinary qemu;
@@ -170,10 +170,9 @@ public final class QtestSession implements AutoCloseable {
             sweepStaleRunDirs();
             Path runDir;
             try {
-                runDir = Files.createTempDirectory(RUN_DIR_PREFIX);
-                Files.writeString(
-                        runDir.resolve(OWNER_FILE), ProcessHandle.current().pid() + "\n");
-            } catch (IOException e) {
+                // marked with this JVM: deleted at close, or by the next JVM's sweep once this one is dead
+                runDir = OwnedDirs.temp("qtest");
+            } catch (java.io.UncheckedIOException e) {
                 throw new QtestException("cannot create a run directory: " + e.getMessage(), null, null, e);
             }
             Path qtestSock = runDir.resolve("qtest.sock");
@@ -258,7 +257,7 @@ public final class QtestSession implements AutoCloseable {
                 }
                 companions.subList(0, companionsStarted).forEach(Companion::close);
                 if (cleanup.deletes(true)) {
-                    MoreFiles.deleteTree(runDir);
+                    OwnedDirs.delete(runDir);
                 }
                 if (e instanceof InterruptedException) {
                     Thread.currentThread().interrupt();
@@ -348,7 +347,7 @@ public final class QtestSession implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         if (cleanup.deletes(false)) {
-            MoreFiles.deleteTree(runDir);
+            OwnedDirs.delete(runDir);
         }
     }
 
@@ -660,7 +659,7 @@ public final class QtestSession implements AutoCloseable {
      * killed here).
      */
     static void sweepStaleRunDirs() {
-        Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+        Path tmp = Path.of("/tmp"); // where OwnedDirs.temp puts them
         try (Stream<Path> dirs = Files.list(tmp)) {
             dirs.filter(d -> d.getFileName().toString().startsWith(RUN_DIR_PREFIX) && Files.isDirectory(d))
                     .forEach(QtestSession::sweepIfStale);
@@ -671,12 +670,11 @@ public final class QtestSession implements AutoCloseable {
 
     private static void sweepIfStale(Path dir) {
         try {
-            Path owner = dir.resolve(OWNER_FILE);
-            if (!Files.exists(owner)) {
+            java.util.Optional<long[]> owner = OwnedDirs.readOwner(dir);
+            if (owner.isEmpty()) {
                 return; // being created right now, or not ours
             }
-            long ownerPid = Long.parseLong(Files.readString(owner).trim());
-            if (ProcessHandle.of(ownerPid).map(ProcessHandle::isAlive).orElse(false)) {
+            if (OwnedDirs.ownerAlive(owner.get()[0], owner.get()[1])) {
                 return;
             }
             Path pidFile = dir.resolve(QEMU_PID_FILE);

@@ -1,0 +1,305 @@
+package dev.vgpuhil.harness.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.common.OwnedDirs;
+import dev.vgpuhil.common.Setting;
+import dev.vgpuhil.harness.Categories;
+import dev.vgpuhil.harness.SshKeys;
+import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.agent.VectorAddResult;
+import dev.vgpuhil.harness.fixtures.HostRegisters;
+import dev.vgpuhil.harness.junit.Faults;
+import dev.vgpuhil.harness.junit.GuestLauncher;
+import dev.vgpuhil.harness.junit.GuestSystem;
+import dev.vgpuhil.harness.junit.GuestVm;
+import dev.vgpuhil.harness.junit.MediatorHandle;
+import dev.vgpuhil.harness.junit.VgpuVm;
+import dev.vgpuhil.harness.junit.Vm;
+import dev.vgpuhil.harness.junit.VmSpec;
+import dev.vgpuhil.harness.junit.WithMediator;
+import dev.vgpuhil.harness.report.InfrastructureFailure;
+import dev.vgpuhil.harness.report.Reporting;
+import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.protocol.SourceTree;
+import dev.vgpuhil.protocol.VgpuProtocol;
+import dev.vgpuhil.qemu.machine.Accelerator;
+import io.qameta.allure.Epic;
+import io.qameta.allure.Feature;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The fault matrix: each fault injected from outside, its defined outcome (from DEVICE.md) within its deadline, and the
+ * report category the harness files it under — infrastructure faults are {@link InfrastructureFailure}s (broken,
+ * "Infrastructure failure"), never a protocol failure. One class VM serves the faults that leave it alive (the
+ * mediator's) and is killed last; the guest panic gets a VM of its own (three boots in all, one on stock QEMU over vfio-user). The mediator restarted
+ * while requests keep coming is {@link ReconnectIT}'s third test.
+ *
+ * <table>
+ *   <caption>faults and outcomes</caption>
+ *   <tr><th>fault</th><th>outcome</th><th>deadline</th></tr>
+ *   <tr><td>mediator SIGSTOP mid-request</td><td>STATUS error + TIMEOUT; after SIGCONT the late reply is discarded,
+ *       the next request DONE</td><td>the device's timeout_ms (the agent's is longer)</td></tr>
+ *   <tr><td>mediator SIGKILL mid-request</td><td>STATUS error + MEDIATOR_UNAVAILABLE; a new mediator is picked up,
+ *       DONE again</td><td>before timeout_ms (else it would read TIMEOUT); the device's reconnect</td></tr>
+ *   <tr><td>guest kernel panic</td><td>QEMU exits (panic=-1, -no-reboot), the mediator unbinds its vm_id, the other VM
+ *       keeps working</td><td>the exit wait, the reconnect deadline</td></tr>
+ *   <tr><td>vfio-user server SIGKILL (stock QEMU)</td><td>QEMU stays up, every BAR0 access fails in it and reads
+ *       all-ones in the guest (STATUS 0xffffffff); the mediator unbinds its vm_id; an infrastructure failure</td><td>the agent's command deadline, the reconnect
+ *       deadline</td></tr>
+ *   <tr><td>QEMU SIGKILL</td><td>the mediator unbinds its vm_id and keeps serving; the harness's next call fails as
+ *       an infrastructure failure</td><td>the reconnect deadline, the agent's command deadline</td></tr>
+ * </table>
+ */
+@Epic("end to end")
+@Feature("fault matrix")
+@WithMediator(childProcess = true)
+@VgpuVm(name = "fm", pool = 'A', priority = "medium", vmId = 400, deviceTimeoutMs = FaultMatrixIT.DEVICE_TIMEOUT_MS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class FaultMatrixIT {
+    /** Short enough to see a TIMEOUT soon, long enough that a hang-up is seen well before it. */
+    static final int DEVICE_TIMEOUT_MS = 8000;
+    /** The device retries its connection on its own; DEVICE.md allows up to 10 s. */
+    static final Duration RECONNECT_DEADLINE = Duration.ofSeconds(30);
+
+    @Test
+    @Order(1)
+    @DisplayName("mediator stopped (SIGSTOP) mid-request: TIMEOUT by the device's deadline, infrastructure, then DONE")
+    void mediatorStoppedMidRequest(GuestVm vm, MediatorHandle mediator) throws Exception {
+        ReconnectIT.awaitDeviceLinked(mediator, vm);
+        Faults.requireCorrect(vm.agent().vectorAdd(16, 10), vm, mediator, "before the fault");
+        long pid = mediator.pid();
+        VectorAddResult r;
+        signal("STOP", pid);
+        try {
+            r = vm.agent().vectorAdd(16, 11).get(0);
+            assertThat(mediator.fault()).get().asString().contains("stopped");
+            expectInfrastructure(r, vm, mediator, "while the mediator was stopped", "is stopped");
+        } finally {
+            signal("CONT", pid);
+        }
+        assertThat(r.status()).as("%s", r).isEqualTo(VgpuProtocol.STATUS_ERROR);
+        assertThat(r.errorCode()).as("the device's own deadline: %s", r).isEqualTo(VgpuProtocol.ERR_TIMEOUT);
+        assertThat(r.timedOut()).as("the agent outwaits its device").isFalse();
+        // the resumed mediator answers the stale request: the device discards that reply, the next request is DONE
+        Faults.requireCorrect(vm.agent().vectorAdd(16, 12, false, 3), vm, mediator, "after SIGCONT");
+    }
+
+    @Test
+    @Order(2)
+    @DisplayName("mediator killed (SIGKILL) mid-request: MEDIATOR_UNAVAILABLE before the deadline, then a new one")
+    void mediatorKilledMidRequest(GuestVm vm, MediatorHandle mediator) throws Exception {
+        mediator.start();
+        ReconnectIT.awaitDeviceLinked(mediator, vm);
+        long pid = mediator.pid();
+        // stopped first, so the request is surely in flight (STATUS busy) when the kill comes
+        signal("STOP", pid);
+        CompletableFuture<List<VectorAddResult>> run =
+                Reporting.async("agent-mid-kill", () -> vm.agent().vectorAdd(16, 20));
+        try {
+            Reporting.doStep(
+                    "await the request in flight (STATUS busy, host view)",
+                    () -> await().atMost(vm.agent().commandDeadline())
+                            .pollInterval(Duration.ofMillis(50))
+                            .until(() -> statusOf(vm) == VgpuProtocol.STATUS_BUSY || run.isDone()));
+        } finally {
+            Reporting.doStep(
+                    "SIGKILL the mediator (pid " + pid + ")",
+                    () -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        }
+        VectorAddResult r = run.get(vm.agent().commandDeadline().toSeconds(), TimeUnit.SECONDS)
+                .get(0);
+        await().atMost(Duration.ofSeconds(10)).until(() -> mediator.fault().isPresent());
+        assertThat(mediator.fault()).get().asString().contains("SIGKILL");
+        expectInfrastructure(r, vm, mediator, "across the mediator's SIGKILL", "SIGKILL");
+        assertThat(r.status()).as("%s", r).isEqualTo(VgpuProtocol.STATUS_ERROR);
+        assertThat(r.errorCode())
+                .as("the hang-up, seen before timeout_ms: %s", r)
+                .isEqualTo(VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE);
+
+        Reporting.doStep("start a new mediator on the same socket", mediator::start);
+        ReconnectIT.awaitDeviceLinked(mediator, vm);
+        Faults.requireCorrect(vm.agent().vectorAdd(16, 21, false, 3), vm, mediator, "with the new mediator");
+    }
+
+    @Test
+    @Order(3)
+    @VgpuVm(name = "panic", pool = 'B', priority = "low", vmId = 401, perClass = false)
+    @DisplayName("guest kernel panic: QEMU ends, the mediator unbinds it, the other VM keeps working; infrastructure")
+    void guestKernelPanic(@Vm("panic") GuestVm panic, @Vm("fm") GuestVm other, MediatorHandle mediator) {
+        mediator.start();
+        ReconnectIT.awaitDeviceLinked(mediator, panic);
+        Faults.requireCorrect(panic.agent().vectorAdd(8, 30), panic, mediator, "before the panic");
+        Reporting.async("sysrq-crash", () -> {
+            try {
+                return panic.shell().exec("echo c > /proc/sysrq-trigger", Duration.ofSeconds(30));
+            } catch (RuntimeException e) {
+                return null; // the guest is gone before it can answer
+            }
+        });
+        Reporting.doStep(
+                "await QEMU's exit (panic=-1 reboots, -no-reboot ends QEMU)",
+                () -> panic.machine().waits(Duration.ofSeconds(120)).forExit());
+        assertThat(panic.fault()).get().asString().contains("panicked", "Kernel panic");
+        assertThatThrownBy(() ->
+                        Faults.guarded(panic, mediator, () -> panic.agent().vectorAdd(8, 31)))
+                .isInstanceOf(InfrastructureFailure.class)
+                .satisfies(
+                        e -> assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+        Reporting.doStep(
+                "await the mediator unbinding vm_id 401",
+                () -> await().atMost(RECONNECT_DEADLINE)
+                        .pollInterval(Duration.ofMillis(200))
+                        .until(() -> !mediator.boundVms().contains(401L)));
+        Faults.requireCorrect(other.agent().vectorAdd(8, 32), other, mediator, "on the other VM after the panic");
+    }
+
+    @Test
+    @Order(4)
+    @DisplayName("vfio-user server killed: the device is gone for the guest, infrastructure; QEMU stopped cleanly")
+    void vfioUserServerKilled(MediatorHandle mediator) throws Exception {
+        mediator.start();
+        Path stock = stockQemu();
+        Path keyDir = OwnedDirs.temp("ssh");
+        GuestVm vm = Reporting.step(
+                "boot VM 'vfio-user' on stock QEMU " + stock,
+                () -> GuestLauncher.boot(
+                        VmSpec.simple("vfio-user", 'B', "high", 402, true).withQemu(stock.toString()),
+                        mediator.socketPath(),
+                        GuestSystem.ci(GuestImage.locate()),
+                        SshKeys.generate(keyDir),
+                        Agent.localJar(),
+                        Accelerator.AUTO));
+        try {
+            assertThat(vm.machine().vfioUserServers()).hasSize(1);
+            ReconnectIT.awaitDeviceLinked(mediator, vm);
+            Faults.requireCorrect(vm.agent().vectorAdd(8, 50), vm, mediator, "before the fault");
+            Process server = vm.machine().vfioUserServers().get(0).process();
+            Reporting.doStep("SIGKILL the vfio-user server (pid " + server.pid() + ")", () -> {
+                server.destroyForcibly();
+                try {
+                    assertThat(server.waitFor(10, TimeUnit.SECONDS)).isTrue();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertThat(vm.fault()).get().asString().contains("vfio-user server", "SIGKILL");
+            // QEMU stays up; every BAR0 access fails in it ("Broken pipe" on its stderr) and reads as all-ones in
+            // the guest, so the agent sees STATUS 0xffffffff; the harness calls that infrastructure
+            java.util.concurrent.atomic.AtomicReference<List<VectorAddResult>> after =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            assertThatThrownBy(() -> Faults.guarded(vm, mediator, () -> {
+                        after.set(vm.agent().vectorAdd(8, 51));
+                        Reporting.attachText(
+                                "vector-add after the server's death",
+                                after.get().toString());
+                        Faults.requireCorrect(after.get(), vm, mediator, "after the server's death");
+                        return after.get();
+                    }))
+                    .isInstanceOf(InfrastructureFailure.class)
+                    .hasMessageContaining("vfio-user server")
+                    .satisfies(e ->
+                            assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+            Reporting.doStep(
+                    "await the mediator unbinding vm_id 402",
+                    () -> await().atMost(RECONNECT_DEADLINE)
+                            .pollInterval(Duration.ofMillis(200))
+                            .until(() -> !mediator.boundVms().contains(402L)));
+            Reporting.attachText(
+                    "VM 'vfio-user' QEMU after the server's death",
+                    "running: " + vm.isRunning() + ", exit: " + vm.machine().exitStatus() + "\nstderr:\n"
+                            + vm.machine().stderrTail(20));
+            assertThat(vm.isRunning()).as("QEMU outlives its device server").isTrue();
+            assertThat(after.get()).as("the agent still reports").isNotEmpty();
+            assertThat(after.get().get(0).status())
+                    .as("STATUS of a vanished device reads all-ones")
+                    .isEqualTo(-1);
+            assertThat(vm.machine().stderr()).contains("Broken pipe");
+        } finally {
+            vm.close();
+            OwnedDirs.delete(keyDir);
+        }
+    }
+
+    /** {@code vgpu.qemu.stock}, else images/build-stock-qemu.sh's (cached; the first build needs root). */
+    static Path stockQemu() throws Exception {
+        java.util.Optional<String> given = Setting.QEMU_STOCK.value();
+        if (given.isPresent()) {
+            return Path.of(given.get());
+        }
+        Path script = SourceTree.path("images", "build-stock-qemu.sh");
+        BoundProcesses.Result r = BoundProcesses.run(List.of("bash", script.toString()), Duration.ofMinutes(30));
+        String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
+        assertThat(r.exitCode()).as("%s: %s", script, r.stderrTail(20)).isZero();
+        return Path.of(last);
+    }
+
+    @Test
+    @Order(5)
+    @DisplayName("QEMU killed (SIGKILL): the mediator unbinds it and keeps serving; the next call is infrastructure")
+    void qemuKilled(GuestVm vm, MediatorHandle mediator) {
+        mediator.start();
+        ReconnectIT.awaitDeviceLinked(mediator, vm);
+        Reporting.doStep("SIGKILL QEMU (pid " + vm.machine().pid() + ")", vm.machine()::kill);
+        assertThat(vm.machine().exitStatus()).get().asString().contains("SIGKILL");
+        assertThat(vm.fault()).get().asString().contains("SIGKILL");
+        assertThatThrownBy(() -> Faults.guarded(vm, mediator, () -> vm.agent().vectorAdd(8, 40)))
+                .isInstanceOf(InfrastructureFailure.class)
+                .hasMessageContaining("QEMU pid " + vm.machine().pid())
+                .satisfies(
+                        e -> assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+        Reporting.doStep(
+                "await the mediator unbinding vm_id 400",
+                () -> await().atMost(RECONNECT_DEADLINE)
+                        .pollInterval(Duration.ofMillis(200))
+                        .until(() -> !mediator.boundVms().contains(400L)));
+        assertThat(mediator.fault()).as("the mediator outlives its client").isEmpty();
+        assertThat(mediator.stats().path("pid").asLong()).isEqualTo(mediator.pid());
+    }
+
+    /** The harness files a failed result during the fault as an infrastructure failure, never a protocol one. */
+    private static void expectInfrastructure(
+            VectorAddResult r, GuestVm vm, MediatorHandle mediator, String when, String cause) {
+        assertThatThrownBy(() -> Faults.requireCorrect(List.of(r), vm, mediator, when))
+                .isInstanceOf(InfrastructureFailure.class)
+                .hasMessageContaining(cause)
+                .hasMessageContaining("VM '" + vm.name() + "'")
+                .satisfies(
+                        e -> assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+    }
+
+    private static void signal(String sig, long pid) {
+        Reporting.doStep("SIG" + sig + " the mediator (pid " + pid + ")", () -> {
+            try {
+                BoundProcesses.Result res =
+                        BoundProcesses.run(List.of("kill", "-" + sig, Long.toString(pid)), Duration.ofSeconds(10));
+                assertThat(res.exitCode()).as(res.stderr()).isZero();
+            } catch (Exception e) {
+                throw new IllegalStateException("kill -" + sig + " " + pid, e);
+            }
+        });
+    }
+
+    private static long statusOf(GuestVm vm) {
+        for (Map<String, Long> regs : HostRegisters.dump(vm.machine()).values()) {
+            Long s = regs.get("STATUS");
+            if (s != null) {
+                return s;
+            }
+        }
+        return -1;
+    }
+}
