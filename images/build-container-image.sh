@@ -44,6 +44,11 @@ current_hash() { docker image inspect -f '{{index .Config.Labels "dev.vgpuhil.ha
 import_root() {
     local dir=$1 ref=$2 hash=$3 inputs=$4 entry=$5
     log "docker import $dir as $ref (hash $hash)"
+    # the stale builds of this name go (their h- tags; an image a container still uses stays until that ends)
+    local old
+    for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "${ref%:*}" | grep ':h-' || true); do
+        docker rmi "$old" >/dev/null 2>&1 || true
+    done
     tar -C "$dir" --numeric-owner -cf - . | docker import \
         --change "LABEL dev.vgpuhil.hash=$hash" \
         --change "LABEL dev.vgpuhil.inputs=\"$inputs\"" \
@@ -58,7 +63,8 @@ mediator_lite() {
     [ -n "$version" ] || die "mediator-lite needs --version V"
     local jdk; jdk=$(dirname "$(dirname "$(readlink -f "$(command -v jlink || echo /usr/lib/jvm/java-17-openjdk-amd64/bin/jlink)")")")
     [ -x "$jdk/bin/jlink" ] || die "no jlink (apt-get install openjdk-17-jdk-headless)"
-    local modules=java.base,java.logging,java.management,jdk.unsupported,java.naming
+    # jdeps --print-module-deps on the jar, less java.desktop (Jackson's optional java.beans support); jdk.net: SO_PEERCRED
+    local modules=java.base,java.logging,java.management,java.naming,java.sql,jdk.net,jdk.unsupported
     local jdk_version; jdk_version=$("$jdk/bin/java" -version 2>&1 | head -n1 | tr -d '"')
     local jar_sha; jar_sha=$(sha256sum < "$jar" | cut -c1-16)
     local inputs="script=$self_hash jar=$jar_sha jdk=$jdk_version modules=$modules"

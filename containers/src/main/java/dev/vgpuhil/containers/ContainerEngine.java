@@ -2,6 +2,7 @@ package dev.vgpuhil.containers;
 
 import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.model.Info;
+import dev.vgpuhil.common.Setting;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Field;
 import java.util.Map;
@@ -84,7 +85,10 @@ public final class ContainerEngine {
      * client (which would start Ryuk) has the same effect.
      */
     private static void withoutRyuk() {
-        if (Boolean.parseBoolean(System.getenv("TESTCONTAINERS_RYUK_DISABLED"))) {
+        if (Setting.TESTCONTAINERS_RYUK_DISABLED
+                .value()
+                .map(Boolean::parseBoolean)
+                .orElse(false)) {
             return;
         }
         try {

@@ -1,7 +1,10 @@
 package dev.vgpuhil.containers;
 
 import com.github.dockerjava.api.exception.NotFoundException;
+import com.github.dockerjava.api.model.AccessMode;
+import com.github.dockerjava.api.model.Bind;
 import com.github.dockerjava.api.model.DeviceRequest;
+import com.github.dockerjava.api.model.Volume;
 import dev.vgpuhil.protocol.Frame;
 import dev.vgpuhil.protocol.VgpuProtocol;
 import java.io.IOException;
@@ -20,7 +23,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import org.testcontainers.containers.BindMode;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.containers.wait.strategy.AbstractWaitStrategy;
 import org.testcontainers.utility.DockerImageName;
@@ -141,7 +143,6 @@ public final class ContainerMediator implements AutoCloseable {
         Files.deleteIfExists(spec.socket()); // a stale file of a killed incarnation
         GenericContainer<?> c = new GenericContainer<>(DockerImageName.parse(spec.image()))
                 .withNetworkMode("none")
-                .withFileSystemBind(spec.dir().toString(), spec.dir().toString(), BindMode.READ_WRITE)
                 .withEnv(SOCKET_ENV, spec.socket().toString())
                 .withEnv(spec.env())
                 .withLabels(ContainerReaper.labels())
@@ -155,6 +156,15 @@ public final class ContainerMediator implements AutoCloseable {
                 })
                 .withCreateContainerCmdModifier(cc -> {
                     cc.withUser(user);
+                    // the bind here, not by withFileSystemBind: that makes Testcontainers check that mounting works
+                    // by running alpine, which it would pull
+                    List<Bind> binds = new ArrayList<>();
+                    if (cc.getHostConfig().getBinds() != null) {
+                        binds.addAll(List.of(cc.getHostConfig().getBinds()));
+                    }
+                    binds.add(new Bind(
+                            spec.dir().toString(), new Volume(spec.dir().toString()), AccessMode.rw));
+                    cc.getHostConfig().withBinds(binds);
                     if (spec.gpus()) {
                         cc.getHostConfig()
                                 .withDeviceRequests(List.of(new DeviceRequest()
@@ -215,20 +225,11 @@ public final class ContainerMediator implements AutoCloseable {
                 + " within " + spec.readyTimeout() + " (" + last + "); log:\n" + logTail(20));
     }
 
-    /** One HELLO on a fresh connection; the reply frame. */
+    /** One HELLO on a fresh connection; the reply frame. Connect and reply both within {@code timeout}. */
     static Frame hello(Path socket, Duration timeout) throws IOException {
         try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            ch.connect(UnixDomainSocketAddress.of(socket));
-            ch.write(ByteBuffer.wrap(Frame.of(
-                            VgpuProtocol.MSG_HELLO,
-                            READY_VM_ID,
-                            VgpuProtocol.POOL_A,
-                            VgpuProtocol.PRIORITY_LOW,
-                            0,
-                            0,
-                            null)
-                    .encode()));
-            // a Unix channel has no read timeout: a timer closes it at the deadline (a mediator that never answers)
+            // a Unix channel has no timeouts: a timer closes it at the deadline (a full backlog blocks connect, a
+            // mediator that never answers blocks the read)
             var timer = java.util.concurrent.CompletableFuture.runAsync(
                     () -> {
                         try {
@@ -240,6 +241,16 @@ public final class ContainerMediator implements AutoCloseable {
                     java.util.concurrent.CompletableFuture.delayedExecutor(
                             timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS));
             try {
+                ch.connect(UnixDomainSocketAddress.of(socket));
+                ch.write(ByteBuffer.wrap(Frame.of(
+                                VgpuProtocol.MSG_HELLO,
+                                READY_VM_ID,
+                                VgpuProtocol.POOL_A,
+                                VgpuProtocol.PRIORITY_LOW,
+                                0,
+                                0,
+                                null)
+                        .encode()));
                 return Frame.readFrom(ch);
             } catch (dev.vgpuhil.protocol.FrameException e) {
                 throw new IOException("bad reply to HELLO: " + e.getMessage(), e);

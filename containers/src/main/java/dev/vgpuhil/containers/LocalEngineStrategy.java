@@ -1,5 +1,6 @@
 package dev.vgpuhil.containers;
 
+import dev.vgpuhil.common.Setting;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,7 +33,7 @@ public final class LocalEngineStrategy extends DockerClientProviderStrategy {
 
     @Override
     protected boolean isApplicable() {
-        return System.getenv("DOCKER_HOST") == null && Files.exists(SOCKET);
+        return Setting.DOCKER_HOST.value().isEmpty() && Files.exists(SOCKET);
     }
 
     @Override
@@ -47,7 +48,9 @@ public final class LocalEngineStrategy extends DockerClientProviderStrategy {
 
     @Override
     public synchronized String getDockerHostIpAddress() {
-        String override = System.getenv("TESTCONTAINERS_HOST_OVERRIDE");
-        return override == null || override.isBlank() ? "localhost" : override;
+        return Setting.TESTCONTAINERS_HOST_OVERRIDE
+                .value()
+                .filter(h -> !h.isBlank())
+                .orElse("localhost");
     }
 }

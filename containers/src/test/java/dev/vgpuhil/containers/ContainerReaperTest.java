@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Without Ryuk the harness reaps its own containers: a SIGKILLed JVM leaves its container behind, and the next JVM's
- * first use of the engine removes it; an orderly exit removes it by the shutdown hook. Real engine, real child JVMs.
+ * first use of the engine removes it; an orderly exit removes it by the shutdown hook. Real engine, real child JVMs,
+ * started without Testcontainers' environment variables, as a user's project's JVM may be.
  */
 class ContainerReaperTest {
     /** One budget per child: JVM start, Testcontainers' client, the probe image (cached), one container. */
@@ -34,9 +35,13 @@ class ContainerReaperTest {
 
     private static Process child(String mode) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        return BoundProcesses.start(new ProcessBuilder(
+        ProcessBuilder pb = new ProcessBuilder(
                         java, "-cp", System.getProperty("java.class.path"), ReaperProbe.class.getName(), mode)
-                .redirectErrorStream(true));
+                .redirectErrorStream(true);
+        // as a user's JVM: without the two variables this project's Surefire sets (vgpu-containers copes alone)
+        pb.environment().remove("TESTCONTAINERS_RYUK_DISABLED");
+        pb.environment().remove("TESTCONTAINERS_HOST_OVERRIDE");
+        return BoundProcesses.start(pb);
     }
 
     /** The first line of the child's output that starts with {@code prefix}, within the child's budget. */
