@@ -36,6 +36,10 @@ public final class ContainerQemu {
             List.of("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/var/lib/dpkg");
 
     private static final AtomicInteger COUNT = new AtomicInteger();
+    /** $1 the owner JVM's pid, then QEMU's command line. dash reaps QEMU while waiting for sleep, so kill -0 ends. */
+    static final String WATCHDOG = "o=$1; shift; \"$@\" & q=$!; trap 'kill -TERM $q 2>/dev/null' TERM INT HUP; "
+            + "while kill -0 $q 2>/dev/null; do kill -0 $o 2>/dev/null || kill -KILL $q 2>/dev/null; sleep 0.2; done; "
+            + "wait $q";
 
     private ContainerQemu() {}
 
@@ -72,7 +76,12 @@ public final class ContainerQemu {
         if (workDir != null) {
             c.addAll(List.of("-w", workDir.toAbsolutePath().toString()));
         }
-        c.add(image);
+        // QEMU under a watchdog that shares the host's pid namespace: it SIGKILLs QEMU within 0.2 s of this JVM's
+        // death (a SIGKILLed JVM takes only the container's client with it), passes SIGTERM on, exits with QEMU's
+        // status; --rm then removes the container. The image's own entry point (QEMU and its -L) comes after.
+        c.addAll(List.of("--entrypoint", "/bin/sh", image, "-c", WATCHDOG, "vgpu-qemu-watchdog"));
+        c.add(Long.toString(ProcessHandle.current().pid()));
+        c.addAll(entrypoint(image));
         c.addAll(args);
         ContainerReaper.register(name);
         return new Launch(List.copyOf(c), name);
@@ -117,6 +126,19 @@ public final class ContainerQemu {
             }
         }
         return out;
+    }
+
+    /** The image's entry point (QEMU and its firmware directories), read from the local image. */
+    static List<String> entrypoint(String image) {
+        String[] e = dev.vgpuhil.containers.ContainerEngine.client()
+                .inspectImageCmd(image)
+                .exec()
+                .getConfig()
+                .getEntrypoint();
+        if (e == null || e.length == 0) {
+            throw new IllegalStateException("the image " + image + " has no entry point (its QEMU)");
+        }
+        return List.of(e);
     }
 
     private static boolean system(Path p) {
