@@ -36,6 +36,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 docker info >/dev/null 2>&1 || die "no container engine answers \`docker info\` (bin/vgpu-hil setup starts one as root)"
+# one builder at a time on this machine (two test JVMs may want the same image at once)
+lock_dir="${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil"; mkdir -p "$lock_dir"
+exec 8>"$lock_dir/.container-images.lock"
+flock -w 1200 8 || die "timed out waiting for $lock_dir/.container-images.lock"
 
 # current_hash REF: the dev.vgpuhil.hash label of the local image REF, empty when there is none
 current_hash() { docker image inspect -f '{{index .Config.Labels "dev.vgpuhil.hash"}}' "$1" 2>/dev/null || true; }

@@ -145,6 +145,8 @@ public final class ContainerMediator implements AutoCloseable {
                 .withNetworkMode("none")
                 .withEnv(SOCKET_ENV, spec.socket().toString())
                 .withEnv(spec.env())
+                // what the NVIDIA runtime injects for a device request: the driver's compute libraries (libcuda)
+                .withEnv(spec.gpus() ? Map.of("NVIDIA_DRIVER_CAPABILITIES", "compute,utility") : Map.of())
                 .withLabels(ContainerReaper.labels())
                 .withCommand(cmd.toArray(String[]::new))
                 .withLogConsumer(f -> append(f.getUtf8String()))
