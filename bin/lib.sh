@@ -50,3 +50,29 @@ cache_publish() {
     fi
     mv -T "$built" "$entry"
 }
+
+# ensure_container_engine: a container engine that answers `docker info`. When none does and we are root, installs
+# Debian's docker.io and starts dockerd without any network of its own (--bridge=none --iptables=false: containers
+# use network none or host), its log in the cache; waits up to 60 s for it. As an ordinary user only says so (the
+# container tests then skip, naming the reason). Returns 1 when there is no engine afterwards.
+ensure_container_engine() {
+    local cache=${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil
+    docker info >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" != 0 ]; then
+        log "no container engine answers \`docker info\`; the container tests will be skipped (as root: bin/vgpu-hil setup)"
+        return 1
+    fi
+    ensure_packages docker.io
+    if ! pgrep -x dockerd >/dev/null; then
+        mkdir -p "$cache/docker"
+        log "starting dockerd --bridge=none --iptables=false (log: $cache/docker/dockerd.log)"
+        setsid dockerd --bridge=none --iptables=false >>"$cache/docker/dockerd.log" 2>&1 </dev/null &
+    fi
+    local i
+    for i in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && { log "container engine: $(docker version -f '{{.Server.Version}}' 2>/dev/null)"; return 0; }
+        sleep 1
+    done
+    log "dockerd did not answer within 60 s (log: $cache/docker/dockerd.log); the container tests will be skipped"
+    return 1
+}

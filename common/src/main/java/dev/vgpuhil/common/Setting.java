@@ -146,7 +146,27 @@ public enum Setting {
             "vgpu.soak.duration",
             null,
             "20s",
-            "how long SoakIT keeps its three VMs busy (seconds, or 90s, 5m, 1h); bin/vgpu-hil nightly sets 1h");
+            "how long SoakIT keeps its three VMs busy (seconds, or 90s, 5m, 1h); bin/vgpu-hil nightly sets 1h"),
+    // ---- containers (vgpu-containers): Testcontainers' and the engine's own variables, read where they decide
+    DOCKER_HOST(
+            null,
+            "DOCKER_HOST",
+            null,
+            "the container engine's own setting; unset: the local engine's /var/run/docker.sock (vgpu-containers'"
+                    + " strategy, containers reached on localhost)"),
+    TESTCONTAINERS_HOST_OVERRIDE(
+            null,
+            "TESTCONTAINERS_HOST_OVERRIDE",
+            "localhost",
+            "Testcontainers' own setting (environment only): the host containers are reached on; the project's"
+                    + " Surefire/Failsafe set it, vgpu-containers uses localhost without it"),
+    TESTCONTAINERS_RYUK_DISABLED(
+            null,
+            "TESTCONTAINERS_RYUK_DISABLED",
+            "true",
+            "Testcontainers' own setting (environment only): no Ryuk (its image cannot be pulled); the project's"
+                    + " Surefire/Failsafe set it, and vgpu-containers turns Ryuk off without it (its ContainerReaper"
+                    + " labels and reaps every container)");
 
     private final String property;
     private final String env;

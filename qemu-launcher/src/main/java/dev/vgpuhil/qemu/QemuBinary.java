@@ -47,6 +47,8 @@ public final class QemuBinary {
     private final List<Path> firmwareDirs;
     private final List<String> accelerators;
     private final boolean hasVfioUserPci;
+    /** The image it runs in ({@link ContainerQemu}); null for a binary on this host. */
+    private final dev.vgpuhil.containers.BuiltImage image;
 
     private QemuBinary(
             Path path,
@@ -55,7 +57,9 @@ public final class QemuBinary {
             String vgpuStubProperties,
             List<Path> firmwareDirs,
             List<String> accelerators,
-            boolean hasVfioUserPci) {
+            boolean hasVfioUserPci,
+            dev.vgpuhil.containers.BuiltImage image) {
+        this.image = image;
         this.path = path;
         this.hasVfioUserPci = hasVfioUserPci;
         this.accelerators = List.copyOf(accelerators);
@@ -124,6 +128,16 @@ public final class QemuBinary {
 
     /** {@link #probeAnyQemu(Path)} with a deadline for each probe run of the binary. */
     public static QemuBinary probeAnyQemu(Path binary, Duration probeDeadline) {
+        if (ContainerQemu.isContainerSpec(binary.toString())) {
+            dev.vgpuhil.containers.BuiltImage img;
+            try {
+                img = ContainerQemu.image(binary.toString());
+            } catch (RuntimeException e) {
+                throw new QemuBinaryException(
+                        "QEMU " + binary + " runs in a container image, which is not available: " + e.getMessage(), e);
+            }
+            return probeAnyQemu(binary, img, probeDeadline);
+        }
         Path abs = binary.toAbsolutePath().normalize();
         if (!Files.exists(abs)) {
             throw new QemuBinaryException("QEMU binary " + abs + " does not exist");
@@ -131,21 +145,29 @@ public final class QemuBinary {
         if (!Files.isRegularFile(abs) || !Files.isExecutable(abs)) {
             throw new QemuBinaryException("QEMU binary " + abs + " is not an executable file");
         }
-        BoundProcesses.Result v = runProbe(abs, probeDeadline, "--version");
+        return probeAnyQemu(abs, null, probeDeadline);
+    }
+
+    private static QemuBinary probeAnyQemu(Path abs, dev.vgpuhil.containers.BuiltImage image, Duration probeDeadline) {
+        QemuBinary target = new QemuBinary(abs, "", false, "", List.of(), List.of(), false, image);
+        BoundProcesses.Result v = runProbe(target, probeDeadline, "--version");
         String first = v.stdout().strip().lines().findFirst().orElse("");
         if (v.exitCode() != 0 || !first.startsWith("QEMU emulator version")) {
             throw new QemuBinaryException(abs + " is not a QEMU binary: `--version` exited " + v.exitCode()
                     + " and printed \"" + first + "\" instead of \"QEMU emulator version ...\"");
         }
         // `-device X,help` exits 0 either way; the device exists iff it prints its option list.
-        BoundProcesses.Result d = runProbe(abs, probeDeadline, "-machine", "none", "-device", DEVICE + ",help");
+        BoundProcesses.Result d = runProbe(target, probeDeadline, "-machine", "none", "-device", DEVICE + ",help");
         boolean has = d.stdout().startsWith(DEVICE + " options:");
         BoundProcesses.Result vu =
-                runProbe(abs, probeDeadline, "-machine", "none", "-device", VfioUserServer.QEMU_DEVICE + ",help");
+                runProbe(target, probeDeadline, "-machine", "none", "-device", VfioUserServer.QEMU_DEVICE + ",help");
         boolean hasVfioUser = vu.stdout().startsWith(VfioUserServer.QEMU_DEVICE + " options:");
-        List<Path> fw = DEBIAN_FIRMWARE_DIRS.stream().filter(Files::isDirectory).toList();
+        // a container's firmware is its image's (its entry point passes -L); host directories would not be there
+        List<Path> fw = image != null
+                ? List.of()
+                : DEBIAN_FIRMWARE_DIRS.stream().filter(Files::isDirectory).toList();
         // "Accelerators supported in QEMU binary:" then one name per line
-        List<String> accels = new ArrayList<>(runProbe(abs, probeDeadline, "-accel", "help")
+        List<String> accels = new ArrayList<>(runProbe(target, probeDeadline, "-accel", "help")
                 .stdout()
                 .lines()
                 .skip(1)
@@ -156,7 +178,8 @@ public final class QemuBinary {
         // ask for it by name: QEMU says "invalid accelerator qtest" iff it is not built in (or its module,
         // accel-qtest-*.so, is missing, as in Debian's packages); otherwise it only complains about "help".
         if (!accels.contains(QTEST_ACCEL)) {
-            BoundProcesses.Result q = runProbe(abs, probeDeadline, "-machine", "none", "-accel", QTEST_ACCEL + ",help");
+            BoundProcesses.Result q =
+                    runProbe(target, probeDeadline, "-machine", "none", "-accel", QTEST_ACCEL + ",help");
             String out = q.stdout() + q.stderr();
             if (!out.contains("invalid accelerator") && out.contains(QTEST_ACCEL)) {
                 accels.add(QTEST_ACCEL);
@@ -169,20 +192,51 @@ public final class QemuBinary {
                 has ? d.stdout() : "",
                 fw,
                 accels,
-                hasVfioUser);
+                hasVfioUser,
+                image);
     }
 
-    private static BoundProcesses.Result runProbe(Path binary, Duration deadline, String... args) {
+    private static BoundProcesses.Result runProbe(QemuBinary binary, Duration deadline, String... args) {
         List<String> cmd = new ArrayList<>();
-        cmd.add(binary.toString());
+        cmd.add(binary.path().toString());
         Collections.addAll(cmd, args);
+        Launch l = binary.launch(cmd, null);
         try {
-            return BoundProcesses.run(cmd, deadline);
+            return BoundProcesses.run(l.command(), deadline);
         } catch (IOException e) {
-            throw new QemuBinaryException("cannot run " + cmd + ": " + e.getMessage(), e);
+            throw new QemuBinaryException("cannot run " + l.command() + ": " + e.getMessage(), e);
         } catch (TimeoutException e) {
-            throw new QemuBinaryException("probe of " + binary + " hung: " + e.getMessage(), e);
+            throw new QemuBinaryException("probe of " + binary.path() + " hung: " + e.getMessage(), e);
+        } finally {
+            l.reap();
         }
+    }
+
+    /**
+     * How a command line whose argv[0] is this binary runs: as it is on this host, or as {@code docker run} of the
+     * image ({@link ContainerQemu}); {@link Launch#reap()} after the process ended removes a container left behind.
+     */
+    public Launch launch(List<String> command, Path workDir) {
+        if (image == null) {
+            return new Launch(List.copyOf(command), null);
+        }
+        ContainerQemu.Launch c = ContainerQemu.launch(image.ref(), command, workDir);
+        return new Launch(c.command(), c.name());
+    }
+
+    /** A command to run and, for a QEMU in a container, the container's name. */
+    public record Launch(List<String> command, String container) {
+        /** Removes the container if its client was killed before QEMU ended; nothing for a host binary. */
+        public void reap() {
+            if (container != null) {
+                ContainerQemu.reap(container);
+            }
+        }
+    }
+
+    /** The image this QEMU runs in; empty for a binary on this host. */
+    public java.util.Optional<dev.vgpuhil.containers.BuiltImage> image() {
+        return java.util.Optional.ofNullable(image);
     }
 
     private static Path fromBuildScript() {
@@ -296,7 +350,8 @@ public final class QemuBinary {
     public QemuBinary withFirmwareDir(Path dir) {
         List<Path> dirs = new ArrayList<>(firmwareDirs);
         dirs.add(dir);
-        return new QemuBinary(path, version, hasVgpuStub, vgpuStubProperties, dirs, accelerators, hasVfioUserPci);
+        return new QemuBinary(
+                path, version, hasVgpuStub, vgpuStubProperties, dirs, accelerators, hasVfioUserPci, image);
     }
 
     /** {@code -L dir} for every firmware directory. */
@@ -311,8 +366,9 @@ public final class QemuBinary {
 
     @Override
     public String toString() {
-        return "QEMU " + version + " at " + path + " (" + (hasVgpuStub ? "with " : "without ") + DEVICE
-                + (hasVfioUserPci ? ", with " : ", without ") + VfioUserServer.QEMU_DEVICE + ")";
+        return "QEMU " + version + " at " + path + (image == null ? "" : " in " + image.ref()) + " ("
+                + (hasVgpuStub ? "with " : "without ") + DEVICE + (hasVfioUserPci ? ", with " : ", without ")
+                + VfioUserServer.QEMU_DEVICE + ")";
     }
 
     /** The binary is missing, unusable or cannot host the vgpu-stub device. */

@@ -45,6 +45,11 @@ public final class MediatorExtension implements BeforeEachCallback, AfterEachCal
                         KEY,
                         k -> {
                             MediatorHandle m = MediatorHandle.from(a.get());
+                            // what cannot exist here (no engine, no GPUs for a container) skips, saying what is missing
+                            m.missing().ifPresent(why -> {
+                                m.close();
+                                throw new org.opentest4j.TestAbortedException(why);
+                            });
                             if (a.get().startFirst()) {
                                 try {
                                     m.start();

@@ -4,6 +4,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.common.OwnedDirs;
 import dev.vgpuhil.common.Setting;
+import dev.vgpuhil.containers.BuiltImage;
+import dev.vgpuhil.containers.ContainerEngine;
+import dev.vgpuhil.containers.ContainerMediator;
+import dev.vgpuhil.containers.LocalImages;
 import dev.vgpuhil.harness.JsonObjects;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.Reporting;
@@ -36,6 +40,10 @@ public final class MediatorHandle implements AutoCloseable {
 
     private final BackendChoice backend;
     private final boolean childProcess;
+    private final MediatorRuntime runtime;
+    /** The container image (a user's, or empty for mediator-lite's, resolved at start). */
+    private final String image;
+
     private final Duration aging;
     private final int workersPerPool;
     private final Path dir;
@@ -44,12 +52,26 @@ public final class MediatorHandle implements AutoCloseable {
     private final Path logFile;
     private Mediator inProcess;
     private MediatorProcess child;
+    private ContainerMediator container;
     private int incarnations;
     private boolean keepFiles;
 
     public MediatorHandle(BackendChoice backend, boolean childProcess, Duration aging, int workersPerPool) {
+        this(
+                backend,
+                childProcess ? MediatorRuntime.CHILD_PROCESS : MediatorRuntime.IN_PROCESS,
+                "",
+                aging,
+                workersPerPool);
+    }
+
+    /** A mediator in {@code runtime}; {@code image} a user's container image (implies CONTAINER), empty for lite. */
+    public MediatorHandle(
+            BackendChoice backend, MediatorRuntime runtime, String image, Duration aging, int workersPerPool) {
         this.backend = backend;
-        this.childProcess = childProcess;
+        this.image = image == null ? "" : image;
+        this.runtime = this.image.isEmpty() ? runtime : MediatorRuntime.CONTAINER;
+        this.childProcess = this.runtime == MediatorRuntime.CHILD_PROCESS;
         this.aging = aging;
         this.workersPerPool = workersPerPool;
         try {
@@ -66,7 +88,33 @@ public final class MediatorHandle implements AutoCloseable {
 
     public static MediatorHandle from(WithMediator a) {
         return new MediatorHandle(
-                BackendChoice.parse(a.backend()), a.childProcess(), Duration.ofMillis(a.agingMs()), a.workersPerPool());
+                BackendChoice.parse(a.backend()),
+                a.childProcess() ? MediatorRuntime.CHILD_PROCESS : a.runtime(),
+                a.image(),
+                Duration.ofMillis(a.agingMs()),
+                a.workersPerPool());
+    }
+
+    public MediatorRuntime runtime() {
+        return runtime;
+    }
+
+    /**
+     * Why this mediator cannot run on this machine (no container engine; backend cuda in a container without the
+     * engine's nvidia runtime), for the extension's assumption; empty when it can.
+     */
+    public java.util.Optional<String> missing() {
+        if (runtime != MediatorRuntime.CONTAINER) {
+            return java.util.Optional.empty();
+        }
+        ContainerEngine.Availability a = ContainerEngine.availability();
+        if (!a.available()) {
+            return java.util.Optional.of("a container mediator needs a container engine: " + a.reason());
+        }
+        if (backend == BackendChoice.CUDA) {
+            return ContainerEngine.gpuMissing().map(m -> "backend cuda in a container needs the GPUs: " + m);
+        }
+        return java.util.Optional.empty();
     }
 
     private static Logger quietMediatorLoggers() {
@@ -93,10 +141,15 @@ public final class MediatorHandle implements AutoCloseable {
             return this;
         }
         incarnations++;
-        Reporting.progress("starting mediator-lite (" + (childProcess ? "child process" : "in-process") + ", backend "
-                + backend.name().toLowerCase() + ") on " + socket);
+        Reporting.progress("starting " + (image.isEmpty() ? "mediator-lite" : "mediator image " + image) + " ("
+                + runtime.name().toLowerCase().replace('_', ' ') + ", backend "
+                + backend.name().toLowerCase() + ") on "
+                + socket);
         try {
-            if (childProcess) {
+            if (runtime == MediatorRuntime.CONTAINER) {
+                container = new ContainerMediator(containerSpec());
+                container.start();
+            } else if (childProcess) {
                 List<String> args = new ArrayList<>(List.of(
                         "--aging-ms",
                         Long.toString(aging.toMillis()),
@@ -135,6 +188,10 @@ public final class MediatorHandle implements AutoCloseable {
             child.close();
             child = null;
         }
+        if (container != null) {
+            container.close();
+            container = null;
+        }
         if (inProcess != null) {
             inProcess.close();
             inProcess = null;
@@ -148,7 +205,9 @@ public final class MediatorHandle implements AutoCloseable {
     }
 
     public synchronized boolean isRunning() {
-        return (child != null && child.isAlive()) || (inProcess != null && inProcess.isRunning());
+        return (child != null && child.isAlive())
+                || (container != null && container.isAlive())
+                || (inProcess != null && inProcess.isRunning());
     }
 
     /** How many times it was started. */
@@ -250,9 +309,50 @@ public final class MediatorHandle implements AutoCloseable {
         }
     }
 
-    /** The pid serving the socket (this JVM for in-process). */
+    /** The pid serving the socket (this JVM for in-process; the container's main process on this host). */
     public synchronized long pid() {
+        if (container != null && container.containerId() != null) {
+            Long p = ContainerEngine.client()
+                    .inspectContainerCmd(container.containerId())
+                    .exec()
+                    .getState()
+                    .getPidLong();
+            return p == null ? -1 : p;
+        }
         return child != null ? child.pid() : ProcessHandle.current().pid();
+    }
+
+    /**
+     * The container this mediator runs in: mediator-lite's image (built here from {@link Shipped#mediatorJar()} with
+     * this handle's options) or the user's, which gets the contract's knobs as environment variables.
+     */
+    private ContainerMediator.Spec containerSpec() {
+        ContainerMediator.Spec s;
+        if (image.isEmpty()) {
+            BuiltImage lite = LocalImages.mediatorLite(Shipped.mediatorJar());
+            imageInReport(lite);
+            s = ContainerMediator.Spec.of(lite.ref(), dir, socket)
+                    .withArgs(List.of(
+                            "--backend",
+                            backend.name().toLowerCase(),
+                            "--aging-ms",
+                            Long.toString(aging.toMillis()),
+                            "--workers-per-pool",
+                            Integer.toString(workersPerPool)));
+        } else {
+            imageInReport(LocalImages.inspect(image));
+            s = ContainerMediator.Spec.of(image, dir, socket)
+                    .withEnv(java.util.Map.of("VGPU_MEDIATOR_AGING_MS", Long.toString(aging.toMillis())));
+        }
+        return s.withGpus(backend == BackendChoice.CUDA).withLogFile(logFile).withReadyTimeout(Duration.ofSeconds(120));
+    }
+
+    private static void imageInReport(BuiltImage i) {
+        Reporting.environment(java.util.Map.of(
+                "mediator.image", i.ref(),
+                "mediator.image.id", i.id(),
+                "mediator.image.hash", i.hash(),
+                "mediator.image.inputs", i.inputs()));
     }
 
     /** STATS_REPLY over the socket, parsed (the summary that fits one frame: totals, per VM, last executions). */
@@ -357,6 +457,7 @@ public final class MediatorHandle implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "mediator-lite[" + (childProcess ? "child" : "in-process") + ", " + backend + ", " + socket + "]";
+        return (image.isEmpty() ? "mediator-lite[" : "mediator[" + image + ", ")
+                + runtime.name().toLowerCase() + ", " + backend + ", " + socket + "]";
     }
 }

@@ -228,6 +228,12 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             Map<String, String> env = new LinkedHashMap<>();
             env.put("QEMU.version", vm.qemuVersion());
             env.put("QEMU.binary", vm.machine().qemu().path().toString());
+            vm.machine().qemu().image().ifPresent(i -> {
+                env.put("QEMU.image", i.ref());
+                env.put("QEMU.image.id", i.id());
+                env.put("QEMU.image.hash", i.hash());
+                env.put("QEMU.image.inputs", i.inputs());
+            });
             env.put(
                     "device.hosting",
                     vm.machine().deviceHosting().map(dh -> dh.label()).orElse("none"));

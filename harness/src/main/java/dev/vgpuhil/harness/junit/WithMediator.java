@@ -25,6 +25,20 @@ public @interface WithMediator {
     /** Run the daemon as a child process (java -jar mediator-lite.jar) instead of in this JVM. */
     boolean childProcess() default false;
 
+    /**
+     * Where it runs; {@link MediatorRuntime#CONTAINER} runs mediator-lite in its image (or {@link #image()}), the
+     * socket in a bind-mounted directory, GPUs by a device request for backend cuda where the engine has the nvidia
+     * runtime.
+     */
+    MediatorRuntime runtime() default MediatorRuntime.IN_PROCESS;
+
+    /**
+     * A user's own mediator image (local), run under the mediator contract (docs/MEDIATOR-CONTRACT.md: the socket
+     * path as {@code VGPU_MEDIATOR_SOCKET} and as {@code --socket PATH} after its entry point, ready when the socket
+     * answers a HELLO); implies {@link MediatorRuntime#CONTAINER}. Empty: mediator-lite.
+     */
+    String image() default "";
+
     /** Start it before the VMs boot; false = the test starts it (mediator-after-VM scenarios). */
     boolean startFirst() default true;
 

@@ -113,6 +113,7 @@ public final class KvmProbe {
         }
         Path dir = null;
         Process p = null;
+        dev.vgpuhil.qemu.QemuBinary.Launch launch = null;
         try {
             dir = OwnedDirs.temp("kvmprobe");
             Path fw = dir.resolve("kvm-probe.bin");
@@ -139,7 +140,8 @@ public final class KvmProbe {
                     "-serial",
                     "stdio",
                     "-no-reboot");
-            p = BoundProcesses.start(new ProcessBuilder(cmd)
+            launch = qemu.launch(cmd, dir); // a QEMU in a container gets /dev/kvm there (-accel kvm)
+            p = BoundProcesses.start(new ProcessBuilder(launch.command())
                     .directory(dir.toFile())
                     .redirectInput(
                             ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
@@ -193,6 +195,9 @@ public final class KvmProbe {
             Thread.currentThread().interrupt();
             return new Result(false, prefix + "probe interrupted", since(t0));
         } finally {
+            if (launch != null) {
+                launch.reap();
+            }
             if (p != null && p.isAlive()) {
                 BoundProcesses.kill(p, Duration.ofSeconds(5));
             }

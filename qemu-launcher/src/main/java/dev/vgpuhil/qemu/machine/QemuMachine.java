@@ -94,6 +94,9 @@ public final class QemuMachine implements AutoCloseable {
     private volatile Path socketDir;
     private volatile List<String> commandLine = List.of();
     private volatile Process process;
+    /** How QEMU was launched: on this host, or in a container to remove once QEMU is done ({@link #reapContainer}). */
+    private volatile QemuBinary.Launch launch;
+
     private volatile SerialConsole serial;
     private volatile QmpClient qmp;
     private volatile HostedDevices hosted = HostedDevices.NONE;
@@ -203,7 +206,15 @@ public final class QemuMachine implements AutoCloseable {
                     hosted.qemuArgs()));
             Files.writeString(runDir.resolve(RunDirectory.CMDLINE), CommandLine.shellQuote(commandLine) + "\n");
             writeInfo();
-            Process p = BoundProcesses.start(new ProcessBuilder(commandLine)
+            QemuBinary.Launch l = qemu.launch(commandLine, runDir);
+            launch = l;
+            if (l.container() != null) {
+                Files.writeString(
+                        runDir.resolve(RunDirectory.CMDLINE),
+                        CommandLine.shellQuote(commandLine) + "\n# in a container:\n"
+                                + CommandLine.shellQuote(l.command()) + "\n");
+            }
+            Process p = BoundProcesses.start(new ProcessBuilder(l.command())
                     .directory(runDir.toFile())
                     .redirectInput(
                             ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
@@ -394,9 +405,11 @@ public final class QemuMachine implements AutoCloseable {
         }
         String killed = "";
         if (p != null && p.isAlive()) {
+            reapContainer();
             BoundProcesses.kill(p, Duration.ofSeconds(10));
             killed = " (QEMU was still running and was killed)";
         }
+        reapContainer();
         hosted.close();
         releaseConnections();
         shutdownStep = ShutdownStep.NOT_STARTED;
@@ -432,6 +445,7 @@ public final class QemuMachine implements AutoCloseable {
                 return shutdownStep;
             }
             ShutdownStep step = new ShutdownEscalation(spec.shutdown()).run(p, qmp, graceful);
+            reapContainer(); // the client was SIGKILLed: its container (QEMU) may still run
             shutdownStep = step;
             hosted.close(); // vfio-user servers, after their QEMU
             releaseConnections();
@@ -445,7 +459,16 @@ public final class QemuMachine implements AutoCloseable {
     public void kill() {
         Process p = process;
         if (p != null) {
+            reapContainer(); // SIGKILLs QEMU itself, not only its container's client
             BoundProcesses.kill(p, spec.shutdown().kill());
+        }
+    }
+
+    /** A QEMU in a container: force-removes the container if it is still there (QEMU with it). */
+    private void reapContainer() {
+        QemuBinary.Launch l = launch;
+        if (l != null) {
+            l.reap();
         }
     }
 
