@@ -133,7 +133,14 @@ public enum Setting {
             null,
             "allure-results",
             "Allure's own setting (system property or allure.properties): where results, environment.properties"
-                    + " and categories.json go; the example's pom sets target/allure-results");
+                    + " and categories.json go; the example's pom sets target/allure-results"),
+    // ---- the mediator conformance kit (vgpu-mediator-conformance)
+    CONFORMANCE_MEDIATOR(
+            "vgpu.conformance.mediator",
+            "VGPU_CONFORMANCE_MEDIATOR",
+            "lite",
+            "the mediator the conformance kit tests: lite (mediator-lite in-process), lite-process, lite-container,"
+                    + " command:PROGRAM ARGS... (a program run under docs/MEDIATOR-CONTRACT.md) or image:NAME:TAG");
 
     private final String property;
     private final String env;
