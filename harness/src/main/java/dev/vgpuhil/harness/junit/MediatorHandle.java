@@ -10,6 +10,8 @@ import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.mediator.MediatorClient;
 import dev.vgpuhil.mediator.MediatorConfig;
 import dev.vgpuhil.mediator.MediatorProcess;
+import dev.vgpuhil.mediator.contract.CommandMediator;
+import dev.vgpuhil.mediator.contract.MediatorLaunch;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,19 +36,29 @@ public final class MediatorHandle implements AutoCloseable {
     private final boolean childProcess;
     private final Duration aging;
     private final int workersPerPool;
+    /** The user's mediator program (the contract's command), or empty for mediator-lite. */
+    private final String command;
     private final Path dir;
     private final Path socket;
     private final Path logFile;
     private Mediator inProcess;
     private MediatorProcess child;
+    private CommandMediator external;
     private int incarnations;
     private boolean keepFiles;
 
     public MediatorHandle(BackendChoice backend, boolean childProcess, Duration aging, int workersPerPool) {
+        this(backend, childProcess, aging, workersPerPool, "");
+    }
+
+    /** @param command the user's mediator program run under the mediator contract; empty: mediator-lite */
+    public MediatorHandle(
+            BackendChoice backend, boolean childProcess, Duration aging, int workersPerPool, String command) {
         this.backend = backend;
         this.childProcess = childProcess;
         this.aging = aging;
         this.workersPerPool = workersPerPool;
+        this.command = command == null ? "" : command.strip();
         try {
             // a short path: Unix socket paths are limited to 107 bytes
             this.dir = Files.createTempDirectory(
@@ -56,13 +68,18 @@ public final class MediatorHandle implements AutoCloseable {
         } catch (IOException e) {
             throw new MediatorFailure("cannot create a directory for the mediator socket", e);
         }
-        this.socket = dir.resolve("mediator.sock");
-        this.logFile = dir.resolve("mediator.log");
+        MediatorLaunch launch = MediatorLaunch.in(dir);
+        this.socket = launch.socket();
+        this.logFile = launch.logFile();
     }
 
     public static MediatorHandle from(WithMediator a) {
         return new MediatorHandle(
-                BackendChoice.parse(a.backend()), a.childProcess(), Duration.ofMillis(a.agingMs()), a.workersPerPool());
+                BackendChoice.parse(a.backend()),
+                a.childProcess(),
+                Duration.ofMillis(a.agingMs()),
+                a.workersPerPool(),
+                a.command());
     }
 
     private static Logger quietMediatorLoggers() {
@@ -83,12 +100,20 @@ public final class MediatorHandle implements AutoCloseable {
         return childProcess;
     }
 
+    /** The user's mediator command, or empty for mediator-lite. */
+    public String command() {
+        return command;
+    }
+
     /** Starts the mediator (no-op when running); waits until its socket answers. */
     public synchronized MediatorHandle start() {
         if (isRunning()) {
             return this;
         }
         incarnations++;
+        if (!command.isEmpty()) {
+            return startCommand();
+        }
         Reporting.progress("starting mediator-lite (" + (childProcess ? "child process" : "in-process") + ", backend "
                 + backend.name().toLowerCase() + ") on " + socket);
         try {
@@ -124,9 +149,30 @@ public final class MediatorHandle implements AutoCloseable {
         return this;
     }
 
+    /** The user's program under the contract; its output goes to the log file, like mediator-lite's log. */
+    private MediatorHandle startCommand() {
+        Reporting.progress("starting the mediator command `" + command + "` on " + socket);
+        external = CommandMediator.of(
+                command, MediatorLaunch.in(dir).withAging(aging), Duration.ofSeconds(60), Duration.ofSeconds(20));
+        try {
+            external.start();
+        } catch (IOException | RuntimeException e) {
+            external.close();
+            external = null;
+            throw new MediatorFailure("the mediator command `" + command + "` did not start on " + socket + ": "
+                    + e.getMessage(), e);
+        }
+        return this;
+    }
+
     /** Stops the mediator (SIGTERM for a child); VMs see their link close. No-op when stopped. */
     public synchronized void stop() {
-        Reporting.progress("stopping mediator-lite on " + socket);
+        Reporting.progress("stopping " + (command.isEmpty() ? "mediator-lite" : "the mediator command") + " on "
+                + socket);
+        if (external != null) {
+            external.close();
+            external = null;
+        }
         if (child != null) {
             child.close();
             child = null;
@@ -144,7 +190,9 @@ public final class MediatorHandle implements AutoCloseable {
     }
 
     public synchronized boolean isRunning() {
-        return (child != null && child.isAlive()) || (inProcess != null && inProcess.isRunning());
+        return (child != null && child.isAlive())
+                || (inProcess != null && inProcess.isRunning())
+                || (external != null && external.isAlive());
     }
 
     /** How many times it was started. */
@@ -154,6 +202,9 @@ public final class MediatorHandle implements AutoCloseable {
 
     /** The pid serving the socket (this JVM for in-process). */
     public synchronized long pid() {
+        if (external != null) {
+            return external.pid();
+        }
         return child != null ? child.pid() : ProcessHandle.current().pid();
     }
 
@@ -248,6 +299,9 @@ public final class MediatorHandle implements AutoCloseable {
 
     @Override
     public String toString() {
+        if (!command.isEmpty()) {
+            return "mediator[command: " + command + ", " + socket + "]";
+        }
         return "mediator-lite[" + (childProcess ? "child" : "in-process") + ", " + backend + ", " + socket + "]";
     }
 }

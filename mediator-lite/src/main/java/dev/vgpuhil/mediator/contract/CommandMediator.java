@@ -59,8 +59,8 @@ public final class CommandMediator implements ContractMediator {
             throw new IllegalStateException("closed");
         }
         Files.createDirectories(launch.dir());
+        // the JVM's working directory, so that relative paths in a user's command mean what they do in the project
         ProcessBuilder pb = new ProcessBuilder(command())
-                .directory(launch.dir().toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(launch.logFile().toFile()));
