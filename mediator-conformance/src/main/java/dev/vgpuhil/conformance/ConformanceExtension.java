@@ -25,16 +25,18 @@ public final class ConformanceExtension
 
     @Override
     public void beforeAll(ExtensionContext context) {
-        MediatorTarget target = MediatorTarget.fromSettings(k -> context.getConfigurationParameter(k)
-                .orElse(null));
+        MediatorTarget target = MediatorTarget.fromSettings(
+                k -> context.getConfigurationParameter(k).orElse(null));
         target.unavailable().ifPresent(why -> {
             throw new TestAbortedException(why);
         });
         Conformance c = settings(context);
-        MediatorUnderTest m = new MediatorUnderTest(target, dir -> MediatorLaunch.in(dir)
-                .withQueueCap(c.queueCap())
-                .withAging(Duration.ofMillis(c.agingMs()))
-                .withMaxConnections(c.maxConnections()));
+        MediatorUnderTest m = new MediatorUnderTest(
+                target,
+                dir -> MediatorLaunch.in(dir)
+                        .withQueueCap(c.queueCap())
+                        .withAging(Duration.ofMillis(c.agingMs()))
+                        .withMaxConnections(c.maxConnections()));
         context.getStore(NS).put(MediatorUnderTest.class, m);
         if (!c.perRule()) {
             m.open();

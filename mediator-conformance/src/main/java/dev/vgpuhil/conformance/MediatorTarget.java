@@ -83,8 +83,8 @@ public record MediatorTarget(Runtime runtime, String spec) {
 
     private static ContainerMediators engine() {
         return ContainerMediators.find()
-                .orElseThrow(() -> new IllegalStateException("no " + ContainerMediators.class.getName()
-                        + " provider on the class path"));
+                .orElseThrow(() -> new IllegalStateException(
+                        "no " + ContainerMediators.class.getName() + " provider on the class path"));
     }
 
     @Override

@@ -152,8 +152,9 @@ public final class MediatorUnderTest {
             peers.add(p);
             return p;
         } catch (IOException e) {
-            throw new AssertionError("the mediator's socket " + mediator().socketPath() + " must accept connections: "
-                    + e.getMessage(), e);
+            throw new AssertionError(
+                    "the mediator's socket " + mediator().socketPath() + " must accept connections: " + e.getMessage(),
+                    e);
         }
     }
 
@@ -162,8 +163,8 @@ public final class MediatorUnderTest {
         Peer p = connect();
         Frame ack = p.hello(vm, pool, priority);
         if (ack.status() != ERR_NONE) {
-            throw new AssertionError("a HELLO from vm " + Integer.toUnsignedString(vm) + " (pool "
-                    + (char) pool + ", priority " + priority + ") must be accepted, got " + ack);
+            throw new AssertionError("a HELLO from vm " + Integer.toUnsignedString(vm) + " (pool " + (char) pool
+                    + ", priority " + priority + ") must be accepted, got " + ack);
         }
         return p;
     }
@@ -294,8 +295,10 @@ public final class MediatorUnderTest {
         try {
             mediator().start();
         } catch (IOException e) {
-            throw new AssertionError("the mediator must start and answer a HELLO on " + mediator().socketPath() + ": "
-                    + e.getMessage(), e);
+            throw new AssertionError(
+                    "the mediator must start and answer a HELLO on "
+                            + mediator().socketPath() + ": " + e.getMessage(),
+                    e);
         }
     }
 
@@ -317,5 +320,4 @@ public final class MediatorUnderTest {
             throw new IllegalStateException("interrupted", e);
         }
     }
-
 }

@@ -109,8 +109,8 @@ public final class Peer implements AutoCloseable {
         try {
             f = client.receiveUnchecked(mediator.timeLeft());
         } catch (EOFException e) {
-            throw new AssertionError("the mediator closed the connection where a reply was due (" + e.getMessage()
-                    + ")");
+            throw new AssertionError(
+                    "the mediator closed the connection where a reply was due (" + e.getMessage() + ")");
         } catch (IOException e) {
             throw new AssertionError("no reply from the mediator before the rule's deadline (" + e.getMessage() + ")");
         }
@@ -131,10 +131,16 @@ public final class Peer implements AutoCloseable {
             bad.append(" msg_type ").append(messageTypeName(f.msgType())).append(" is not a mediator's;");
         }
         if (f.flags() != FLAG_NONE || f.reserved() != 0) {
-            bad.append(" flags ").append(f.flags()).append(" reserved ").append(f.reserved()).append(";");
+            bad.append(" flags ")
+                    .append(f.flags())
+                    .append(" reserved ")
+                    .append(f.reserved())
+                    .append(";");
         }
         if (Integer.compareUnsigned(f.payloadLen(), MAX_PAYLOAD) > 0) {
-            bad.append(" payload_len ").append(Integer.toUnsignedString(f.payloadLen())).append(" > 1024;");
+            bad.append(" payload_len ")
+                    .append(Integer.toUnsignedString(f.payloadLen()))
+                    .append(" > 1024;");
         }
         if (ErrorCode.fromCode(f.status()).isEmpty() || DEVICE_ONLY.contains(f.status())) {
             bad.append(" status ").append(ErrorCode.nameOf(f.status())).append(" is not a mediator's reply code;");

@@ -111,11 +111,17 @@ class BrokenMediatorTest {
                 other.put(name, r.toString());
             }
         });
-        assertThat(other).as("rules that neither passed, failed nor were uncheckable").isEmpty();
-        assertThat(failed.keySet()).as("the rules reported broken by the mediator").isEqualTo(BROKEN_RULES.keySet());
-        BROKEN_RULES.forEach((rule, says) ->
-                assertThat(failed.get(rule)).as("why: " + rule).contains(says));
-        assertThat(broken.keySet()).as("rules that cannot be checked without STATS").isEqualTo(NEEDS_STATS);
+        assertThat(other)
+                .as("rules that neither passed, failed nor were uncheckable")
+                .isEmpty();
+        assertThat(failed.keySet())
+                .as("the rules reported broken by the mediator")
+                .isEqualTo(BROKEN_RULES.keySet());
+        BROKEN_RULES.forEach(
+                (rule, says) -> assertThat(failed.get(rule)).as("why: " + rule).contains(says));
+        assertThat(broken.keySet())
+                .as("rules that cannot be checked without STATS")
+                .isEqualTo(NEEDS_STATS);
         assertThat(broken.values()).allSatisfy(why -> assertThat(why).contains("STATS"));
         long passed = results.values().stream()
                 .filter(r -> r.getStatus() == TestExecutionResult.Status.SUCCESSFUL)

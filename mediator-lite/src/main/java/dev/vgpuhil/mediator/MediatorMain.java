@@ -1,5 +1,6 @@
 package dev.vgpuhil.mediator;
 
+import dev.vgpuhil.mediator.contract.MediatorContract;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -9,7 +10,6 @@ import java.util.logging.ConsoleHandler;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import dev.vgpuhil.mediator.contract.MediatorContract;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

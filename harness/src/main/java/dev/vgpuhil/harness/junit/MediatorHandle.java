@@ -38,6 +38,7 @@ public final class MediatorHandle implements AutoCloseable {
     private final int workersPerPool;
     /** The user's mediator program (the contract's command), or empty for mediator-lite. */
     private final String command;
+
     private final Path dir;
     private final Path socket;
     private final Path logFile;
@@ -159,16 +160,16 @@ public final class MediatorHandle implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             external.close();
             external = null;
-            throw new MediatorFailure("the mediator command `" + command + "` did not start on " + socket + ": "
-                    + e.getMessage(), e);
+            throw new MediatorFailure(
+                    "the mediator command `" + command + "` did not start on " + socket + ": " + e.getMessage(), e);
         }
         return this;
     }
 
     /** Stops the mediator (SIGTERM for a child); VMs see their link close. No-op when stopped. */
     public synchronized void stop() {
-        Reporting.progress("stopping " + (command.isEmpty() ? "mediator-lite" : "the mediator command") + " on "
-                + socket);
+        Reporting.progress(
+                "stopping " + (command.isEmpty() ? "mediator-lite" : "the mediator command") + " on " + socket);
         if (external != null) {
             external.close();
             external = null;

@@ -23,7 +23,9 @@ class WithMediatorCommandTest {
         assertThat(m.command()).startsWith("java -jar");
         assertThat(m.isRunning()).isTrue();
         long firstPid = m.pid();
-        assertThat(firstPid).as("a separate program").isNotEqualTo(ProcessHandle.current().pid());
+        assertThat(firstPid)
+                .as("a separate program")
+                .isNotEqualTo(ProcessHandle.current().pid());
         try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
             assertThat(c.hello(7, POOL_A, PRIORITY_HIGH, T).status()).isEqualTo(ERR_NONE);
             Frame r = c.request(1, ComputeRequest.vectorAdd(new float[] {1f, 2f}, new float[] {0.5f, 4f}), T);
@@ -32,7 +34,9 @@ class WithMediatorCommandTest {
         }
         // the stats over the socket are the program's own: its pid, and the aging it was given by environment
         assertThat(m.stats().path("pid").asLong()).isEqualTo(firstPid);
-        assertThat(m.log()).as("its output lands in the handle's log, with the aging the environment gave").contains("aging_ms=0");
+        assertThat(m.log())
+                .as("its output lands in the handle's log, with the aging the environment gave")
+                .contains("aging_ms=0");
 
         m.restart();
         assertThat(m.pid()).as("a new process after the restart").isNotEqualTo(firstPid);

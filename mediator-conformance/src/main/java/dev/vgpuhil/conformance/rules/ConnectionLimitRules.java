@@ -41,15 +41,23 @@ public class ConnectionLimitRules {
             Frame r = p.reply();
             if (r.status() == ERR_REJECTED) {
                 rejected++;
-                assertThat(p.closedByPeer(m.timeLeft())).as("a REJECTED connection is closed").isTrue();
+                assertThat(p.closedByPeer(m.timeLeft()))
+                        .as("a REJECTED connection is closed")
+                        .isTrue();
             } else {
-                assertThat(r.msgType()).as("an accepted connection's HELLO reply").isEqualTo(MSG_HELLO_ACK);
+                assertThat(r.msgType())
+                        .as("an accepted connection's HELLO reply")
+                        .isEqualTo(MSG_HELLO_ACK);
                 assertThat(r.status()).isEqualTo(ERR_NONE);
                 accepted.add(p);
             }
         }
-        assertThat(accepted.size()).as("connections served at once with a limit of " + LIMIT).isLessThanOrEqualTo(LIMIT);
-        assertThat(rejected).as("connections answered REJECTED of " + (LIMIT + 1)).isPositive();
+        assertThat(accepted.size())
+                .as("connections served at once with a limit of " + LIMIT)
+                .isLessThanOrEqualTo(LIMIT);
+        assertThat(rejected)
+                .as("connections answered REJECTED of " + (LIMIT + 1))
+                .isPositive();
         for (Peer p : accepted) {
             p.assertStillServes("a rejected connection");
         }

@@ -62,12 +62,18 @@ public class ErrorCodeRules {
     @DisplayName("a count that disagrees with the operand bytes is answered BAD_PAYLOAD, for every opcode")
     void countDisagreesWithLength() {
         Peer p = m.hello(m.freshVmId(), POOL_A, PRIORITY_LOW);
-        assertThat(answer(p, 3, raw(OP_ECHO, 10, 4)).status()).as("ECHO count 10, 4 bytes").isEqualTo(ERR_BAD_PAYLOAD);
+        assertThat(answer(p, 3, raw(OP_ECHO, 10, 4)).status())
+                .as("ECHO count 10, 4 bytes")
+                .isEqualTo(ERR_BAD_PAYLOAD);
         assertThat(answer(p, 4, raw(OP_VECTOR_ADD, 10, 16)).status())
                 .as("VECTOR_ADD count 10, 16 bytes")
                 .isEqualTo(ERR_BAD_PAYLOAD);
-        assertThat(answer(p, 5, raw(OP_SCALE, 2, 8)).status()).as("SCALE count 2, 8 bytes").isEqualTo(ERR_BAD_PAYLOAD);
-        assertThat(answer(p, 6, raw(OP_SAXPY, 1, 8)).status()).as("SAXPY count 1, 8 bytes").isEqualTo(ERR_BAD_PAYLOAD);
+        assertThat(answer(p, 5, raw(OP_SCALE, 2, 8)).status())
+                .as("SCALE count 2, 8 bytes")
+                .isEqualTo(ERR_BAD_PAYLOAD);
+        assertThat(answer(p, 6, raw(OP_SAXPY, 1, 8)).status())
+                .as("SAXPY count 1, 8 bytes")
+                .isEqualTo(ERR_BAD_PAYLOAD);
         assertThat(answer(p, 7, raw(OP_CHECKSUM, 3, 5)).status())
                 .as("CHECKSUM count 3, 5 bytes")
                 .isEqualTo(ERR_BAD_PAYLOAD);
@@ -90,8 +96,14 @@ public class ErrorCodeRules {
     void foreignVmId() {
         Peer p = m.hello(m.freshVmId(), POOL_A, PRIORITY_LOW);
         int other = m.freshVmId();
-        Frame req = Frame.of(MSG_REQUEST, other, POOL_A, PRIORITY_LOW, 10, 0, ComputeRequest.echo(new byte[] {1})
-                .encode());
+        Frame req = Frame.of(
+                MSG_REQUEST,
+                other,
+                POOL_A,
+                PRIORITY_LOW,
+                10,
+                0,
+                ComputeRequest.echo(new byte[] {1}).encode());
         Frame r = p.exchange(req);
         assertThat(r.msgType()).isEqualTo(MSG_RESPONSE);
         assertThat(r.requestId()).isEqualTo(10);

@@ -54,7 +54,9 @@ public class FramingRules {
         Peer bad = bound();
         Frame r = bad.exchange(echo(bad, 1).withMagic(0x12345678));
         assertThat(r.status()).as("reply to a bad magic").isEqualTo(ERR_PROTOCOL);
-        assertThat(bad.closedByPeer(m.timeLeft())).as("connection closed after a bad magic").isTrue();
+        assertThat(bad.closedByPeer(m.timeLeft()))
+                .as("connection closed after a bad magic")
+                .isTrue();
         good.assertStillServes("another connection's bad magic");
     }
 
@@ -84,7 +86,8 @@ public class FramingRules {
     void nonZeroFlags() {
         Peer p = bound();
         Frame f = echo(p, 4);
-        assertThat(p.exchange(with(f, MSG_REQUEST, 1, f.poolId(), f.priority(), 0)).status())
+        assertThat(p.exchange(with(f, MSG_REQUEST, 1, f.poolId(), f.priority(), 0))
+                        .status())
                 .isEqualTo(ERR_PROTOCOL);
         p.assertStillServes("non-zero flags");
     }
@@ -94,7 +97,8 @@ public class FramingRules {
     void nonZeroReserved() {
         Peer p = bound();
         Frame f = echo(p, 5);
-        assertThat(p.exchange(with(f, MSG_REQUEST, 0, f.poolId(), f.priority(), 7)).status())
+        assertThat(p.exchange(with(f, MSG_REQUEST, 0, f.poolId(), f.priority(), 7))
+                        .status())
                 .isEqualTo(ERR_PROTOCOL);
         p.assertStillServes("a non-zero reserved field");
     }

@@ -53,11 +53,15 @@ public class HelloRules {
     void otherMajorIsRefused() {
         Peer p = m.connect();
         int vm = m.freshVmId();
-        Frame ack = p.exchange(Frame.of(MSG_HELLO, vm, POOL_A, PRIORITY_LOW, 0, 0, null)
-                .withVersion((PROTOCOL_MAJOR + 1) << 16));
+        Frame ack = p.exchange(
+                Frame.of(MSG_HELLO, vm, POOL_A, PRIORITY_LOW, 0, 0, null).withVersion((PROTOCOL_MAJOR + 1) << 16));
         assertThat(ack.msgType()).isEqualTo(MSG_HELLO_ACK);
-        assertThat(ack.status()).as("HELLO_ACK status for major " + (PROTOCOL_MAJOR + 1)).isEqualTo(ERR_VERSION);
-        assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status()).as("a correct HELLO after it").isEqualTo(ERR_NONE);
+        assertThat(ack.status())
+                .as("HELLO_ACK status for major " + (PROTOCOL_MAJOR + 1))
+                .isEqualTo(ERR_VERSION);
+        assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status())
+                .as("a correct HELLO after it")
+                .isEqualTo(ERR_NONE);
         p.assertStillServes("a refused HELLO");
     }
 
@@ -66,8 +70,14 @@ public class HelloRules {
     void requestBeforeHello() {
         Peer p = m.connect();
         int vm = m.freshVmId();
-        Frame req = Frame.of(MSG_REQUEST, vm, POOL_A, PRIORITY_LOW, 41, 0, ComputeRequest.echo(new byte[] {1})
-                .encode());
+        Frame req = Frame.of(
+                MSG_REQUEST,
+                vm,
+                POOL_A,
+                PRIORITY_LOW,
+                41,
+                0,
+                ComputeRequest.echo(new byte[] {1}).encode());
         Frame r = p.exchange(req);
         assertThat(r.status()).as("status").isEqualTo(ERR_PROTOCOL);
         assertThat(r.requestId()).as("request_id").isEqualTo(41);
@@ -85,8 +95,13 @@ public class HelloRules {
         assertThat(again.msgType()).isEqualTo(MSG_HELLO_ACK);
         assertThat(again.status()).as("status of the second HELLO").isEqualTo(ERR_PROTOCOL);
         Frame foreign = p.exchange(Frame.of(
-                MSG_REQUEST, other, POOL_A, PRIORITY_LOW, 7, 0, ComputeRequest.echo(new byte[] {1})
-                        .encode()));
+                MSG_REQUEST,
+                other,
+                POOL_A,
+                PRIORITY_LOW,
+                7,
+                0,
+                ComputeRequest.echo(new byte[] {1}).encode()));
         assertThat(foreign.status())
                 .as("a REQUEST for the second HELLO's vm_id")
                 .isEqualTo(ERR_NOT_PERMITTED);

@@ -27,7 +27,9 @@ public class LifecycleRules {
 
     private static void assertExitedZero(OptionalInt status, MediatorUnderTest m) {
         if (m.target().runtime() != dev.vgpuhil.conformance.Runtime.IN_PROCESS) {
-            assertThat(status).as("exit status after SIGTERM (empty: it had to be killed)").hasValue(0);
+            assertThat(status)
+                    .as("exit status after SIGTERM (empty: it had to be killed)")
+                    .hasValue(0);
         }
     }
 
@@ -47,9 +49,13 @@ public class LifecycleRules {
         for (Peer p : new Peer[] {a, b}) {
             for (int i = 0; i < 3; i++) {
                 Frame r = p.reply();
-                assertThat(r.status()).as("reply to queued request " + r.requestId()).isEqualTo(ERR_SHUTDOWN);
+                assertThat(r.status())
+                        .as("reply to queued request " + r.requestId())
+                        .isEqualTo(ERR_SHUTDOWN);
             }
-            assertThat(p.closedByPeer(m.timeLeft())).as("connection closed after SHUTDOWN").isTrue();
+            assertThat(p.closedByPeer(m.timeLeft()))
+                    .as("connection closed after SHUTDOWN")
+                    .isTrue();
         }
         assertExitedZero(status, m);
     }
@@ -71,7 +77,9 @@ public class LifecycleRules {
         Peer before = m.hello(vm, POOL_A, PRIORITY_MEDIUM);
         before.assertStillServes("the first start");
         m.stop();
-        assertThat(before.closedByPeer(m.timeLeft())).as("the old connection after the stop").isTrue();
+        assertThat(before.closedByPeer(m.timeLeft()))
+                .as("the old connection after the stop")
+                .isTrue();
         m.start();
         Peer after = m.hello(vm, POOL_A, PRIORITY_MEDIUM);
         after.assertStillServes("a restart");

@@ -54,7 +54,9 @@ public class OpcodeRules {
         for (int n : new int[] {1, 17, MAX_OPERANDS}) {
             byte[] data = new byte[n];
             random.nextBytes(data);
-            assertThat(ok(ComputeRequest.echo(data)).payload()).as("ECHO of " + n + " bytes").isEqualTo(data);
+            assertThat(ok(ComputeRequest.echo(data)).payload())
+                    .as("ECHO of " + n + " bytes")
+                    .isEqualTo(data);
         }
     }
 
@@ -68,7 +70,8 @@ public class OpcodeRules {
             for (int i = 0; i < n; i++) {
                 expected[i] = a[i] + b[i];
             }
-            assertThat(ComputeRequest.toFloats(ok(ComputeRequest.vectorAdd(a, b)).payload()))
+            assertThat(ComputeRequest.toFloats(
+                            ok(ComputeRequest.vectorAdd(a, b)).payload()))
                     .as("VECTOR_ADD of " + n)
                     .containsExactly(expected);
         }
@@ -122,11 +125,15 @@ public class OpcodeRules {
     @DisplayName("a result's RESPONSE payload_len is the result's size: count bytes for ECHO, 4 per element for"
             + " the vector opcodes, 4 for CHECKSUM")
     void resultSizes() {
-        assertThat(ok(ComputeRequest.echo(new byte[9])).payloadLen()).as("ECHO 9").isEqualTo(9);
+        assertThat(ok(ComputeRequest.echo(new byte[9])).payloadLen())
+                .as("ECHO 9")
+                .isEqualTo(9);
         assertThat(ok(ComputeRequest.vectorAdd(floats(6), floats(6))).payloadLen())
                 .as("VECTOR_ADD 6")
                 .isEqualTo(24);
-        assertThat(ok(ComputeRequest.scale(2f, floats(7))).payloadLen()).as("SCALE 7").isEqualTo(28);
+        assertThat(ok(ComputeRequest.scale(2f, floats(7))).payloadLen())
+                .as("SCALE 7")
+                .isEqualTo(28);
         assertThat(ok(ComputeRequest.saxpy(2f, floats(3), floats(3))).payloadLen())
                 .as("SAXPY 3")
                 .isEqualTo(12);

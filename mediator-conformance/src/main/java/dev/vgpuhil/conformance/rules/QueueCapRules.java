@@ -35,7 +35,9 @@ public class QueueCapRules {
         m.awaitQueued(CAP, p);
         Frame full = p.exchange(p.requestFrame(CAP + 1, SchedulingRules.echo(CAP + 1)));
         assertThat(full.requestId()).as("the refused request").isEqualTo(CAP + 1);
-        assertThat(full.status()).as("request " + (CAP + 1) + " beyond the cap of " + CAP).isEqualTo(ERR_QUEUE_FULL);
+        assertThat(full.status())
+                .as("request " + (CAP + 1) + " beyond the cap of " + CAP)
+                .isEqualTo(ERR_QUEUE_FULL);
         m.release();
         assertThat(SchedulingRules.answered(p, CAP)).containsExactly(1, 2, 3, 4);
         p.assertStillServes("a drained queue");
@@ -57,8 +59,8 @@ public class QueueCapRules {
         } catch (RuleNotCheckable e) {
             if (other.answered()) {
                 Frame r = other.reply();
-                throw new AssertionError("another VM's request must be admitted while one VM's queue is full, got "
-                        + r);
+                throw new AssertionError(
+                        "another VM's request must be admitted while one VM's queue is full, got " + r);
             }
             throw e;
         }

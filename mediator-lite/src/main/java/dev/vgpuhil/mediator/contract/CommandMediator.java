@@ -4,7 +4,6 @@ import dev.vgpuhil.common.BoundProcesses;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -63,7 +62,8 @@ public final class CommandMediator implements ContractMediator {
         ProcessBuilder pb = new ProcessBuilder(command())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(launch.logFile().toFile()));
+                .redirectOutput(
+                        ProcessBuilder.Redirect.appendTo(launch.logFile().toFile()));
         pb.environment().putAll(launch.environment());
         try {
             process = BoundProcesses.start(pb);
