@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.Peer;
@@ -48,7 +49,7 @@ public class ConnectionLimitRules {
                 assertThat(r.msgType())
                         .as("an accepted connection's HELLO reply")
                         .isEqualTo(MSG_HELLO_ACK);
-                assertThat(r.status()).isEqualTo(ERR_NONE);
+                assertThat(r.status()).withRepresentation(Codes.STATUS).isEqualTo(ERR_NONE);
                 accepted.add(p);
             }
         }

@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.Peer;
@@ -46,7 +47,9 @@ public class ErrorCodeRules {
     @DisplayName("an empty REQUEST payload is answered INVALID_LENGTH; the connection goes on")
     void emptyPayload() {
         Peer p = m.hello(m.freshVmId(), POOL_A, PRIORITY_LOW);
-        assertThat(answer(p, 1, new byte[0]).status()).isEqualTo(ERR_INVALID_LENGTH);
+        assertThat(answer(p, 1, new byte[0]).status())
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_INVALID_LENGTH);
         p.assertStillServes("an empty request");
     }
 
@@ -54,7 +57,9 @@ public class ErrorCodeRules {
     @DisplayName("a payload shorter than the 8-byte request header is answered BAD_PAYLOAD")
     void shortRequestHeader() {
         Peer p = m.hello(m.freshVmId(), POOL_A, PRIORITY_LOW);
-        assertThat(answer(p, 2, new byte[] {1, 0, 0, 0}).status()).isEqualTo(ERR_BAD_PAYLOAD);
+        assertThat(answer(p, 2, new byte[] {1, 0, 0, 0}).status())
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_BAD_PAYLOAD);
         p.assertStillServes("a short request header");
     }
 
@@ -64,18 +69,23 @@ public class ErrorCodeRules {
         Peer p = m.hello(m.freshVmId(), POOL_A, PRIORITY_LOW);
         assertThat(answer(p, 3, raw(OP_ECHO, 10, 4)).status())
                 .as("ECHO count 10, 4 bytes")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_BAD_PAYLOAD);
         assertThat(answer(p, 4, raw(OP_VECTOR_ADD, 10, 16)).status())
                 .as("VECTOR_ADD count 10, 16 bytes")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_BAD_PAYLOAD);
         assertThat(answer(p, 5, raw(OP_SCALE, 2, 8)).status())
                 .as("SCALE count 2, 8 bytes")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_BAD_PAYLOAD);
         assertThat(answer(p, 6, raw(OP_SAXPY, 1, 8)).status())
                 .as("SAXPY count 1, 8 bytes")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_BAD_PAYLOAD);
         assertThat(answer(p, 7, raw(OP_CHECKSUM, 3, 5)).status())
                 .as("CHECKSUM count 3, 5 bytes")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_BAD_PAYLOAD);
         p.assertStillServes("inconsistent counts");
     }
@@ -84,9 +94,13 @@ public class ErrorCodeRules {
     @DisplayName("an unknown opcode is answered BAD_OPCODE; the connection goes on")
     void unknownOpcode() {
         Peer p = m.hello(m.freshVmId(), POOL_A, PRIORITY_LOW);
-        assertThat(answer(p, 8, raw(99, 4, 4)).status()).as("opcode 99").isEqualTo(ERR_BAD_OPCODE);
+        assertThat(answer(p, 8, raw(99, 4, 4)).status())
+                .as("opcode 99")
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_BAD_OPCODE);
         assertThat(answer(p, 9, raw(OP_CHECKSUM + 1, 0, 0)).status())
                 .as("opcode " + (OP_CHECKSUM + 1))
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_BAD_OPCODE);
         p.assertStillServes("an unknown opcode");
     }
@@ -107,7 +121,7 @@ public class ErrorCodeRules {
         Frame r = p.exchange(req);
         assertThat(r.msgType()).isEqualTo(MSG_RESPONSE);
         assertThat(r.requestId()).isEqualTo(10);
-        assertThat(r.status()).isEqualTo(ERR_NOT_PERMITTED);
+        assertThat(r.status()).withRepresentation(Codes.STATUS).isEqualTo(ERR_NOT_PERMITTED);
         p.assertStillServes("a request for another vm_id");
     }
 
@@ -116,7 +130,7 @@ public class ErrorCodeRules {
     void errorRepliesCarryNoPayload() {
         Peer p = m.hello(m.freshVmId(), POOL_A, PRIORITY_LOW);
         Frame r = answer(p, 11, raw(99, 0, 0));
-        assertThat(r.status()).isNotEqualTo(ERR_NONE);
+        assertThat(r.status()).withRepresentation(Codes.STATUS).isNotEqualTo(ERR_NONE);
         assertThat(r.payloadLen()).as("payload_len of an error reply").isZero();
     }
 }

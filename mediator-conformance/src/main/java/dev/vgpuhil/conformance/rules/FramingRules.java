@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.Peer;
@@ -53,7 +54,10 @@ public class FramingRules {
         Peer good = bound();
         Peer bad = bound();
         Frame r = bad.exchange(echo(bad, 1).withMagic(0x12345678));
-        assertThat(r.status()).as("reply to a bad magic").isEqualTo(ERR_PROTOCOL);
+        assertThat(r.status())
+                .as("reply to a bad magic")
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_PROTOCOL);
         assertThat(bad.closedByPeer(m.timeLeft()))
                 .as("connection closed after a bad magic")
                 .isTrue();
@@ -66,7 +70,10 @@ public class FramingRules {
         Peer good = bound();
         Peer bad = bound();
         Frame r = bad.exchange(echo(bad, 1).withPayloadLen(MAX_PAYLOAD + 1));
-        assertThat(r.status()).as("reply to payload_len " + (MAX_PAYLOAD + 1)).isEqualTo(ERR_PROTOCOL);
+        assertThat(r.status())
+                .as("reply to payload_len " + (MAX_PAYLOAD + 1))
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_PROTOCOL);
         assertThat(bad.closedByPeer(m.timeLeft())).as("connection closed").isTrue();
         good.assertStillServes("another connection's oversized frame");
     }
@@ -76,7 +83,7 @@ public class FramingRules {
     void requestWithOtherMajor() {
         Peer p = bound();
         Frame r = p.exchange(echo(p, 3).withVersion((PROTOCOL_MAJOR + 6) << 16));
-        assertThat(r.status()).isEqualTo(ERR_VERSION);
+        assertThat(r.status()).withRepresentation(Codes.STATUS).isEqualTo(ERR_VERSION);
         assertThat(r.requestId()).isEqualTo(3);
         p.assertStillServes("a REQUEST of another major");
     }
@@ -88,6 +95,7 @@ public class FramingRules {
         Frame f = echo(p, 4);
         assertThat(p.exchange(with(f, MSG_REQUEST, 1, f.poolId(), f.priority(), 0))
                         .status())
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_PROTOCOL);
         p.assertStillServes("non-zero flags");
     }
@@ -99,6 +107,7 @@ public class FramingRules {
         Frame f = echo(p, 5);
         assertThat(p.exchange(with(f, MSG_REQUEST, 0, f.poolId(), f.priority(), 7))
                         .status())
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_PROTOCOL);
         p.assertStillServes("a non-zero reserved field");
     }
@@ -107,7 +116,9 @@ public class FramingRules {
     @DisplayName("a non-zero status in a client frame is answered PROTOCOL; the connection goes on")
     void nonZeroStatus() {
         Peer p = bound();
-        assertThat(p.exchange(echo(p, 6).withStatus(3)).status()).isEqualTo(ERR_PROTOCOL);
+        assertThat(p.exchange(echo(p, 6).withStatus(3)).status())
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_PROTOCOL);
         p.assertStillServes("a non-zero status");
     }
 
@@ -118,6 +129,7 @@ public class FramingRules {
         Frame f = echo(p, 7);
         assertThat(p.exchange(with(f, MSG_STATS_REPLY + 3, 0, f.poolId(), f.priority(), 0))
                         .status())
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_PROTOCOL);
         p.assertStillServes("an unknown msg_type");
     }
@@ -131,6 +143,7 @@ public class FramingRules {
         for (int type : new int[] {MSG_HELLO_ACK, MSG_RESPONSE, MSG_STATS_REPLY}) {
             assertThat(p.exchange(with(f, type, 0, f.poolId(), f.priority(), 0)).status())
                     .as(messageTypeName(type) + " from a client")
+                    .withRepresentation(Codes.STATUS)
                     .isEqualTo(ERR_PROTOCOL);
         }
         p.assertStillServes("a client sending a mediator's message type");
@@ -143,10 +156,12 @@ public class FramingRules {
         Frame f = echo(p, 9);
         assertThat(p.exchange(with(f, MSG_REQUEST, 0, 'C', f.priority(), 0)).status())
                 .as("pool 'C'")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_PROTOCOL);
         assertThat(p.exchange(with(f, MSG_REQUEST, 0, f.poolId(), PRIORITY_HIGH + 1, 0))
                         .status())
                 .as("priority " + (PRIORITY_HIGH + 1))
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_PROTOCOL);
         p.assertStillServes("a bad pool or priority");
     }
@@ -160,7 +175,7 @@ public class FramingRules {
             p.sendRaw(new byte[] {b});
         }
         Frame r = p.reply();
-        assertThat(r.status()).isEqualTo(ERR_NONE);
+        assertThat(r.status()).withRepresentation(Codes.STATUS).isEqualTo(ERR_NONE);
         assertThat(r.requestId()).isEqualTo(10);
     }
 
@@ -176,7 +191,7 @@ public class FramingRules {
         int[] ids = new int[8];
         for (int i = 0; i < 8; i++) {
             Frame r = p.reply();
-            assertThat(r.status()).isEqualTo(ERR_NONE);
+            assertThat(r.status()).withRepresentation(Codes.STATUS).isEqualTo(ERR_NONE);
             ids[i] = r.requestId();
         }
         assertThat(ids).as("replies of one connection in request order").containsExactly(1, 2, 3, 4, 5, 6, 7, 8);
@@ -204,7 +219,7 @@ public class FramingRules {
         Peer p = m.hello(vm, POOL_B, PRIORITY_MEDIUM);
         Frame req = p.requestFrame(0xCAFEF00D, ComputeRequest.echo(new byte[] {1}));
         Frame r = Peer.checkedResponse(req, p.exchange(req));
-        assertThat(r.status()).isEqualTo(ERR_NONE);
+        assertThat(r.status()).withRepresentation(Codes.STATUS).isEqualTo(ERR_NONE);
         assertThat(r.version() >>> 16).isEqualTo(PROTOCOL_MAJOR);
     }
 }

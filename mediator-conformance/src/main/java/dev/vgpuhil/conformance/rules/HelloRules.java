@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.Peer;
@@ -26,8 +27,14 @@ public class HelloRules {
     void helloIsAcknowledged() {
         int vm = m.freshVmId();
         Frame ack = m.connect().hello(vm, POOL_B, PRIORITY_HIGH);
-        assertThat(ack.status()).as("HELLO_ACK status").isEqualTo(ERR_NONE);
-        assertThat(ack.version()).as("HELLO_ACK version").isEqualTo(PROTOCOL_VERSION);
+        assertThat(ack.status())
+                .as("HELLO_ACK status")
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_NONE);
+        assertThat(ack.version())
+                .as("HELLO_ACK version")
+                .withRepresentation(Codes.VERSION)
+                .isEqualTo(PROTOCOL_VERSION);
         assertThat(ack.vmId()).as("HELLO_ACK vm_id").isEqualTo(vm);
         assertThat(ack.poolId()).as("HELLO_ACK pool").isEqualTo(POOL_B);
         assertThat(ack.priority()).as("HELLO_ACK priority").isEqualTo(PRIORITY_HIGH);
@@ -43,8 +50,14 @@ public class HelloRules {
         Frame ack = p.exchange(Frame.of(MSG_HELLO, vm, POOL_A, PRIORITY_LOW, 0, 0, null)
                 .withVersion((PROTOCOL_MAJOR << 16) | (PROTOCOL_MINOR + 5)));
         assertThat(ack.msgType()).isEqualTo(MSG_HELLO_ACK);
-        assertThat(ack.status()).as("HELLO_ACK status").isEqualTo(ERR_NONE);
-        assertThat(ack.version()).as("negotiated version").isEqualTo(PROTOCOL_VERSION);
+        assertThat(ack.status())
+                .as("HELLO_ACK status")
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_NONE);
+        assertThat(ack.version())
+                .as("negotiated version (HELLO sent 1.5, this side speaks 1.0)")
+                .withRepresentation(Codes.VERSION)
+                .isEqualTo(PROTOCOL_VERSION);
     }
 
     @Test
@@ -58,9 +71,11 @@ public class HelloRules {
         assertThat(ack.msgType()).isEqualTo(MSG_HELLO_ACK);
         assertThat(ack.status())
                 .as("HELLO_ACK status for major " + (PROTOCOL_MAJOR + 1))
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_VERSION);
         assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status())
                 .as("a correct HELLO after it")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_NONE);
         p.assertStillServes("a refused HELLO");
     }
@@ -79,9 +94,11 @@ public class HelloRules {
                 0,
                 ComputeRequest.echo(new byte[] {1}).encode());
         Frame r = p.exchange(req);
-        assertThat(r.status()).as("status").isEqualTo(ERR_PROTOCOL);
+        assertThat(r.status()).as("status").withRepresentation(Codes.STATUS).isEqualTo(ERR_PROTOCOL);
         assertThat(r.requestId()).as("request_id").isEqualTo(41);
-        assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status()).isEqualTo(ERR_NONE);
+        assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status())
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_NONE);
         p.assertStillServes("a REQUEST before HELLO");
     }
 
@@ -93,7 +110,10 @@ public class HelloRules {
         int other = m.freshVmId();
         Frame again = p.exchange(Frame.of(MSG_HELLO, other, POOL_A, PRIORITY_LOW, 0, 0, null));
         assertThat(again.msgType()).isEqualTo(MSG_HELLO_ACK);
-        assertThat(again.status()).as("status of the second HELLO").isEqualTo(ERR_PROTOCOL);
+        assertThat(again.status())
+                .as("status of the second HELLO")
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_PROTOCOL);
         Frame foreign = p.exchange(Frame.of(
                 MSG_REQUEST,
                 other,
@@ -104,6 +124,7 @@ public class HelloRules {
                 ComputeRequest.echo(new byte[] {1}).encode()));
         assertThat(foreign.status())
                 .as("a REQUEST for the second HELLO's vm_id")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_NOT_PERMITTED);
         p.assertStillServes("a repeated HELLO");
     }
@@ -113,12 +134,17 @@ public class HelloRules {
     void helloWithBadPoolOrPriority() {
         Peer p = m.connect();
         int vm = m.freshVmId();
-        assertThat(p.hello(vm, 'C', PRIORITY_LOW).status()).as("pool 'C'").isEqualTo(ERR_PROTOCOL);
+        assertThat(p.hello(vm, 'C', PRIORITY_LOW).status())
+                .as("pool 'C'")
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_PROTOCOL);
         assertThat(p.hello(vm, POOL_A, PRIORITY_HIGH + 1).status())
                 .as("priority " + (PRIORITY_HIGH + 1))
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_PROTOCOL);
         assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status())
                 .as("a correct HELLO after them")
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_NONE);
     }
 
@@ -128,8 +154,10 @@ public class HelloRules {
         Peer p = m.connect();
         int vm = m.freshVmId();
         Frame ack = p.exchange(Frame.of(MSG_HELLO, vm, POOL_A, PRIORITY_LOW, 0, 0, new byte[] {1, 2, 3, 4}));
-        assertThat(ack.status()).isEqualTo(ERR_PROTOCOL);
-        assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status()).isEqualTo(ERR_NONE);
+        assertThat(ack.status()).withRepresentation(Codes.STATUS).isEqualTo(ERR_PROTOCOL);
+        assertThat(p.hello(vm, POOL_A, PRIORITY_LOW).status())
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_NONE);
     }
 
     @Test

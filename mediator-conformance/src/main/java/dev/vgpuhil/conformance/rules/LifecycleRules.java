@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.Peer;
@@ -51,6 +52,7 @@ public class LifecycleRules {
                 Frame r = p.reply();
                 assertThat(r.status())
                         .as("reply to queued request " + r.requestId())
+                        .withRepresentation(Codes.STATUS)
                         .isEqualTo(ERR_SHUTDOWN);
             }
             assertThat(p.closedByPeer(m.timeLeft()))

@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.Peer;
@@ -36,7 +37,10 @@ public class OpcodeRules {
     private Frame ok(ComputeRequest request) {
         Peer p = m.hello(m.freshVmId(), POOL_B, PRIORITY_HIGH);
         Frame r = p.request(77, request);
-        assertThat(r.status()).as(request + " status").isEqualTo(ERR_NONE);
+        assertThat(r.status())
+                .as(request + " status")
+                .withRepresentation(Codes.STATUS)
+                .isEqualTo(ERR_NONE);
         return r;
     }
 
@@ -111,6 +115,7 @@ public class OpcodeRules {
         byte[] check = "123456789".getBytes(StandardCharsets.US_ASCII);
         assertThat(u32(ok(ComputeRequest.checksum(check)).payload()))
                 .as("CRC-32 of \"123456789\" (the standard check value)")
+                .withRepresentation(HEX)
                 .isEqualTo(0xCBF43926);
         byte[] data = new byte[MAX_OPERANDS];
         random.nextBytes(data);
@@ -118,6 +123,7 @@ public class OpcodeRules {
         crc.update(data);
         assertThat(u32(ok(ComputeRequest.checksum(data)).payload()))
                 .as("CRC-32 of 1016 random bytes")
+                .withRepresentation(HEX)
                 .isEqualTo((int) crc.getValue());
     }
 
@@ -141,6 +147,9 @@ public class OpcodeRules {
                 .as("CHECKSUM")
                 .isEqualTo(4);
     }
+
+    static final org.assertj.core.presentation.Representation HEX =
+            new org.assertj.core.presentation.HexadecimalRepresentation();
 
     private static int u32(byte[] payload) {
         assertThat(payload).as("a CHECKSUM result").hasSize(4);

@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.Peer;
@@ -37,6 +38,7 @@ public class QueueCapRules {
         assertThat(full.requestId()).as("the refused request").isEqualTo(CAP + 1);
         assertThat(full.status())
                 .as("request " + (CAP + 1) + " beyond the cap of " + CAP)
+                .withRepresentation(Codes.STATUS)
                 .isEqualTo(ERR_QUEUE_FULL);
         m.release();
         assertThat(SchedulingRules.answered(p, CAP)).containsExactly(1, 2, 3, 4);

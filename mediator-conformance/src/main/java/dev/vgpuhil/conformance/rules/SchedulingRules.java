@@ -3,6 +3,7 @@ package dev.vgpuhil.conformance.rules;
 import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.conformance.Codes;
 import dev.vgpuhil.conformance.Conformance;
 import dev.vgpuhil.conformance.MediatorUnderTest;
 import dev.vgpuhil.conformance.MediatorUnderTest.Started;
@@ -38,7 +39,10 @@ public class SchedulingRules {
         List<Integer> ids = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             Frame r = p.reply();
-            assertThat(r.status()).as("reply to request " + r.requestId()).isEqualTo(ERR_NONE);
+            assertThat(r.status())
+                    .as("reply to request " + r.requestId())
+                    .withRepresentation(Codes.STATUS)
+                    .isEqualTo(ERR_NONE);
             ids.add(r.requestId());
         }
         return ids;
