@@ -15,7 +15,7 @@ import java.util.function.Function;
  * @param runtime how it runs
  * @param spec    the command line or the image; empty for the lite targets
  */
-public record MediatorTarget(Runtime runtime, String spec) {
+public record MediatorTarget(MediatorRuntime runtime, String spec) {
     /** How long a mediator may take to answer its first HELLO (a JVM or a container starting on a busy machine). */
     public static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     /** How long it may take to exit after SIGTERM before it is killed. */
@@ -23,7 +23,7 @@ public record MediatorTarget(Runtime runtime, String spec) {
 
     public MediatorTarget {
         spec = spec == null ? "" : spec.strip();
-        if ((runtime == Runtime.COMMAND || runtime == Runtime.IMAGE) && spec.isEmpty()) {
+        if ((runtime == MediatorRuntime.COMMAND || runtime == MediatorRuntime.IMAGE) && spec.isEmpty()) {
             throw new IllegalArgumentException(runtime + " needs a command or an image");
         }
     }
@@ -32,19 +32,19 @@ public record MediatorTarget(Runtime runtime, String spec) {
     public static MediatorTarget parse(String value) {
         String v = value.strip();
         if (v.equals("lite") || v.equals("lite-in-process")) {
-            return new MediatorTarget(Runtime.IN_PROCESS, "");
+            return new MediatorTarget(MediatorRuntime.IN_PROCESS, "");
         }
         if (v.equals("lite-process")) {
-            return new MediatorTarget(Runtime.PROCESS, "");
+            return new MediatorTarget(MediatorRuntime.PROCESS, "");
         }
         if (v.equals("lite-container")) {
-            return new MediatorTarget(Runtime.CONTAINER, "");
+            return new MediatorTarget(MediatorRuntime.CONTAINER, "");
         }
         if (v.startsWith("command:")) {
-            return new MediatorTarget(Runtime.COMMAND, v.substring("command:".length()));
+            return new MediatorTarget(MediatorRuntime.COMMAND, v.substring("command:".length()));
         }
         if (v.startsWith("image:")) {
-            return new MediatorTarget(Runtime.IMAGE, v.substring("image:".length()));
+            return new MediatorTarget(MediatorRuntime.IMAGE, v.substring("image:".length()));
         }
         throw new IllegalArgumentException(Setting.CONFORMANCE_MEDIATOR.spelled() + "='" + value
                 + "' is none of lite, lite-process, lite-container, command:PROGRAM ARGS..., image:NAME:TAG");
@@ -59,7 +59,7 @@ public record MediatorTarget(Runtime runtime, String spec) {
 
     /** Why this target cannot run here (a container target without an engine), or empty. */
     public Optional<String> unavailable() {
-        if (runtime != Runtime.CONTAINER && runtime != Runtime.IMAGE) {
+        if (runtime != MediatorRuntime.CONTAINER && runtime != MediatorRuntime.IMAGE) {
             return Optional.empty();
         }
         Optional<ContainerMediators> engine = ContainerMediators.find();

@@ -4,6 +4,8 @@ import static dev.vgpuhil.protocol.VgpuProtocol.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.mediator.MediatorClient;
 import dev.vgpuhil.mediator.contract.ContractMediator;
 import dev.vgpuhil.mediator.contract.MediatorContract;
@@ -13,12 +15,17 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 
 /**
  * The mediator a rule class talks to, and the rule's means of observing it through the contract only: fresh
@@ -34,27 +41,26 @@ public final class MediatorUnderTest {
     private static final AtomicInteger VM_IDS = new AtomicInteger(1000);
 
     private final MediatorTarget target;
-    private final java.util.function.Function<java.nio.file.Path, MediatorLaunch> launches;
+    private final Function<Path, MediatorLaunch> launches;
     private final List<Peer> peers = new ArrayList<>();
     private volatile ContractMediator mediator;
     private volatile long deadlineNanos = System.nanoTime() + RULE_BUDGET.toNanos();
 
     /** @param launches the launch (knobs) for a fresh directory */
-    MediatorUnderTest(MediatorTarget target, java.util.function.Function<java.nio.file.Path, MediatorLaunch> launches) {
+    MediatorUnderTest(MediatorTarget target, Function<Path, MediatorLaunch> launches) {
         this.target = target;
         this.launches = launches;
     }
 
     /** A fresh mediator in a fresh short private directory in /tmp, started (for a class, or for one rule). */
     synchronized void open() {
-        java.nio.file.Path dir;
+        Path dir;
         try {
             // short: a Unix socket path is limited to 107 bytes; private: the socket is the mediator's door
             dir = Files.createTempDirectory(
-                    java.nio.file.Path.of("/tmp"),
+                    Path.of("/tmp"),
                     "vgpu-kit-",
-                    java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                            java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create a directory for the mediator under test", e);
         }
@@ -64,10 +70,10 @@ public final class MediatorUnderTest {
         } catch (IOException | RuntimeException e) {
             String log = fresh.log();
             fresh.close();
-            dev.vgpuhil.common.MoreFiles.deleteTree(dir);
+            MoreFiles.deleteTree(dir);
             throw new IllegalStateException(
                     "the mediator under test (" + fresh.describe() + ") did not start: " + e.getMessage()
-                            + (log.isBlank() ? "" : "\nits log:\n" + dev.vgpuhil.common.BoundProcesses.tail(log, 40)),
+                            + (log.isBlank() ? "" : "\nits log:\n" + BoundProcesses.tail(log, 40)),
                     e);
         }
         mediator = fresh;
@@ -84,7 +90,7 @@ public final class MediatorUnderTest {
             endRule();
             m.close();
         } finally {
-            dev.vgpuhil.common.MoreFiles.deleteTree(m.launch().dir());
+            MoreFiles.deleteTree(m.launch().dir());
         }
     }
 
@@ -230,7 +236,7 @@ public final class MediatorUnderTest {
      * never are (the mediator ignores {@value MediatorContract#ENV_HOLD_FILE}, or counts wrong), since no order
      * can be observed then. {@code replied} tells whether a reply already arrived, which proves the hold ignored.
      */
-    public void awaitQueued(long n, java.util.function.BooleanSupplier replied) {
+    public void awaitQueued(long n, BooleanSupplier replied) {
         long seen = 0;
         while (!overdue()) {
             seen = queued();
@@ -248,9 +254,9 @@ public final class MediatorUnderTest {
                 + " observed");
     }
 
-    /** {@link #awaitQueued(long, java.util.function.BooleanSupplier)}: a reply on any of these peers ends it. */
+    /** {@link #awaitQueued(long, BooleanSupplier)}: a reply on any of these peers ends it. */
     public void awaitQueued(long n, Peer... waiting) {
-        awaitQueued(n, () -> java.util.Arrays.stream(waiting).anyMatch(Peer::answered));
+        awaitQueued(n, () -> Arrays.stream(waiting).anyMatch(Peer::answered));
     }
 
     /** One started request of STATS' {@code last}. */

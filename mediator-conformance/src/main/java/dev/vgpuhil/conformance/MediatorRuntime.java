@@ -1,7 +1,7 @@
 package dev.vgpuhil.conformance;
 
 /** How the mediator under test runs. */
-public enum Runtime {
+public enum MediatorRuntime {
     /** mediator-lite in the test JVM. */
     IN_PROCESS,
     /** mediator-lite as a child process ({@code java -jar mediator-lite.jar}, MediatorProcess). */
