@@ -90,7 +90,20 @@ public final class MediatorUnderTest {
             endRule();
             m.close();
         } finally {
-            MoreFiles.deleteTree(m.launch().dir());
+            sweep(m.launch().dir());
+        }
+    }
+
+    /**
+     * Removes the directory; again for a moment while it keeps coming back: a runtime's log writer (a container's
+     * log stream) may still append a last line after close, re-creating the log file between delete and rmdir.
+     */
+    private static void sweep(Path dir) {
+        for (int i = 0; i < 50 && Files.exists(dir); i++) {
+            MoreFiles.deleteTree(dir);
+            if (Files.exists(dir)) {
+                sleep(Duration.ofMillis(100));
+            }
         }
     }
 
