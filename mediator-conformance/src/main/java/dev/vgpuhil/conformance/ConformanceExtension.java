@@ -28,6 +28,8 @@ public final class ConformanceExtension
         MediatorTarget target = MediatorTarget.fromSettings(
                 k -> context.getConfigurationParameter(k).orElse(null));
         target.unavailable().ifPresent(why -> {
+            // a class-level abort shows in no test count: say it where the build's output is read
+            System.err.println("[vgpu-kit] " + context.getDisplayName() + ": skipped, " + why);
             throw new TestAbortedException(why);
         });
         Conformance c = settings(context);
