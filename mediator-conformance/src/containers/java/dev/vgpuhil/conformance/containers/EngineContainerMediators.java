@@ -1,6 +1,7 @@
 package dev.vgpuhil.conformance.containers;
 
 import dev.vgpuhil.conformance.ContainerMediators;
+import dev.vgpuhil.containers.BuiltImage;
 import dev.vgpuhil.containers.ContainerEngine;
 import dev.vgpuhil.containers.ContainerMediator;
 import dev.vgpuhil.containers.LocalImages;
@@ -33,7 +34,9 @@ public final class EngineContainerMediators implements ContainerMediators {
 
     @Override
     public ContractMediator mediatorLite(MediatorLaunch launch, Duration readyTimeout, Duration stopTimeout) {
-        String ref = LocalImages.mediatorLite(MediatorProcess.defaultJar()).ref();
+        BuiltImage image = LocalImages.mediatorLite(MediatorProcess.defaultJar());
+        // the build's own tag (NAME:h-HASH): the version tag moves whenever a build from another jar shares the engine
+        String ref = image.ref().substring(0, image.ref().lastIndexOf(':')) + ":h-" + image.hash();
         return new InContainer(
                 spec(ref, launch, readyTimeout, List.of("--backend", "cpu")),
                 launch,
