@@ -166,7 +166,14 @@ public enum Setting {
             "true",
             "Testcontainers' own setting (environment only): no Ryuk (its image cannot be pulled); the project's"
                     + " Surefire/Failsafe set it, and vgpu-containers turns Ryuk off without it (its ContainerReaper"
-                    + " labels and reaps every container)");
+                    + " labels and reaps every container)"),
+    // ---- the mediator conformance kit (vgpu-mediator-conformance)
+    CONFORMANCE_MEDIATOR(
+            "vgpu.conformance.mediator",
+            "VGPU_CONFORMANCE_MEDIATOR",
+            "lite",
+            "the mediator the conformance kit tests: lite (mediator-lite in-process), lite-process, lite-container,"
+                    + " command:PROGRAM ARGS... (a program run under docs/MEDIATOR-CONTRACT.md) or image:NAME:TAG");
 
     private final String property;
     private final String env;

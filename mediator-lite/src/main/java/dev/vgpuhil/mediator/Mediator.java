@@ -123,6 +123,11 @@ public final class Mediator implements AutoCloseable {
                         : new MediatorStartException("cannot listen on " + socketPath + ": " + e, e);
             }
             scheduler = new Scheduler(config.queueCap(), config.aging(), config.nanoClock());
+            if (config.holdFile() != null) {
+                java.nio.file.Path hold = config.holdFile();
+                scheduler.holdWhile(() -> java.nio.file.Files.exists(hold));
+                log.info("hold file " + hold + ": no request starts while it exists");
+            }
             stats = new Stats(backend.name(), scheduler::depth, connections::size, this::boundVms);
             workers = new Workers(scheduler, backend, stats, requestLog, config.nanoClock(), log);
             workers.start(config.workersPerPool());

@@ -123,6 +123,31 @@ public final class MediatorClient implements AutoCloseable {
         return header.withPayload(payload.array());
     }
 
+    /**
+     * Reads one frame as the bytes say, not validated (the conformance kit judges every field of a reply itself):
+     * the header's fields, then {@code payload_len} bytes if that is at most {@link
+     * dev.vgpuhil.protocol.VgpuProtocol#MAX_PAYLOAD}, else an empty payload and the stream left after the header.
+     */
+    public Frame receiveUnchecked(Duration timeout) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Frame header = Frame.parseHeader(readFully(SOCKET_HEADER_SIZE, deadline).array());
+        if (Integer.compareUnsigned(header.payloadLen(), MAX_PAYLOAD) > 0) {
+            return header;
+        }
+        return header.withPayload(readFully(header.payloadLen(), deadline).array());
+    }
+
+    /** True when a byte (or the end of the stream) waits to be read now; consumes nothing. */
+    public boolean readable() throws IOException {
+        SelectionKey key = channel.register(selector, SelectionKey.OP_READ);
+        try {
+            return selector.selectNow() > 0;
+        } finally {
+            key.interestOps(0);
+            selector.selectedKeys().clear();
+        }
+    }
+
     /** True when the mediator closes the connection (EOF) within the timeout, false if it stays open. */
     public boolean closedByPeer(Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();

@@ -30,6 +30,8 @@ import java.util.function.LongSupplier;
  * @param frameTimeout       a frame's last byte must arrive within this after its first (slow-loris guard)
  * @param unboundIdleTimeout a connection without an accepted HELLO is closed after this long without a frame
  * @param shutdownGrace      how long close() lets running requests finish before answering them SHUTDOWN
+ * @param holdFile           while this file exists no new request starts (the mediator contract's hold,
+ *                           docs/MEDIATOR-CONTRACT.md); null: no hold
  */
 public record MediatorConfig(
         Path socketPath,
@@ -47,7 +49,8 @@ public record MediatorConfig(
         boolean requestLog,
         Duration frameTimeout,
         Duration unboundIdleTimeout,
-        Duration shutdownGrace) {
+        Duration shutdownGrace,
+        Path holdFile) {
 
     /**
      * System property that, when set and not blank, replaces the compiled-in default socket path
@@ -59,6 +62,7 @@ public record MediatorConfig(
 
     public MediatorConfig {
         socketPath = socketPath.toAbsolutePath();
+        holdFile = holdFile == null ? null : holdFile.toAbsolutePath();
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(allowedUids, "allowedUids");
         socketMode = Set.copyOf(socketMode);
@@ -110,6 +114,7 @@ public record MediatorConfig(
         b.frameTimeout = frameTimeout;
         b.unboundIdleTimeout = unboundIdleTimeout;
         b.shutdownGrace = shutdownGrace;
+        b.holdFile = holdFile;
         return b;
     }
 
@@ -131,6 +136,7 @@ public record MediatorConfig(
         private Duration frameTimeout = Duration.ofSeconds(5);
         private Duration unboundIdleTimeout = Duration.ofSeconds(30);
         private Duration shutdownGrace = Duration.ofSeconds(5);
+        private Path holdFile;
 
         private Builder() {}
 
@@ -254,6 +260,12 @@ public record MediatorConfig(
             return this;
         }
 
+        /** While this file exists no new request starts (queued ones wait); null (default): no hold. */
+        public Builder holdFile(Path file) {
+            this.holdFile = file;
+            return this;
+        }
+
         public MediatorConfig build() {
             return new MediatorConfig(
                     socketPath,
@@ -271,7 +283,8 @@ public record MediatorConfig(
                     requestLog,
                     frameTimeout,
                     unboundIdleTimeout,
-                    shutdownGrace);
+                    shutdownGrace,
+                    holdFile);
         }
     }
 }

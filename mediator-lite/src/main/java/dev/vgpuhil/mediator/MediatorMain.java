@@ -1,5 +1,6 @@
 package dev.vgpuhil.mediator;
 
+import dev.vgpuhil.mediator.contract.MediatorContract;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -35,7 +36,10 @@ import picocli.CommandLine.Spec;
             "Stops on SIGTERM/SIGINT: queued and (after the grace) running requests are answered SHUTDOWN,",
             "the socket file is removed and the counters are logged. The log goes to stderr.",
             "Exit status: 0 after a normal stop, 2 bad command line, 3 cannot start (socket in use,",
-            "--backend cuda without a usable CUDA GPU, ...)."
+            "--backend cuda without a usable CUDA GPU, ...).",
+            "Options not given are taken from the mediator contract's environment when set:",
+            "VGPU_MEDIATOR_SOCKET, VGPU_MEDIATOR_QUEUE_CAP, VGPU_MEDIATOR_AGING_MS,",
+            "VGPU_MEDIATOR_HOLD_FILE, VGPU_MEDIATOR_MAX_CONNECTIONS."
         })
 public final class MediatorMain implements Callable<Integer> {
     static final int EXIT_OK = 0;
@@ -133,6 +137,15 @@ public final class MediatorMain implements Callable<Integer> {
             })
     private int shutdownGraceMs = 5000;
 
+    @Option(
+            names = "--hold-file",
+            paramLabel = "PATH",
+            description = {
+                "start no request while PATH exists (queued ones wait; the conformance",
+                "kit's hold, docs/MEDIATOR-CONTRACT.md)"
+            })
+    private Path holdFile;
+
     @Option(names = "--log-file", paramLabel = "PATH", description = "also append the log to PATH")
     private Path logFile;
 
@@ -158,7 +171,16 @@ public final class MediatorMain implements Callable<Integer> {
             description = "this text")
     private boolean help;
 
-    MediatorMain() {}
+    /** The environment the contract's variables are read from (tests give their own). */
+    private final java.util.function.Function<String, String> env;
+
+    MediatorMain() {
+        this(System::getenv);
+    }
+
+    MediatorMain(java.util.function.Function<String, String> env) {
+        this.env = env;
+    }
 
     public static void main(String[] args) throws Exception {
         for (int i = 0; i < args.length; i++) {
@@ -185,12 +207,14 @@ public final class MediatorMain implements Callable<Integer> {
 
     /** Checked options to a configuration; ParameterException (exit 2) for a value out of range. */
     MediatorConfig config() {
+        fromContractEnvironment();
         MediatorConfig.Builder b = MediatorConfig.builder()
                 .backend(backend)
                 .queueCap(positive("--queue-cap", queueCap))
                 .aging(Duration.ofMillis(nonNegative("--aging-ms", agingMs)))
                 .workersPerPool(positive("--workers-per-pool", workersPerPool))
                 .maxConnections(positive("--max-connections", maxConnections))
+                .holdFile(holdFile)
                 .frameTimeout(Duration.ofMillis(positive("--frame-timeout-ms", frameTimeoutMs)))
                 .unboundIdleTimeout(Duration.ofMillis(positive("--unbound-idle-ms", unboundIdleMs)))
                 .shutdownGrace(Duration.ofMillis(nonNegative("--shutdown-grace-ms", shutdownGraceMs)))
@@ -225,6 +249,43 @@ public final class MediatorMain implements Callable<Integer> {
             return b.build();
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
+        }
+    }
+
+    /** Options not on the command line from the contract's environment variables (MediatorContract), when set. */
+    private void fromContractEnvironment() {
+        CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (!given.hasMatchedOption("--socket") && envValue(MediatorContract.ENV_SOCKET) != null) {
+            socket = Path.of(envValue(MediatorContract.ENV_SOCKET));
+        }
+        if (!given.hasMatchedOption("--hold-file") && envValue(MediatorContract.ENV_HOLD_FILE) != null) {
+            holdFile = Path.of(envValue(MediatorContract.ENV_HOLD_FILE));
+        }
+        if (!given.hasMatchedOption("--queue-cap")) {
+            queueCap = envInt(MediatorContract.ENV_QUEUE_CAP, queueCap);
+        }
+        if (!given.hasMatchedOption("--aging-ms")) {
+            agingMs = envInt(MediatorContract.ENV_AGING_MS, agingMs);
+        }
+        if (!given.hasMatchedOption("--max-connections")) {
+            maxConnections = envInt(MediatorContract.ENV_MAX_CONNECTIONS, maxConnections);
+        }
+    }
+
+    private String envValue(String name) {
+        String v = env.apply(name);
+        return v == null || v.isBlank() ? null : v.strip();
+    }
+
+    private int envInt(String name, int otherwise) {
+        String v = envValue(name);
+        if (v == null) {
+            return otherwise;
+        }
+        try {
+            return Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw usage(name + " must be a whole number, not '" + v + "'");
         }
     }
 

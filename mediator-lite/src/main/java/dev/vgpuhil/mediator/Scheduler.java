@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 import java.util.function.Predicate;
 
@@ -58,6 +59,10 @@ public final class Scheduler {
     private long arrivals;
     private boolean paused;
     private boolean shutdown;
+    /** The hold of the mediator contract (a hold file exists): polled, since nothing signals its removal. */
+    private volatile BooleanSupplier held = () -> false;
+
+    private static final long HOLD_POLL_NANOS = Duration.ofMillis(10).toNanos();
 
     /**
      * @param perVmCap  queued (not yet running) requests allowed per vm_id
@@ -110,8 +115,12 @@ public final class Scheduler {
         lock.lockInterruptibly();
         try {
             List<Job> queue = queues.get(pool);
-            while (!shutdown && (paused || queue.isEmpty())) {
-                changed.await();
+            while (!shutdown && (paused || queue.isEmpty() || held.getAsBoolean())) {
+                if (paused || queue.isEmpty()) {
+                    changed.await();
+                } else {
+                    changed.awaitNanos(HOLD_POLL_NANOS);
+                }
             }
             if (shutdown) {
                 return null;
@@ -156,6 +165,14 @@ public final class Scheduler {
         long steps = Math.max(0, nowNanos - job.enqueuedNanos()) / agingNanos;
         Priority[] classes = Priority.values(); // in wire order, low to high
         return classes[(int) Math.min(classes.length - 1, base.ordinal() + steps)];
+    }
+
+    /**
+     * Holds every worker before its next take while {@code condition} is true (checked before each start, and
+     * every 10 ms while work waits): the contract's hold file, so a client can enqueue first and observe the order.
+     */
+    public void holdWhile(BooleanSupplier condition) {
+        this.held = java.util.Objects.requireNonNull(condition);
     }
 
     /** Holds every worker before its next take (running jobs finish). */

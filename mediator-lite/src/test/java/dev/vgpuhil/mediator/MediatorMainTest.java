@@ -2,6 +2,7 @@ package dev.vgpuhil.mediator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vgpuhil.mediator.contract.MediatorContract;
 import dev.vgpuhil.protocol.Priority;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -35,6 +36,30 @@ class MediatorMainTest {
         assertThat(cli.shutdownGrace()).isEqualTo(Duration.ofSeconds(5)).isEqualTo(built.shutdownGrace());
         assertThat(cli.requestLog()).isTrue();
         assertThat(cli.logFile()).isNull();
+    }
+
+    @Test
+    void theContractsEnvironmentFillsWhatTheCommandLineLeavesOut() {
+        java.util.Map<String, String> env = java.util.Map.of(
+                MediatorContract.ENV_SOCKET, "/tmp/e/m.sock",
+                MediatorContract.ENV_QUEUE_CAP, "5",
+                MediatorContract.ENV_AGING_MS, "0",
+                MediatorContract.ENV_HOLD_FILE, "/tmp/e/hold",
+                MediatorContract.ENV_MAX_CONNECTIONS, "7");
+        MediatorMain main = new MediatorMain(env::get);
+        MediatorMain.commandLine(main).parseArgs("--queue-cap", "9");
+        MediatorConfig c = main.config();
+        assertThat(c.socketPath()).isEqualTo(Path.of("/tmp/e/m.sock"));
+        assertThat(c.queueCap()).as("the option wins over the environment").isEqualTo(9);
+        assertThat(c.aging()).isEqualTo(Duration.ZERO);
+        assertThat(c.holdFile()).isEqualTo(Path.of("/tmp/e/hold"));
+        assertThat(c.maxConnections()).isEqualTo(7);
+
+        MediatorMain bad = new MediatorMain(java.util.Map.of(MediatorContract.ENV_QUEUE_CAP, "many")::get);
+        MediatorMain.commandLine(bad).parseArgs();
+        org.assertj.core.api.Assertions.assertThatThrownBy(bad::config)
+                .isInstanceOf(CommandLine.ParameterException.class)
+                .hasMessageContaining(MediatorContract.ENV_QUEUE_CAP);
     }
 
     @Test

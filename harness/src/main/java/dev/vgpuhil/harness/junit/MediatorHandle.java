@@ -16,6 +16,8 @@ import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.mediator.MediatorClient;
 import dev.vgpuhil.mediator.MediatorConfig;
 import dev.vgpuhil.mediator.MediatorProcess;
+import dev.vgpuhil.mediator.contract.CommandMediator;
+import dev.vgpuhil.mediator.contract.MediatorLaunch;
 import dev.vgpuhil.qemu.machine.CleanupMode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -46,6 +48,9 @@ public final class MediatorHandle implements AutoCloseable {
 
     private final Duration aging;
     private final int workersPerPool;
+    /** The user's mediator program (the contract's command), or empty for mediator-lite. */
+    private final String command;
+
     private final Path dir;
     private final Path logDir;
     private final Path socket;
@@ -53,6 +58,7 @@ public final class MediatorHandle implements AutoCloseable {
     private Mediator inProcess;
     private MediatorProcess child;
     private ContainerMediator container;
+    private CommandMediator external;
     private int incarnations;
     private boolean keepFiles;
 
@@ -62,18 +68,34 @@ public final class MediatorHandle implements AutoCloseable {
                 childProcess ? MediatorRuntime.CHILD_PROCESS : MediatorRuntime.IN_PROCESS,
                 "",
                 aging,
-                workersPerPool);
+                workersPerPool,
+                "");
     }
 
     /** A mediator in {@code runtime}; {@code image} a user's container image (implies CONTAINER), empty for lite. */
     public MediatorHandle(
             BackendChoice backend, MediatorRuntime runtime, String image, Duration aging, int workersPerPool) {
+        this(backend, runtime, image, aging, workersPerPool, "");
+    }
+
+    /**
+     * A mediator in {@code runtime}, or the user's program {@code command} run under the mediator contract
+     * (docs/MEDIATOR-CONTRACT.md) when it is not empty.
+     */
+    public MediatorHandle(
+            BackendChoice backend,
+            MediatorRuntime runtime,
+            String image,
+            Duration aging,
+            int workersPerPool,
+            String command) {
         this.backend = backend;
         this.image = image == null ? "" : image;
         this.runtime = this.image.isEmpty() ? runtime : MediatorRuntime.CONTAINER;
         this.childProcess = this.runtime == MediatorRuntime.CHILD_PROCESS;
         this.aging = aging;
         this.workersPerPool = workersPerPool;
+        this.command = command == null ? "" : command.strip();
         try {
             // the socket in a short private path (Unix socket paths are limited to 107 bytes), swept when this JVM
             // dies; the log where run directories go, kept like them (vgpu.cleanup) and pruned with them
@@ -83,7 +105,10 @@ public final class MediatorHandle implements AutoCloseable {
             throw new MediatorFailure("cannot create the mediator's socket or log directory", e);
         }
         this.socket = dir.resolve("mediator.sock");
-        this.logFile = logDir.resolve("mediator.log");
+        // a user's program writes where the contract's launch says (its own directory, kept with the socket's)
+        this.logFile = this.command.isEmpty()
+                ? logDir.resolve("mediator.log")
+                : MediatorLaunch.in(dir).logFile();
     }
 
     public static MediatorHandle from(WithMediator a) {
@@ -92,7 +117,8 @@ public final class MediatorHandle implements AutoCloseable {
                 a.childProcess() ? MediatorRuntime.CHILD_PROCESS : a.runtime(),
                 a.image(),
                 Duration.ofMillis(a.agingMs()),
-                a.workersPerPool());
+                a.workersPerPool(),
+                a.command());
     }
 
     public MediatorRuntime runtime() {
@@ -135,12 +161,20 @@ public final class MediatorHandle implements AutoCloseable {
         return childProcess;
     }
 
+    /** The user's mediator command, or empty for mediator-lite. */
+    public String command() {
+        return command;
+    }
+
     /** Starts the mediator (no-op when running); waits until its socket answers. */
     public synchronized MediatorHandle start() {
         if (isRunning()) {
             return this;
         }
         incarnations++;
+        if (!command.isEmpty()) {
+            return startCommand();
+        }
         Reporting.progress("starting " + (image.isEmpty() ? "mediator-lite" : "mediator image " + image) + " ("
                 + runtime.name().toLowerCase().replace('_', ' ') + ", backend "
                 + backend.name().toLowerCase() + ") on "
@@ -181,9 +215,30 @@ public final class MediatorHandle implements AutoCloseable {
         return this;
     }
 
+    /** The user's program under the contract; its output goes to the log file, like mediator-lite's log. */
+    private MediatorHandle startCommand() {
+        Reporting.progress("starting the mediator command `" + command + "` on " + socket);
+        external = CommandMediator.of(
+                command, MediatorLaunch.in(dir).withAging(aging), Duration.ofSeconds(60), Duration.ofSeconds(20));
+        try {
+            external.start();
+        } catch (IOException | RuntimeException e) {
+            external.close();
+            external = null;
+            throw new MediatorFailure(
+                    "the mediator command `" + command + "` did not start on " + socket + ": " + e.getMessage(), e);
+        }
+        return this;
+    }
+
     /** Stops the mediator (SIGTERM for a child); VMs see their link close. No-op when stopped. */
     public synchronized void stop() {
-        Reporting.progress("stopping mediator-lite on " + socket);
+        Reporting.progress(
+                "stopping " + (command.isEmpty() ? "mediator-lite" : "the mediator command") + " on " + socket);
+        if (external != null) {
+            external.close();
+            external = null;
+        }
         if (child != null) {
             child.close();
             child = null;
@@ -207,7 +262,8 @@ public final class MediatorHandle implements AutoCloseable {
     public synchronized boolean isRunning() {
         return (child != null && child.isAlive())
                 || (container != null && container.isAlive())
-                || (inProcess != null && inProcess.isRunning());
+                || (inProcess != null && inProcess.isRunning())
+                || (external != null && external.isAlive());
     }
 
     /** How many times it was started. */
@@ -311,6 +367,9 @@ public final class MediatorHandle implements AutoCloseable {
 
     /** The pid serving the socket (this JVM for in-process; the container's main process on this host). */
     public synchronized long pid() {
+        if (external != null) {
+            return external.pid();
+        }
         if (container != null && container.containerId() != null) {
             Long p = ContainerEngine.client()
                     .inspectContainerCmd(container.containerId())
@@ -342,7 +401,7 @@ public final class MediatorHandle implements AutoCloseable {
         } else {
             imageInReport(LocalImages.inspect(image));
             s = ContainerMediator.Spec.of(image, dir, socket)
-                    .withEnv(java.util.Map.of("VGPU_MEDIATOR_AGING_MS", Long.toString(aging.toMillis())));
+                    .withEnv(MediatorLaunch.in(dir).withAging(aging).environment());
         }
         return s.withGpus(backend == BackendChoice.CUDA).withLogFile(logFile).withReadyTimeout(Duration.ofSeconds(120));
     }
@@ -457,6 +516,9 @@ public final class MediatorHandle implements AutoCloseable {
 
     @Override
     public String toString() {
+        if (!command.isEmpty()) {
+            return "mediator[command: " + command + ", " + socket + "]";
+        }
         return (image.isEmpty() ? "mediator-lite[" : "mediator[" + image + ", ")
                 + runtime.name().toLowerCase() + ", " + backend + ", " + socket + "]";
     }

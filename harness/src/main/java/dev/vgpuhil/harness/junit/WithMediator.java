@@ -9,8 +9,8 @@ import java.lang.annotation.Target;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * A mediator-lite for the test class (one per class, shared by its tests and its {@link VgpuVm}s, closed after
- * the VMs): a test parameter of type {@link MediatorHandle}. Its socket path is private to this run; VMs with
+ * A mediator-lite, or the user's own mediator program ({@link #command}), for the test class (one per class, shared
+ * by its tests and its {@link VgpuVm}s, closed after the VMs): a test parameter of type {@link MediatorHandle}. Its socket path is private to this run; VMs with
  * {@code mediator = true} are started pointing at it.
  */
 @Documented
@@ -47,4 +47,12 @@ public @interface WithMediator {
 
     /** --workers-per-pool. */
     int workersPerPool() default 1;
+
+    /**
+     * The user's own mediator program instead of mediator-lite, run under docs/MEDIATOR-CONTRACT.md: these words
+     * (split like a shell's, nothing expanded) with {@code --socket PATH} appended (or put where {@code {socket}}
+     * stands), the contract's VGPU_MEDIATOR_* environment (agingMs as VGPU_MEDIATOR_AGING_MS), ready once its socket
+     * answers a HELLO, stopped by SIGTERM, reaped with the JVM. backend, childProcess and workersPerPool do not apply.
+     */
+    String command() default "";
 }
