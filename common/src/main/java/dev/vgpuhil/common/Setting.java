@@ -133,7 +133,19 @@ public enum Setting {
             null,
             "allure-results",
             "Allure's own setting (system property or allure.properties): where results, environment.properties"
-                    + " and categories.json go; the example's pom sets target/allure-results");
+                    + " and categories.json go; the example's pom sets target/allure-results"),
+    FUZZ_DURATION(
+            "vgpu.fuzz.duration",
+            null,
+            null,
+            "how long each fuzz test runs new seeds (per hosting; seconds, or 90s, 30m, PT30M); unset: the short CI"
+                    + " run (device 10 s per hosting, vfio-user server and mediator 5 s); bin/vgpu-hil nightly: 30m"),
+    FUZZ_SEED(
+            "vgpu.fuzz.seed",
+            null,
+            null,
+            "replay one fuzz case: each fuzz test runs only this seed (a failing case prints its seed and this"
+                    + " command line), once");
 
     private final String property;
     private final String env;
