@@ -85,7 +85,9 @@ class MediatorLimitsIT {
         try (MediatorClient observer = MediatorClient.connect(p.socketPath(), T)) {
             stats = observer.stats(T);
         }
-        assertThat(connections(stats)).as("STATS connections (with the observer)").isEqualTo(n + 1);
+        assertThat(connections(stats))
+                .as("STATS connections (with the observer)")
+                .isEqualTo(n + 1);
         // every connection has its request in flight before the first answer is read
         for (int i = 0; i < n; i++) {
             MediatorClient c = clients.get(i);
@@ -104,7 +106,8 @@ class MediatorLimitsIT {
             assertThat(r.status()).as("request of connection %d", i).isEqualTo(ERR_NONE);
             assertThat(r.payload()).isEqualTo(payload(i));
         }
-        String took = String.format("%d connections, HELLO + one request each, %.2f s", n, (System.nanoTime() - t0) / 1e9);
+        String took =
+                String.format("%d connections, HELLO + one request each, %.2f s", n, (System.nanoTime() - t0) / 1e9);
         System.out.println("[mediator limits] " + took);
         Allure.addAttachment("1,000 connections", took);
         assertThat(p.isAlive()).isTrue();
@@ -159,9 +162,12 @@ class MediatorLimitsIT {
             } catch (EOFException e) {
                 closed++;
             } catch (IOException e) {
-                throw new AssertionError("client " + i + " of " + clients + " got no answer and no close within " + T
-                        + " (" + e.getMessage() + "); so far served " + served + ", refused " + refused + ", closed "
-                        + closed + "; mediator log tail:\n" + p.logTail(20), e);
+                throw new AssertionError(
+                        "client " + i + " of " + clients + " got no answer and no close within " + T
+                                + " (" + e.getMessage() + "); so far served " + served + ", refused " + refused
+                                + ", closed "
+                                + closed + "; mediator log tail:\n" + p.logTail(20),
+                        e);
             }
         }
         String outcome = String.format(
@@ -183,7 +189,9 @@ class MediatorLimitsIT {
             assertThat(f.status()).isEqualTo(ERR_NONE);
             assertThat(f.payload()).containsExactly(9, 9);
         }
-        assertThat(openFds(pid)).as("fds back near the start once the clients are gone").isLessThanOrEqualTo(limit);
+        assertThat(openFds(pid))
+                .as("fds back near the start once the clients are gone")
+                .isLessThanOrEqualTo(limit);
         assertThat(Files.readString(p.logFile())).containsIgnoringCase("too many open files");
     }
 
