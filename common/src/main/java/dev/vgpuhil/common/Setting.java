@@ -136,10 +136,10 @@ public enum Setting {
                     + " and categories.json go; the example's pom sets target/allure-results"),
     FUZZ_DURATION(
             "vgpu.fuzz.duration",
-            null,
+            "VGPU_FUZZ_DURATION",
             null,
             "how long each fuzz test runs new seeds (per hosting; seconds, or 90s, 30m, PT30M); unset: the short CI"
-                    + " run (device 10 s per hosting, vfio-user server and mediator 5 s); bin/vgpu-hil nightly: 30m"),
+                    + " run (device 6 s per hosting, vfio-user server and mediator 5 s); bin/vgpu-hil nightly: 30m"),
     FUZZ_SEED(
             "vgpu.fuzz.seed",
             null,

@@ -49,9 +49,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 class DeviceFuzzTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
     /** The device reconnects about once a second; a loaded machine may need several tries. */
-    private static final Duration RECONNECT = Duration.ofSeconds(30);
+    private static final Duration RECONNECT = Duration.ofSeconds(60);
 
-    private static final Duration CI_DURATION = Duration.ofSeconds(10);
+    private static final Duration CI_DURATION = Duration.ofSeconds(6);
     private static final int TIMEOUT_MS = 200;
     private static final int GOOD_REQUEST_ID = 0x600D_0001;
     private static final long MSI_RAM = 0x200000; // ordinary guest RAM
@@ -122,7 +122,7 @@ class DeviceFuzzTest {
     }
 
     @Test
-    @DisplayName("new seeds for -Dvgpu.fuzz.duration (default 10 s), or the one -Dvgpu.fuzz.seed")
+    @DisplayName("new seeds for -Dvgpu.fuzz.duration (default 6 s per hosting), or the one -Dvgpu.fuzz.seed")
     void fuzz(DeviceHosting hosting) {
         FuzzCampaign.Outcome o = FuzzCampaign.fromSettings(getClass(), "qemu-launcher", CI_DURATION)
                 .run(this::fuzzCase);
