@@ -23,11 +23,12 @@ public record FuzzCampaign(String testClass, String module, Duration duration, O
         void run(long seed) throws Exception;
     }
 
-    /** What a campaign did. */
-    public record Outcome(int cases, long firstSeed, Duration took) {
+    /** What a campaign did, and its slowest case (a case that takes far longer than the others is a finding too). */
+    public record Outcome(int cases, long firstSeed, Duration took, long slowestSeed, Duration slowest) {
         @Override
         public String toString() {
-            return cases + " case(s) from seed " + firstSeed + " in " + took.toMillis() + " ms";
+            return cases + " case(s) from seed " + firstSeed + " in " + took.toMillis() + " ms (slowest: seed "
+                    + slowestSeed + ", " + slowest.toMillis() + " ms)";
         }
     }
 
@@ -52,7 +53,8 @@ public record FuzzCampaign(String testClass, String module, Duration duration, O
         long t0 = System.nanoTime();
         if (replay.isPresent()) {
             runOne(c, replay.get());
-            return new Outcome(1, replay.get(), Duration.ofNanos(System.nanoTime() - t0));
+            Duration took = Duration.ofNanos(System.nanoTime() - t0);
+            return new Outcome(1, replay.get(), took, replay.get(), took);
         }
         SplittableRandom seeds =
                 new SplittableRandom(System.nanoTime() ^ ProcessHandle.current().pid() << 32);
@@ -60,12 +62,21 @@ public record FuzzCampaign(String testClass, String module, Duration duration, O
         long seed = first;
         int n = 0;
         long end = t0 + duration.toNanos();
+        long slowestSeed = first;
+        long slowestNanos = -1;
         do {
+            long c0 = System.nanoTime();
             runOne(c, seed);
+            long took = System.nanoTime() - c0;
+            if (took > slowestNanos) {
+                slowestNanos = took;
+                slowestSeed = seed;
+            }
             n++;
             seed = seeds.nextLong();
         } while (System.nanoTime() < end);
-        return new Outcome(n, first, Duration.ofNanos(System.nanoTime() - t0));
+        return new Outcome(
+                n, first, Duration.ofNanos(System.nanoTime() - t0), slowestSeed, Duration.ofNanos(slowestNanos));
     }
 
     private void runOne(Case c, long seed) {
