@@ -21,9 +21,9 @@
 #                     errors, in a separate source copy and build tree. Prints the object file's path.
 #   --refresh-source  Ask apt for the current Debian source version and re-fetch the source when it
 #                     changed (default: reuse the fetched tree).
-#   --sanitize        The same QEMU built with AddressSanitizer and UndefinedBehaviorSanitizer (7.2:
-#                     --enable-sanitizers; 10.0 and later: --enable-asan --enable-ubsan), for the fuzzers
-#                     of bin/vgpu-hil nightly: its own build tree (tree-<line>/build-asan) and cache entry
+#   --sanitize        The same QEMU built with AddressSanitizer and UndefinedBehaviorSanitizer
+#                     (7.2: --enable-sanitizers + -fsanitize=undefined; later: --enable-asan --enable-ubsan),
+#                     for the fuzzers of bin/vgpu-hil nightly: its own build tree (tree-<line>/build-asan) and cache entry
 #                     (<qemu-version>-asan-<hash>); reports go to QEMU's stderr. A full build, slower.
 #
 # Output contract: the LAST line of stdout is the absolute path of the binary (or of the object file
@@ -395,9 +395,12 @@ else
 fi
 [ -n "$tools_suite" ] && [ "$line" != 5.2 ] && configure_args+=(--python=/usr/bin/python3)
 if [ "$sanitize" = 1 ]; then
-    # 7.2's configure has one switch for both; from 8.x on they are the meson options asan and ubsan
+    # 7.2's configure has one switch for both, but its UBSan probe fails under GCC 12
+    # (-Werror=maybe-uninitialized in the probe itself), leaving ASan alone: UBSan then comes as extra flags.
+    # From 8.x on they are the meson options asan and ubsan.
     case "$line" in
-        7.2) configure_args+=(--enable-sanitizers) ;;
+        7.2) configure_args+=(--enable-sanitizers --extra-cflags=-fsanitize=undefined
+                              --extra-ldflags=-fsanitize=undefined) ;;
         *) configure_args+=(--enable-asan --enable-ubsan) ;;
     esac
 fi
