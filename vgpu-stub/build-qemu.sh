@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build qemu-system-x86_64 with the vgpu-stub device, reproducibly and cached.
 #
-# usage: vgpu-stub/build-qemu.sh [--qemu 5.2|7.2|10.0|11.1] [--print-path]
+# usage: vgpu-stub/build-qemu.sh [--qemu 5.2|7.2|10.0|11.1] [--print-path] [--sanitize]
 #                                [--check-only | --xcpng-check] [--refresh-source]
 #
 #   --qemu V          QEMU line, from Debian source packages (deb-src-only apt entries, the machine's
@@ -21,6 +21,10 @@
 #                     errors, in a separate source copy and build tree. Prints the object file's path.
 #   --refresh-source  Ask apt for the current Debian source version and re-fetch the source when it
 #                     changed (default: reuse the fetched tree).
+#   --sanitize        The same QEMU built with AddressSanitizer and UndefinedBehaviorSanitizer
+#                     (7.2: --enable-sanitizers + -fsanitize=undefined; later: --enable-asan --enable-ubsan),
+#                     for the fuzzers of bin/vgpu-hil nightly: its own build tree (tree-<line>/build-asan) and cache entry
+#                     (<qemu-version>-asan-<hash>); reports go to QEMU's stderr. A full build, slower.
 #
 # Output contract: the LAST line of stdout is the absolute path of the binary (or of the object file
 # with --check-only / --xcpng-check); all progress goes to stderr: one progress line for the ninja
@@ -49,10 +53,11 @@ self="$here/$(basename "${BASH_SOURCE[0]}")"
 line=7.2
 mode=build          # build | check | xcpng
 refresh_source=0
+sanitize=0
 
 log() { printf '[build-qemu] %s\n' "$*" >&2; }
 die() { printf '[build-qemu] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,22p' "$self" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,27p' "$self" | sed 's/^# \{0,1\}//' >&2; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -62,6 +67,7 @@ while [ $# -gt 0 ]; do
         --check-only) mode=check; shift ;;
         --xcpng-check) mode=xcpng; shift ;;
         --refresh-source) refresh_source=1; shift ;;
+        --sanitize) sanitize=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage; die "unknown argument: $1" ;;
     esac
@@ -77,6 +83,7 @@ case "$line" in
     *) die "--qemu must be 5.2, 7.2, 10.0 or 11.1, not '$line'" ;;
 esac
 [ "$mode" != build ] || [ "$full" = 1 ] || die "QEMU $line is a compile check only here: use --qemu $line --check-only"
+[ "$sanitize" = 0 ] || [ "$mode" = build ] || die "--sanitize is a full build; it does not go with --check-only or --xcpng-check"
 
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-hil/qemu"
 tree="$cache_root/tree-$line"
@@ -93,10 +100,13 @@ while IFS= read -r -d '' f; do device_inputs+=("$f"); done < <(
 cache_key() {
     local srcver=$1 upstream=$2 h
     h=$( { printf 'line=%s\nsource=%s\n' "$line" "$srcver"
+           [ "$sanitize" = 0 ] || printf 'sanitize=address,undefined\n'
            for f in "${device_inputs[@]}"; do
                printf '%s ' "${f#"$here"/}"; sha256sum < "$f"
            done; } | sha256sum | cut -c1-16)
-    printf '%s-%s' "$upstream" "$h"
+    local tag=""
+    [ "$sanitize" = 0 ] || tag=asan-
+    printf '%s-%s%s' "$upstream" "$tag" "$h"
 }
 
 entry_valid() { [ -x "$1/qemu-system-x86_64" ] && [ -f "$1/BUILD-INFO" ]; }
@@ -219,6 +229,7 @@ key=$(cache_key "$srcver" "$upstream")
 entry="$cache_root/$key"
 src="$tree/src"
 build="$tree/build"
+[ "$sanitize" = 0 ] || build="$tree/build-asan"
 logs="$tree/logs"
 mkdir -p "$logs"
 
@@ -383,19 +394,33 @@ else
     )
 fi
 [ -n "$tools_suite" ] && [ "$line" != 5.2 ] && configure_args+=(--python=/usr/bin/python3)
+if [ "$sanitize" = 1 ]; then
+    # 7.2's configure has one switch for both, but its UBSan probe fails under GCC 12
+    # (-Werror=maybe-uninitialized in the probe itself), leaving ASan alone: UBSan then comes as extra flags.
+    # From 8.x on they are the meson options asan and ubsan.
+    case "$line" in
+        7.2) configure_args+=(--enable-sanitizers --extra-cflags=-fsanitize=undefined
+                              --extra-ldflags=-fsanitize=undefined) ;;
+        *) configure_args+=(--enable-asan --enable-ubsan) ;;
+    esac
+fi
 configure_in "$build" "$src" "${configure_args[@]}"
 
-compile_device "$build" "$line"
+variant=$line
+[ "$sanitize" = 0 ] || variant=$line-asan
+compile_device "$build" "$variant"
 if [ "$mode" = check ]; then
     echo "$device_obj"
     exit 0
 fi
 
 # ---- build the binary and publish the cache entry atomically --------------
-log "building qemu-system-x86_64 (ninja, $(nproc) CPUs; log: $logs/ninja.log)"
+ninja_log="$logs/ninja.log"
+[ "$sanitize" = 0 ] || ninja_log="$logs/ninja-asan.log"
+log "building qemu-system-x86_64 (ninja, $(nproc) CPUs; log: $ninja_log)"
 t0=$(date +%s)
-run_with_progress compiling "$logs/ninja.log" "${python_env[@]}" ninja -C "$build" qemu-system-x86_64 \
-    || die "ninja qemu-system-x86_64 failed; full log: $logs/ninja.log"
+run_with_progress compiling "$ninja_log" "${python_env[@]}" ninja -C "$build" qemu-system-x86_64 \
+    || die "ninja qemu-system-x86_64 failed; full log: $ninja_log"
 build_seconds=$(( $(date +%s) - t0 ))
 log "built in $build_seconds s"
 
@@ -419,6 +444,7 @@ ln -s /usr "$stage/qemu-bundle/usr"
     echo "qemu_version=$upstream"
     echo "debian_source=qemu $srcver ($suite)"
     echo "cache_key=$key"
+    echo "sanitizers=$([ "$sanitize" = 1 ] && echo address,undefined || echo none)"
     echo "built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "ninja_seconds=$build_seconds ($(nproc) CPUs; 0-few s when only the device changed)"
     echo "configure=${configure_args[*]}"

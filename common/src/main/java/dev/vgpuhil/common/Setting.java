@@ -173,7 +173,19 @@ public enum Setting {
             "VGPU_CONFORMANCE_MEDIATOR",
             "lite",
             "the mediator the conformance kit tests: lite (mediator-lite in-process), lite-process, lite-container,"
-                    + " command:PROGRAM ARGS... (a program run under docs/MEDIATOR-CONTRACT.md) or image:NAME:TAG");
+                    + " command:PROGRAM ARGS... (a program run under docs/MEDIATOR-CONTRACT.md) or image:NAME:TAG"),
+    FUZZ_DURATION(
+            "vgpu.fuzz.duration",
+            "VGPU_FUZZ_DURATION",
+            null,
+            "how long each fuzz test runs new seeds (per hosting; seconds, or 90s, 30m, PT30M); unset: the short CI"
+                    + " run (device 6 s per hosting, vfio-user server and mediator 5 s); bin/vgpu-hil nightly: 30m"),
+    FUZZ_SEED(
+            "vgpu.fuzz.seed",
+            null,
+            null,
+            "replay one fuzz case: each fuzz test runs only this seed (a failing case prints its seed and this"
+                    + " command line), once");
 
     private final String property;
     private final String env;

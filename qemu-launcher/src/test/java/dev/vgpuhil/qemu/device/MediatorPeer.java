@@ -78,6 +78,19 @@ final class MediatorPeer implements AutoCloseable {
         return c;
     }
 
+    /** A connection the device has made, if one is waiting (never blocks); its reader thread is started. */
+    Connection tryAccept() throws IOException {
+        SocketChannel ch = server.accept();
+        if (ch == null) {
+            return null;
+        }
+        ch.configureBlocking(true);
+        Connection c = new Connection(ch);
+        connections.add(c);
+        c.startReading();
+        return c;
+    }
+
     /** Accepts, expects HELLO and answers HELLO_ACK with status 0; returns the connection and its HELLO. */
     Connection acceptAndGreet(Duration deadline) throws Exception {
         Connection c = accept(deadline);
@@ -157,6 +170,29 @@ final class MediatorPeer implements AutoCloseable {
             }
             return (Frame) o;
         }
+
+        /**
+         * The next frame if one comes within {@code wait}, else null; null too once the device has closed or sent
+         * a malformed frame ({@link #closedByDevice()} then says so). For fuzzers, which must not fail on either.
+         */
+        Frame pollFrame(Duration wait) throws InterruptedException {
+            if (gone) {
+                return null;
+            }
+            Object o = incoming.poll(wait.toNanos(), TimeUnit.NANOSECONDS);
+            if (o == EOF_MARK || o instanceof FrameException) {
+                gone = true;
+                return null;
+            }
+            return (Frame) o;
+        }
+
+        /** True once {@link #pollFrame} met the end of the device's stream. */
+        boolean closedByDevice() {
+            return gone;
+        }
+
+        private boolean gone;
 
         /** True if the device closed its end within the deadline (frames before the close are skipped). */
         boolean awaitClosedByDevice(Duration deadline) throws InterruptedException {
