@@ -34,6 +34,12 @@ import java.util.function.Predicate;
  * </ul>
  * The queues are bounded by the cap, so picking by a linear scan is cheap and keeps the rules obvious.
  * {@link #pause()}/{@link #resume()} hold the workers so tests can enqueue first and observe the order.
+ *
+ * <p>Each pool runs at most {@code slotsPerPool} jobs at a time (the mediator's workers per pool). Whoever runs
+ * a job holds one of its pool's slots: a worker ({@link #take}) or a connection's own thread, which may
+ * {@link #claim} a request when its pool has a free slot and nothing queued - the job the rules would pick
+ * next anyway, without a hand-off to a worker. Whoever finishes a job may take the next queued one of the same
+ * pool ({@link #finish}), so under load the slot passes from job to job without waking a thread.
  */
 public final class Scheduler {
 
@@ -46,8 +52,15 @@ public final class Scheduler {
     private final int perVmCap;
     private final long agingNanos;
     private final LongSupplier nanoClock;
+    private final int slotsPerPool;
     private final ReentrantLock lock = new ReentrantLock();
+    /** Signalled on admission, for {@link #awaitQueued}. */
     private final Condition changed = lock.newCondition();
+    /** Per pool (by ordinal): signalled when that pool's workers may find a job to take. */
+    private final Condition[] work = new Condition[Pool.values().length];
+    /** Per pool (by ordinal): jobs running now (taken or claimed and not yet finished). */
+    private final int[] running = new int[Pool.values().length];
+
     private final Map<Pool, List<Job>> queues = new EnumMap<>(Pool.class);
     /** pool → virtual time V: the tag of the request started last in that pool. */
     private final Map<Pool, long[]> virtualTime = new EnumMap<>(Pool.class);
@@ -65,12 +78,27 @@ public final class Scheduler {
      * @param nanoClock monotonic nanoseconds (System::nanoTime; tests inject a manual clock)
      */
     public Scheduler(int perVmCap, Duration aging, LongSupplier nanoClock) {
+        this(perVmCap, aging, nanoClock, Integer.MAX_VALUE);
+    }
+
+    /**
+     * @param slotsPerPool jobs a pool may run at a time (taken by {@link #take} or {@link #claim}, released by
+     *                     {@link #finish}); the 3-argument form has no limit (a caller that never finishes)
+     */
+    public Scheduler(int perVmCap, Duration aging, LongSupplier nanoClock, int slotsPerPool) {
         if (perVmCap < 1) {
             throw new IllegalArgumentException("queue cap must be at least 1, got " + perVmCap);
+        }
+        if (slotsPerPool < 1) {
+            throw new IllegalArgumentException("slots per pool must be at least 1, got " + slotsPerPool);
         }
         this.perVmCap = perVmCap;
         this.agingNanos = aging.toNanos();
         this.nanoClock = nanoClock;
+        this.slotsPerPool = slotsPerPool;
+        for (int i = 0; i < work.length; i++) {
+            work[i] = lock.newCondition();
+        }
         for (Pool pool : Pool.values()) {
             queues.put(pool, new ArrayList<>());
             virtualTime.put(pool, new long[] {0});
@@ -92,38 +120,119 @@ public final class Scheduler {
             if (queued >= perVmCap) {
                 return Admission.QUEUE_FULL;
             }
-            long v = virtualTime.get(pool)[0];
-            Map<Integer, Long> finish = finishTags.get(pool);
-            long tag = Math.max(v, finish.getOrDefault(header.vmId(), v));
-            finish.put(header.vmId(), tag + 1);
+            long tag = admissionTag(pool, header.vmId());
             queue.add(new Job(arrivals++, header, request, replyTo, nanoClock.getAsLong(), tag));
             queuedPerVm.put(header.vmId(), queued + 1);
             changed.signalAll();
+            if (running[pool.ordinal()] < slotsPerPool) {
+                work[pool.ordinal()].signal();
+            }
             return Admission.ACCEPTED;
         } finally {
             lock.unlock();
         }
     }
 
-    /** The next job of this pool by the rules above; blocks while paused or empty; null once shut down. */
-    public Job take(Pool pool) throws InterruptedException {
-        lock.lockInterruptibly();
+    /** The fair-queueing start tag of a request of {@code vmId} admitted now: max(V, F_vm); F_vm moves past it. */
+    private long admissionTag(Pool pool, int vmId) {
+        long v = virtualTime.get(pool)[0];
+        Map<Integer, Long> finish = finishTags.get(pool);
+        Long f = finish.get(vmId);
+        long tag = f == null ? v : Math.max(v, f);
+        finish.put(vmId, tag + 1);
+        return tag;
+    }
+
+    /**
+     * Admits the request and starts it at once, holding one of its pool's slots, when the rules would pick it
+     * next anyway: the pool has a free slot and nothing queued (so nothing of a higher class, or of the same
+     * class ahead of it, waits), and the scheduler is neither paused nor shut down. Null otherwise: then
+     * {@link #submit} it. The caller runs the job and then calls {@link #finish}.
+     */
+    public Job claim(Frame header, ComputeRequest request, Job.ReplySink replyTo) {
+        lock.lock();
         try {
-            List<Job> queue = queues.get(pool);
-            while (!shutdown && (paused || queue.isEmpty())) {
-                changed.await();
-            }
-            if (shutdown) {
+            Pool pool = Pool.fromWire(header.poolId())
+                    .orElseThrow(() -> new IllegalArgumentException("pool " + header.poolId() + " is neither A nor B"));
+            int p = pool.ordinal();
+            if (shutdown
+                    || paused
+                    || running[p] >= slotsPerPool
+                    || !queues.get(pool).isEmpty()) {
                 return null;
             }
-            Job job = pick(pool, queue);
-            queue.remove(job);
-            queuedPerVm.merge(job.vmId(), -1, (a, b) -> a + b == 0 ? null : a + b);
-            changed.signalAll();
+            long tag = admissionTag(pool, header.vmId());
+            Job job = new Job(arrivals++, header, request, replyTo, nanoClock.getAsLong(), tag);
+            started(pool, job);
             return job;
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Releases the slot of a finished job of this pool. With {@code takeNext}, and a job of this pool queued
+     * (not paused, not shut down), that job is started in the same slot and returned for the caller to run
+     * (then {@link #finish} again); otherwise a worker of the pool is woken for what is queued, and null.
+     */
+    public Job finish(Pool pool, boolean takeNext) {
+        lock.lock();
+        try {
+            int p = pool.ordinal();
+            running[p]--;
+            List<Job> queue = queues.get(pool);
+            if (shutdown || paused || queue.isEmpty()) {
+                return null;
+            }
+            if (takeNext) {
+                return takeLocked(pool, queue);
+            }
+            work[p].signal();
+            return null;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * The next job of this pool by the rules above, holding one of its slots; blocks while paused, empty or
+     * every slot is taken; null once shut down.
+     */
+    public Job take(Pool pool) throws InterruptedException {
+        lock.lockInterruptibly();
+        try {
+            List<Job> queue = queues.get(pool);
+            int p = pool.ordinal();
+            while (!shutdown && (paused || queue.isEmpty() || running[p] >= slotsPerPool)) {
+                work[p].await();
+            }
+            if (shutdown) {
+                return null;
+            }
+            return takeLocked(pool, queue);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Job takeLocked(Pool pool, List<Job> queue) {
+        Job job = pick(pool, queue);
+        queue.remove(job);
+        queuedPerVm.merge(job.vmId(), -1, (a, b) -> a + b == 0 ? null : a + b);
+        running[pool.ordinal()]++;
+        if (!queue.isEmpty() && running[pool.ordinal()] < slotsPerPool) {
+            work[pool.ordinal()].signal(); // more work and a free slot: the next worker
+        }
+        return job;
+    }
+
+    /** The bookkeeping of a job starting now: V moves to its tag, stale finish tags go, it holds a slot. */
+    private void started(Pool pool, Job job) {
+        long[] v = virtualTime.get(pool);
+        v[0] = Math.max(v[0], job.tag());
+        // forget VMs whose finish tag no longer matters (<= V): keeps the map as small as the backlog
+        finishTags.get(pool).values().removeIf(f -> f <= v[0]);
+        running[pool.ordinal()]++;
     }
 
     private Job pick(Pool pool, List<Job> queue) {
@@ -172,7 +281,7 @@ public final class Scheduler {
         lock.lock();
         try {
             paused = false;
-            changed.signalAll();
+            signalEveryone();
         } finally {
             lock.unlock();
         }
@@ -209,7 +318,7 @@ public final class Scheduler {
             drained.sort((a, b) -> Long.compare(a.arrival(), b.arrival()));
             queuedPerVm.clear();
             finishTags.values().forEach(Map::clear);
-            changed.signalAll();
+            signalEveryone();
             return drained;
         } finally {
             lock.unlock();
@@ -243,6 +352,13 @@ public final class Scheduler {
             return removed;
         } finally {
             lock.unlock();
+        }
+    }
+
+    private void signalEveryone() {
+        changed.signalAll();
+        for (Condition c : work) {
+            c.signalAll();
         }
     }
 

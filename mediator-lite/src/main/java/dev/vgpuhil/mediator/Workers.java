@@ -17,10 +17,16 @@ import java.util.logging.Logger;
 
 /**
  * The worker threads of one mediator: {@code perPool} per pool, each taking the scheduler's next job of its pool,
- * running it on the backend and sending exactly one reply. At shutdown, {@link #stop} gives running requests the
+ * running it on the backend and sending exactly one reply. A connection's own thread may run a job it
+ * {@linkplain Scheduler#claim claimed} here too ({@link #runClaimed}), when the backend's calls are quick. Whoever
+ * finishes a job takes the next queued one of its pool (a connection's thread at most {@value #DRAIN_LIMIT} in a
+ * row, then it wakes a worker and goes back to reading). At shutdown, {@link #stop} gives running requests the
  * grace to finish and answers those still running after it with SHUTDOWN.
  */
 final class Workers {
+    /** Jobs a connection's thread runs in a row (its own and queued ones) before it hands the rest to a worker. */
+    static final int DRAIN_LIMIT = 8;
+
     /** A request a worker is running; {@code answered} makes sure exactly one reply goes out for it. */
     private static final class InFlight {
         final Job job;
@@ -66,6 +72,11 @@ final class Workers {
         }
     }
 
+    /** True when connection threads may run requests themselves: the backend's calls never block. */
+    boolean inline() {
+        return backend.quick();
+    }
+
     private void workLoop(Pool pool) {
         while (true) {
             Job job;
@@ -77,13 +88,29 @@ final class Workers {
             if (job == null) {
                 return;
             }
-            InFlight flight = new InFlight(job);
-            running.add(flight);
-            try {
-                execute(pool, job, flight);
-            } finally {
-                running.remove(flight);
+            while (job != null) {
+                runOne(pool, job);
+                job = scheduler.finish(pool, true);
             }
+        }
+    }
+
+    /** Runs a job the caller claimed, then up to {@value #DRAIN_LIMIT} - 1 queued ones of the same pool. */
+    void runClaimed(Pool pool, Job claimed) {
+        Job job = claimed;
+        for (int n = 1; job != null; n++) {
+            runOne(pool, job);
+            job = scheduler.finish(pool, n < DRAIN_LIMIT);
+        }
+    }
+
+    private void runOne(Pool pool, Job job) {
+        InFlight flight = new InFlight(job);
+        running.add(flight);
+        try {
+            execute(pool, job, flight);
+        } finally {
+            running.remove(flight);
         }
     }
 
@@ -94,12 +121,12 @@ final class Workers {
         long t0 = System.nanoTime();
         int status = ERR_NONE;
         byte[] result = null;
-        String detail = "seq=" + order.seq() + (effective != job.priority() ? " aged_to=" + effective.label() : "");
+        String error = null;
         try {
             result = backend.execute(job.request());
         } catch (BackendException | RuntimeException e) {
             status = ERR_BACKEND;
-            detail += " error=" + e.getMessage();
+            error = e.getMessage();
         }
         long runNanos = System.nanoTime() - t0;
         long waitNanos = Math.max(0, startClock - job.enqueuedNanos());
@@ -113,12 +140,12 @@ final class Workers {
         // counted before the reply leaves, so a client that got its answer sees it in the stats
         stats.answered(job.vmId(), pool, status, waitNanos + runNanos);
         boolean delivered = job.replyTo().send(job.header().reply(MSG_RESPONSE, status, result));
-        requestLog.answered(
-                job.header(),
-                waitNanos,
-                runNanos,
-                status,
-                delivered ? detail : detail + " undelivered=connection-gone");
+        if (requestLog.on()) {
+            // the detail only when it is logged: no string work per request otherwise
+            String detail = "seq=" + order.seq() + (effective != job.priority() ? " aged_to=" + effective.label() : "")
+                    + (error != null ? " error=" + error : "") + (delivered ? "" : " undelivered=connection-gone");
+            requestLog.answered(job.header(), waitNanos, runNanos, status, detail);
+        }
     }
 
     /**
