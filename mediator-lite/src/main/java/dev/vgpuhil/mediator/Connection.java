@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * One client connection, served by one thread and one selector: the thread reads whatever the socket has into a
  * buffer, validates every whole frame in it field by field and answers it, runs it itself (a quick backend, its
- * pool idle: see {@link Scheduler#claim}) or enqueues it; and it flushes replies that did not fit into the socket
+ * pool idle: see {@link Scheduler#submit(Frame, ComputeRequest, Job.ReplySink, Scheduler.Runner)}) or enqueues it; and it flushes replies that did not fit into the socket
  * at once. The channel is non-blocking: a reply is written straight into the socket by whoever produces it
  * (worker or this thread) when nothing is pending, so a worker never blocks on a slow client; whatever does not
  * fit waits in a bounded queue that this thread flushes when the socket drains. A client whose queue fills up
@@ -43,7 +43,9 @@ final class Connection implements Job.ReplySink {
 
     private final Mediator mediator;
     private final Scheduler scheduler;
-    private final Workers workers;
+    /** Runs requests on this connection's thread when the backend is quick (see Scheduler#submit); else null. */
+    private final Scheduler.Runner runner;
+
     private final Stats stats;
     private final SocketChannel channel;
     private final long id;
@@ -74,7 +76,8 @@ final class Connection implements Job.ReplySink {
     Connection(Mediator mediator, SocketChannel channel, long id, String peer) throws IOException {
         this.mediator = mediator;
         this.scheduler = mediator.scheduler();
-        this.workers = mediator.workers();
+        Workers workers = mediator.workers();
+        this.runner = workers.inline() ? workers::runClaimed : null;
         this.stats = mediator.stats();
         this.channel = channel;
         this.id = id;
@@ -465,22 +468,19 @@ final class Connection implements Job.ReplySink {
             reject(f, e.errorCode(), e.getMessage());
             return;
         }
-        if (workers.inline()) {
-            Job job = scheduler.claim(f, request, this);
-            if (job != null) {
-                workers.runClaimed(job.pool(), job);
-                return;
-            }
+        Scheduler.Admission a = scheduler.submit(f, request, this, runner);
+        if (a != Scheduler.Admission.ACCEPTED) {
+            rejected(f, a);
         }
-        switch (scheduler.submit(f, request, this)) {
-            case ACCEPTED:
-                return;
-            case QUEUE_FULL:
-                reject(f, ERR_QUEUE_FULL, "vm already has " + mediator.queueCap() + " queued requests");
-                return;
-            case SHUTDOWN:
-            default:
-                reject(f, ERR_SHUTDOWN, "mediator is shutting down");
+    }
+
+    /** A request the scheduler refused (at once, or later from its inbox): one request log line and the reply. */
+    @Override
+    public void rejected(Frame f, Scheduler.Admission why) {
+        if (why == Scheduler.Admission.QUEUE_FULL) {
+            reject(f, ERR_QUEUE_FULL, "vm already has " + mediator.queueCap() + " queued requests");
+        } else {
+            reject(f, ERR_SHUTDOWN, "mediator is shutting down");
         }
     }
 
