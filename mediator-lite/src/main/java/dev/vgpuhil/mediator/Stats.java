@@ -49,7 +49,8 @@ public final class Stats {
 
     /**
      * One started request, in start order ({@code seq} counts from 1): {@code startNanos} on the mediator's
-     * monotonic clock (System.nanoTime), {@code runNanos} the backend's time once it finished, -1 before.
+     * monotonic clock (System.nanoTime), {@code waitNanos} how long it was queued before, {@code runNanos} the
+     * backend's time once it finished, -1 before.
      */
     public record Executed(
             long seq,
@@ -59,9 +60,10 @@ public final class Stats {
             Priority priority,
             Priority effectiveClass,
             long startNanos,
+            long waitNanos,
             long runNanos) {
         Executed finished(long run) {
-            return new Executed(seq, vmId, requestId, pool, priority, effectiveClass, startNanos, run);
+            return new Executed(seq, vmId, requestId, pool, priority, effectiveClass, startNanos, waitNanos, run);
         }
     }
 
@@ -109,7 +111,7 @@ public final class Stats {
     }
 
     /** Records the start of a request and returns its place in the execution order. */
-    Executed started(Job job, Priority effectiveClass) {
+    Executed started(Job job, Priority effectiveClass, long waitNanos) {
         Executed e = new Executed(
                 executedSeq.incrementAndGet(),
                 job.vmId(),
@@ -118,6 +120,7 @@ public final class Stats {
                 job.priority(),
                 effectiveClass,
                 System.nanoTime(),
+                waitNanos,
                 -1);
         executed.set((int) (e.seq() % EXECUTION_LOG_SIZE), e);
         return e;

@@ -152,7 +152,8 @@ final class Workers {
         Job job = f.job;
         long startClock = nanoClock.getAsLong();
         f.effective = scheduler.effectiveClass(job, startClock);
-        f.order = stats.started(job, f.effective);
+        f.waitNanos = Math.max(0, startClock - job.enqueuedNanos());
+        f.order = stats.started(job, f.effective, f.waitNanos);
         long t0 = System.nanoTime();
         try {
             f.result = backend.execute(job.request());
@@ -161,7 +162,6 @@ final class Workers {
             f.error = e.getMessage();
         }
         f.runNanos = System.nanoTime() - t0;
-        f.waitNanos = Math.max(0, startClock - job.enqueuedNanos());
         f.pool = pool;
     }
 
