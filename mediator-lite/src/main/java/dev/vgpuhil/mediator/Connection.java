@@ -142,7 +142,34 @@ final class Connection implements Job.ReplySink {
      */
     @Override
     public boolean send(Frame frame) {
-        ByteBuffer bytes = ByteBuffer.wrap(frame.encode());
+        return send(ByteBuffer.wrap(frame.encode()));
+    }
+
+    /** The reply encoded straight into its buffer: the payload is copied once, not into a Frame and out again. */
+    @Override
+    public boolean reply(Frame request, int status, byte[] payload) {
+        byte[] p = payload == null ? new byte[0] : payload;
+        ByteBuffer bytes = ByteBuffer.allocate(SOCKET_HEADER_SIZE + p.length);
+        // a header-only frame carrying the real payload_len, then the payload itself
+        new Frame(
+                        SOCKET_MAGIC,
+                        PROTOCOL_VERSION,
+                        MSG_RESPONSE,
+                        FLAG_NONE,
+                        request.vmId(),
+                        request.poolId(),
+                        request.priority(),
+                        0,
+                        request.requestId(),
+                        p.length,
+                        status,
+                        null)
+                .encodeTo(bytes);
+        bytes.put(p).flip();
+        return send(bytes);
+    }
+
+    private boolean send(ByteBuffer bytes) {
         synchronized (pending) {
             if (!channel.isOpen()) {
                 return false;
@@ -278,7 +305,7 @@ final class Connection implements Job.ReplySink {
                 in.position(at + SOCKET_HEADER_SIZE + payload.length);
                 frameStartedNanos = 0;
                 lastFrameNanos = System.nanoTime();
-                handle(frame.withPayload(payload));
+                handle(frame.withPayload(payload), payload);
             }
         } finally {
             in.compact();
@@ -329,7 +356,7 @@ final class Connection implements Job.ReplySink {
     }
 
     /** Handles one whole, readable frame: answers it or enqueues it; the connection always goes on. */
-    private void handle(Frame f) {
+    private void handle(Frame f, byte[] payload) {
         int type = f.msgType();
         int replyType = type == MSG_HELLO ? MSG_HELLO_ACK : type == MSG_STATS_REQUEST ? MSG_STATS_REPLY : MSG_RESPONSE;
         if (type == MSG_REQUEST) {
@@ -356,7 +383,7 @@ final class Connection implements Job.ReplySink {
         }
         switch (type) {
             case MSG_HELLO -> onHello(f);
-            case MSG_REQUEST -> onRequest(f);
+            case MSG_REQUEST -> onRequest(f, payload);
             case MSG_STATS_REQUEST -> onStats(f);
             default ->
                 refuse(f, MSG_RESPONSE, ERR_PROTOCOL, "msg_type " + messageTypeName(type) + " is not sent by clients");
@@ -438,7 +465,8 @@ final class Connection implements Job.ReplySink {
         send(f.reply(MSG_STATS_REPLY, ERR_NONE, json));
     }
 
-    private void onRequest(Frame f) {
+    /** {@code payload}: the frame's payload as read (the frame holds its own copy; decoding needs no third). */
+    private void onRequest(Frame f, byte[] payload) {
         if (!helloDone) {
             reject(f, ERR_PROTOCOL, "REQUEST before HELLO");
             return;
@@ -462,7 +490,7 @@ final class Connection implements Job.ReplySink {
         }
         ComputeRequest request;
         try {
-            request = ComputeRequest.decode(f.payload());
+            request = ComputeRequest.decode(payload);
             request.checkConsistent();
         } catch (FrameException e) {
             reject(f, e.errorCode(), e.getMessage());

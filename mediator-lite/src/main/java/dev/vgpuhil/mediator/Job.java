@@ -40,6 +40,11 @@ public record Job(long arrival, Frame header, ComputeRequest request, ReplySink 
         /** Queues a frame for sending without blocking; false when the connection is gone or jammed. */
         boolean send(Frame frame);
 
+        /** Sends the RESPONSE to {@code request} (same vm, pool, priority, request_id) with this status and payload. */
+        default boolean reply(Frame request, int status, byte[] payload) {
+            return send(request.reply(VgpuProtocol.MSG_RESPONSE, status, payload));
+        }
+
         /**
          * A request the scheduler refused after {@link Scheduler#submit(Frame, ComputeRequest, ReplySink,
          * Scheduler.Runner)} had returned (it waited in the inbox): answers it with the refusal's status.

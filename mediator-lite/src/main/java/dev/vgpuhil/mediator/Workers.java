@@ -183,7 +183,7 @@ final class Workers {
                     + " finished after its SHUTDOWN reply; result discarded");
             return;
         }
-        boolean delivered = job.replyTo().send(job.header().reply(MSG_RESPONSE, f.status, f.result));
+        boolean delivered = job.replyTo().reply(job.header(), f.status, f.result);
         if (requestLog.on()) {
             // the detail only when it is logged: no string work per request otherwise
             String detail = "seq=" + f.order.seq()
