@@ -10,6 +10,7 @@ import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.protocol.VgpuProtocol.ErrorCode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -19,11 +20,13 @@ import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * One client connection: a reader thread that validates every frame field by field and answers or enqueues,
- * and a non-blocking reply path, so a worker never blocks on a slow client. The channel is non-blocking: a
- * reply is written straight into the socket by whoever produces it (worker or reader) when nothing is
- * pending; whatever does not fit waits in a bounded queue that the connection's writer thread flushes when
- * the socket drains. A client whose queue fills up (it stopped reading its replies) is disconnected.
+ * One client connection, served by one thread and one selector: the thread reads whatever the socket has into a
+ * buffer, validates every whole frame in it field by field and answers it, runs it itself (a quick backend, its
+ * pool idle: see {@link Scheduler#submit(Frame, ComputeRequest, Job.ReplySink, Scheduler.Runner)}) or enqueues it; and it flushes replies that did not fit into the socket
+ * at once. The channel is non-blocking: a reply is written straight into the socket by whoever produces it
+ * (worker or this thread) when nothing is pending, so a worker never blocks on a slow client; whatever does not
+ * fit waits in a bounded queue that this thread flushes when the socket drains. A client whose queue fills up
+ * (it stopped reading its replies) is disconnected.
  *
  * <p>Outcomes: bad magic or payload_len &gt; 1024 → PROTOCOL reply, then this connection closes (the stream
  * cannot be resynchronised). Every other bad frame - a refused HELLO too - gets an error reply with its precise
@@ -34,23 +37,31 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 final class Connection implements Job.ReplySink {
     static final int OUTBOUND_CAPACITY = 256;
-    private static final long WRITER_DRAIN_MILLIS = 2000;
+    private static final long DRAIN_ON_CLOSE_MILLIS = 2000;
+    /** Room for a few whole frames: one read usually brings a whole frame, or several pipelined ones. */
+    private static final int READ_BUFFER_BYTES = 4 * (SOCKET_HEADER_SIZE + MAX_PAYLOAD);
 
     private final Mediator mediator;
+    private final Scheduler scheduler;
+    /** Runs requests on this connection's thread when the backend is quick (see Scheduler#submit); else null. */
+    private final Scheduler.Runner runner;
+
+    private final Stats stats;
     private final SocketChannel channel;
     private final long id;
     private final String peer;
-    /** Replies not yet (fully) written, oldest first; guarded by itself. Only the writer removes the head. */
+    /** Replies not yet (fully) written, oldest first; guarded by itself, as is every write to the channel. */
     private final ArrayDeque<ByteBuffer> pending = new ArrayDeque<>();
-    /** Guarded by {@link #pending}: the writer closes the connection once {@link #pending} is empty. */
-    private boolean flushThenClose;
 
-    private final Selector readSelector;
-    private final Selector writeSelector;
+    private final Selector selector;
+    private final SelectionKey key;
+    /** Bytes read and not yet handled (write mode between reads); only the connection's thread touches it. */
+    private final ByteBuffer in = ByteBuffer.allocateDirect(READ_BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+
+    private final byte[] head = new byte[SOCKET_HEADER_SIZE];
     private final AtomicBoolean closing = new AtomicBoolean();
-    private final Thread reader;
-    private final Thread writer;
-    // written only by the reader thread; read by the watchdog and workers too
+    private final Thread thread;
+    // written only by the connection's thread; read by the watchdog and workers too
     private volatile boolean helloDone;
     private volatile int boundVm;
     private volatile Priority ceiling;
@@ -61,33 +72,31 @@ final class Connection implements Job.ReplySink {
 
     private volatile String closeReason;
 
+    /** Built by a started mediator (its scheduler, workers and stats exist). */
     Connection(Mediator mediator, SocketChannel channel, long id, String peer) throws IOException {
         this.mediator = mediator;
+        this.scheduler = mediator.scheduler();
+        Workers workers = mediator.workers();
+        this.runner = workers.inline() ? workers::runClaimed : null;
+        this.stats = mediator.stats();
         this.channel = channel;
         this.id = id;
         this.peer = peer;
         channel.configureBlocking(false);
-        Selector rs = Selector.open();
-        Selector ws;
+        Selector sel = Selector.open();
         try {
-            ws = Selector.open();
-            channel.register(rs, SelectionKey.OP_READ);
-            channel.register(ws, SelectionKey.OP_WRITE);
+            this.key = channel.register(sel, SelectionKey.OP_READ);
         } catch (IOException | RuntimeException e) {
-            rs.close();
+            sel.close();
             throw e;
         }
-        this.readSelector = rs;
-        this.writeSelector = ws;
-        this.reader = new Thread(this::readLoop, "mediator-conn-" + id + "-reader");
-        this.writer = new Thread(this::writeLoop, "mediator-conn-" + id + "-writer");
-        reader.setDaemon(true);
-        writer.setDaemon(true);
+        this.selector = sel;
+        this.thread = new Thread(this::ioLoop, "mediator-conn-" + id);
+        thread.setDaemon(true);
     }
 
     void start() {
-        writer.start();
-        reader.start();
+        thread.start();
     }
 
     long id() {
@@ -122,17 +131,45 @@ final class Connection implements Job.ReplySink {
         forceClose();
     }
 
-    Thread readerThread() {
-        return reader;
+    /** The thread that reads, answers and flushes for this connection (ends after the close). */
+    Thread thread() {
+        return thread;
     }
 
     /**
      * Sends a reply without ever blocking: written at once when nothing is pending and the socket takes it,
-     * else queued for the writer. False when the connection is gone, or jammed (then it is closed).
+     * else queued for the connection's thread. False when the connection is gone, or jammed (then it is closed).
      */
     @Override
     public boolean send(Frame frame) {
-        ByteBuffer bytes = ByteBuffer.wrap(frame.encode());
+        return send(ByteBuffer.wrap(frame.encode()));
+    }
+
+    /** The reply encoded straight into its buffer: the payload is copied once, not into a Frame and out again. */
+    @Override
+    public boolean reply(Frame request, int status, byte[] payload) {
+        byte[] p = payload == null ? new byte[0] : payload;
+        ByteBuffer bytes = ByteBuffer.allocate(SOCKET_HEADER_SIZE + p.length);
+        // a header-only frame carrying the real payload_len, then the payload itself
+        new Frame(
+                        SOCKET_MAGIC,
+                        PROTOCOL_VERSION,
+                        MSG_RESPONSE,
+                        FLAG_NONE,
+                        request.vmId(),
+                        request.poolId(),
+                        request.priority(),
+                        0,
+                        request.requestId(),
+                        p.length,
+                        status,
+                        null)
+                .encodeTo(bytes);
+        bytes.put(p).flip();
+        return send(bytes);
+    }
+
+    private boolean send(ByteBuffer bytes) {
         synchronized (pending) {
             if (!channel.isOpen()) {
                 return false;
@@ -153,13 +190,23 @@ final class Connection implements Job.ReplySink {
                 closeBecause(why);
                 return false;
             }
+            boolean first = pending.isEmpty();
             pending.add(bytes);
-            pending.notifyAll();
+            if (first) {
+                try {
+                    key.interestOps(key.interestOps() | SelectionKey.OP_WRITE);
+                } catch (java.nio.channels.CancelledKeyException e) {
+                    return false; // closed meanwhile
+                }
+                if (Thread.currentThread() != thread) {
+                    selector.wakeup(); // it may be waiting for reads only
+                }
+            }
             return true;
         }
     }
 
-    /** Half-closes the input: the reader sees end of stream and runs the normal close path. */
+    /** Half-closes the input: the connection's thread sees end of stream and runs the normal close path. */
     void stopReading() {
         try {
             channel.shutdownInput();
@@ -169,9 +216,9 @@ final class Connection implements Job.ReplySink {
     }
 
     /**
-     * Closes the channel at once. The selectors are closed too: a channel registered with a selector is only
-     * really closed (EOF for the peer) once every selector has let go of it, and closing them also wakes the
-     * reader and writer out of select().
+     * Closes the channel at once. The selector is closed too: a channel registered with a selector is only
+     * really closed (EOF for the peer) once the selector has let go of it, and closing it also wakes the
+     * connection's thread out of select().
      */
     void forceClose() {
         closing.set(true);
@@ -180,15 +227,10 @@ final class Connection implements Job.ReplySink {
         } catch (IOException ignored) {
             // closing anyway
         }
-        for (Selector sel : new Selector[] {readSelector, writeSelector}) {
-            try {
-                sel.close();
-            } catch (IOException ignored) {
-                // closing anyway
-            }
-        }
-        synchronized (pending) {
-            pending.notifyAll();
+        try {
+            selector.close();
+        } catch (IOException ignored) {
+            // closing anyway
         }
     }
 
@@ -196,38 +238,35 @@ final class Connection implements Job.ReplySink {
         return helloDone ? "vm=" + Integer.toUnsignedString(boundVm) + " peer=" + peer : "peer=" + peer;
     }
 
-    // ---------------------------------------------------------------- reader
+    // ---------------------------------------------------------------- the connection's thread
 
-    private void readLoop() {
+    private void ioLoop() {
         String reason = "end of stream";
         try {
-            byte[] head = new byte[SOCKET_HEADER_SIZE];
             while (true) {
-                if (!readFully(head, "header", true)) {
+                String stop = handleBuffered();
+                if (stop != null) {
+                    reason = stop;
                     break;
                 }
-                Frame frame = Frame.parseHeader(head);
-                if (frame.magic() != SOCKET_MAGIC) {
-                    reason = String.format("bad magic 0x%08x", frame.magic());
-                    refuse(frame, MSG_RESPONSE, ERR_PROTOCOL, reason + "; stream unreadable, closing");
+                selector.select();
+                selector.selectedKeys().clear();
+                if (!key.isValid()) {
+                    throw new java.nio.channels.ClosedChannelException();
+                }
+                int ready = key.readyOps();
+                if ((ready & SelectionKey.OP_WRITE) != 0) {
+                    flushPending(SelectionKey.OP_READ);
+                }
+                if ((ready & SelectionKey.OP_READ) != 0 && channel.read(in) < 0) {
+                    reason = endOfStream(reason);
                     break;
                 }
-                if (Integer.compareUnsigned(frame.payloadLen(), MAX_PAYLOAD) > 0) {
-                    reason = "payload_len " + Integer.toUnsignedString(frame.payloadLen()) + " > " + MAX_PAYLOAD;
-                    refuse(frame, MSG_RESPONSE, ERR_PROTOCOL, reason + "; stream unreadable, closing");
-                    break;
-                }
-                byte[] payload = new byte[frame.payloadLen()];
-                if (!readFully(payload, "payload", false)) {
-                    reason = "client vanished mid-frame (" + messageTypeName(frame.msgType()) + " payload)";
-                    break;
-                }
-                frameStartedNanos = 0;
-                lastFrameNanos = System.nanoTime();
-                handle(frame.withPayload(payload));
             }
-        } catch (IOException e) {
-            reason = closeReason != null ? closeReason : closing.get() ? "closed" : "read failed: " + e.getMessage();
+        } catch (IOException | java.nio.channels.ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
+            reason = closeReason != null
+                    ? closeReason
+                    : closing.get() ? "closed" : "read failed: " + (e.getMessage() != null ? e.getMessage() : e);
         } catch (RuntimeException e) {
             // a bug must not take the daemon down: drop this connection only
             reason = "internal error: " + e;
@@ -238,47 +277,90 @@ final class Connection implements Job.ReplySink {
     }
 
     /**
-     * False at end of stream (also in the middle of the piece). {@code frameStart}: the first byte of this
-     * piece starts a frame, which from then on must be complete within the frame timeout.
+     * Handles every whole frame in the buffer and keeps the rest (a frame begun: its deadline starts). Non-null:
+     * the reason to close (a header that makes the stream unreadable; answered already).
      */
-    private boolean readFully(byte[] into, String what, boolean frameStart) throws IOException {
-        ByteBuffer buf = ByteBuffer.wrap(into);
-        while (buf.hasRemaining()) {
-            int n = channel.read(buf);
-            if (n == 0) {
-                awaitReadable();
-                continue;
-            }
-            if (n < 0) {
-                if (buf.position() > 0 || !frameStart) {
-                    mediator.log()
-                            .info("conn " + id + " " + describe() + ": client vanished after " + buf.position() + " of "
-                                    + into.length + " " + what + " bytes");
+    private String handleBuffered() {
+        in.flip();
+        try {
+            while (in.remaining() >= SOCKET_HEADER_SIZE) {
+                int at = in.position();
+                in.get(at, head);
+                Frame frame = Frame.parseHeader(head);
+                if (frame.magic() != SOCKET_MAGIC) {
+                    String reason = String.format("bad magic 0x%08x", frame.magic());
+                    refuse(frame, MSG_RESPONSE, ERR_PROTOCOL, reason + "; stream unreadable, closing");
+                    return reason;
                 }
-                return false;
+                if (Integer.compareUnsigned(frame.payloadLen(), MAX_PAYLOAD) > 0) {
+                    String reason = "payload_len " + Integer.toUnsignedString(frame.payloadLen()) + " > " + MAX_PAYLOAD;
+                    refuse(frame, MSG_RESPONSE, ERR_PROTOCOL, reason + "; stream unreadable, closing");
+                    return reason;
+                }
+                if (in.remaining() < SOCKET_HEADER_SIZE + frame.payloadLen()) {
+                    break;
+                }
+                byte[] payload = new byte[frame.payloadLen()];
+                in.get(at + SOCKET_HEADER_SIZE, payload);
+                in.position(at + SOCKET_HEADER_SIZE + payload.length);
+                frameStartedNanos = 0;
+                lastFrameNanos = System.nanoTime();
+                handle(frame.withPayload(payload), payload);
             }
-            if (frameStart && frameStartedNanos == 0 && buf.position() > 0) {
-                frameStartedNanos = System.nanoTime();
-            }
+        } finally {
+            in.compact();
         }
-        return true;
+        if (in.position() > 0 && frameStartedNanos == 0) {
+            frameStartedNanos = System.nanoTime();
+        }
+        return null;
     }
 
-    private void awaitReadable() throws IOException {
-        try {
-            readSelector.select();
-            readSelector.selectedKeys().clear();
-        } catch (java.nio.channels.ClosedSelectorException e) {
-            throw new java.nio.channels.ClosedChannelException();
+    /** The close reason at end of stream; a frame cut off is logged. */
+    private String endOfStream(String reason) {
+        int buffered = in.position();
+        if (buffered == 0) {
+            return reason;
+        }
+        if (buffered < SOCKET_HEADER_SIZE) {
+            mediator.log()
+                    .info("conn " + id + " " + describe() + ": client vanished after " + buffered + " of "
+                            + SOCKET_HEADER_SIZE + " header bytes");
+            return reason;
+        }
+        in.get(0, head);
+        Frame frame = Frame.parseHeader(head);
+        mediator.log()
+                .info("conn " + id + " " + describe() + ": client vanished after " + (buffered - SOCKET_HEADER_SIZE)
+                        + " of " + frame.payloadLen() + " payload bytes");
+        return "client vanished mid-frame (" + messageTypeName(frame.msgType()) + " payload)";
+    }
+
+    /**
+     * Writes what is pending as far as the socket takes it; once all is out, the interest goes back to
+     * {@code interestWhenEmpty}. True when nothing is pending any more.
+     */
+    private boolean flushPending(int interestWhenEmpty) throws IOException {
+        synchronized (pending) {
+            while (!pending.isEmpty()) {
+                ByteBuffer first = pending.peek();
+                channel.write(first);
+                if (first.hasRemaining()) {
+                    return false;
+                }
+                pending.poll();
+            }
+            key.interestOps(interestWhenEmpty);
+            return true;
         }
     }
 
     /** Handles one whole, readable frame: answers it or enqueues it; the connection always goes on. */
-    private void handle(Frame f) {
+    private void handle(Frame f, byte[] payload) {
         int type = f.msgType();
         int replyType = type == MSG_HELLO ? MSG_HELLO_ACK : type == MSG_STATS_REQUEST ? MSG_STATS_REPLY : MSG_RESPONSE;
         if (type == MSG_REQUEST) {
-            mediator.stats().requestReceived();
+            stats.requestReceived();
         }
         if (majorOf(f.version()) != PROTOCOL_MAJOR) {
             refuse(
@@ -301,7 +383,7 @@ final class Connection implements Job.ReplySink {
         }
         switch (type) {
             case MSG_HELLO -> onHello(f);
-            case MSG_REQUEST -> onRequest(f);
+            case MSG_REQUEST -> onRequest(f, payload);
             case MSG_STATS_REQUEST -> onStats(f);
             default ->
                 refuse(f, MSG_RESPONSE, ERR_PROTOCOL, "msg_type " + messageTypeName(type) + " is not sent by clients");
@@ -379,11 +461,12 @@ final class Connection implements Job.ReplySink {
             refuse(f, MSG_STATS_REPLY, ERR_PROTOCOL, "STATS_REQUEST carries no payload, got " + f.payloadLen());
             return;
         }
-        byte[] json = mediator.stats().toJson(MAX_PAYLOAD).getBytes(StandardCharsets.UTF_8);
+        byte[] json = stats.toJson(MAX_PAYLOAD).getBytes(StandardCharsets.UTF_8);
         send(f.reply(MSG_STATS_REPLY, ERR_NONE, json));
     }
 
-    private void onRequest(Frame f) {
+    /** {@code payload}: the frame's payload as read (the frame holds its own copy; decoding needs no third). */
+    private void onRequest(Frame f, byte[] payload) {
         if (!helloDone) {
             reject(f, ERR_PROTOCOL, "REQUEST before HELLO");
             return;
@@ -407,21 +490,25 @@ final class Connection implements Job.ReplySink {
         }
         ComputeRequest request;
         try {
-            request = ComputeRequest.decode(f.payload());
+            request = ComputeRequest.decode(payload);
             request.checkConsistent();
         } catch (FrameException e) {
             reject(f, e.errorCode(), e.getMessage());
             return;
         }
-        switch (mediator.scheduler().submit(f, request, this)) {
-            case ACCEPTED:
-                return;
-            case QUEUE_FULL:
-                reject(f, ERR_QUEUE_FULL, "vm already has " + mediator.queueCap() + " queued requests");
-                return;
-            case SHUTDOWN:
-            default:
-                reject(f, ERR_SHUTDOWN, "mediator is shutting down");
+        Scheduler.Admission a = scheduler.submit(f, request, this, runner);
+        if (a != Scheduler.Admission.ACCEPTED) {
+            rejected(f, a);
+        }
+    }
+
+    /** A request the scheduler refused (at once, or later from its inbox): one request log line and the reply. */
+    @Override
+    public void rejected(Frame f, Scheduler.Admission why) {
+        if (why == Scheduler.Admission.QUEUE_FULL) {
+            reject(f, ERR_QUEUE_FULL, "vm already has " + mediator.queueCap() + " queued requests");
+        } else {
+            reject(f, ERR_SHUTDOWN, "mediator is shutting down");
         }
     }
 
@@ -455,62 +542,33 @@ final class Connection implements Job.ReplySink {
             reject(f, status, why);
             return;
         }
-        mediator.stats().refused(status);
+        stats.refused(status);
         mediator.log()
                 .info("conn " + id + " " + describe() + ": " + messageTypeName(f.msgType()) + " refused with "
                         + ErrorCode.nameOf(status) + ": " + why);
         send(f.reply(replyType, status, null));
     }
 
-    // ---------------------------------------------------------------- writer
-
-    /** Flushes what {@link #send} could not write at once, waiting for the socket to drain. */
-    private void writeLoop() {
-        try {
-            while (true) {
-                ByteBuffer head;
-                synchronized (pending) {
-                    while (pending.isEmpty() && !flushThenClose && channel.isOpen()) {
-                        pending.wait();
-                    }
-                    if (!channel.isOpen() || pending.isEmpty()) {
-                        return; // closed, or everything flushed before the close
-                    }
-                    head = pending.peek();
-                }
-                // only this thread writes while something is pending, so the head is written outside the lock
-                while (head.hasRemaining()) {
-                    if (channel.write(head) == 0) {
-                        writeSelector.select();
-                        writeSelector.selectedKeys().clear();
-                    }
-                }
-                synchronized (pending) {
-                    pending.poll();
-                }
-            }
-        } catch (IOException | InterruptedException | java.nio.channels.ClosedSelectorException e) {
-            // the peer went away or we were force-closed: nothing more to send
-        } finally {
-            forceClose();
-        }
-    }
-
-    /** Lets the writer send what is queued (bounded by a deadline), then closes; runs on the reader thread. */
+    /** Sends what is still queued (bounded by a deadline), then closes; runs on the connection's thread. */
     private void closeAfterFlush(String reason) {
         closing.set(true);
         mediator.connectionClosed(this);
-        synchronized (pending) {
-            flushThenClose = true;
-            pending.notifyAll();
-        }
+        long deadline = System.nanoTime() + DRAIN_ON_CLOSE_MILLIS * 1_000_000;
         try {
-            writer.join(WRITER_DRAIN_MILLIS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            // reading is over: wait for writability only (a half-closed input would always be "readable")
+            while (!flushPending(0)) {
+                key.interestOps(SelectionKey.OP_WRITE);
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) {
+                    break;
+                }
+                selector.select(left);
+                selector.selectedKeys().clear();
+            }
+        } catch (IOException | java.nio.channels.ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
+            // the peer went away or we were force-closed: nothing more to send
         }
         forceClose();
-        writer.interrupt();
         mediator.log()
                 .info("conn " + id + " closed " + describe() + ": " + (closeReason != null ? closeReason : reason));
     }

@@ -4,6 +4,7 @@ import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
 import dev.vgpuhil.protocol.Pool;
 import dev.vgpuhil.protocol.Priority;
+import dev.vgpuhil.protocol.VgpuProtocol;
 
 /**
  * One admitted REQUEST waiting in (or taken from) the scheduler.
@@ -38,5 +39,21 @@ public record Job(long arrival, Frame header, ComputeRequest request, ReplySink 
     public interface ReplySink {
         /** Queues a frame for sending without blocking; false when the connection is gone or jammed. */
         boolean send(Frame frame);
+
+        /** Sends the RESPONSE to {@code request} (same vm, pool, priority, request_id) with this status and payload. */
+        default boolean reply(Frame request, int status, byte[] payload) {
+            return send(request.reply(VgpuProtocol.MSG_RESPONSE, status, payload));
+        }
+
+        /**
+         * A request the scheduler refused after {@link Scheduler#submit(Frame, ComputeRequest, ReplySink,
+         * Scheduler.Runner)} had returned (it waited in the inbox): answers it with the refusal's status.
+         */
+        default void rejected(Frame header, Scheduler.Admission why) {
+            send(header.reply(
+                    VgpuProtocol.MSG_RESPONSE,
+                    why == Scheduler.Admission.QUEUE_FULL ? VgpuProtocol.ERR_QUEUE_FULL : VgpuProtocol.ERR_SHUTDOWN,
+                    null));
+        }
     }
 }

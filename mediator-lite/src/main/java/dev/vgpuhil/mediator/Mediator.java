@@ -24,7 +24,8 @@ import java.util.logging.Logger;
 import jdk.net.ExtendedSocketOptions;
 
 /**
- * The mediator daemon, in-process: a Unix-socket server (one reader + one writer thread per connection),
+ * The mediator daemon, in-process: a Unix-socket server (one thread and one selector per connection, reading
+ * frames and flushing replies that did not fit at once),
  * one {@link Scheduler} for every connection, {@link Workers} per pool, a compute backend, the {@link RequestLog}
  * and the {@link Stats}; configured by a {@link MediatorConfig}.
  *
@@ -122,7 +123,7 @@ public final class Mediator implements AutoCloseable {
                         ? e
                         : new MediatorStartException("cannot listen on " + socketPath + ": " + e, e);
             }
-            scheduler = new Scheduler(config.queueCap(), config.aging(), config.nanoClock());
+            scheduler = new Scheduler(config.queueCap(), config.aging(), config.nanoClock(), config.workersPerPool());
             if (config.holdFile() != null) {
                 java.nio.file.Path hold = config.holdFile();
                 scheduler.holdWhile(() -> java.nio.file.Files.exists(hold));
@@ -308,7 +309,7 @@ public final class Mediator implements AutoCloseable {
         boolean workersDone = workers.stop(config.shutdownGrace());
         List<Thread> readers = new ArrayList<>();
         for (Connection c : new ArrayList<>(connections)) {
-            readers.add(c.readerThread());
+            readers.add(c.thread());
             c.stopReading();
         }
         joinQuietly(readers, CONNECTION_STOP_DEADLINE);
@@ -420,6 +421,10 @@ public final class Mediator implements AutoCloseable {
 
     Scheduler scheduler() {
         return requireStarted().scheduler;
+    }
+
+    Workers workers() {
+        return workers;
     }
 
     TenantPolicy tenants() {

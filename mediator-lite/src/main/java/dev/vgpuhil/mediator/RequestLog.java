@@ -25,6 +25,11 @@ final class RequestLog {
         this.on = on;
     }
 
+    /** Whether lines are written at all (callers skip building a detail otherwise). */
+    boolean on() {
+        return on && log.isLoggable(Level.INFO);
+    }
+
     /** A request answered with {@code status} (DONE for ERR_NONE); -1 for a wait or run time it never had. */
     void answered(Frame f, long waitNanos, long runNanos, int status, String detail) {
         outcome(f, waitNanos, runNanos, status == ERR_NONE ? "DONE" : ErrorCode.nameOf(status), detail);

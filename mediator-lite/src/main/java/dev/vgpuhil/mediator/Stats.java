@@ -11,13 +11,17 @@ import dev.vgpuhil.protocol.Pool;
 import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.protocol.VgpuProtocol.ErrorCode;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntSupplier;
 import java.util.function.Supplier;
 import java.util.function.ToIntFunction;
@@ -25,8 +29,7 @@ import java.util.function.ToIntFunction;
 /**
  * Counters of one mediator: per VM, per pool, per error code, latency percentiles per pool (over the last
  * {@value #LATENCY_WINDOW} requests of that pool), the vm_ids bound by HELLO right now, and the order in which
- * requests were started. All methods are synchronized: they are called once per request, far from the hot
- * compute path.
+ * requests were started (with their start and run times).
  *
  * <p>The JSON (STATS_REPLY's payload, and the counters logged at shutdown): {@code pid}, {@code backend},
  * {@code uptime_ms}, {@code connections}, {@code bound} (how many connections are bound by HELLO),
@@ -44,25 +47,44 @@ public final class Stats {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** One started request, in start order ({@code seq} counts from 1). */
-    public record Executed(long seq, int vmId, int requestId, Pool pool, Priority priority, Priority effectiveClass) {}
+    /**
+     * One started request, in start order ({@code seq} counts from 1): {@code startNanos} on the mediator's
+     * monotonic clock (System.nanoTime), {@code waitNanos} how long it was queued before, {@code runNanos} the
+     * backend's time once it finished, -1 before.
+     */
+    public record Executed(
+            long seq,
+            int vmId,
+            int requestId,
+            Pool pool,
+            Priority priority,
+            Priority effectiveClass,
+            long startNanos,
+            long waitNanos,
+            long runNanos) {
+        Executed finished(long run) {
+            return new Executed(seq, vmId, requestId, pool, priority, effectiveClass, startNanos, waitNanos, run);
+        }
+    }
 
+    // Every per-request update is lock-free (adders, atomics): a thread preempted while it counts must not
+    // hold up the other connections. Readers (the JSON, the accessors) take a consistent-enough snapshot.
     private final long startNanos = System.nanoTime();
     private final String backend;
     private final ToIntFunction<Pool> queueDepth;
     private final IntSupplier connections;
     private final Supplier<List<Integer>> boundVms;
-    private long received;
-    private long completed;
-    private long failed;
-    private long dropped;
-    private final Map<String, Long> errors = new TreeMap<>();
-    private final Map<Long, long[]> perVm = new TreeMap<>(); // vm (unsigned) → {ok, failed}
-    private final long[] otherVms = new long[2];
-    private final Map<Pool, long[]> perPool = new EnumMap<>(Pool.class); // pool → {ok, failed}
+    private final LongAdder received = new LongAdder();
+    private final LongAdder completed = new LongAdder();
+    private final LongAdder failed = new LongAdder();
+    private final LongAdder dropped = new LongAdder();
+    private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
+    private final Map<Long, LongAdder[]> perVm = new ConcurrentHashMap<>(); // vm (unsigned) → {ok, failed}
+    private final LongAdder[] otherVms = pair();
+    private final Map<Pool, LongAdder[]> perPool = new EnumMap<>(Pool.class); // pool → {ok, failed}
     private final Map<Pool, LatencyWindow> latency = new EnumMap<>(Pool.class);
-    private final ArrayDeque<Executed> executed = new ArrayDeque<>();
-    private long executedSeq;
+    private final AtomicReferenceArray<Executed> executed = new AtomicReferenceArray<>(EXECUTION_LOG_SIZE);
+    private final AtomicLong executedSeq = new AtomicLong();
 
     /**
      * @param queueDepth  queued requests of a pool now
@@ -75,24 +97,38 @@ public final class Stats {
         this.connections = connections;
         this.boundVms = boundVms;
         for (Pool pool : Pool.values()) {
-            perPool.put(pool, new long[2]);
+            perPool.put(pool, pair());
             latency.put(pool, new LatencyWindow());
         }
     }
 
-    synchronized void requestReceived() {
-        received++;
+    private static LongAdder[] pair() {
+        return new LongAdder[] {new LongAdder(), new LongAdder()};
+    }
+
+    void requestReceived() {
+        received.increment();
     }
 
     /** Records the start of a request and returns its place in the execution order. */
-    synchronized Executed started(Job job, Priority effectiveClass) {
-        Executed e =
-                new Executed(++executedSeq, job.vmId(), job.requestId(), job.pool(), job.priority(), effectiveClass);
-        if (executed.size() == EXECUTION_LOG_SIZE) {
-            executed.removeFirst();
-        }
-        executed.addLast(e);
+    Executed started(Job job, Priority effectiveClass, long waitNanos) {
+        Executed e = new Executed(
+                executedSeq.incrementAndGet(),
+                job.vmId(),
+                job.requestId(),
+                job.pool(),
+                job.priority(),
+                effectiveClass,
+                System.nanoTime(),
+                waitNanos,
+                -1);
+        executed.set((int) (e.seq() % EXECUTION_LOG_SIZE), e);
         return e;
+    }
+
+    /** Adds the run time to a started request's entry (if the log still holds it). */
+    void finished(Executed e, long runNanos) {
+        executed.compareAndSet((int) (e.seq() % EXECUTION_LOG_SIZE), e, e.finished(runNanos));
     }
 
     /**
@@ -100,25 +136,25 @@ public final class Stats {
      * {@code vmId} null: not counted per VM (a frame refused before it could be attributed to a bound VM);
      * {@code pool} null: not counted per pool (a frame naming no valid pool).
      */
-    synchronized void answered(Integer vmId, Pool pool, int status, long totalNanos) {
+    void answered(Integer vmId, Pool pool, int status, long totalNanos) {
         boolean ok = status == ERR_NONE;
         if (ok) {
-            completed++;
+            completed.increment();
         } else {
-            failed++;
-            errors.merge(ErrorCode.nameOf(status), 1L, Long::sum);
+            failed.increment();
+            errors.computeIfAbsent(ErrorCode.nameOf(status), k -> new LongAdder())
+                    .increment();
         }
         if (vmId != null) {
             long key = Integer.toUnsignedLong(vmId);
-            long[] counts = perVm.get(key);
+            LongAdder[] counts = perVm.get(key);
             if (counts == null && perVm.size() < MAX_VMS_TRACKED) {
-                counts = new long[2];
-                perVm.put(key, counts);
+                counts = perVm.computeIfAbsent(key, k -> pair());
             }
-            (counts != null ? counts : otherVms)[ok ? 0 : 1]++;
+            (counts != null ? counts : otherVms)[ok ? 0 : 1].increment();
         }
         if (pool != null) {
-            perPool.get(pool)[ok ? 0 : 1]++;
+            perPool.get(pool)[ok ? 0 : 1].increment();
             if (totalNanos >= 0) {
                 latency.get(pool).add(totalNanos);
             }
@@ -126,33 +162,44 @@ public final class Stats {
     }
 
     /** A queued request thrown away because its connection closed before it ran (nobody to answer). */
-    synchronized void droppedOne() {
-        dropped++;
+    void droppedOne() {
+        dropped.increment();
     }
 
-    public synchronized long dropped() {
-        return dropped;
+    public long dropped() {
+        return dropped.sum();
     }
 
     /** A frame refused outside a request (HELLO refused, bad frame, peer refused): counted per error code. */
-    synchronized void refused(int status) {
-        errors.merge(ErrorCode.nameOf(status), 1L, Long::sum);
+    void refused(int status) {
+        errors.computeIfAbsent(ErrorCode.nameOf(status), k -> new LongAdder()).increment();
     }
 
-    public synchronized List<Executed> executionLog() {
-        return new ArrayList<>(executed);
+    /** The last (up to {@value #EXECUTION_LOG_SIZE}) started requests, in start order. */
+    public List<Executed> executionLog() {
+        long last = executedSeq.get();
+        List<Executed> out = new ArrayList<>();
+        for (long seq = Math.max(1, last - EXECUTION_LOG_SIZE + 1); seq <= last; seq++) {
+            Executed e = executed.get((int) (seq % EXECUTION_LOG_SIZE));
+            if (e != null && e.seq() == seq) { // a slot being rewritten right now is left out
+                out.add(e);
+            }
+        }
+        return out;
     }
 
-    public synchronized long completed() {
-        return completed;
+    public long completed() {
+        return completed.sum();
     }
 
-    public synchronized long failed() {
-        return failed;
+    public long failed() {
+        return failed.sum();
     }
 
-    public synchronized Map<String, Long> errorCounts() {
-        return new TreeMap<>(errors);
+    public Map<String, Long> errorCounts() {
+        Map<String, Long> out = new TreeMap<>();
+        errors.forEach((k, v) -> out.put(k, v.sum()));
+        return out;
     }
 
     /** Every counter as JSON (no size limit; printed at shutdown and offered to in-process callers). */
@@ -177,26 +224,28 @@ public final class Stats {
         root.put("uptime_ms", (System.nanoTime() - startNanos) / 1_000_000);
         root.put("connections", connections.getAsInt());
         root.put("bound", bound.size());
-        root.put("received", received);
-        root.put("completed", completed);
-        root.put("failed", failed);
-        root.put("dropped", dropped);
+        root.put("received", received.sum());
+        root.put("completed", completed.sum());
+        root.put("failed", failed.sum());
+        root.put("dropped", dropped.sum());
         ObjectNode queued = root.putObject("queued");
         ObjectNode pools = root.putObject("pools");
         for (Pool pool : Pool.values()) {
             queued.put(pool.name(), queueDepth.applyAsInt(pool));
             long[] lat = latency.get(pool).percentilesMicros();
             pools.putObject(pool.name())
-                    .put("ok", perPool.get(pool)[0])
-                    .put("failed", perPool.get(pool)[1])
+                    .put("ok", perPool.get(pool)[0].sum())
+                    .put("failed", perPool.get(pool)[1].sum())
                     .put("p50_us", lat[0])
                     .put("p95_us", lat[1])
                     .put("p99_us", lat[2]);
         }
         ObjectNode errs = root.putObject("errors");
-        errors.forEach(errs::put);
-        if (otherVms[0] + otherVms[1] > 0) {
-            root.putArray("vms_other").add(otherVms[0]).add(otherVms[1]);
+        errorCounts().forEach(errs::put);
+        long otherOk = otherVms[0].sum();
+        long otherFailed = otherVms[1].sum();
+        if (otherOk + otherFailed > 0) {
+            root.putArray("vms_other").add(otherOk).add(otherFailed);
         }
         // optional parts, in this order, each item added only while the whole stays within maxBytes; an item
         // adds its own text plus one separator, the reserve keeps room for "truncated"
@@ -214,17 +263,19 @@ public final class Stats {
             used += item.length() + 1;
             boundNode.add(Integer.toUnsignedLong(vm));
         }
-        for (var e : perVm.entrySet()) {
-            String item = "\"" + e.getKey() + "\":[" + e.getValue()[0] + "," + e.getValue()[1] + "]";
+        for (var e : new TreeMap<>(perVm).entrySet()) {
+            long ok = e.getValue()[0].sum();
+            long bad = e.getValue()[1].sum();
+            String item = "\"" + e.getKey() + "\":[" + ok + "," + bad + "]";
             if (used + item.length() + 1 > maxBytes) {
                 truncated = true;
                 break;
             }
             used += item.length() + 1;
-            vms.putArray(Long.toString(e.getKey())).add(e.getValue()[0]).add(e.getValue()[1]);
+            vms.putArray(Long.toString(e.getKey())).add(ok).add(bad);
         }
         // newest executions first when choosing what fits, printed oldest first (execution order)
-        Executed[] all = executed.toArray(new Executed[0]);
+        Executed[] all = executionLog().toArray(new Executed[0]);
         int from = all.length;
         while (from > 0) {
             Executed x = all[from - 1];
@@ -261,20 +312,21 @@ public final class Stats {
         return s.getBytes(StandardCharsets.UTF_8).length;
     }
 
-    /** A ring of the last latencies; percentiles of a sorted copy. */
+    /** A ring of the last latencies, written lock-free; percentiles of a sorted copy. */
     private static final class LatencyWindow {
-        private final long[] ring = new long[LATENCY_WINDOW];
-        private int size;
-        private int next;
+        private final AtomicLongArray ring = new AtomicLongArray(LATENCY_WINDOW);
+        private final AtomicLong next = new AtomicLong();
 
         void add(long nanos) {
-            ring[next] = nanos;
-            next = (next + 1) % ring.length;
-            size = Math.min(size + 1, ring.length);
+            ring.lazySet((int) (next.getAndIncrement() % LATENCY_WINDOW), nanos);
         }
 
         long[] percentilesMicros() {
-            long[] sorted = Arrays.copyOf(ring, size);
+            int size = (int) Math.min(next.get(), LATENCY_WINDOW);
+            long[] sorted = new long[size];
+            for (int i = 0; i < size; i++) {
+                sorted[i] = ring.get(i);
+            }
             Arrays.sort(sorted);
             return new long[] {
                 Percentile.nearestRank(sorted, 50) / 1000,

@@ -17,14 +17,33 @@ import java.util.logging.Logger;
 
 /**
  * The worker threads of one mediator: {@code perPool} per pool, each taking the scheduler's next job of its pool,
- * running it on the backend and sending exactly one reply. At shutdown, {@link #stop} gives running requests the
+ * running it on the backend and sending exactly one reply. A connection's own thread may run a job it
+ * submitted here too ({@link #runClaimed}), when the backend's calls are quick. Whoever
+ * finishes a job takes the next queued one of its pool (a connection's thread at most {@value #DRAIN_LIMIT} in a
+ * row, then it wakes a worker and goes back to reading). At shutdown, {@link #stop} gives running requests the
  * grace to finish and answers those still running after it with SHUTDOWN.
  */
 final class Workers {
-    /** A request a worker is running; {@code answered} makes sure exactly one reply goes out for it. */
+    /** Jobs a connection's thread runs in a row (its own and queued ones) before it hands the rest to a worker. */
+    static final int DRAIN_LIMIT = 8;
+
+    /**
+     * A request being run, then its outcome until the reply is out; {@code answered} makes sure exactly one
+     * reply goes out for it.
+     */
     private static final class InFlight {
         final Job job;
         final AtomicBoolean answered = new AtomicBoolean();
+        Stats.Executed order;
+        Priority effective;
+        int status = ERR_NONE;
+        byte[] result;
+        String error;
+        long waitNanos;
+        long runNanos;
+        Pool pool;
+        /** False when shutdown's grace answered it with SHUTDOWN while it ran. */
+        boolean ours;
 
         InFlight(Job job) {
             this.job = job;
@@ -66,6 +85,11 @@ final class Workers {
         }
     }
 
+    /** True when connection threads may run requests themselves: the backend's calls never block. */
+    boolean inline() {
+        return backend.quick();
+    }
+
     private void workLoop(Pool pool) {
         while (true) {
             Job job;
@@ -77,48 +101,96 @@ final class Workers {
             if (job == null) {
                 return;
             }
-            InFlight flight = new InFlight(job);
-            running.add(flight);
-            try {
-                execute(pool, job, flight);
-            } finally {
-                running.remove(flight);
+            runBatch(pool, job, false);
+        }
+    }
+
+    /** Runs a job the scheduler started on the caller's thread (and what it takes next, see runBatch). */
+    void runClaimed(Pool pool, Job job) {
+        runBatch(pool, job, true);
+    }
+
+    /**
+     * Runs a job that holds a slot of its pool, then up to {@value #DRAIN_LIMIT} - 1 jobs queued behind it (of the
+     * same pool; with {@code anyPool}, a connection's thread, of either), and only then - the slot released - writes their replies: a thread that a write's wake-up of its
+     * client preempts then holds up no other request of the pool.
+     */
+    private void runBatch(Pool firstPool, Job first, boolean anyPool) {
+        InFlight[] done = new InFlight[DRAIN_LIMIT];
+        int n = 0;
+        Job job = first;
+        Pool pool = firstPool;
+        try {
+            while (job != null) {
+                InFlight flight = new InFlight(job);
+                running.add(flight);
+                done[n++] = flight;
+                compute(pool, flight);
+                job = null; // released by the finish below (or taken over by the next job)
+                job = scheduler.finish(pool, n < DRAIN_LIMIT, anyPool);
+                pool = job != null ? job.pool() : pool;
+            }
+        } finally {
+            if (job != null) {
+                scheduler.finish(pool, false); // an Error escaped while a slot was held: release it
+            }
+            for (int i = 0; i < n; i++) {
+                try {
+                    deliver(done[i]);
+                } finally {
+                    running.remove(done[i]);
+                }
             }
         }
     }
 
-    private void execute(Pool pool, Job job, InFlight flight) {
+    /**
+     * Runs the job on the backend, holding its slot: only what must be in start order happens here (the start's
+     * place in the execution log); the counting waits for {@link #deliver}, so the slot is held briefly.
+     */
+    private void compute(Pool pool, InFlight f) {
+        Job job = f.job;
         long startClock = nanoClock.getAsLong();
-        Priority effective = scheduler.effectiveClass(job, startClock);
-        Stats.Executed order = stats.started(job, effective);
+        f.effective = scheduler.effectiveClass(job, startClock);
+        f.waitNanos = Math.max(0, startClock - job.enqueuedNanos());
+        f.order = stats.started(job, f.effective, f.waitNanos);
         long t0 = System.nanoTime();
-        int status = ERR_NONE;
-        byte[] result = null;
-        String detail = "seq=" + order.seq() + (effective != job.priority() ? " aged_to=" + effective.label() : "");
         try {
-            result = backend.execute(job.request());
+            f.result = backend.execute(job.request());
         } catch (BackendException | RuntimeException e) {
-            status = ERR_BACKEND;
-            detail += " error=" + e.getMessage();
+            f.status = ERR_BACKEND;
+            f.error = e.getMessage();
         }
-        long runNanos = System.nanoTime() - t0;
-        long waitNanos = Math.max(0, startClock - job.enqueuedNanos());
-        if (!flight.answered.compareAndSet(false, true)) {
+        f.runNanos = System.nanoTime() - t0;
+        f.pool = pool;
+    }
+
+    private void deliver(InFlight f) {
+        Job job = f.job;
+        if (f.order == null) {
+            return; // never computed (an Error escaped before): shutdown answers it, or nobody can
+        }
+        stats.finished(f.order, f.runNanos);
+        f.ours = f.answered.compareAndSet(false, true);
+        if (f.ours) {
+            // counted before the reply leaves, so a client that got its answer sees it in the stats
+            stats.answered(job.vmId(), f.pool, f.status, f.waitNanos + f.runNanos);
+        }
+        if (!f.ours) {
             // shutdown's grace ran out while this ran: the client already got SHUTDOWN
             log.info("request vm=" + Integer.toUnsignedString(job.vmId()) + " request_id="
                     + Integer.toUnsignedString(job.requestId())
                     + " finished after its SHUTDOWN reply; result discarded");
             return;
         }
-        // counted before the reply leaves, so a client that got its answer sees it in the stats
-        stats.answered(job.vmId(), pool, status, waitNanos + runNanos);
-        boolean delivered = job.replyTo().send(job.header().reply(MSG_RESPONSE, status, result));
-        requestLog.answered(
-                job.header(),
-                waitNanos,
-                runNanos,
-                status,
-                delivered ? detail : detail + " undelivered=connection-gone");
+        boolean delivered = job.replyTo().reply(job.header(), f.status, f.result);
+        if (requestLog.on()) {
+            // the detail only when it is logged: no string work per request otherwise
+            String detail = "seq=" + f.order.seq()
+                    + (f.effective != job.priority() ? " aged_to=" + f.effective.label() : "")
+                    + (f.error != null ? " error=" + f.error : "") + (delivered ? "" : " undelivered=connection-gone");
+            requestLog.answered(job.header(), f.waitNanos, f.runNanos, f.status, detail);
+        }
     }
 
     /**

@@ -183,4 +183,100 @@ class SchedulerTest {
         assertThat(s.submit(req(1, POOL_A, 0, 4), ComputeRequest.echo(new byte[1]), sink))
                 .isEqualTo(Scheduler.Admission.SHUTDOWN);
     }
+
+    // ---------------------------------------------------------------- running on the caller's thread (slots)
+
+    /** Records what the scheduler hands the caller to run, without finishing it (the slot stays taken). */
+    static final class Ran implements Scheduler.Runner {
+        final List<Job> jobs = new ArrayList<>();
+
+        @Override
+        public void run(Pool pool, Job job) {
+            assertThat(job.pool()).isEqualTo(pool);
+            jobs.add(job);
+        }
+    }
+
+    Scheduler.Admission submitRunning(Scheduler s, Ran ran, int vm, int pool, int prio, int id) {
+        return s.submit(req(vm, pool, prio, id), ComputeRequest.echo(new byte[1]), sink, ran);
+    }
+
+    @Test
+    void anIdlePoolRunsTheRequestOnTheCallerWithoutQueueingIt() {
+        Scheduler s = new Scheduler(64, Duration.ZERO, clock::get, 1);
+        Ran ran = new Ran();
+        assertThat(submitRunning(s, ran, 1, POOL_A, PRIORITY_LOW, 1)).isEqualTo(Scheduler.Admission.ACCEPTED);
+        assertThat(ran.jobs).extracting(Job::requestId).containsExactly(1);
+        assertThat(s.depth()).isZero();
+        // pool A's one slot is taken now: the next request of A queues, one of B runs
+        assertThat(submitRunning(s, ran, 2, POOL_A, PRIORITY_HIGH, 2)).isEqualTo(Scheduler.Admission.ACCEPTED);
+        assertThat(submitRunning(s, ran, 3, POOL_B, PRIORITY_LOW, 3)).isEqualTo(Scheduler.Admission.ACCEPTED);
+        assertThat(ran.jobs).extracting(Job::requestId).containsExactly(1, 3);
+        assertThat(s.depth(Pool.A)).isEqualTo(1);
+    }
+
+    @Test
+    void theFinisherTakesTheNextJobByTheSameRules() {
+        Scheduler s = new Scheduler(64, Duration.ZERO, clock::get, 1);
+        Ran ran = new Ran();
+        submitRunning(s, ran, 1, POOL_A, PRIORITY_MEDIUM, 1); // runs, holds A's slot
+        submitRunning(s, ran, 2, POOL_A, PRIORITY_LOW, 2);
+        submitRunning(s, ran, 3, POOL_A, PRIORITY_HIGH, 3);
+        submitRunning(s, ran, 2, POOL_A, PRIORITY_HIGH, 4);
+        assertThat(ran.jobs).hasSize(1);
+        // high first (3 then 4: vm 2 and vm 3 fair, 3 arrived first), then low; the slot passes job to job
+        assertThat(s.finish(Pool.A, true).requestId()).isEqualTo(3);
+        assertThat(s.finish(Pool.A, true).requestId()).isEqualTo(4);
+        assertThat(s.finish(Pool.A, true).requestId()).isEqualTo(2);
+        assertThat(s.finish(Pool.A, true)).isNull();
+        assertThat(s.depth()).isZero();
+        // the pool is idle again: the next request runs on the caller
+        submitRunning(s, ran, 1, POOL_A, PRIORITY_LOW, 5);
+        assertThat(ran.jobs).extracting(Job::requestId).containsExactly(1, 5);
+    }
+
+    @Test
+    void aFinisherThatMayNotRunMoreLeavesTheJobToAWorker() throws Exception {
+        Scheduler s = new Scheduler(64, Duration.ZERO, clock::get, 1);
+        Ran ran = new Ran();
+        submitRunning(s, ran, 1, POOL_A, PRIORITY_LOW, 1);
+        submitRunning(s, ran, 1, POOL_A, PRIORITY_LOW, 2);
+        assertThat(s.finish(Pool.A, false)).isNull();
+        assertThat(s.take(Pool.A).requestId()).isEqualTo(2); // free slot, queued job: the worker gets it at once
+    }
+
+    @Test
+    void pausedPoolsQueueEvenWithAFreeSlotAndResumeInPriorityOrder() throws Exception {
+        Scheduler s = new Scheduler(64, Duration.ZERO, clock::get, 1);
+        Ran ran = new Ran();
+        s.pause();
+        submitRunning(s, ran, 1, POOL_A, PRIORITY_LOW, 1);
+        submitRunning(s, ran, 2, POOL_A, PRIORITY_HIGH, 2);
+        assertThat(ran.jobs).isEmpty();
+        assertThat(s.depth(Pool.A)).isEqualTo(2);
+        s.resume();
+        assertThat(drainFinishing(s, POOL_A, 2)).containsExactly(2, 1);
+    }
+
+    @Test
+    void theQueueCapHoldsForRunnersToo() {
+        Scheduler s = new Scheduler(1, Duration.ZERO, clock::get, 1);
+        Ran ran = new Ran();
+        submitRunning(s, ran, 1, POOL_A, 0, 1); // runs: not queued, not counted against the cap
+        assertThat(submitRunning(s, ran, 1, POOL_A, 0, 2)).isEqualTo(Scheduler.Admission.ACCEPTED);
+        assertThat(submitRunning(s, ran, 1, POOL_A, 0, 3)).isEqualTo(Scheduler.Admission.QUEUE_FULL);
+        s.shutdown();
+        assertThat(submitRunning(s, ran, 1, POOL_B, 0, 4)).isEqualTo(Scheduler.Admission.SHUTDOWN);
+    }
+
+    /** take + finish, as a worker does. */
+    static List<Integer> drainFinishing(Scheduler s, int pool, int n) throws InterruptedException {
+        Pool p = Pool.fromWire(pool).orElseThrow();
+        List<Integer> ids = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ids.add(s.take(p).requestId());
+            assertThat(s.finish(p, false)).isNull();
+        }
+        return ids;
+    }
 }

@@ -11,6 +11,8 @@ import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.mediator.BackendChoice;
 import dev.vgpuhil.mediator.Mediator;
 import dev.vgpuhil.mediator.MediatorConfig;
+import dev.vgpuhil.mediator.bench.BenchHistory;
+import dev.vgpuhil.mediator.bench.Svg;
 import dev.vgpuhil.protocol.Pool;
 import dev.vgpuhil.protocol.Priority;
 import dev.vgpuhil.protocol.SourceTree;
@@ -54,6 +56,9 @@ import picocli.CommandLine.Spec;
  * next to the in-QEMU one.
  */
 public final class Bench {
+    /** The name of this benchmark's runs in reports/bench (see {@link BenchHistory}). */
+    static final String BENCH_NAME = "whole-path";
+
     static final String STOCK_PROPERTY = dev.vgpuhil.common.Setting.QEMU_STOCK.property();
 
     private Bench() {}
@@ -143,7 +148,10 @@ public final class Bench {
         Path work = dev.vgpuhil.common.OwnedDirs.temp("bench");
         SshKeys keys = SshKeys.generate(work.resolve("ssh"));
         Path jar = Agent.localJar();
+        BenchHistory.Machine where = BenchHistory.Machine.describe(); // the load before the run
         List<String[]> rows = new ArrayList<>();
+        List<BenchHistory.Ratio> ratios = new ArrayList<>();
+        List<Svg.Series> latencies = new ArrayList<>();
         try (Mediator mediator = new Mediator(MediatorConfig.builder()
                 .socketPath(work.resolve("m.sock"))
                 .backend(BackendChoice.CPU)
@@ -193,6 +201,15 @@ public final class Bench {
                         }
                     }
                 }
+                double[] perBoot = new double[boots];
+                for (int i = 0; i < boots; i++) {
+                    perBoot[i] = (double) ready[i] / median(floor);
+                }
+                ratios.add(BenchHistory.Ratio.of(
+                        "boot to agent ready / bare-init boot, " + a.qemuName(),
+                        (double) median(ready) / median(floor),
+                        perBoot,
+                        false));
                 rows.add(new String[] {
                     "boot to agent ready, " + a.qemuName().toUpperCase(Locale.ROOT) + " (median of " + boots + ")",
                     seconds(median(ready)) + " (min " + seconds(min(ready)) + ", max " + seconds(max(ready)) + ")",
@@ -206,6 +223,15 @@ public final class Bench {
 
             Percentiles direct = RoundTrips.mediatorEcho(sock, count, bytes, Math.min(200, count));
             say("mediator echo direct: p50 " + direct.p50Micros() + " us, p99 " + direct.p99Micros() + " us");
+            latencies.add(new Svg.Series("mediator echo over its socket", direct.sorted()));
+            if (guest != null) {
+                // the agent reports percentiles only: one round per row, so no spread to flag against
+                ratios.add(new BenchHistory.Ratio(
+                        "guest doorbell p50 / mediator echo p50",
+                        guest.p50Micros() / Math.max(1e-9, direct.p50Micros()),
+                        Double.NaN,
+                        false));
+            }
             rows.add(new String[] {
                 "guest doorbell round trip, echo " + bytes + " B (agent bench, " + count + ")",
                 guest == null
@@ -222,6 +248,14 @@ public final class Bench {
             RoundTrips.QtestResult q = RoundTrips.qtestEcho(qemu, sock, count, bytes, Math.min(100, count));
             say("qtest: doorbell p50 " + q.doorbell().p50Micros() + " us, read p50 "
                     + q.registerRead().p50Micros() + " us");
+            latencies.add(
+                    new Svg.Series("qtest doorbell round trip", q.doorbell().sorted()));
+            latencies.add(new Svg.Series("qtest register read", q.registerRead().sorted()));
+            ratios.add(new BenchHistory.Ratio(
+                    "qtest doorbell p50 / register read p50",
+                    q.doorbell().p50Micros() / Math.max(1e-9, q.registerRead().p50Micros()),
+                    Double.NaN,
+                    false));
             rows.add(new String[] {
                 "qtest doorbell round trip, echo " + bytes + " B (" + count + ")",
                 String.format(
@@ -287,6 +321,11 @@ public final class Bench {
         Files.createDirectories(out.getParent());
         Files.writeString(out, table + "\n");
         say("table written to " + out);
+        Path history = SourceTree.path("reports", "bench");
+        BenchHistory.remember(history, new BenchHistory.Run(BENCH_NAME, where, table, ratios), System.out);
+        Files.writeString(
+                history.resolve(BENCH_NAME + "-cdf.svg"),
+                Svg.cdf("host-side round trip latency, echo " + bytes + " B (latest run)", latencies));
         return 0;
     }
 

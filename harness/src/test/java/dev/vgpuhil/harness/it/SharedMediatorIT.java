@@ -12,6 +12,7 @@ import dev.vgpuhil.harness.junit.GuestVms;
 import dev.vgpuhil.harness.junit.MediatorHandle;
 import dev.vgpuhil.harness.junit.VgpuVm;
 import dev.vgpuhil.harness.junit.WithMediator;
+import dev.vgpuhil.harness.report.Charts;
 import dev.vgpuhil.harness.report.InfrastructureFailure;
 import dev.vgpuhil.harness.report.MediatorFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
@@ -200,6 +201,11 @@ class SharedMediatorIT {
             assertThat(el.priority()).isEqualTo(Priority.LOW);
         }
         Reporting.attachText("scheduling order per round (position in the mediator's report)", order.toString());
+        // the same as pictures: which VM, pool and priority ran when (and waited how long), and the latencies
+        java.util.function.IntFunction<String> names = vm -> vm == 101 ? "a-high" : vm == 102 ? "a-low" : "b-high";
+        Charts.attachSvg("mediator schedule of the rounds", Charts.schedule("mediator schedule", log, names));
+        Charts.attachSvg(
+                "mediator wait + run per request", Charts.latencyCdf("mediator wait + run per request", log, names));
         // every request is in the per-request log lines too
         assertThat(mediator.requestLogLines().stream()
                         .filter(l -> l.contains("request_id=100"))

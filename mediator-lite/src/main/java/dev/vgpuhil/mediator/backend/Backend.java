@@ -14,6 +14,15 @@ public interface Backend extends AutoCloseable {
      */
     byte[] execute(ComputeRequest request) throws BackendException;
 
+    /**
+     * True when every call finishes in a short, bounded time without blocking (plain CPU work on at most a
+     * 1 KiB request): the mediator may then run a request on the connection's own thread while its pool is
+     * idle, saving a hand-off to a worker. False (the default) for anything that may wait (a device, a lock).
+     */
+    default boolean quick() {
+        return false;
+    }
+
     @Override
     void close();
 }

@@ -15,6 +15,12 @@ public final class CpuBackend implements Backend {
         return "cpu";
     }
 
+    /** Sub-microsecond kernels on at most 1 KiB: safe to run on a connection's thread. */
+    @Override
+    public boolean quick() {
+        return true;
+    }
+
     @Override
     public byte[] execute(ComputeRequest request) throws BackendException {
         byte[] ops = request.operands();

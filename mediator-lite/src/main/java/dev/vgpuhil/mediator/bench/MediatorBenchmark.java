@@ -103,6 +103,14 @@ public final class MediatorBenchmark implements Callable<Integer> {
     private Path markdown;
 
     @Option(
+            names = "--history",
+            paramLabel = "DIR",
+            description =
+                    "where runs are remembered (JSON per run, trend and latency SVGs; default reports/bench of the"
+                            + " checkout, else ./reports/bench)")
+    private Path history;
+
+    @Option(
             names = {"-h", "--help"},
             usageHelp = true,
             description = "this text")
@@ -177,6 +185,18 @@ public final class MediatorBenchmark implements Callable<Integer> {
 
     record Options(Duration warmup, Duration measure, int[] connections, boolean requestLog, Path markdown) {}
 
+    /** The history directory: {@code --history}, else reports/bench of the checkout, else of the working directory. */
+    Path historyDir() {
+        if (history != null) {
+            return history;
+        }
+        try {
+            return dev.vgpuhil.protocol.SourceTree.path("reports", "bench");
+        } catch (IllegalStateException e) {
+            return Path.of("reports", "bench");
+        }
+    }
+
     public static void main(String[] args) {
         System.exit(MediatorMain.commandLine(new MediatorBenchmark()).execute(args));
     }
@@ -212,9 +232,12 @@ public final class MediatorBenchmark implements Callable<Integer> {
                             + " s bound; shorten --warmup-ms/--measure-ms");
         }
         System.err.printf(Locale.ROOT, "benchmark: %d cells, about %d s%n", cells, planned.toSeconds());
+        BenchHistory.Machine where = BenchHistory.Machine.describe(); // the load before the run
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("vgpu-bench-");
         List<String[]> rows = new ArrayList<>();
+        List<BenchHistory.Ratio> ratios = new ArrayList<>();
+        java.util.Map<Workload, List<Svg.Series>> latencies = new java.util.EnumMap<>(Workload.class);
         try (Mediator mediator = new Mediator(MediatorConfig.builder()
                         .socketPath(dir.resolve("mediator.sock"))
                         .backend(BackendChoice.CPU)
@@ -247,6 +270,20 @@ public final class MediatorBenchmark implements Callable<Integer> {
                     }
                     Result m = Result.merge(ms);
                     Result f = Result.merge(fs);
+                    double[] rps = new double[ROUNDS];
+                    double[] p99 = new double[ROUNDS];
+                    for (int r = 0; r < ROUNDS; r++) {
+                        rps[r] = ms.get(r).perSecond() / fs.get(r).perSecond();
+                        p99[r] = (double) ms.get(r).p99Nanos()
+                                / Math.max(1, fs.get(r).p99Nanos());
+                    }
+                    String cell = w.label + ", " + n + " conns";
+                    ratios.add(BenchHistory.Ratio.of(cell + ": req/s", m.perSecond() / f.perSecond(), rps, true));
+                    ratios.add(BenchHistory.Ratio.of(
+                            cell + ": p99", (double) m.p99Nanos() / Math.max(1, f.p99Nanos()), p99, false));
+                    List<Svg.Series> cdf = latencies.computeIfAbsent(w, k -> new ArrayList<>());
+                    cdf.add(new Svg.Series("mediator, " + n + " conns", m.sortedNanos()));
+                    cdf.add(new Svg.Series("floor, " + n + " conns", f.sortedNanos()));
                     if (m.errors() > 0 || f.errors() > 0) {
                         throw new IllegalStateException(
                                 "errors in " + w + " x " + n + ": mediator " + m.errors() + ", floor " + f.errors());
@@ -288,8 +325,17 @@ public final class MediatorBenchmark implements Callable<Integer> {
         if (o.markdown() != null) {
             Files.writeString(o.markdown(), text + "\n", StandardCharsets.UTF_8);
         }
+        Path hist = historyDir();
+        BenchHistory.remember(hist, new BenchHistory.Run(BENCH_NAME, where, text, ratios), System.out);
+        for (var e : latencies.entrySet()) {
+            Path svg = hist.resolve(BENCH_NAME + "-cdf-" + e.getKey().name().toLowerCase(Locale.ROOT) + ".svg");
+            Files.writeString(svg, Svg.cdf("round trip latency, " + e.getKey().label + " (latest run)", e.getValue()));
+        }
         return 0;
     }
+
+    /** The name of this benchmark's runs in the history directory. */
+    static final String BENCH_NAME = "mediator";
 
     /** Closed loop: {@code n} connections, each sends a request, waits for its reply, repeats. */
     static Result run(Path socket, Workload w, int n, Options o) throws Exception {
