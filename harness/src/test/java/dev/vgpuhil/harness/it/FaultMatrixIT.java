@@ -29,6 +29,7 @@ import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.protocol.SourceTree;
 import dev.vgpuhil.protocol.VgpuProtocol;
+import dev.vgpuhil.qemu.ContainerQemu;
 import dev.vgpuhil.qemu.machine.Accelerator;
 import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
@@ -50,7 +51,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * report category the harness files it under — infrastructure faults are {@link InfrastructureFailure}s (broken,
  * "Infrastructure failure"), never a protocol failure. One class VM serves the faults that leave it alive (the
  * mediator's) and is killed last; the guest panic gets a VM of its own (three boots in all, one on stock QEMU over vfio-user). The mediator's container
- * serves the class VM's socket in its row (no boot of its own). The mediator restarted
+ * serves the class VM's socket in its row (no boot of its own); stock QEMU in its container gets a boot of its own. The mediator restarted
  * while requests keep coming is {@link ReconnectIT}'s third test.
  *
  * <table>
@@ -70,6 +71,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  *       deadline</td></tr>
  *   <tr><td>QEMU SIGKILL</td><td>the mediator unbinds its vm_id and keeps serving; the harness's next call fails as
  *       an infrastructure failure</td><td>the reconnect deadline, the agent's command deadline</td></tr>
+ *   <tr><td>stock QEMU's container killed (docker kill)</td><td>its client exits with 137 (SIGKILL), the vfio-user
+ *       server exits with its client, the mediator unbinds the vm_id and serves the other VM; an infrastructure
+ *       failure</td><td>the exit wait, the reconnect deadline</td></tr>
  * </table>
  */
 @Epic("end to end")
@@ -312,6 +316,54 @@ class FaultMatrixIT {
 
     @Test
     @Order(6)
+    @DisplayName("stock QEMU's container killed: the mediator unbinds the VM and keeps serving; infrastructure")
+    void qemuContainerKilled(GuestVm other, MediatorHandle mediator) {
+        ContainerEngine.Availability engine = ContainerEngine.availability();
+        assumeTrue(engine.available(), () -> "a QEMU in a container needs a container engine: " + engine.reason());
+        mediator.start();
+        Path keyDir = OwnedDirs.temp("ssh");
+        GuestVm vm = Reporting.step(
+                "boot VM 'qemu-box' on " + ContainerQemu.STOCK + " (QEMU in a container)",
+                () -> GuestLauncher.boot(
+                        VmSpec.simple("qemu-box", 'B', "high", 403, true).withQemu(ContainerQemu.STOCK),
+                        mediator.socketPath(),
+                        GuestSystem.ci(GuestImage.locate()),
+                        SshKeys.generate(keyDir),
+                        Agent.localJar(),
+                        Accelerator.AUTO));
+        try {
+            String name = vm.machine().container().orElseThrow();
+            ReconnectIT.awaitDeviceLinked(mediator, vm);
+            Faults.requireCorrect(vm.agent().vectorAdd(8, 70), vm, mediator, "before the fault");
+            Reporting.doStep(
+                    "kill QEMU's container through the engine (docker kill " + name + ")",
+                    () -> ContainerEngine.client().killContainerCmd(name).exec());
+            Reporting.doStep(
+                    "await the container's client's exit",
+                    () -> vm.machine().waits(Duration.ofSeconds(30)).forExit());
+            assertThat(vm.fault()).get().asString().contains("container " + name, "SIGKILL");
+            assertThatThrownBy(
+                            () -> Faults.guarded(vm, mediator, () -> vm.agent().vectorAdd(8, 71)))
+                    .isInstanceOf(InfrastructureFailure.class)
+                    .hasMessageContaining("QEMU in container " + name)
+                    .satisfies(e ->
+                            assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+            Reporting.doStep(
+                    "await the mediator unbinding vm_id 403 (its vfio-user server exits when QEMU hangs up)",
+                    () -> await().atMost(RECONNECT_DEADLINE)
+                            .pollInterval(Duration.ofMillis(200))
+                            .until(() -> !mediator.boundVms().contains(403L)));
+            assertThat(mediator.fault()).as("the mediator outlives its client").isEmpty();
+            ReconnectIT.awaitDeviceLinked(mediator, other);
+            Faults.requireCorrect(other.agent().vectorAdd(8, 72), other, mediator, "on the other VM after the kill");
+        } finally {
+            vm.close();
+            OwnedDirs.delete(keyDir);
+        }
+    }
+
+    @Test
+    @Order(7)
     @DisplayName("QEMU killed (SIGKILL): the mediator unbinds it and keeps serving; the next call is infrastructure")
     void qemuKilled(GuestVm vm, MediatorHandle mediator) {
         mediator.start();
