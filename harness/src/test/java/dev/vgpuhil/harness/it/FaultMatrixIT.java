@@ -317,7 +317,7 @@ class FaultMatrixIT {
     @Test
     @Order(6)
     @DisplayName("stock QEMU's container killed: the mediator unbinds the VM and keeps serving; infrastructure")
-    void qemuContainerKilled(GuestVm other, MediatorHandle mediator) {
+    void qemuContainerKilled(GuestVm other, MediatorHandle mediator) throws Exception {
         ContainerEngine.Availability engine = ContainerEngine.availability();
         assumeTrue(engine.available(), () -> "a QEMU in a container needs a container engine: " + engine.reason());
         mediator.start();
@@ -333,6 +333,10 @@ class FaultMatrixIT {
                         Accelerator.AUTO));
         try {
             String name = vm.machine().container().orElseThrow();
+            // the container shares this host's pid namespace: its pidfile names QEMU itself, not the client
+            long qemuPid = Long.parseLong(
+                    java.nio.file.Files.readString(vm.machine().runDir().resolve("qemu.pid"))
+                            .strip());
             ReconnectIT.awaitDeviceLinked(mediator, vm);
             Faults.requireCorrect(vm.agent().vectorAdd(8, 70), vm, mediator, "before the fault");
             Reporting.doStep(
@@ -342,6 +346,13 @@ class FaultMatrixIT {
                     "await the container's client's exit",
                     () -> vm.machine().waits(Duration.ofSeconds(30)).forExit());
             assertThat(vm.fault()).get().asString().contains("container " + name, "SIGKILL");
+            Reporting.doStep(
+                    "await QEMU itself (pid " + qemuPid + ") gone with its container",
+                    () -> await().atMost(Duration.ofSeconds(10))
+                            .pollInterval(Duration.ofMillis(100))
+                            .until(() -> ProcessHandle.of(qemuPid)
+                                    .map(h -> !h.isAlive())
+                                    .orElse(true)));
             assertThatThrownBy(
                             () -> Faults.guarded(vm, mediator, () -> vm.agent().vectorAdd(8, 71)))
                     .isInstanceOf(InfrastructureFailure.class)
