@@ -123,7 +123,11 @@ public final class GuestVm implements AutoCloseable {
                 .orElse(null);
         String qemu = machine.isRunning()
                 ? null
-                : "QEMU pid " + machine.pid() + " of VM '" + name() + "' is gone: "
+                : machine.container()
+                                .map(c -> "QEMU in container " + c + " (client pid " + machine.pid() + ")")
+                                .orElse("QEMU pid " + machine.pid())
+                        + " of VM '" + name() + "' is gone: "
+                        // a container's client exits with QEMU's status, a death by signal N as 128+N
                         + machine.exitStatus().map(Object::toString).orElse("exit status unknown");
         if (qemu == null) {
             for (dev.vgpuhil.qemu.VfioUserServer server : machine.vfioUserServers()) {

@@ -52,6 +52,9 @@ public final class MediatorHandle implements AutoCloseable {
     private final String command;
 
     private final Path dir;
+    /** False for a handle made by {@link #onSameSocket}: the socket directory is the first handle's. */
+    private final boolean ownsDir;
+
     private final Path logDir;
     private final Path socket;
     private final Path logFile;
@@ -89,6 +92,17 @@ public final class MediatorHandle implements AutoCloseable {
             Duration aging,
             int workersPerPool,
             String command) {
+        this(backend, runtime, image, aging, workersPerPool, command, null);
+    }
+
+    private MediatorHandle(
+            BackendChoice backend,
+            MediatorRuntime runtime,
+            String image,
+            Duration aging,
+            int workersPerPool,
+            String command,
+            Path sharedDir) {
         this.backend = backend;
         this.image = image == null ? "" : image;
         this.runtime = this.image.isEmpty() ? runtime : MediatorRuntime.CONTAINER;
@@ -99,16 +113,26 @@ public final class MediatorHandle implements AutoCloseable {
         try {
             // the socket in a short private path (Unix socket paths are limited to 107 bytes), swept when this JVM
             // dies; the log where run directories go, kept like them (vgpu.cleanup) and pruned with them
-            this.dir = OwnedDirs.temp("med");
+            this.dir = sharedDir != null ? sharedDir : OwnedDirs.temp("med");
             this.logDir = OwnedDirs.createRunDir(RunDirectoryBase.get(), "mediator");
         } catch (IOException | java.io.UncheckedIOException e) {
             throw new MediatorFailure("cannot create the mediator's socket or log directory", e);
         }
+        this.ownsDir = sharedDir == null;
         this.socket = dir.resolve("mediator.sock");
         // a user's program writes where the contract's launch says (its own directory, kept with the socket's)
         this.logFile = this.command.isEmpty()
                 ? logDir.resolve("mediator.log")
                 : MediatorLaunch.in(dir).logFile();
+    }
+
+    /**
+     * A second mediator of this one's options in {@code otherRuntime}, serving this handle's socket path, so the VMs
+     * started against this one reconnect to it (a fault of a container mediator without a VM boot of its own). Start
+     * it only while this one is stopped; its close leaves the socket directory to this handle.
+     */
+    public MediatorHandle onSameSocket(MediatorRuntime otherRuntime) {
+        return new MediatorHandle(backend, otherRuntime, image, aging, workersPerPool, command, dir);
     }
 
     public static MediatorHandle from(WithMediator a) {
@@ -272,10 +296,14 @@ public final class MediatorHandle implements AutoCloseable {
     }
 
     /**
-     * What is wrong with the mediator from outside, if anything: its child process died (and how: "killed by signal 9
-     * (SIGKILL)") or is stopped (SIGSTOP); empty while it runs, or when the test never started or stopped it itself.
+     * What is wrong with the mediator from outside, if anything: its child process or its container died (and how:
+     * "killed by signal 9 (SIGKILL)"; a container's state as its engine tells it) or is stopped (SIGSTOP) or paused;
+     * empty while it runs, or when the test never started or stopped it itself.
      */
     public synchronized java.util.Optional<String> fault() {
+        if (container != null && container.containerId() != null) {
+            return containerFault();
+        }
         if (child == null) {
             return java.util.Optional.empty();
         }
@@ -285,17 +313,56 @@ public final class MediatorHandle implements AutoCloseable {
             return java.util.Optional.of("mediator-lite pid " + pid + " on " + socket + " died: "
                     + new dev.vgpuhil.qemu.machine.ExitStatus(exit.get()));
         }
+        return stopped(pid).map(s -> "mediator-lite pid " + pid + " on " + socket + s);
+    }
+
+    /** The container's state from the engine: exited (its status read as a signal's like a child's), paused, gone. */
+    private java.util.Optional<String> containerFault() {
+        String id = container.containerId();
+        String what = "the mediator container " + id.substring(0, Math.min(12, id.length())) + " ("
+                + container.spec().image() + ") on " + socket;
+        com.github.dockerjava.api.command.InspectContainerResponse.ContainerState state;
+        try {
+            state = ContainerEngine.client().inspectContainerCmd(id).exec().getState();
+        } catch (com.github.dockerjava.api.exception.NotFoundException e) {
+            return java.util.Optional.of(what + " is gone: removed behind the harness's back");
+        } catch (RuntimeException e) {
+            return java.util.Optional.of(what + ": its container engine does not answer (" + e.getMessage() + ")");
+        }
+        if (!Boolean.TRUE.equals(state.getRunning())) {
+            Long code = state.getExitCodeLong();
+            // the engine reports a death by signal N as 128+N, as Java does for a process
+            return java.util.Optional.of(what + " died: "
+                    + (code == null ? "no exit status" : new dev.vgpuhil.qemu.machine.ExitStatus(code.intValue()))
+                    + (Boolean.TRUE.equals(state.getOOMKilled()) ? ", out of memory" : "")
+                    + " (engine state " + state.getStatus() + ")");
+        }
+        if (Boolean.TRUE.equals(state.getPaused())) {
+            return java.util.Optional.of(what + " is paused: it reads no requests");
+        }
+        Long pid = state.getPidLong();
+        return pid == null || pid <= 0
+                ? java.util.Optional.empty()
+                : stopped(pid).map(s -> what + ", pid " + pid + s);
+    }
+
+    /** " is stopped (SIGSTOP)..." when {@code pid} is in state T, else empty (also when it is gone this instant). */
+    private static java.util.Optional<String> stopped(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
             char state = stat.charAt(stat.lastIndexOf(')') + 2);
             if (state == 'T' || state == 't') {
-                return java.util.Optional.of(
-                        "mediator-lite pid " + pid + " on " + socket + " is stopped (SIGSTOP): it reads no requests");
+                return java.util.Optional.of(" is stopped (SIGSTOP): it reads no requests");
             }
         } catch (IOException | RuntimeException e) {
             // gone this instant: the next look says how
         }
         return java.util.Optional.empty();
+    }
+
+    /** The id of the container it runs in now (or last ran in, when that one died); empty outside CONTAINER. */
+    public synchronized java.util.Optional<String> containerId() {
+        return java.util.Optional.ofNullable(container).map(ContainerMediator::containerId);
     }
 
     /**
@@ -497,7 +564,9 @@ public final class MediatorHandle implements AutoCloseable {
     @Override
     public synchronized void close() {
         stop();
-        OwnedDirs.delete(dir);
+        if (ownsDir) {
+            OwnedDirs.delete(dir);
+        }
         // a kept log's path was printed when the test failed (or is in the start failure's message)
         if (CleanupMode.configured().deletes(keepFiles)) {
             MoreFiles.deleteTree(logDir);

@@ -3,10 +3,12 @@ package dev.vgpuhil.harness.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.common.OwnedDirs;
 import dev.vgpuhil.common.Setting;
+import dev.vgpuhil.containers.ContainerEngine;
 import dev.vgpuhil.harness.Categories;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
@@ -17,6 +19,7 @@ import dev.vgpuhil.harness.junit.GuestLauncher;
 import dev.vgpuhil.harness.junit.GuestSystem;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.MediatorHandle;
+import dev.vgpuhil.harness.junit.MediatorRuntime;
 import dev.vgpuhil.harness.junit.VgpuVm;
 import dev.vgpuhil.harness.junit.Vm;
 import dev.vgpuhil.harness.junit.VmSpec;
@@ -26,6 +29,7 @@ import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.protocol.SourceTree;
 import dev.vgpuhil.protocol.VgpuProtocol;
+import dev.vgpuhil.qemu.ContainerQemu;
 import dev.vgpuhil.qemu.machine.Accelerator;
 import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
@@ -33,6 +37,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.DisplayName;
@@ -45,7 +50,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * The fault matrix: each fault injected from outside, its defined outcome (from DEVICE.md) within its deadline, and the
  * report category the harness files it under — infrastructure faults are {@link InfrastructureFailure}s (broken,
  * "Infrastructure failure"), never a protocol failure. One class VM serves the faults that leave it alive (the
- * mediator's) and is killed last; the guest panic gets a VM of its own (three boots in all, one on stock QEMU over vfio-user). The mediator restarted
+ * mediator's) and is killed last; the guest panic gets a VM of its own (three boots in all, one on stock QEMU over vfio-user). The mediator's container
+ * serves the class VM's socket in its row (no boot of its own); stock QEMU in its container gets a boot of its own. The mediator restarted
  * while requests keep coming is {@link ReconnectIT}'s third test.
  *
  * <table>
@@ -55,6 +61,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  *       the next request DONE</td><td>the device's timeout_ms (the agent's is longer)</td></tr>
  *   <tr><td>mediator SIGKILL mid-request</td><td>STATUS error + MEDIATOR_UNAVAILABLE; a new mediator is picked up,
  *       DONE again</td><td>before timeout_ms (else it would read TIMEOUT); the device's reconnect</td></tr>
+ *   <tr><td>the mediator's container killed (docker kill) mid-request</td><td>STATUS error + MEDIATOR_UNAVAILABLE;
+ *       the engine's state (exited, SIGKILL) files it as infrastructure; a new container is picked up, DONE
+ *       again</td><td>before timeout_ms; the device's reconnect</td></tr>
  *   <tr><td>guest kernel panic</td><td>QEMU exits (panic=-1, -no-reboot), the mediator unbinds its vm_id, the other VM
  *       keeps working</td><td>the exit wait, the reconnect deadline</td></tr>
  *   <tr><td>vfio-user server SIGKILL (stock QEMU)</td><td>QEMU stays up, every BAR0 access fails in it and reads
@@ -62,6 +71,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  *       deadline</td></tr>
  *   <tr><td>QEMU SIGKILL</td><td>the mediator unbinds its vm_id and keeps serving; the harness's next call fails as
  *       an infrastructure failure</td><td>the reconnect deadline, the agent's command deadline</td></tr>
+ *   <tr><td>stock QEMU's container killed (docker kill)</td><td>its client exits with 137 (SIGKILL), the vfio-user
+ *       server exits with its client, the mediator unbinds the vm_id and serves the other VM; an infrastructure
+ *       failure</td><td>the exit wait, the reconnect deadline</td></tr>
  * </table>
  */
 @Epic("end to end")
@@ -137,6 +149,61 @@ class FaultMatrixIT {
 
     @Test
     @Order(3)
+    @DisplayName("mediator's container killed mid-request: MEDIATOR_UNAVAILABLE, infrastructure, then a new container")
+    void mediatorContainerKilledMidRequest(GuestVm vm, MediatorHandle mediator) throws Exception {
+        // the class VM's socket, served by mediator-lite in a container instead of the child process: no boot of its
+        // own; skipped, saying so, where no container engine answers
+        MediatorHandle boxed = mediator.onSameSocket(MediatorRuntime.CONTAINER);
+        try {
+            Optional<String> missing = boxed.missing();
+            assumeTrue(missing.isEmpty(), () -> missing.orElseThrow());
+            Reporting.doStep("stop the child mediator, start mediator-lite's container on its socket", () -> {
+                mediator.stop();
+                boxed.start();
+            });
+            ReconnectIT.awaitDeviceLinked(boxed, vm);
+            Faults.requireCorrect(vm.agent().vectorAdd(16, 60), vm, boxed, "through the container");
+            String id = boxed.containerId().orElseThrow();
+            // stopped first (its java is the container's main process, this uid), so the request is surely in
+            // flight when the engine's kill comes; SIGKILL ends a stopped process too
+            signal("STOP", boxed.pid());
+            CompletableFuture<List<VectorAddResult>> run =
+                    Reporting.async("agent-mid-container-kill", () -> vm.agent().vectorAdd(16, 61));
+            try {
+                Reporting.doStep(
+                        "await the request in flight (STATUS busy, host view)",
+                        () -> await().atMost(vm.agent().commandDeadline())
+                                .pollInterval(Duration.ofMillis(50))
+                                .until(() -> statusOf(vm) == VgpuProtocol.STATUS_BUSY || run.isDone()));
+            } finally {
+                Reporting.doStep(
+                        "kill the mediator's container through the engine (docker kill " + id.substring(0, 12) + ")",
+                        () -> ContainerEngine.client().killContainerCmd(id).exec());
+            }
+            VectorAddResult r = run.get(vm.agent().commandDeadline().toSeconds(), TimeUnit.SECONDS)
+                    .get(0);
+            await().atMost(Duration.ofSeconds(10)).until(() -> boxed.fault().isPresent());
+            assertThat(boxed.fault()).get().asString().contains("container " + id.substring(0, 12), "SIGKILL");
+            assertThat(boxed.isRunning()).isFalse();
+            expectInfrastructure(r, vm, boxed, "across the container's kill", "SIGKILL");
+            assertThat(r.status()).as("%s", r).isEqualTo(VgpuProtocol.STATUS_ERROR);
+            assertThat(r.errorCode())
+                    .as("the hang-up, seen before timeout_ms: %s", r)
+                    .isEqualTo(VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE);
+
+            Reporting.doStep("start a new mediator container on the same socket", boxed::start);
+            assertThat(boxed.containerId()).get().isNotEqualTo(id);
+            assertThat(boxed.fault()).isEmpty();
+            ReconnectIT.awaitDeviceLinked(boxed, vm);
+            Faults.requireCorrect(vm.agent().vectorAdd(16, 62, false, 3), vm, boxed, "with the new container");
+        } finally {
+            boxed.attachTo(" (container)");
+            boxed.close();
+        }
+    }
+
+    @Test
+    @Order(4)
     @VgpuVm(name = "panic", pool = 'B', priority = "low", vmId = 401, perClass = false)
     @DisplayName("guest kernel panic: QEMU ends, the mediator unbinds it, the other VM keeps working; infrastructure")
     void guestKernelPanic(@Vm("panic") GuestVm panic, @Vm("fm") GuestVm other, MediatorHandle mediator) {
@@ -168,7 +235,7 @@ class FaultMatrixIT {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     @DisplayName("vfio-user server killed: the device is gone for the guest, infrastructure; QEMU stopped cleanly")
     void vfioUserServerKilled(MediatorHandle mediator) throws Exception {
         mediator.start();
@@ -248,7 +315,66 @@ class FaultMatrixIT {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
+    @DisplayName("stock QEMU's container killed: the mediator unbinds the VM and keeps serving; infrastructure")
+    void qemuContainerKilled(GuestVm other, MediatorHandle mediator) throws Exception {
+        ContainerEngine.Availability engine = ContainerEngine.availability();
+        assumeTrue(engine.available(), () -> "a QEMU in a container needs a container engine: " + engine.reason());
+        mediator.start();
+        Path keyDir = OwnedDirs.temp("ssh");
+        GuestVm vm = Reporting.step(
+                "boot VM 'qemu-box' on " + ContainerQemu.STOCK + " (QEMU in a container)",
+                () -> GuestLauncher.boot(
+                        VmSpec.simple("qemu-box", 'B', "high", 403, true).withQemu(ContainerQemu.STOCK),
+                        mediator.socketPath(),
+                        GuestSystem.ci(GuestImage.locate()),
+                        SshKeys.generate(keyDir),
+                        Agent.localJar(),
+                        Accelerator.AUTO));
+        try {
+            String name = vm.machine().container().orElseThrow();
+            // the container shares this host's pid namespace: its pidfile names QEMU itself, not the client
+            long qemuPid = Long.parseLong(
+                    java.nio.file.Files.readString(vm.machine().runDir().resolve("qemu.pid"))
+                            .strip());
+            ReconnectIT.awaitDeviceLinked(mediator, vm);
+            Faults.requireCorrect(vm.agent().vectorAdd(8, 70), vm, mediator, "before the fault");
+            Reporting.doStep(
+                    "kill QEMU's container through the engine (docker kill " + name + ")",
+                    () -> ContainerEngine.client().killContainerCmd(name).exec());
+            Reporting.doStep(
+                    "await the container's client's exit",
+                    () -> vm.machine().waits(Duration.ofSeconds(30)).forExit());
+            assertThat(vm.fault()).get().asString().contains("container " + name, "SIGKILL");
+            Reporting.doStep(
+                    "await QEMU itself (pid " + qemuPid + ") gone with its container",
+                    () -> await().atMost(Duration.ofSeconds(10))
+                            .pollInterval(Duration.ofMillis(100))
+                            .until(() -> ProcessHandle.of(qemuPid)
+                                    .map(h -> !h.isAlive())
+                                    .orElse(true)));
+            assertThatThrownBy(
+                            () -> Faults.guarded(vm, mediator, () -> vm.agent().vectorAdd(8, 71)))
+                    .isInstanceOf(InfrastructureFailure.class)
+                    .hasMessageContaining("QEMU in container " + name)
+                    .satisfies(e ->
+                            assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+            Reporting.doStep(
+                    "await the mediator unbinding vm_id 403 (its vfio-user server exits when QEMU hangs up)",
+                    () -> await().atMost(RECONNECT_DEADLINE)
+                            .pollInterval(Duration.ofMillis(200))
+                            .until(() -> !mediator.boundVms().contains(403L)));
+            assertThat(mediator.fault()).as("the mediator outlives its client").isEmpty();
+            ReconnectIT.awaitDeviceLinked(mediator, other);
+            Faults.requireCorrect(other.agent().vectorAdd(8, 72), other, mediator, "on the other VM after the kill");
+        } finally {
+            vm.close();
+            OwnedDirs.delete(keyDir);
+        }
+    }
+
+    @Test
+    @Order(7)
     @DisplayName("QEMU killed (SIGKILL): the mediator unbinds it and keeps serving; the next call is infrastructure")
     void qemuKilled(GuestVm vm, MediatorHandle mediator) {
         mediator.start();

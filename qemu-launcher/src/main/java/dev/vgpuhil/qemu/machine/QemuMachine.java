@@ -698,6 +698,15 @@ public final class QemuMachine implements AutoCloseable {
         return process.pid();
     }
 
+    /**
+     * The name of the container QEMU runs in ({@code vgpu.qemu=stock:11.1}); empty for a QEMU on this host. {@link
+     * #pid()} is then the container's client ({@code docker run}), which exits with QEMU's status.
+     */
+    public Optional<String> container() {
+        QemuBinary.Launch l = launch;
+        return l == null ? Optional.empty() : Optional.ofNullable(l.container());
+    }
+
     /** True while the QEMU process runs. */
     public boolean isRunning() {
         Process p = process;
