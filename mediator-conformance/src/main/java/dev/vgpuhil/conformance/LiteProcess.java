@@ -5,7 +5,6 @@ import dev.vgpuhil.mediator.MediatorProcess;
 import dev.vgpuhil.mediator.contract.ContractMediator;
 import dev.vgpuhil.mediator.contract.MediatorLaunch;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.OptionalInt;
@@ -80,11 +79,7 @@ final class LiteProcess implements ContractMediator {
 
     @Override
     public String log() {
-        try {
-            return Files.exists(launch.logFile()) ? Files.readString(launch.logFile(), StandardCharsets.UTF_8) : "";
-        } catch (IOException e) {
-            return "(cannot read " + launch.logFile() + ": " + e.getMessage() + ")";
-        }
+        return launch.readLog();
     }
 
     @Override

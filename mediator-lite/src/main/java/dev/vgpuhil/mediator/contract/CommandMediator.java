@@ -2,7 +2,6 @@ package dev.vgpuhil.mediator.contract;
 
 import dev.vgpuhil.common.BoundProcesses;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -140,11 +139,7 @@ public final class CommandMediator implements ContractMediator {
 
     @Override
     public String log() {
-        try {
-            return Files.exists(launch.logFile()) ? Files.readString(launch.logFile(), StandardCharsets.UTF_8) : "";
-        } catch (IOException e) {
-            return "(cannot read " + launch.logFile() + ": " + e.getMessage() + ")";
-        }
+        return launch.readLog();
     }
 
     private String logTail(int lines) {

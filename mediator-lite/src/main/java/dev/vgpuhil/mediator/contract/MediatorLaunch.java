@@ -62,6 +62,17 @@ public record MediatorLaunch(Path dir, int queueCap, Duration aging, int maxConn
         return dir.resolve("mediator.log");
     }
 
+    /** Everything written to {@link #logFile} so far ("" before anything was; a note when it cannot be read). */
+    public String readLog() {
+        try {
+            return java.nio.file.Files.exists(logFile())
+                    ? java.nio.file.Files.readString(logFile(), java.nio.charset.StandardCharsets.UTF_8)
+                    : "";
+        } catch (java.io.IOException e) {
+            return "(cannot read " + logFile() + ": " + e.getMessage() + ")";
+        }
+    }
+
     /** The contract's environment variables for this launch. */
     public Map<String, String> environment() {
         Map<String, String> env = new LinkedHashMap<>();
