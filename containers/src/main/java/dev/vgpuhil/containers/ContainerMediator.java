@@ -5,14 +5,8 @@ import com.github.dockerjava.api.model.AccessMode;
 import com.github.dockerjava.api.model.Bind;
 import com.github.dockerjava.api.model.DeviceRequest;
 import com.github.dockerjava.api.model.Volume;
-import dev.vgpuhil.protocol.Frame;
-import dev.vgpuhil.protocol.VgpuProtocol;
+import dev.vgpuhil.protocol.MediatorContract;
 import java.io.IOException;
-import java.io.InterruptedIOException;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.OptionalInt;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.containers.wait.strategy.AbstractWaitStrategy;
 import org.testcontainers.utility.DockerImageName;
@@ -32,15 +27,11 @@ import org.testcontainers.utility.DockerImageName;
  * socket directory bind-mounted at the same absolute path, the socket path as {@code VGPU_MEDIATOR_SOCKET} and as
  * {@code --socket PATH} after the image's entry point, network {@code none}, the container running as this JVM's
  * uid and gid (so the mediator's peer-uid check admits this JVM's clients and the socket file is theirs), ready when
- * the socket answers a HELLO with HELLO_ACK status NONE. {@link #stop()} is SIGTERM ({@code docker stop}) with a
+ * the socket answers a HELLO ({@link MediatorContract#awaitReady}). {@link #stop()} is SIGTERM ({@code docker stop}) with a
  * grace, {@link #kill()} SIGKILL. Each {@link #start()} after a stop or kill is a fresh container; the log file spans
  * every incarnation. Every container is labelled and reaped by {@link ContainerReaper}.
  */
 public final class ContainerMediator implements AutoCloseable {
-    /** The contract's environment variable for the socket path. */
-    public static final String SOCKET_ENV = "VGPU_MEDIATOR_SOCKET";
-    /** vm_id of the readiness HELLO: the top of the range, which tests do not use. */
-    static final int READY_VM_ID = 0x7FFF_FFF0;
 
     /**
      * What to run: {@code image} (a local image; the mediator-lite one by {@link LocalImages#mediatorLite}), the
@@ -138,12 +129,12 @@ public final class ContainerMediator implements AutoCloseable {
         ContainerEngine.client();
         String user = Files.getAttribute(spec.dir(), "unix:uid") + ":" + Files.getAttribute(spec.dir(), "unix:gid");
         List<String> cmd = new ArrayList<>(spec.args());
-        cmd.add("--socket");
+        cmd.add(MediatorContract.ARG_SOCKET);
         cmd.add(spec.socket().toString());
         Files.deleteIfExists(spec.socket()); // a stale file of a killed incarnation
         GenericContainer<?> c = new GenericContainer<>(DockerImageName.parse(spec.image()))
                 .withNetworkMode("none")
-                .withEnv(SOCKET_ENV, spec.socket().toString())
+                .withEnv(MediatorContract.ENV_SOCKET, spec.socket().toString())
                 .withEnv(spec.env())
                 // what the NVIDIA runtime injects for a device request: the driver's compute libraries (libcuda)
                 .withEnv(spec.gpus() ? Map.of("NVIDIA_DRIVER_CAPABILITIES", "compute,utility") : Map.of())
@@ -198,67 +189,14 @@ public final class ContainerMediator implements AutoCloseable {
     }
 
     private void awaitHello() throws IOException {
-        long deadline = System.nanoTime() + spec.readyTimeout().toNanos();
-        String last = "the socket " + spec.socket() + " never appeared";
-        while (System.nanoTime() - deadline < 0) {
-            if (!isAlive()) {
-                throw new IOException("the mediator container " + spec.image() + " exited (status " + exitCode()
-                        + ") before it answered a HELLO; log:\n" + logTail(20));
-            }
-            if (Files.exists(spec.socket())) {
-                try {
-                    Frame ack = hello(spec.socket(), Duration.ofSeconds(2));
-                    if (ack.msgType() == VgpuProtocol.MSG_HELLO_ACK && ack.status() == VgpuProtocol.ERR_NONE) {
-                        return;
-                    }
-                    last = "HELLO answered by " + ack;
-                } catch (IOException e) {
-                    last = e.getMessage();
-                }
-            }
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException("interrupted while waiting for the mediator container");
-            }
-        }
-        throw new IOException("the mediator container " + spec.image() + " did not answer a HELLO on " + spec.socket()
-                + " within " + spec.readyTimeout() + " (" + last + "); log:\n" + logTail(20));
-    }
-
-    /** One HELLO on a fresh connection; the reply frame. Connect and reply both within {@code timeout}. */
-    static Frame hello(Path socket, Duration timeout) throws IOException {
-        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            // a Unix channel has no timeouts: a timer closes it at the deadline (a full backlog blocks connect, a
-            // mediator that never answers blocks the read)
-            var timer = java.util.concurrent.CompletableFuture.runAsync(
-                    () -> {
-                        try {
-                            ch.close();
-                        } catch (IOException e) {
-                            // closing anyway
-                        }
-                    },
-                    java.util.concurrent.CompletableFuture.delayedExecutor(
-                            timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS));
-            try {
-                ch.connect(UnixDomainSocketAddress.of(socket));
-                ch.write(ByteBuffer.wrap(Frame.of(
-                                VgpuProtocol.MSG_HELLO,
-                                READY_VM_ID,
-                                VgpuProtocol.POOL_A,
-                                VgpuProtocol.PRIORITY_LOW,
-                                0,
-                                0,
-                                null)
-                        .encode()));
-                return Frame.readFrom(ch);
-            } catch (dev.vgpuhil.protocol.FrameException e) {
-                throw new IOException("bad reply to HELLO: " + e.getMessage(), e);
-            } finally {
-                timer.cancel(false);
-            }
+        try {
+            MediatorContract.awaitReady(
+                    "the mediator container " + spec.image(),
+                    spec.socket(),
+                    spec.readyTimeout(),
+                    () -> isAlive() ? OptionalInt.empty() : OptionalInt.of(exitCode()));
+        } catch (IOException e) {
+            throw new IOException(e.getMessage() + "; log:\n" + logTail(20), e);
         }
     }
 

@@ -12,10 +12,24 @@ import java.util.function.Function;
  * The mediator the kit tests, as the one setting {@link Setting#CONFORMANCE_MEDIATOR} spells it: {@code lite},
  * {@code lite-process}, {@code lite-container}, {@code command:PROGRAM ARGS...} or {@code image:NAME:TAG}.
  *
- * @param runtime how it runs
+ * @param kind how it runs
  * @param spec    the command line or the image; empty for the lite targets
  */
-public record MediatorTarget(MediatorRuntime runtime, String spec) {
+public record MediatorTarget(Kind kind, String spec) {
+    /** How the mediator under test runs. */
+    public enum Kind {
+        /** mediator-lite in the test JVM. */
+        IN_PROCESS,
+        /** mediator-lite as a child process ({@code java -jar mediator-lite.jar}, MediatorProcess). */
+        PROCESS,
+        /** mediator-lite in its container image (a {@link ContainerMediators} provider runs it). */
+        CONTAINER,
+        /** a user's program under the contract (CommandMediator). */
+        COMMAND,
+        /** a user's image under the contract (a {@link ContainerMediators} provider runs it). */
+        IMAGE
+    }
+
     /** How long a mediator may take to answer its first HELLO (a JVM or a container starting on a busy machine). */
     public static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     /** How long it may take to exit after SIGTERM before it is killed. */
@@ -23,8 +37,8 @@ public record MediatorTarget(MediatorRuntime runtime, String spec) {
 
     public MediatorTarget {
         spec = spec == null ? "" : spec.strip();
-        if ((runtime == MediatorRuntime.COMMAND || runtime == MediatorRuntime.IMAGE) && spec.isEmpty()) {
-            throw new IllegalArgumentException(runtime + " needs a command or an image");
+        if ((kind == Kind.COMMAND || kind == Kind.IMAGE) && spec.isEmpty()) {
+            throw new IllegalArgumentException(kind + " needs a command or an image");
         }
     }
 
@@ -32,19 +46,19 @@ public record MediatorTarget(MediatorRuntime runtime, String spec) {
     public static MediatorTarget parse(String value) {
         String v = value.strip();
         if (v.equals("lite") || v.equals("lite-in-process")) {
-            return new MediatorTarget(MediatorRuntime.IN_PROCESS, "");
+            return new MediatorTarget(Kind.IN_PROCESS, "");
         }
         if (v.equals("lite-process")) {
-            return new MediatorTarget(MediatorRuntime.PROCESS, "");
+            return new MediatorTarget(Kind.PROCESS, "");
         }
         if (v.equals("lite-container")) {
-            return new MediatorTarget(MediatorRuntime.CONTAINER, "");
+            return new MediatorTarget(Kind.CONTAINER, "");
         }
         if (v.startsWith("command:")) {
-            return new MediatorTarget(MediatorRuntime.COMMAND, v.substring("command:".length()));
+            return new MediatorTarget(Kind.COMMAND, v.substring("command:".length()));
         }
         if (v.startsWith("image:")) {
-            return new MediatorTarget(MediatorRuntime.IMAGE, v.substring("image:".length()));
+            return new MediatorTarget(Kind.IMAGE, v.substring("image:".length()));
         }
         throw new IllegalArgumentException(Setting.CONFORMANCE_MEDIATOR.spelled() + "='" + value
                 + "' is none of lite, lite-process, lite-container, command:PROGRAM ARGS..., image:NAME:TAG");
@@ -59,7 +73,7 @@ public record MediatorTarget(MediatorRuntime runtime, String spec) {
 
     /** Why this target cannot run here (a container target without an engine), or empty. */
     public Optional<String> unavailable() {
-        if (runtime != MediatorRuntime.CONTAINER && runtime != MediatorRuntime.IMAGE) {
+        if (kind != Kind.CONTAINER && kind != Kind.IMAGE) {
             return Optional.empty();
         }
         Optional<ContainerMediators> engine = ContainerMediators.find();
@@ -72,7 +86,7 @@ public record MediatorTarget(MediatorRuntime runtime, String spec) {
 
     /** A mediator for one launch, not yet started. */
     public ContractMediator create(MediatorLaunch launch) {
-        return switch (runtime) {
+        return switch (kind) {
             case IN_PROCESS -> new LiteInProcess(launch);
             case PROCESS -> new LiteProcess(launch, READY_TIMEOUT, STOP_TIMEOUT);
             case COMMAND -> CommandMediator.of(spec, launch, READY_TIMEOUT, STOP_TIMEOUT);
@@ -89,7 +103,7 @@ public record MediatorTarget(MediatorRuntime runtime, String spec) {
 
     @Override
     public String toString() {
-        return switch (runtime) {
+        return switch (kind) {
             case IN_PROCESS -> "lite";
             case PROCESS -> "lite-process";
             case CONTAINER -> "lite-container";

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.vgpuhil.mediator.MediatorProcess;
 import dev.vgpuhil.mediator.contract.CommandMediator;
-import dev.vgpuhil.mediator.contract.MediatorContract;
 import dev.vgpuhil.mediator.contract.MediatorLaunch;
+import dev.vgpuhil.protocol.MediatorContract;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

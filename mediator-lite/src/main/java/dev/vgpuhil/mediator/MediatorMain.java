@@ -1,6 +1,6 @@
 package dev.vgpuhil.mediator;
 
-import dev.vgpuhil.mediator.contract.MediatorContract;
+import dev.vgpuhil.protocol.MediatorContract;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;

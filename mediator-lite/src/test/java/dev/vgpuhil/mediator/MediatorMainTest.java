@@ -2,7 +2,7 @@ package dev.vgpuhil.mediator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.vgpuhil.mediator.contract.MediatorContract;
+import dev.vgpuhil.protocol.MediatorContract;
 import dev.vgpuhil.protocol.Priority;
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -27,7 +27,7 @@ public class LifecycleRules {
     }
 
     private static void assertExitedZero(OptionalInt status, MediatorUnderTest m) {
-        if (m.target().runtime() != dev.vgpuhil.conformance.MediatorRuntime.IN_PROCESS) {
+        if (m.target().kind() != dev.vgpuhil.conformance.MediatorTarget.Kind.IN_PROCESS) {
             assertThat(status)
                     .as("exit status after SIGTERM (empty: it had to be killed)")
                     .hasValue(0);

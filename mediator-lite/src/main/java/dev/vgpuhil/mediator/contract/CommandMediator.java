@@ -1,6 +1,7 @@
 package dev.vgpuhil.mediator.contract;
 
 import dev.vgpuhil.common.BoundProcesses;
+import dev.vgpuhil.protocol.MediatorContract;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.time.Duration;
@@ -73,30 +74,16 @@ public final class CommandMediator implements ContractMediator {
     }
 
     private void awaitReady() throws IOException {
-        long deadline = System.nanoTime() + readyTimeout.toNanos();
-        String last = "its socket " + launch.socket() + " never answered a HELLO";
-        while (System.nanoTime() - deadline < 0) {
-            if (!process.isAlive()) {
-                throw new IOException("mediator " + command() + " exited with status " + process.exitValue()
-                        + " before its socket answered a HELLO; its output:\n" + logTail(30));
-            }
-            try {
-                if (MediatorContract.answersHello(launch.socket(), Duration.ofSeconds(2))) {
-                    return;
-                }
-            } catch (IOException e) {
-                last = e.getMessage();
-            }
-            try {
-                Thread.sleep(25);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted while waiting for the mediator");
-            }
+        try {
+            MediatorContract.awaitReady(
+                    "mediator " + command(),
+                    launch.socket(),
+                    readyTimeout,
+                    () -> process.isAlive() ? OptionalInt.empty() : OptionalInt.of(process.exitValue()));
+        } catch (IOException e) {
+            kill();
+            throw new IOException(e.getMessage() + "; its output:\n" + logTail(30), e);
         }
-        kill();
-        throw new IOException("mediator " + command() + " not ready within " + readyTimeout.toMillis() + " ms (" + last
-                + "); its output:\n" + logTail(30));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.vgpuhil.mediator.contract;
 
+import dev.vgpuhil.protocol.MediatorContract;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
