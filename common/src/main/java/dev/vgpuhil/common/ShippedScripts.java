@@ -15,6 +15,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
@@ -302,6 +303,53 @@ public final class ShippedScripts {
                         + Duration.ofNanos(System.nanoTime() - t0).toSeconds() + " s");
             }
         }
+    }
+
+    /**
+     * Runs a build script of the shipped kind ({@code bash script args...} in {@code workDir}, null: the JVM's) through
+     * {@link BoundProcesses}, so the script and all it starts die at the deadline and with the JVM, and returns the
+     * last non-blank line of its stdout: by the scripts' convention, the path of what they built or found cached.
+     * The IOException says what went wrong: the exit code, the deadline, or no path printed, each with the stderr tail.
+     */
+    public static Path runForPath(Path workDir, Duration timeout, List<String> scriptAndArgs) throws IOException {
+        String script = scriptAndArgs.get(0);
+        List<String> command = new ArrayList<>();
+        command.add("bash");
+        command.addAll(scriptAndArgs);
+        BoundProcesses.Result r;
+        try {
+            r = BoundProcesses.run(command, workDir, timeout);
+        } catch (java.util.concurrent.TimeoutException e) {
+            String m = e.getMessage() == null ? "" : e.getMessage();
+            int tail = m.indexOf(STDERR_TAIL);
+            throw new IOException(script + " did not finish within " + timeout.toSeconds() + " s; stderr tail:\n"
+                    + orEmpty(tail < 0 ? "" : m.substring(tail + STDERR_TAIL.length())));
+        }
+        if (r.exitCode() != 0) {
+            throw new IOException(script + " failed with exit code " + r.exitCode() + "; stderr tail:\n"
+                    + orEmpty(r.stderrTail(STDERR_TAIL_LINES)));
+        }
+        String last = r.stdout()
+                .lines()
+                .filter(l -> !l.isBlank())
+                .reduce((a, b) -> b)
+                .orElse("")
+                .strip();
+        if (last.isEmpty()) {
+            throw new IOException(
+                    script + " printed no path; stderr tail:\n" + orEmpty(r.stderrTail(STDERR_TAIL_LINES)));
+        }
+        return Path.of(last);
+    }
+
+    /** How BoundProcesses' TimeoutException message introduces the stderr tail. */
+    private static final String STDERR_TAIL = "stderr tail:\n";
+
+    private static final int STDERR_TAIL_LINES = 40;
+
+    private static String orEmpty(String tail) {
+        String t = BoundProcesses.tail(tail, STDERR_TAIL_LINES);
+        return t.isEmpty() ? "(empty)" : t;
     }
 
     private static void say(String line) {

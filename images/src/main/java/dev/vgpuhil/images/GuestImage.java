@@ -64,7 +64,6 @@ public final class GuestImage {
 
     static final String SCRIPT = "images/build-initramfs.sh";
     static final String REPO_MARKER = "vgpu-stub/vgpu_protocol.h";
-    private static final int STDERR_TAIL_LINES = 40;
     private static final Pattern RUN_END = Pattern.compile(Pattern.quote(MARKER_RUN_END) + "(-?\\d+)");
     private static final Map<Path, GuestImage> BUILT = new ConcurrentHashMap<>();
 
@@ -175,48 +174,11 @@ public final class GuestImage {
      * deadline and with the JVM, also when the JVM is SIGKILLed.
      */
     static Path runScript(Path workDir, Duration timeout, String... scriptAndArgs) {
-        String script = scriptAndArgs[0];
-        List<String> command = new ArrayList<>();
-        command.add("bash");
-        command.addAll(List.of(scriptAndArgs));
-        BoundProcesses.Result r;
         try {
-            r = BoundProcesses.run(command, workDir, timeout);
-        } catch (java.util.concurrent.TimeoutException e) {
-            throw new GuestImageException(
-                    script + " did not finish within " + timeout.toSeconds() + " s; stderr tail:\n"
-                            + tailOf(afterMarker(e.getMessage())),
-                    e);
+            return ShippedScripts.runForPath(workDir, timeout, List.of(scriptAndArgs));
         } catch (IOException e) {
-            throw new GuestImageException("cannot run " + script + ": " + e.getMessage(), e);
+            throw new GuestImageException(e.getMessage(), e);
         }
-        if (r.exitCode() != 0) {
-            throw new GuestImageException(
-                    script + " failed with exit code " + r.exitCode() + "; stderr tail:\n" + tailOf(r.stderr()));
-        }
-        String last = null;
-        for (String line : r.stdout().split("\n")) {
-            if (!line.isBlank()) {
-                last = line.trim();
-            }
-        }
-        if (last == null) {
-            throw new GuestImageException(script + " printed no directory; stderr tail:\n" + tailOf(r.stderr()));
-        }
-        return Paths.get(last);
-    }
-
-    /** The stderr tail in a {@link BoundProcesses#run} TimeoutException message. */
-    private static String afterMarker(String message) {
-        int i = message == null ? -1 : message.indexOf(TAIL_MARKER);
-        return i < 0 ? "" : message.substring(i + TAIL_MARKER.length());
-    }
-
-    private static final String TAIL_MARKER = "stderr tail:\n";
-
-    private static String tailOf(String text) {
-        String t = BoundProcesses.tail(text, STDERR_TAIL_LINES);
-        return t.isEmpty() ? "(empty)" : t;
     }
 
     /**

@@ -247,22 +247,15 @@ public final class QemuBinary {
             throw new QemuBinaryException("no QEMU given (" + Setting.QEMU.spelled() + ") and " + e.getMessage(), e);
         }
         Duration deadline = buildDeadline();
-        BoundProcesses.Result r;
         try {
-            r = ShippedScripts.announced(
+            return ShippedScripts.announced(
                     "QEMU with vgpu-stub from Debian's source package ("
                             + ShippedScripts.cacheRoot().resolve("qemu") + ")",
                     "5-10 min on 2 cores",
-                    () -> BoundProcesses.run(List.of("bash", script.toString(), "--print-path"), deadline));
+                    () -> ShippedScripts.runForPath(null, deadline, List.of(script.toString(), "--print-path")));
         } catch (Exception e) {
-            throw new QemuBinaryException(script + " --print-path failed: " + e.getMessage(), e);
+            throw new QemuBinaryException(script + " --print-path: " + e.getMessage(), e);
         }
-        String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
-        if (r.exitCode() != 0 || last.isEmpty()) {
-            throw new QemuBinaryException(script + " --print-path exited " + r.exitCode() + " printing \"" + last
-                    + "\"; stderr tail:\n" + r.stderrTail(20));
-        }
-        return Path.of(last);
     }
 
     public Path path() {

@@ -13,7 +13,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * One running {@code vgpu-stub-vfio-user}: the vgpu-stub device as a vfio-user server (vgpu-stub/vfio-user/), for
@@ -279,18 +278,11 @@ public final class VfioUserServer implements AutoCloseable {
             return p;
         }
         Path script = ShippedScripts.script("vgpu-stub/vfio-user/build.sh");
-        BoundProcesses.Result r;
         try {
-            r = BoundProcesses.run(List.of("bash", script.toString(), "--print-path"), BUILD_TIMEOUT);
-        } catch (IOException | TimeoutException e) {
-            throw new IllegalStateException(script + " failed: " + e.getMessage(), e);
+            return ShippedScripts.runForPath(null, BUILD_TIMEOUT, List.of(script.toString(), "--print-path"));
+        } catch (IOException e) {
+            throw new IllegalStateException(script + " --print-path: " + e.getMessage(), e);
         }
-        String last = r.stdout().strip().lines().reduce((a, b) -> b).orElse("").strip();
-        if (r.exitCode() != 0 || last.isEmpty()) {
-            throw new IllegalStateException(
-                    script + " exited " + r.exitCode() + "; stderr tail:\n" + BoundProcesses.tail(r.stderr(), 20));
-        }
-        return Path.of(last);
     }
 
     @Override
