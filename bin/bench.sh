@@ -21,3 +21,5 @@ java -Dvgpu.repo="$repo" -Dvgpu.runs.dir="$repo/reports/runs" -cp "$cp" dev.vgpu
 # the mediator daemon's resident memory while 64 clients flood it (mediator-lite bench/FloodRss), after the tables
 echo
 java -cp "$cp" dev.vgpuhil.mediator.bench.FloodRss --clients 64 --seconds 10
+# every remembered bench's trend, latest CDF and table as a result in the Allure report (bin/vgpu-hil report)
+java -cp "$cp" dev.vgpuhil.harness.report.BenchResults "$repo/reports/bench" "$repo/reports/allure-results"
