@@ -4,6 +4,7 @@ import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.SshLoginWait;
 import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.agent.RequestDeadlines;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.images.GuestImage;
@@ -49,9 +50,20 @@ public final class GuestLauncher {
      * checked for a Java 17+ runtime (the agent is a Java 17 program) before the agent is uploaded.
      */
     public static GuestVm boot(
-            VmSpec spec, Path mediatorSocket, GuestSystem guest, SshKeys keys, Path agentJar, Accelerator accelerator) {
+            VmSpec spec,
+            Path mediatorSocket,
+            GuestSystem requested,
+            SshKeys keys,
+            Path agentJar,
+            Accelerator accelerator) {
         long t0 = System.nanoTime();
-        Reporting.progress("booting VM '" + spec.name() + "' (" + guest.describe() + "; pool " + spec.pool()
+        // the VM's one budget: boot, device, agent and hold deadlines all derive from it
+        RequestDeadlines budget = RequestDeadlines.of(
+                spec.deviceTimeoutMs(), requested.bootDeadline(), dev.vgpuhil.common.TimeScale.now());
+        GuestSystem guest = requested.withBootDeadline(budget.boot());
+        Reporting.progress("booting VM '" + spec.name() + "' (" + guest.describe() + "; " + budget.describe()
+                + "; pool "
+                + spec.pool()
                 + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ", " + spec.devices()
                 + " vgpu-stub, mediator " + (spec.mediator() && mediatorSocket != null ? mediatorSocket : "none")
                 + ")");
@@ -79,9 +91,7 @@ public final class GuestLauncher {
                             Pool.valueOf(String.valueOf(spec.pool())), Priority.parse(spec.priority()), spec.vmId())
                     .id("vgpu" + i)
                     .addr(String.format("0x%x", GuestVm.FIRST_SLOT + i));
-            if (spec.deviceTimeoutMs() > 0) {
-                d = d.timeoutMs(spec.deviceTimeoutMs());
-            }
+            d = d.timeoutMs(budget.deviceTimeoutMs());
             b.vgpu(d);
         }
         if (!spec.extraQemuArgs().isEmpty()) {
@@ -98,7 +108,7 @@ public final class GuestLauncher {
                 closeQuietly(login.takeShell());
                 attachBootFailure(m, e);
                 m.close(); // stopped already; the failed start keeps the run directory
-                throw new BootFailure("VM '" + spec.name() + "' did not boot", e);
+                throw new BootFailure("VM '" + spec.name() + "' did not boot (" + budget.describe() + ")", e);
             } catch (RuntimeException e) {
                 closeQuietly(login.takeShell());
                 attachBootFailure(m, e);
@@ -111,11 +121,7 @@ public final class GuestLauncher {
                     checkJava(shell, guest, spec.name());
                 }
                 long u0 = System.nanoTime();
-                Agent agent = Agent.install(
-                        shell,
-                        agentJar,
-                        spec.name(),
-                        dev.vgpuhil.harness.agent.RequestDeadlines.ofSpec(spec.deviceTimeoutMs()));
+                Agent agent = Agent.install(shell, agentJar, spec.name(), budget);
                 Agent.enableMemoryDecoding(
                         shell,
                         java.util.stream.IntStream.range(0, spec.devices())
