@@ -9,7 +9,8 @@ import java.time.Duration;
  * the VM is launched, so they cannot disagree and a slow machine makes a test slower, never red:
  *
  * <ul>
- *   <li>{@link #boot}: launch to SSH login, the guest's deadline times the scale;
+ *   <li>{@link #boot}: launch to SSH login, the guest's deadline times the scale; {@link #bootAndSetUp} with the
+ *       agent's upload, what the harness waits for a VM;
  *   <li>{@link #deviceTimeoutMs}: the device's {@code timeout_ms} given to QEMU, the spec's (or the device default)
  *       times the scale;
  *   <li>the agent's {@code --timeout-ms} is longer than the device's, so a request the mediator does not answer in
@@ -86,6 +87,11 @@ public record RequestDeadlines(int deviceTimeoutMs, Duration boot, double scale)
     /** The host's deadline for one agent command whose requests each may take up to {@link #agentTimeoutMs}. */
     public Duration agentCall() {
         return scaled(AGENT_START, scale).plusMillis(agentTimeoutMs());
+    }
+
+    /** Launch to a usable VM: the boot, then the Java check and the agent's upload (an agent start's time). */
+    public Duration bootAndSetUp() {
+        return boot.plus(scaled(AGENT_START, scale));
     }
 
     /** A device's link to the mediator bound after boot (it reconnects once a second): 20 s on an idle host. */

@@ -44,10 +44,12 @@ public final class GuestLauncher {
     }
 
     /**
-     * Boots {@code guest} (see {@link GuestChoice}): the CI initramfs and the Debian disk print "vgpu-hil: ssh ready"
+     * Boots {@code requested} (see {@link GuestChoice}): the CI initramfs and the Debian disk print "vgpu-hil: ssh ready"
      * before the login; a user's image, which prints no markers of ours, is ready when SSH lets root in with the
      * run's key (its NoCloud seed carries the key) — both within the guest's boot deadline. Disk guests are then
-     * checked for a Java 17+ runtime (the agent is a Java 17 program) before the agent is uploaded.
+     * checked for a Java 17+ runtime (the agent is a Java 17 program) before the agent is uploaded. The boot
+     * deadline, the devices' {@code timeout_ms} and the agent's deadlines come from one {@link RequestDeadlines}
+     * made here from the spec, {@code requested}'s boot deadline and the {@link dev.vgpuhil.common.TimeScale} now.
      */
     public static GuestVm boot(
             VmSpec spec,
@@ -56,10 +58,25 @@ public final class GuestLauncher {
             SshKeys keys,
             Path agentJar,
             Accelerator accelerator) {
-        long t0 = System.nanoTime();
-        // the VM's one budget: boot, device, agent and hold deadlines all derive from it
-        RequestDeadlines budget = RequestDeadlines.of(
+        return boot(spec, mediatorSocket, requested, keys, agentJar, accelerator, budget(spec, requested));
+    }
+
+    /** The one budget of a VM of {@code spec} booting {@code requested} now ({@link RequestDeadlines#of}). */
+    public static RequestDeadlines budget(VmSpec spec, GuestSystem requested) {
+        return RequestDeadlines.of(
                 spec.deviceTimeoutMs(), requested.bootDeadline(), dev.vgpuhil.common.TimeScale.now());
+    }
+
+    /** As above with the VM's budget made by the caller ({@link #budget}), who waits for it by the same budget. */
+    public static GuestVm boot(
+            VmSpec spec,
+            Path mediatorSocket,
+            GuestSystem requested,
+            SshKeys keys,
+            Path agentJar,
+            Accelerator accelerator,
+            RequestDeadlines budget) {
+        long t0 = System.nanoTime();
         GuestSystem guest = requested.withBootDeadline(budget.boot());
         Reporting.progress("booting VM '" + spec.name() + "' (" + guest.describe() + "; " + budget.describe()
                 + "; pool "

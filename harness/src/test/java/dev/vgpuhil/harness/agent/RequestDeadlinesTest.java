@@ -30,6 +30,7 @@ class RequestDeadlinesTest {
         assertThat(slow.deviceTimeoutMs()).isLessThan(slow.agentTimeoutMs());
         assertThat(slow.agentCall().toMillis()).isGreaterThan(slow.agentTimeoutMs());
         assertThat(slow.link()).isEqualTo(idle.link().multipliedBy(4));
+        assertThat(slow.bootAndSetUp()).isEqualTo(slow.boot().plus(RequestDeadlines.AGENT_START.multipliedBy(4)));
         assertThat(slow.describe())
                 .contains("boot deadline 480 s", "agent --timeout-ms=" + slow.agentTimeoutMs())
                 .contains("device timeout_ms=" + slow.deviceTimeoutMs(), "time scale 4.0");
