@@ -174,6 +174,13 @@ public enum Setting {
             "lite",
             "the mediator the conformance kit tests: lite (mediator-lite in-process), lite-process, lite-container,"
                     + " command:PROGRAM ARGS... (a program run under docs/MEDIATOR-CONTRACT.md) or image:NAME:TAG"),
+    TIME_SCALE(
+            "vgpu.timeScale",
+            "VGPU_TIME_SCALE",
+            null,
+            "factor on every test's wait budget (device tests' peer waits and host-clock reply deadlines, a"
+                    + " @VgpuVm's boot, agent, device and hold deadlines), >= 1; unset: the load average per core at"
+                    + " the test's start, at least 1, at most 20"),
     FUZZ_DURATION(
             "vgpu.fuzz.duration",
             "VGPU_FUZZ_DURATION",

@@ -4,6 +4,7 @@ import dev.vgpuhil.harness.GuestShell;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.SshLoginWait;
 import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.agent.RequestDeadlines;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.images.GuestImage;
@@ -43,15 +44,43 @@ public final class GuestLauncher {
     }
 
     /**
-     * Boots {@code guest} (see {@link GuestChoice}): the CI initramfs and the Debian disk print "vgpu-hil: ssh ready"
+     * Boots {@code requested} (see {@link GuestChoice}): the CI initramfs and the Debian disk print "vgpu-hil: ssh ready"
      * before the login; a user's image, which prints no markers of ours, is ready when SSH lets root in with the
      * run's key (its NoCloud seed carries the key) — both within the guest's boot deadline. Disk guests are then
-     * checked for a Java 17+ runtime (the agent is a Java 17 program) before the agent is uploaded.
+     * checked for a Java 17+ runtime (the agent is a Java 17 program) before the agent is uploaded. The boot
+     * deadline, the devices' {@code timeout_ms} and the agent's deadlines come from one {@link RequestDeadlines}
+     * made here from the spec, {@code requested}'s boot deadline and the {@link dev.vgpuhil.common.TimeScale} now.
      */
     public static GuestVm boot(
-            VmSpec spec, Path mediatorSocket, GuestSystem guest, SshKeys keys, Path agentJar, Accelerator accelerator) {
+            VmSpec spec,
+            Path mediatorSocket,
+            GuestSystem requested,
+            SshKeys keys,
+            Path agentJar,
+            Accelerator accelerator) {
+        return boot(spec, mediatorSocket, requested, keys, agentJar, accelerator, budget(spec, requested));
+    }
+
+    /** The one budget of a VM of {@code spec} booting {@code requested} now ({@link RequestDeadlines#of}). */
+    public static RequestDeadlines budget(VmSpec spec, GuestSystem requested) {
+        return RequestDeadlines.of(
+                spec.deviceTimeoutMs(), requested.bootDeadline(), dev.vgpuhil.common.TimeScale.now());
+    }
+
+    /** As above with the VM's budget made by the caller ({@link #budget}), who waits for it by the same budget. */
+    public static GuestVm boot(
+            VmSpec spec,
+            Path mediatorSocket,
+            GuestSystem requested,
+            SshKeys keys,
+            Path agentJar,
+            Accelerator accelerator,
+            RequestDeadlines budget) {
         long t0 = System.nanoTime();
-        Reporting.progress("booting VM '" + spec.name() + "' (" + guest.describe() + "; pool " + spec.pool()
+        GuestSystem guest = requested.withBootDeadline(budget.boot());
+        Reporting.progress("booting VM '" + spec.name() + "' (" + guest.describe() + "; " + budget.describe()
+                + "; pool "
+                + spec.pool()
                 + ", priority " + spec.priority() + ", vm_id " + spec.vmId() + ", " + spec.devices()
                 + " vgpu-stub, mediator " + (spec.mediator() && mediatorSocket != null ? mediatorSocket : "none")
                 + ")");
@@ -79,9 +108,7 @@ public final class GuestLauncher {
                             Pool.valueOf(String.valueOf(spec.pool())), Priority.parse(spec.priority()), spec.vmId())
                     .id("vgpu" + i)
                     .addr(String.format("0x%x", GuestVm.FIRST_SLOT + i));
-            if (spec.deviceTimeoutMs() > 0) {
-                d = d.timeoutMs(spec.deviceTimeoutMs());
-            }
+            d = d.timeoutMs(budget.deviceTimeoutMs());
             b.vgpu(d);
         }
         if (!spec.extraQemuArgs().isEmpty()) {
@@ -98,7 +125,7 @@ public final class GuestLauncher {
                 closeQuietly(login.takeShell());
                 attachBootFailure(m, e);
                 m.close(); // stopped already; the failed start keeps the run directory
-                throw new BootFailure("VM '" + spec.name() + "' did not boot", e);
+                throw new BootFailure("VM '" + spec.name() + "' did not boot (" + budget.describe() + ")", e);
             } catch (RuntimeException e) {
                 closeQuietly(login.takeShell());
                 attachBootFailure(m, e);
@@ -111,11 +138,7 @@ public final class GuestLauncher {
                     checkJava(shell, guest, spec.name());
                 }
                 long u0 = System.nanoTime();
-                Agent agent = Agent.install(
-                        shell,
-                        agentJar,
-                        spec.name(),
-                        dev.vgpuhil.harness.agent.RequestDeadlines.ofSpec(spec.deviceTimeoutMs()));
+                Agent agent = Agent.install(shell, agentJar, spec.name(), budget);
                 Agent.enableMemoryDecoding(
                         shell,
                         java.util.stream.IntStream.range(0, spec.devices())

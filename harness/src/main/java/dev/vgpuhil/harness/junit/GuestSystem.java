@@ -95,6 +95,11 @@ public final class GuestSystem {
         return bootDeadline;
     }
 
+    /** The same guest with another boot deadline (a VM's budget, {@link dev.vgpuhil.harness.agent.RequestDeadlines}). */
+    public GuestSystem withBootDeadline(Duration deadline) {
+        return new GuestSystem(choice, deadline, ciImage, disk);
+    }
+
     /** What a VM of this guest is told (kernel or disk, key delivery, readiness). */
     public record BootPlan(
             Path kernel,

@@ -130,22 +130,26 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
             }
             Path jar = Agent.localJar();
             List<CompletableFuture<GuestVm>> boots = new ArrayList<>();
+            // each VM's one budget: its boot deadline and the group's wait for it come from the same one
+            List<dev.vgpuhil.harness.agent.RequestDeadlines> budgets = new ArrayList<>();
             for (int i = 0; i < specs.size(); i++) {
                 VgpuVm spec = specs.get(i);
                 GuestSystem guest = guests.get(i);
+                dev.vgpuhil.harness.agent.RequestDeadlines budget = GuestLauncher.budget(VmSpec.of(spec), guest);
+                budgets.add(budget);
                 boots.add(Reporting.async(
                         "boot-" + spec.name(),
                         () -> Reporting.step(
                                 "boot VM '" + spec.name() + "' (pool " + spec.pool() + ", priority " + spec.priority()
                                         + ", vm_id " + spec.vmId() + ")",
                                 () -> GuestLauncher.boot(
-                                        VmSpec.of(spec), socket, guest, keys, jar, Accelerator.AUTO))));
+                                        VmSpec.of(spec), socket, guest, keys, jar, Accelerator.AUTO, budget))));
             }
             RuntimeException first = null;
             for (int i = 0; i < boots.size(); i++) {
                 CompletableFuture<GuestVm> f = boots.get(i);
                 try {
-                    group.vms.add(f.get(guests.get(i).bootDeadline().toSeconds() + 90, TimeUnit.SECONDS));
+                    group.vms.add(f.get(budgets.get(i).bootAndSetUp().toMillis(), TimeUnit.MILLISECONDS));
                 } catch (java.util.concurrent.ExecutionException e) {
                     Throwable c = e.getCause() instanceof CompletionException ce ? ce.getCause() : e.getCause();
                     if (first == null) {
@@ -154,7 +158,10 @@ public final class VgpuVmExtension implements BeforeEachCallback, AfterEachCallb
                 } catch (java.util.concurrent.TimeoutException e) {
                     closeWhenBooted(f, specs.get(i).name());
                     if (first == null) {
-                        first = new BootFailure("VM '" + specs.get(i).name() + "' boot did not finish in time", e);
+                        first = new BootFailure(
+                                "VM '" + specs.get(i).name() + "' boot did not finish in time ("
+                                        + budgets.get(i).describe() + ")",
+                                e);
                     }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();

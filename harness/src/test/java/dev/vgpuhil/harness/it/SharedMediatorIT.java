@@ -23,7 +23,6 @@ import dev.vgpuhil.protocol.Pool;
 import dev.vgpuhil.protocol.Priority;
 import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -76,11 +75,14 @@ class SharedMediatorIT {
         GuestVm aHigh = vms.get("a-high");
         GuestVm aLow = vms.get("a-low");
         GuestVm bHigh = vms.get("b-high");
+        RequestDeadlines deadlines = aLow.agent().deadlines();
         for (GuestVm vm : List.of(aHigh, aLow, bHigh)) {
             Reporting.doStep(
                     "device of " + vm.name() + " linked (vm_id " + vm.spec().vmId() + ")", () -> {
                         try {
-                            if (!m.awaitBound((int) vm.spec().vmId(), Duration.ofSeconds(20))) {
+                            if (!m.awaitBound(
+                                    (int) vm.spec().vmId(),
+                                    vm.agent().deadlines().link())) {
                                 throw new MediatorFailure("vm_id " + vm.spec().vmId() + " never bound on the mediator");
                             }
                         } catch (InterruptedException e) {
@@ -89,7 +91,6 @@ class SharedMediatorIT {
                         }
                     });
         }
-        RequestDeadlines deadlines = aLow.agent().deadlines();
         for (int round = 1; round <= ROUNDS; round++) {
             int requestId = 1000 + round;
             int r = round;

@@ -47,9 +47,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 @OnEveryHosting
 @DisplayName("vgpu-stub fuzzer: random MMIO, config writes, doorbells and clock steps against a hostile mediator")
 class DeviceFuzzTest {
-    private static final Duration WAIT = Duration.ofSeconds(10);
+    /** This test's one budget: the peer's waits and the reconnects derive from it. */
+    private final DeviceBudget budget = DeviceBudget.now();
+
+    private final Duration waitFor = budget.waitFor();
     /** The device reconnects about once a second; a loaded machine may need several tries. */
-    private static final Duration RECONNECT = Duration.ofSeconds(60);
+    private final Duration reconnect = budget.reconnect();
 
     private static final Duration CI_DURATION = Duration.ofSeconds(6);
     private static final int TIMEOUT_MS = 200;
@@ -99,7 +102,7 @@ class DeviceFuzzTest {
         q = m.qtest;
         pci = dev.pci();
         msiCap = pci.findCapability(dev.address(), PciBus.CAP_ID_MSI).orElseThrow();
-        conn = peer.acceptAndGreet(WAIT);
+        conn = peer.acceptAndGreet(waitFor);
         greeted = true;
         settle();
     }
@@ -158,7 +161,7 @@ class DeviceFuzzTest {
             case 5 -> commandWrite(r);
             case 6 -> msiWrite(r);
             case 7, 8, 9 -> doorbell(r);
-            case 10 -> q.clockStep(1 + (long) r.nextInt(2 * TIMEOUT_MS) * 1_000_000L + r.nextInt(1_000_000));
+            case 10 -> q.clockStep(1 + DeviceBudget.stepNs(r.nextInt(2 * TIMEOUT_MS)) + r.nextInt(1_000_000));
             case 11 -> dev.writeReg(r.nextBoolean() ? REG_IRQ_CTRL : REG_IRQ_STATUS, r.nextInt());
             default -> peerAction(r);
         }
@@ -268,7 +271,7 @@ class DeviceFuzzTest {
             }
         }
         if (!greeted) {
-            Frame hello = conn.pollFrame(WAIT);
+            Frame hello = conn.pollFrame(waitFor);
             if (hello == null) {
                 return;
             }
@@ -394,19 +397,19 @@ class DeviceFuzzTest {
         byte[] payload = ComputeRequest.echo(where.getBytes(java.nio.charset.StandardCharsets.UTF_8))
                 .encode();
         byte[] answer = ("answer to " + where).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        long end = System.nanoTime() + RECONNECT.toNanos();
+        long end = System.nanoTime() + reconnect.toNanos();
         int attempt = 0;
         while (true) {
             attempt++;
             assertThat(System.nanoTime())
-                    .as("%s: one good request within %s (attempt %d)", where, RECONNECT, attempt)
+                    .as("%s: one good request within %s (attempt %d)", where, reconnect, attempt)
                     .isLessThan(end);
             passDeadlineIfBusy();
             if (conn == null || conn.closedByDevice() || !greeted) {
                 if (conn != null) {
                     conn.close();
                 }
-                conn = peer.acceptAndGreet(RECONNECT);
+                conn = peer.acceptAndGreet(reconnect);
                 greeted = true;
                 settle();
             }
@@ -421,7 +424,7 @@ class DeviceFuzzTest {
             }
             Frame f;
             do {
-                f = conn.pollFrame(WAIT);
+                f = conn.pollFrame(waitFor);
             } while (f != null && !(f.msgType() == MSG_REQUEST && f.requestId() == GOOD_REQUEST_ID));
             if (f == null) {
                 dropLink(); // the device closed this link; it reconnects
@@ -434,9 +437,16 @@ class DeviceFuzzTest {
                 dropLink();
                 continue;
             }
-            int status = dev.awaitNotBusy(WAIT);
+            int status = dev.awaitNotBusy(waitFor);
             if (status == STATUS_ERROR && dev.errorCode() == ERR_MEDIATOR_UNAVAILABLE) {
                 dropLink(); // the device saw an earlier close only now
+                continue;
+            }
+            if (status == STATUS_ERROR
+                    && dev.errorCode() == ERR_TIMEOUT
+                    && DeviceHostings.current().vfioUser()) {
+                // the fuzzer's short deadline runs on the host clock there: a loaded host passed it before the
+                // reply came; the budget decides how often that may happen
                 continue;
             }
             assertThat(status)
