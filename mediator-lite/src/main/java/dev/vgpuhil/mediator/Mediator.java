@@ -132,6 +132,7 @@ public final class Mediator implements AutoCloseable {
             stats = new Stats(backend.name(), scheduler::depth, connections::size, this::boundVms);
             workers = new Workers(scheduler, backend, stats, requestLog, config.nanoClock(), log);
             workers.start(config.workersPerPool());
+            reserveSpareFd();
             acceptor = new Thread(this::acceptLoop, "mediator-accept");
             acceptor.setDaemon(true);
             acceptor.start();
@@ -162,22 +163,98 @@ public final class Mediator implements AutoCloseable {
                 if (!server.isOpen()) {
                     return;
                 }
-                // e.g. out of file descriptors: back off instead of spinning on the error
-                log.warning("accept failed: " + e.getMessage());
+                // e.g. out of file descriptors: the client waits in the backlog, where no answer reaches it.
+                // The spare fd makes room to accept it and say REJECTED; then back off instead of spinning.
+                exhausted("accept failed: " + e.getMessage());
+                ch = acceptWithSpareFd();
+                if (ch == null) {
+                    pause(ACCEPT_BACKOFF);
+                    continue;
+                }
+                refuseQuietly(ch, ERR_REJECTED);
                 pause(ACCEPT_BACKOFF);
                 continue;
             }
             try {
                 admit(ch);
+                recovered();
             } catch (IOException | RuntimeException | OutOfMemoryError e) {
-                // OutOfMemoryError here is "unable to create native thread": refuse this one, keep accepting
-                log.warning("dropping a new connection: " + e);
-                try {
-                    ch.close();
-                } catch (IOException ignored) {
-                    // already gone
-                }
+                // no fd for the connection's selector, or (OutOfMemoryError) "unable to create native thread":
+                // refuse this one with REJECTED, keep accepting
+                exhausted("cannot serve a new connection: " + e);
+                refuseQuietly(ch, ERR_REJECTED);
             }
+        }
+    }
+
+    /**
+     * One fd held back for the accept loop (a /dev/null channel): released to accept a client that would else
+     * wait unanswered in the backlog while the process has no fd left, then taken again. Null when it could not
+     * be taken back yet (retried at the next exhaustion).
+     */
+    private java.nio.channels.FileChannel spareFd;
+
+    /** Refused during the current exhaustion episode; -1 outside one. Accept-loop thread only. */
+    private long refusedInEpisode = -1;
+
+    private void reserveSpareFd() {
+        if (spareFd == null) {
+            try {
+                spareFd = java.nio.channels.FileChannel.open(Path.of("/dev/null"));
+            } catch (IOException | UnsupportedOperationException e) {
+                spareFd = null;
+            }
+        }
+    }
+
+    private SocketChannel acceptWithSpareFd() {
+        if (spareFd == null) {
+            reserveSpareFd();
+            return null;
+        }
+        try {
+            spareFd.close();
+        } catch (IOException ignored) {
+            // released either way
+        }
+        spareFd = null;
+        SocketChannel ch;
+        try {
+            ch = server.accept();
+        } catch (IOException e) {
+            ch = null;
+        }
+        return ch;
+    }
+
+    /** The log names an exhaustion once per episode, not once per client (a flood of them would flood the log). */
+    private void exhausted(String what) {
+        if (refusedInEpisode < 0) {
+            refusedInEpisode = 0;
+            log.warning("out of resources (" + what + "): refusing new connections with REJECTED, backing off "
+                    + ACCEPT_BACKOFF.toMillis() + " ms after each failed accept, until a connection can be served");
+        }
+        refusedInEpisode++;
+    }
+
+    private void recovered() {
+        if (refusedInEpisode >= 0) {
+            log.info("serving new connections again; " + refusedInEpisode + " refused or not accepted meanwhile");
+            refusedInEpisode = -1;
+        }
+        reserveSpareFd();
+    }
+
+    /** REJECTED (one 32-byte frame into an empty socket buffer, needing no fd) and EOF; counted, not logged. */
+    private void refuseQuietly(SocketChannel ch, int status) {
+        try (ch) {
+            stats.refused(status);
+            Frame.of(MSG_RESPONSE, 0, 0, 0, 0, status, null).writeTo(ch);
+        } catch (IOException | RuntimeException e) {
+            // the peer is gone already: the close is its answer
+        }
+        if (spareFd == null) {
+            reserveSpareFd();
         }
     }
 
@@ -294,6 +371,13 @@ public final class Mediator implements AutoCloseable {
             log.warning("cannot remove socket file " + socketPath + ": " + e.getMessage());
         }
         joinQuietly(List.of(acceptor), Duration.ofSeconds(2));
+        if (spareFd != null) {
+            try {
+                spareFd.close();
+            } catch (IOException ignored) {
+                // closing anyway
+            }
+        }
         List<Job> queued = scheduler.shutdown();
         for (Job j : queued) {
             j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));

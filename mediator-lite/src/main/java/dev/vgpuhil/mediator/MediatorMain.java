@@ -1,6 +1,7 @@
 package dev.vgpuhil.mediator;
 
 import dev.vgpuhil.protocol.MediatorContract;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -332,12 +333,18 @@ public final class MediatorMain implements Callable<Integer> {
 
     /** The daemon leaves with its parent, even if the parent was SIGKILLed and never called close. */
     private static void watchParent(long pid) {
+        boolean procMounted = Files.isDirectory(Path.of("/proc/self"));
         Thread t = new Thread(
                 () -> {
                     while (true) {
                         boolean alive = ProcessHandle.of(pid)
                                 .map(ProcessHandle::isAlive)
                                 .orElse(false);
+                        // ProcessHandle reads /proc/<pid>/stat, which needs a file descriptor: out of fds it
+                        // says "gone" for a live parent. A stat of /proc/<pid> needs none, so it has the last word.
+                        if (!alive && procMounted && Files.exists(Path.of("/proc", Long.toString(pid)))) {
+                            alive = true;
+                        }
                         if (!alive) {
                             Logger.getLogger("dev.vgpuhil.mediator")
                                     .warning("parent process " + pid + " is gone; exiting");

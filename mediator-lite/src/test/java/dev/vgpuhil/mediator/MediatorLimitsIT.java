@@ -124,9 +124,6 @@ class MediatorLimitsIT {
      * gone, a new client is served, and the log names the exhaustion.
      */
     @Test
-    @org.junit.jupiter.api.Disabled(
-            "known regression, open in issue 9: since one thread per connection (issue 10), the daemon"
-                    + " stops answering on its socket under fd exhaustion (connect: No such file or directory); see the closing note")
     @DisplayName("out of file descriptors: every client answered or closed, none left hanging; serving again after")
     void fileDescriptorExhaustion() throws Exception {
         MediatorProcess p = daemon("--max-connections", "10000", "--no-request-log");
