@@ -199,11 +199,11 @@ class ReconnectIT {
     }
 
     /**
-     * Waits until {@code vmId} is bound ({@code bound}) or no longer bound on the mediator, within {@code budget}'s
-     * link deadline; a timeout names the budget.
+     * Waits until {@code vmId}, {@code vm}'s, is bound ({@code bound}) or no longer bound on the mediator, within
+     * that VM's link deadline; a timeout names its budget.
      */
-    static void awaitLink(MediatorHandle mediator, GuestVm budget, long vmId, boolean bound) {
-        RequestDeadlines d = budget.deadlines();
+    static void awaitLink(MediatorHandle mediator, GuestVm vm, long vmId, boolean bound) {
+        RequestDeadlines d = vm.deadlines();
         String what = bound
                 ? "the device's reconnect (vm_id " + vmId + " bound on the mediator)"
                 : "the mediator unbinding vm_id " + vmId;
