@@ -16,7 +16,9 @@ import java.time.Duration;
  *   <li>the agent's {@code --timeout-ms} is longer than the device's, so a request the mediator does not answer in
  *       time ends as the device's own TIMEOUT error; the agent timing out means the device never completed at all;
  *   <li>the host's wait for the agent command is longer still: a JVM start under TCG comes on top;
- *   <li>{@link #link}: a device's link to the mediator bound, after boot;
+ *   <li>{@link #link}: a device's link to the mediator bound, after boot or a mediator's restart, or gone after
+ *       a fault;
+ *   <li>{@link #scaled}: any other wait a test ties to this VM, its idle-host length times the scale;
  *   <li>the harness may hold a mediator's scheduler ({@code pauseScheduling}) at most {@link #maxHold}: a request
  *       held that long still completes before its device gives up (at least the spec's hold: the scale grows the
  *       device timeout and the service time alike).
@@ -94,9 +96,17 @@ public record RequestDeadlines(int deviceTimeoutMs, Duration boot, double scale)
         return boot.plus(scaled(AGENT_START, scale));
     }
 
-    /** A device's link to the mediator bound after boot (it reconnects once a second): 20 s on an idle host. */
+    /**
+     * A device's link to the mediator bound after boot or a mediator's restart (it reconnects once a second;
+     * DEVICE.md allows up to 10 s), or unbound on the mediator after a fault: 20 s on an idle host.
+     */
     public Duration link() {
         return scaled(Duration.ofSeconds(20), scale);
+    }
+
+    /** A wait that takes up to {@code idle} on an idle host, at this VM's scale (a test's own wait on this VM). */
+    public Duration scaled(Duration idle) {
+        return scaled(idle, scale);
     }
 
     /** The longest the harness may hold a request of this device in a paused scheduler. */

@@ -72,6 +72,11 @@ public final class GuestVm implements AutoCloseable {
         return shell;
     }
 
+    /** This VM's one wait budget (boot, device and agent deadlines, its scale), which its agent runs under. */
+    public dev.vgpuhil.harness.agent.RequestDeadlines deadlines() {
+        return agent.deadlines();
+    }
+
     /** The agent addressing the first device. */
     public Agent agent() {
         return agent(0);

@@ -30,6 +30,8 @@ class RequestDeadlinesTest {
         assertThat(slow.deviceTimeoutMs()).isLessThan(slow.agentTimeoutMs());
         assertThat(slow.agentCall().toMillis()).isGreaterThan(slow.agentTimeoutMs());
         assertThat(slow.link()).isEqualTo(idle.link().multipliedBy(4));
+        assertThat(slow.scaled(Duration.ofMillis(2500))).isEqualTo(Duration.ofSeconds(10));
+        assertThat(idle.scaled(Duration.ofMillis(2500))).isEqualTo(Duration.ofMillis(2500));
         assertThat(slow.bootAndSetUp()).isEqualTo(slow.boot().plus(RequestDeadlines.AGENT_START.multipliedBy(4)));
         assertThat(slow.describe())
                 .contains("boot deadline 480 s", "agent --timeout-ms=" + slow.agentTimeoutMs())

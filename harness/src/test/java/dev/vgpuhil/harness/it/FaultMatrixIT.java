@@ -12,6 +12,7 @@ import dev.vgpuhil.containers.ContainerEngine;
 import dev.vgpuhil.harness.Categories;
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.agent.RequestDeadlines;
 import dev.vgpuhil.harness.agent.VectorAddResult;
 import dev.vgpuhil.harness.fixtures.HostRegisters;
 import dev.vgpuhil.harness.junit.Faults;
@@ -31,6 +32,7 @@ import dev.vgpuhil.protocol.SourceTree;
 import dev.vgpuhil.protocol.VgpuProtocol;
 import dev.vgpuhil.qemu.ContainerQemu;
 import dev.vgpuhil.qemu.machine.Accelerator;
+import dev.vgpuhil.qemu.machine.WaitTimeoutException;
 import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
 import java.nio.file.Path;
@@ -40,6 +42,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+import org.assertj.core.api.AbstractThrowableAssert;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -84,8 +89,14 @@ import org.junit.jupiter.api.TestMethodOrder;
 class FaultMatrixIT {
     /** Short enough to see a TIMEOUT soon, long enough that a hang-up is seen well before it. */
     static final int DEVICE_TIMEOUT_MS = 8000;
-    /** The device retries its connection on its own; DEVICE.md allows up to 10 s. */
-    static final Duration RECONNECT_DEADLINE = Duration.ofSeconds(30);
+    // every wait below is its idle-host length at the scale of the VM it concerns (RequestDeadlines.scaled), the
+    // link waits that VM's link deadline: a slow host makes a row slower, never red
+    /** A killed process seen gone from outside (reaped, its fault reported), or a kill command's run: idle host. */
+    static final Duration FAULT_SEEN = Duration.ofSeconds(10);
+    /** A guest shell command, or a container's client exiting after the engine's kill: idle host. */
+    static final Duration COMMAND = Duration.ofSeconds(30);
+    /** A panicked guest's QEMU ending (panic=-1 reboots at once, -no-reboot ends QEMU): idle host. */
+    static final Duration PANIC_EXIT = Duration.ofSeconds(120);
 
     @Test
     @Order(1)
@@ -95,13 +106,13 @@ class FaultMatrixIT {
         Faults.requireCorrect(vm.agent().vectorAdd(16, 10), vm, mediator, "before the fault");
         long pid = mediator.pid();
         VectorAddResult r;
-        signal("STOP", pid);
+        signal("STOP", pid, vm.deadlines());
         try {
             r = vm.agent().vectorAdd(16, 11).get(0);
             assertThat(mediator.fault()).get().asString().contains("stopped");
             expectInfrastructure(r, vm, mediator, "while the mediator was stopped", "is stopped");
         } finally {
-            signal("CONT", pid);
+            signal("CONT", pid, vm.deadlines());
         }
         assertThat(r.status()).as("%s", r).isEqualTo(VgpuProtocol.STATUS_ERROR);
         assertThat(r.errorCode()).as("the device's own deadline: %s", r).isEqualTo(VgpuProtocol.ERR_TIMEOUT);
@@ -117,30 +128,14 @@ class FaultMatrixIT {
         mediator.start();
         ReconnectIT.awaitDeviceLinked(mediator, vm);
         long pid = mediator.pid();
-        // stopped first, so the request is surely in flight (STATUS busy) when the kill comes
-        signal("STOP", pid);
-        CompletableFuture<List<VectorAddResult>> run =
-                Reporting.async("agent-mid-kill", () -> vm.agent().vectorAdd(16, 20));
-        try {
-            Reporting.doStep(
-                    "await the request in flight (STATUS busy, host view)",
-                    () -> await().atMost(vm.agent().commandDeadline())
-                            .pollInterval(Duration.ofMillis(50))
-                            .until(() -> statusOf(vm) == VgpuProtocol.STATUS_BUSY || run.isDone()));
-        } finally {
-            Reporting.doStep(
-                    "SIGKILL the mediator (pid " + pid + ")",
-                    () -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
-        }
-        VectorAddResult r = run.get(vm.agent().commandDeadline().toSeconds(), TimeUnit.SECONDS)
-                .get(0);
-        await().atMost(Duration.ofSeconds(10)).until(() -> mediator.fault().isPresent());
+        expectHangUp(
+                vm,
+                mediator,
+                20,
+                "across the mediator's SIGKILL",
+                "SIGKILL the mediator (pid " + pid + ")",
+                () -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
         assertThat(mediator.fault()).get().asString().contains("SIGKILL");
-        expectInfrastructure(r, vm, mediator, "across the mediator's SIGKILL", "SIGKILL");
-        assertThat(r.status()).as("%s", r).isEqualTo(VgpuProtocol.STATUS_ERROR);
-        assertThat(r.errorCode())
-                .as("the hang-up, seen before timeout_ms: %s", r)
-                .isEqualTo(VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE);
 
         Reporting.doStep("start a new mediator on the same socket", mediator::start);
         ReconnectIT.awaitDeviceLinked(mediator, vm);
@@ -164,32 +159,17 @@ class FaultMatrixIT {
             ReconnectIT.awaitDeviceLinked(boxed, vm);
             Faults.requireCorrect(vm.agent().vectorAdd(16, 60), vm, boxed, "through the container");
             String id = boxed.containerId().orElseThrow();
-            // stopped first (its java is the container's main process, this uid), so the request is surely in
-            // flight when the engine's kill comes; SIGKILL ends a stopped process too
-            signal("STOP", boxed.pid());
-            CompletableFuture<List<VectorAddResult>> run =
-                    Reporting.async("agent-mid-container-kill", () -> vm.agent().vectorAdd(16, 61));
-            try {
-                Reporting.doStep(
-                        "await the request in flight (STATUS busy, host view)",
-                        () -> await().atMost(vm.agent().commandDeadline())
-                                .pollInterval(Duration.ofMillis(50))
-                                .until(() -> statusOf(vm) == VgpuProtocol.STATUS_BUSY || run.isDone()));
-            } finally {
-                Reporting.doStep(
-                        "kill the mediator's container through the engine (docker kill " + id.substring(0, 12) + ")",
-                        () -> ContainerEngine.client().killContainerCmd(id).exec());
-            }
-            VectorAddResult r = run.get(vm.agent().commandDeadline().toSeconds(), TimeUnit.SECONDS)
-                    .get(0);
-            await().atMost(Duration.ofSeconds(10)).until(() -> boxed.fault().isPresent());
+            // (its java is the container's main process, this uid: SIGSTOP reaches it; SIGKILL ends a stopped
+            // process too)
+            expectHangUp(
+                    vm,
+                    boxed,
+                    61,
+                    "across the container's kill",
+                    "kill the mediator's container through the engine (docker kill " + id.substring(0, 12) + ")",
+                    () -> ContainerEngine.client().killContainerCmd(id).exec());
             assertThat(boxed.fault()).get().asString().contains("container " + id.substring(0, 12), "SIGKILL");
             assertThat(boxed.isRunning()).isFalse();
-            expectInfrastructure(r, vm, boxed, "across the container's kill", "SIGKILL");
-            assertThat(r.status()).as("%s", r).isEqualTo(VgpuProtocol.STATUS_ERROR);
-            assertThat(r.errorCode())
-                    .as("the hang-up, seen before timeout_ms: %s", r)
-                    .isEqualTo(VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE);
 
             Reporting.doStep("start a new mediator container on the same socket", boxed::start);
             assertThat(boxed.containerId()).get().isNotEqualTo(id);
@@ -212,25 +192,16 @@ class FaultMatrixIT {
         Faults.requireCorrect(panic.agent().vectorAdd(8, 30), panic, mediator, "before the panic");
         Reporting.async("sysrq-crash", () -> {
             try {
-                return panic.shell().exec("echo c > /proc/sysrq-trigger", Duration.ofSeconds(30));
+                return panic.shell()
+                        .exec("echo c > /proc/sysrq-trigger", panic.deadlines().scaled(COMMAND));
             } catch (RuntimeException e) {
                 return null; // the guest is gone before it can answer
             }
         });
-        Reporting.doStep(
-                "await QEMU's exit (panic=-1 reboots, -no-reboot ends QEMU)",
-                () -> panic.machine().waits(Duration.ofSeconds(120)).forExit());
+        awaitExit(panic, "QEMU's exit (panic=-1 reboots, -no-reboot ends QEMU)", PANIC_EXIT);
         assertThat(panic.fault()).get().asString().contains("panicked", "Kernel panic");
-        assertThatThrownBy(() ->
-                        Faults.guarded(panic, mediator, () -> panic.agent().vectorAdd(8, 31)))
-                .isInstanceOf(InfrastructureFailure.class)
-                .satisfies(
-                        e -> assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
-        Reporting.doStep(
-                "await the mediator unbinding vm_id 401",
-                () -> await().atMost(RECONNECT_DEADLINE)
-                        .pollInterval(Duration.ofMillis(200))
-                        .until(() -> !mediator.boundVms().contains(401L)));
+        expectInfrastructureCall(panic, mediator, () -> panic.agent().vectorAdd(8, 31));
+        ReconnectIT.awaitLink(mediator, panic, 401L, false);
         Faults.requireCorrect(other.agent().vectorAdd(8, 32), other, mediator, "on the other VM after the panic");
     }
 
@@ -257,8 +228,13 @@ class FaultMatrixIT {
             Process server = vm.machine().vfioUserServers().get(0).process();
             Reporting.doStep("SIGKILL the vfio-user server (pid " + server.pid() + ")", () -> {
                 server.destroyForcibly();
+                Duration gone = vm.deadlines().scaled(FAULT_SEEN);
                 try {
-                    assertThat(server.waitFor(10, TimeUnit.SECONDS)).isTrue();
+                    assertThat(server.waitFor(gone.toMillis(), TimeUnit.MILLISECONDS))
+                            .as(
+                                    "the server gone within %s (%s)",
+                                    gone, vm.deadlines().describe())
+                            .isTrue();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
@@ -268,23 +244,16 @@ class FaultMatrixIT {
             // the guest, so the agent sees STATUS 0xffffffff; the harness calls that infrastructure
             java.util.concurrent.atomic.AtomicReference<List<VectorAddResult>> after =
                     new java.util.concurrent.atomic.AtomicReference<>();
-            assertThatThrownBy(() -> Faults.guarded(vm, mediator, () -> {
+            expectInfrastructureCall(vm, mediator, () -> {
                         after.set(vm.agent().vectorAdd(8, 51));
                         Reporting.attachText(
                                 "vector-add after the server's death",
                                 after.get().toString());
                         Faults.requireCorrect(after.get(), vm, mediator, "after the server's death");
                         return after.get();
-                    }))
-                    .isInstanceOf(InfrastructureFailure.class)
-                    .hasMessageContaining("vfio-user server")
-                    .satisfies(e ->
-                            assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
-            Reporting.doStep(
-                    "await the mediator unbinding vm_id 402",
-                    () -> await().atMost(RECONNECT_DEADLINE)
-                            .pollInterval(Duration.ofMillis(200))
-                            .until(() -> !mediator.boundVms().contains(402L)));
+                    })
+                    .hasMessageContaining("vfio-user server");
+            ReconnectIT.awaitLink(mediator, vm, 402L, false);
             Reporting.attachText(
                     "VM 'vfio-user' QEMU after the server's death",
                     "running: " + vm.isRunning() + ", exit: " + vm.machine().exitStatus() + "\nstderr:\n"
@@ -342,28 +311,22 @@ class FaultMatrixIT {
             Reporting.doStep(
                     "kill QEMU's container through the engine (docker kill " + name + ")",
                     () -> ContainerEngine.client().killContainerCmd(name).exec());
-            Reporting.doStep(
-                    "await the container's client's exit",
-                    () -> vm.machine().waits(Duration.ofSeconds(30)).forExit());
+            awaitExit(vm, "the container's client's exit", COMMAND);
             assertThat(vm.fault()).get().asString().contains("container " + name, "SIGKILL");
+            RequestDeadlines d = vm.deadlines();
+            String qemuGone = "QEMU itself (pid " + qemuPid + ") gone with its container";
             Reporting.doStep(
-                    "await QEMU itself (pid " + qemuPid + ") gone with its container",
-                    () -> await().atMost(Duration.ofSeconds(10))
+                    "await " + qemuGone,
+                    () -> await(qemuGone + " within " + d.scaled(FAULT_SEEN) + " (" + d.describe() + ")")
+                            .atMost(d.scaled(FAULT_SEEN))
                             .pollInterval(Duration.ofMillis(100))
                             .until(() -> ProcessHandle.of(qemuPid)
                                     .map(h -> !h.isAlive())
                                     .orElse(true)));
-            assertThatThrownBy(
-                            () -> Faults.guarded(vm, mediator, () -> vm.agent().vectorAdd(8, 71)))
-                    .isInstanceOf(InfrastructureFailure.class)
-                    .hasMessageContaining("QEMU in container " + name)
-                    .satisfies(e ->
-                            assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
-            Reporting.doStep(
-                    "await the mediator unbinding vm_id 403 (its vfio-user server exits when QEMU hangs up)",
-                    () -> await().atMost(RECONNECT_DEADLINE)
-                            .pollInterval(Duration.ofMillis(200))
-                            .until(() -> !mediator.boundVms().contains(403L)));
+            expectInfrastructureCall(vm, mediator, () -> vm.agent().vectorAdd(8, 71))
+                    .hasMessageContaining("QEMU in container " + name);
+            // its vfio-user server exits when QEMU hangs up
+            ReconnectIT.awaitLink(mediator, vm, 403L, false);
             assertThat(mediator.fault()).as("the mediator outlives its client").isEmpty();
             ReconnectIT.awaitDeviceLinked(mediator, other);
             Faults.requireCorrect(other.agent().vectorAdd(8, 72), other, mediator, "on the other VM after the kill");
@@ -382,18 +345,75 @@ class FaultMatrixIT {
         Reporting.doStep("SIGKILL QEMU (pid " + vm.machine().pid() + ")", vm.machine()::kill);
         assertThat(vm.machine().exitStatus()).get().asString().contains("SIGKILL");
         assertThat(vm.fault()).get().asString().contains("SIGKILL");
-        assertThatThrownBy(() -> Faults.guarded(vm, mediator, () -> vm.agent().vectorAdd(8, 40)))
-                .isInstanceOf(InfrastructureFailure.class)
-                .hasMessageContaining("QEMU pid " + vm.machine().pid())
-                .satisfies(
-                        e -> assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
-        Reporting.doStep(
-                "await the mediator unbinding vm_id 400",
-                () -> await().atMost(RECONNECT_DEADLINE)
-                        .pollInterval(Duration.ofMillis(200))
-                        .until(() -> !mediator.boundVms().contains(400L)));
+        expectInfrastructureCall(vm, mediator, () -> vm.agent().vectorAdd(8, 40))
+                .hasMessageContaining("QEMU pid " + vm.machine().pid());
+        ReconnectIT.awaitLink(mediator, vm, 400L, false);
         assertThat(mediator.fault()).as("the mediator outlives its client").isEmpty();
         assertThat(mediator.stats().path("pid").asLong()).isEqualTo(mediator.pid());
+    }
+
+    /**
+     * The hang-up rows: the mediator is stopped first, so a request is surely in flight (STATUS busy, host view)
+     * when {@code kill} comes; the request then ends as the device's MEDIATOR_UNAVAILABLE (the hang-up, seen
+     * before timeout_ms), once the harness has seen the mediator's fault, filed as infrastructure (a SIGKILL).
+     */
+    private static void expectHangUp(
+            GuestVm vm, MediatorHandle mediator, int seed, String when, String killStep, Runnable kill)
+            throws Exception {
+        RequestDeadlines d = vm.deadlines();
+        Duration command = vm.agent().commandDeadline();
+        signal("STOP", mediator.pid(), d);
+        CompletableFuture<List<VectorAddResult>> run =
+                Reporting.async("agent-" + seed + "-mid-kill", () -> vm.agent().vectorAdd(16, seed));
+        try {
+            Reporting.doStep(
+                    "await the request in flight (STATUS busy, host view)",
+                    () -> await("the request in flight within the agent's command deadline " + command + " ("
+                                    + d.describe() + ")")
+                            .atMost(command)
+                            .pollInterval(Duration.ofMillis(50))
+                            .until(() -> statusOf(vm) == VgpuProtocol.STATUS_BUSY || run.isDone()));
+        } finally {
+            Reporting.doStep(killStep, kill);
+        }
+        VectorAddResult r;
+        try {
+            r = run.get(command.toMillis(), TimeUnit.MILLISECONDS).get(0);
+        } catch (TimeoutException e) {
+            throw new AssertionError(
+                    "vector-add " + when + " did not end within " + command + " (" + d.describe() + ")", e);
+        }
+        Duration seen = d.scaled(FAULT_SEEN);
+        await("the mediator's fault seen within " + seen + " (" + d.describe() + ")")
+                .atMost(seen)
+                .until(() -> mediator.fault().isPresent());
+        expectInfrastructure(r, vm, mediator, when, "SIGKILL");
+        assertThat(r.status()).as("%s", r).isEqualTo(VgpuProtocol.STATUS_ERROR);
+        assertThat(r.errorCode())
+                .as("the hang-up, seen before timeout_ms: %s", r)
+                .isEqualTo(VgpuProtocol.ERR_MEDIATOR_UNAVAILABLE);
+    }
+
+    /** The next call on a VM whose QEMU, device server or guest is gone fails as infrastructure, never protocol. */
+    private static AbstractThrowableAssert<?, ? extends Throwable> expectInfrastructureCall(
+            GuestVm vm, MediatorHandle mediator, Supplier<?> call) {
+        return assertThatThrownBy(() -> Faults.guarded(vm, mediator, call))
+                .isInstanceOf(InfrastructureFailure.class)
+                .satisfies(
+                        e -> assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
+    }
+
+    /** Waits for {@code vm}'s QEMU to exit within {@code idle} at its scale; a timeout names the budget. */
+    private static void awaitExit(GuestVm vm, String what, Duration idle) {
+        RequestDeadlines d = vm.deadlines();
+        Duration within = d.scaled(idle);
+        Reporting.doStep("await " + what + " (within " + within + ")", () -> {
+            try {
+                vm.machine().waits(within).forExit();
+            } catch (WaitTimeoutException e) {
+                throw new AssertionError(what + " not within " + within + " (" + d.describe() + ")", e);
+            }
+        });
     }
 
     /** The harness files a failed result during the fault as an infrastructure failure, never a protocol one. */
@@ -407,11 +427,11 @@ class FaultMatrixIT {
                         e -> assertThat(Categories.matching(e.getMessage())).containsExactly("Infrastructure failure"));
     }
 
-    private static void signal(String sig, long pid) {
+    private static void signal(String sig, long pid, RequestDeadlines d) {
         Reporting.doStep("SIG" + sig + " the mediator (pid " + pid + ")", () -> {
             try {
                 BoundProcesses.Result res =
-                        BoundProcesses.run(List.of("kill", "-" + sig, Long.toString(pid)), Duration.ofSeconds(10));
+                        BoundProcesses.run(List.of("kill", "-" + sig, Long.toString(pid)), d.scaled(FAULT_SEEN));
                 assertThat(res.exitCode()).as(res.stderr()).isZero();
             } catch (Exception e) {
                 throw new IllegalStateException("kill -" + sig + " " + pid, e);

@@ -3,6 +3,8 @@ package dev.vgpuhil.harness.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.vgpuhil.harness.agent.AgentRun;
+import dev.vgpuhil.harness.agent.RequestDeadlines;
 import dev.vgpuhil.harness.agent.VectorAddResult;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.MediatorHandle;
@@ -15,6 +17,8 @@ import io.qameta.allure.Epic;
 import io.qameta.allure.Feature;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -31,12 +35,21 @@ import org.junit.jupiter.api.TestMethodOrder;
 @VgpuVm(name = "reconnect", pool = 'A', priority = "medium", vmId = 300)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ReconnectIT {
-    /** The device retries its connection on its own; DEVICE.md allows up to 10 s. */
-    static final Duration RECONNECT_DEADLINE = Duration.ofSeconds(20);
     /** The guest's pause after a failed request: with 800 requests the run outlasts any relink within its deadline. */
     static final Duration BACKOFF = Duration.ofMillis(250);
-    /** 800 requests, up to all of them backing off, plus the agent's start. */
-    static final Duration RUN_DEADLINE = Duration.ofMinutes(6);
+    /** One request of a long run on an idle host (-Xint under TCG: a few hundred MMIO accesses), with a margin. */
+    static final Duration REQUEST = Duration.ofMillis(200);
+    /** After a command's own deadline the SSH session gives up within this (idle host). */
+    static final Duration SESSION_GIVES_UP = Duration.ofSeconds(30);
+
+    /**
+     * The host's deadline for a run of {@code repeat} requests, from the VM's budget: one agent command (its JVM start
+     * and one request waiting out the agent's timeout, the one that meets the restart) plus every request served or
+     * failed and backed off, at the VM's scale.
+     */
+    static Duration runDeadline(RequestDeadlines d, int repeat) {
+        return d.agentCall().plus(d.scaled(REQUEST.plus(BACKOFF)).multipliedBy(repeat));
+    }
 
     @Test
     @Order(1)
@@ -85,12 +98,14 @@ class ReconnectIT {
         awaitDeviceLinked(mediator, vm);
         long before = completed(mediator);
         int repeat = 800;
+        RequestDeadlines deadlines = vm.deadlines();
+        Duration runDeadline = runDeadline(deadlines, repeat);
         // the guest backs off after each failed request, so the run is still going when the device has relinked
         // (a run without back-off races the relink: its remaining requests can all fail within milliseconds)
         var run = Reporting.async(
                 "agent-long-run",
                 () -> vm.agent()
-                        .withDeadline(RUN_DEADLINE)
+                        .withDeadline(runDeadline)
                         .run(
                                 "vector-add",
                                 "--elements",
@@ -103,7 +118,9 @@ class ReconnectIT {
                                 Long.toString(BACKOFF.toMillis())));
         Reporting.doStep(
                 "wait until the run is under way (the mediator completed 50 of its requests)",
-                () -> await().atMost(Duration.ofSeconds(60))
+                () -> await("the run's first 50 requests, within an agent command's deadline (" + deadlines.describe()
+                                + ")")
+                        .atMost(deadlines.agentCall())
                         .pollInterval(Duration.ofMillis(20))
                         .until(() -> completed(mediator) - before >= 50 || run.isDone()));
         if (run.isDone()) {
@@ -114,7 +131,16 @@ class ReconnectIT {
         if (run.isDone()) {
             throw new IllegalStateException("the guest run ended before the device relinked; make it longer");
         }
-        var result = run.get(RUN_DEADLINE.plusSeconds(30).toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+        Duration hostWait = runDeadline.plus(deadlines.scaled(SESSION_GIVES_UP));
+        AgentRun result;
+        try {
+            result = run.get(hostWait.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new AssertionError(
+                    "the long run did not end within " + hostWait + " (its deadline " + runDeadline + ", "
+                            + deadlines.describe() + ")",
+                    e);
+        }
         List<VectorAddResult> rs =
                 result.ofType("vector-add").stream().map(VectorAddResult::of).toList();
         assertThat(rs).as("every request of the run reported").hasSize(repeat);
@@ -164,13 +190,29 @@ class ReconnectIT {
         }
     }
 
-    /** Waits (deadline) until the mediator's stats show the device's connection with its vm_id bound by HELLO. */
+    /**
+     * Waits until the mediator's stats show the device's connection with its vm_id bound by HELLO, within the VM's
+     * link deadline ({@link RequestDeadlines#link}).
+     */
     static void awaitDeviceLinked(MediatorHandle mediator, GuestVm vm) {
-        Reporting.doStep("await the device's reconnect (vm_id " + vm.spec().vmId() + " bound on the mediator)", () -> {
-            await().atMost(RECONNECT_DEADLINE)
+        awaitLink(mediator, vm, vm.spec().vmId(), true);
+    }
+
+    /**
+     * Waits until {@code vmId}, {@code vm}'s, is bound ({@code bound}) or no longer bound on the mediator, within
+     * that VM's link deadline; a timeout names its budget.
+     */
+    static void awaitLink(MediatorHandle mediator, GuestVm vm, long vmId, boolean bound) {
+        RequestDeadlines d = vm.deadlines();
+        String what = bound
+                ? "the device's reconnect (vm_id " + vmId + " bound on the mediator)"
+                : "the mediator unbinding vm_id " + vmId;
+        Reporting.doStep("await " + what, () -> {
+            await(what + " within the link deadline " + d.link() + " (" + d.describe() + ")")
+                    .atMost(d.link())
                     .pollInterval(Duration.ofMillis(200))
                     .ignoreExceptions()
-                    .until(() -> mediator.boundVms().contains(vm.spec().vmId()));
+                    .until(() -> mediator.boundVms().contains(vmId) == bound);
         });
     }
 

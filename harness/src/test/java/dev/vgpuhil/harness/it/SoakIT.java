@@ -112,10 +112,10 @@ class SoakIT {
         for (CompletableFuture<Void> f : loops) {
             // each loop ends by the soak's end plus one last agent command
             f.get(
-                    duration.toSeconds()
-                            + vms.all().get(0).agent().commandDeadline().toSeconds()
-                            + 60,
-                    TimeUnit.SECONDS);
+                    duration.plus(vms.all().get(0).agent().commandDeadline())
+                            .plus(vms.all().get(0).deadlines().scaled(Duration.ofSeconds(60)))
+                            .toMillis(),
+                    TimeUnit.MILLISECONDS);
         }
         Reporting.attachText(
                 "books per VM",

@@ -127,7 +127,8 @@ class UserImageNightlyIT {
             assertThat(vm.machine().serial().lines()).as("GRUB booted it").anyMatch(l -> l.contains("Booting `Debian"));
 
             GuestShell.Result who = shell.exec(
-                    "id -u; cat /proc/cmdline; cloud-init status --long 2>&1 | head -n 5", Duration.ofSeconds(60));
+                    "id -u; cat /proc/cmdline; cloud-init status --long 2>&1 | head -n 5",
+                    vm.deadlines().scaled(Duration.ofSeconds(60)));
             Reporting.attachText("guest: id, kernel command line, cloud-init", who.stdout() + who.stderr());
             assertThat(who.stdout().lines().findFirst()).as("logged in as root").hasValue("0");
             assertThat(who.stdout())
@@ -137,7 +138,8 @@ class UserImageNightlyIT {
             Selftest s = agent.selftest(
                     "--expect-pool", "B", "--expect-priority", "high", "--expect-vm", "200", "--mediator", "absent");
             s.requireAllPassed(15);
-            GuestShell.Result ci = shell.exec("cloud-init status --wait --long", Duration.ofSeconds(240));
+            GuestShell.Result ci =
+                    shell.exec("cloud-init status --wait --long", vm.deadlines().scaled(Duration.ofSeconds(240)));
             Reporting.attachText("guest: cloud-init status --wait --long", ci.stdout() + ci.stderr());
             assertThat(ci.stdout()).as("cloud-init finished without errors").contains("status: done");
             bootTime = vm.bootTime();

@@ -104,7 +104,7 @@ class VectorAddIT {
     }
 
     static String procInterrupts(GuestVm vm) {
-        var r = vm.shell().exec("cat /proc/interrupts", java.time.Duration.ofSeconds(30));
+        var r = vm.shell().exec("cat /proc/interrupts", vm.deadlines().scaled(java.time.Duration.ofSeconds(30)));
         if (!r.ok()) {
             throw new ProtocolFailure("cat /proc/interrupts in the guest failed: " + r);
         }

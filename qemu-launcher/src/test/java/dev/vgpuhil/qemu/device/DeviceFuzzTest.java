@@ -95,7 +95,7 @@ class DeviceFuzzTest {
 
     @BeforeEach
     void start() throws Exception {
-        peer = new MediatorPeer(tmp.resolve("mediator.sock"));
+        peer = new MediatorPeer(tmp.resolve("mediator.sock"), budget);
         m = VgpuMachine.withMediator(
                 peer.socket(), "vm_id=300", "pool_id=A", "priority=low", "timeout_ms=" + TIMEOUT_MS);
         dev = m.dev;
@@ -464,7 +464,7 @@ class DeviceFuzzTest {
 
     private void passDeadlineIfBusy() {
         if (dev.status() == STATUS_BUSY) {
-            DeviceHostings.current().passReplyDeadline(q, dev, TIMEOUT_MS);
+            DeviceHostings.current().passReplyDeadline(q, dev, TIMEOUT_MS, budget);
             assertThat(dev.status()).as("not BUSY after the reply deadline").isNotEqualTo(STATUS_BUSY);
         }
     }

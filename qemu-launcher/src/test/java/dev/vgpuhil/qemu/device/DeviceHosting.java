@@ -32,9 +32,10 @@ public interface DeviceHosting {
 
     /**
      * Lets the reply deadline of the request in flight ({@code timeoutMs}) pass: in-QEMU it lives on the virtual
-     * clock (clock_step); over vfio-user on the host clock (wait in real time until the device is not busy).
+     * clock (clock_step); over vfio-user on the host clock (wait in real time until the device is not busy: the
+     * deadline plus one wait of the test's {@code budget}).
      */
-    default void passReplyDeadline(QtestSession q, VgpuDevice dev, long timeoutMs) {
+    default void passReplyDeadline(QtestSession q, VgpuDevice dev, long timeoutMs, DeviceBudget budget) {
         q.clockStep((timeoutMs + 1) * 1_000_000L);
     }
 
@@ -57,8 +58,8 @@ public interface DeviceHosting {
         }
 
         @Override
-        public void passReplyDeadline(QtestSession q, VgpuDevice dev, long timeoutMs) {
-            dev.awaitNotBusy(java.time.Duration.ofMillis(timeoutMs + 10_000));
+        public void passReplyDeadline(QtestSession q, VgpuDevice dev, long timeoutMs, DeviceBudget budget) {
+            dev.awaitNotBusy(java.time.Duration.ofMillis(timeoutMs).plus(budget.waitFor()));
         }
 
         /** QEMU runs eventfd handlers between commands: two more round trips and every ready one has run. */

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.vgpuhil.common.BoundProcesses;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Tag;
@@ -31,7 +30,8 @@ class GuestErrorLogTest {
      */
     static String logItems() throws Exception {
         var r = BoundProcesses.run(
-                List.of(DeviceHostings.current().qemu().path().toString(), "-d", "help"), Duration.ofSeconds(30));
+                List.of(DeviceHostings.current().qemu().path().toString(), "-d", "help"),
+                DeviceBudget.now().waitFor());
         return r.stdout().lines().anyMatch(l -> l.startsWith("invalid_mem"))
                 ? "guest_errors,invalid_mem"
                 : "guest_errors";

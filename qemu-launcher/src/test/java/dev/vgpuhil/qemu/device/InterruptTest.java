@@ -7,7 +7,6 @@ import dev.vgpuhil.protocol.Frame;
 import dev.vgpuhil.qemu.qtest.IrqEvent;
 import dev.vgpuhil.qemu.qtest.PciBus;
 import java.nio.file.Path;
-import java.time.Duration;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -21,6 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 class InterruptTest {
     static final long MSI_ADDRESS = 0x200000; // ordinary guest RAM, so the MSI write can be read back
     static final int MSI_DATA = 0x4A5B;
+
+    /** This test's one budget: the peer's and the device's waits derive from it. */
+    private final DeviceBudget budget = DeviceBudget.now();
 
     /** Rings a zero-length doorbell: an immediate error completion without any mediator. */
     private static void completeWithError(VgpuMachine m) {
@@ -206,21 +208,21 @@ class InterruptTest {
     @Test
     @DisplayName("MSI on a successful mediator completion")
     void msiOnDone(@TempDir Path tmp) throws Exception {
-        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));
+        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"), budget);
                 VgpuMachine m = VgpuMachine.withMediator(peer.socket())) {
-            MediatorPeer.Connection c = peer.acceptAndGreet(Duration.ofSeconds(10));
+            MediatorPeer.Connection c = peer.acceptAndGreet(budget.waitFor());
             m.dev.readReg(REG_SCRATCH);
             m.dev.readReg(REG_SCRATCH);
             m.qtest.writel(MSI_ADDRESS, 0);
             m.dev.pci().enableMsi(m.dev.address(), MSI_ADDRESS, MSI_DATA);
             m.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
             m.dev.submit(new byte[] {0, 0, 0, 0, 1, 0, 0, 0, 42}, 9);
-            Frame req = c.expectFrame(Duration.ofSeconds(10));
+            Frame req = c.expectFrame(budget.waitFor());
             assertThat(m.qtest.readl(MSI_ADDRESS))
                     .as("nothing before completion")
                     .isZero();
             c.send(req.reply(MSG_RESPONSE, ERR_NONE, new byte[] {42}));
-            assertThat(m.dev.awaitNotBusy(Duration.ofSeconds(10))).isEqualTo(STATUS_DONE);
+            assertThat(m.dev.awaitNotBusy(budget.waitFor())).as("%s", budget).isEqualTo(STATUS_DONE);
             m.settle();
             assertThat(m.qtest.readl(MSI_ADDRESS)).isEqualTo(MSI_DATA);
             assertThat(m.dev.readReg(REG_IRQ_STATUS)).isEqualTo(IRQ_STATUS_COMPLETE);

@@ -52,7 +52,7 @@ class MediatorLinkTest {
 
     @BeforeEach
     void start() throws Exception {
-        peer = new MediatorPeer(tmp.resolve("mediator.sock"));
+        peer = new MediatorPeer(tmp.resolve("mediator.sock"), budget);
         m = VgpuMachine.withMediator(
                 peer.socket(),
                 "pool_id=B",
@@ -551,7 +551,7 @@ class MediatorLinkTest {
             vm.dev.ringDoorbell();
             assertThat(vm.dev.status()).as("no mediator yet").isEqualTo(STATUS_ERROR);
             assertThat(vm.dev.errorCode()).isEqualTo(ERR_MEDIATOR_UNAVAILABLE);
-            try (MediatorPeer latePeer = new MediatorPeer(late)) {
+            try (MediatorPeer latePeer = new MediatorPeer(late, budget)) {
                 MediatorPeer.Connection c = latePeer.acceptAndGreet(waitFor);
                 assertThat(c.hello.vmId()).isEqualTo(5);
                 vm.dev.readReg(REG_SCRATCH);
@@ -571,7 +571,7 @@ class MediatorLinkTest {
     @DisplayName("without timeout_ms the reply deadline is the documented default, 5000 ms of virtual time")
     void defaultTimeout() throws Exception {
         Path sock = tmp.resolve("default-timeout.sock");
-        try (MediatorPeer p = new MediatorPeer(sock);
+        try (MediatorPeer p = new MediatorPeer(sock, budget);
                 VgpuMachine vm = VgpuMachine.withMediator(sock)) {
             MediatorPeer.Connection c = p.acceptAndGreet(waitFor);
             vm.dev.readReg(REG_SCRATCH);
@@ -591,7 +591,7 @@ class MediatorLinkTest {
             "a mediator that stops reading never blocks the vCPU: doorbells keep answering, the queue is bounded, frames stay intact")
     void stuckMediatorNeverBlocks() throws Exception {
         Path sock = tmp.resolve("stuck.sock");
-        try (MediatorPeer p = new MediatorPeer(sock);
+        try (MediatorPeer p = new MediatorPeer(sock, budget);
                 VgpuMachine vm = VgpuMachine.withMediator(sock, "timeout_ms=1")) {
             MediatorPeer.Connection c = p.acceptUnread(waitFor);
             Frame hello = c.readFrameNow();
@@ -621,7 +621,7 @@ class MediatorLinkTest {
                 }
                 sent++;
                 // time out this request so the next doorbell is accepted (virtual clock, or real time over vfio-user)
-                DeviceHostings.current().passReplyDeadline(vm.qtest, vm.dev, 1);
+                DeviceHostings.current().passReplyDeadline(vm.qtest, vm.dev, 1, budget);
                 assertThat(vm.dev.errorCode()).isEqualTo(ERR_TIMEOUT);
             }
             Allure.addAttachment(
@@ -672,7 +672,7 @@ class MediatorLinkTest {
     @DisplayName("chardev= property: a user-made socket chardev is used instead of socket=")
     void userChardev() throws Exception {
         Path sock = tmp.resolve("user-chardev.sock");
-        try (MediatorPeer p = new MediatorPeer(sock);
+        try (MediatorPeer p = new MediatorPeer(sock, budget);
                 VgpuMachine vm = VgpuMachine.start(
                         List.of("chardev=med", "vm_id=9"), List.of("-chardev", "socket,id=med,path=" + sock))) {
             MediatorPeer.Connection c = p.acceptAndGreet(waitFor);
@@ -691,7 +691,7 @@ class MediatorLinkTest {
     @DisplayName("system_reset with a request in flight: registers back to reset values, the late reply is discarded")
     void resetForgetsInflightRequest() throws Exception {
         Path sock = tmp.resolve("reset.sock");
-        try (MediatorPeer p = new MediatorPeer(sock);
+        try (MediatorPeer p = new MediatorPeer(sock, budget);
                 VgpuMachine vm = VgpuMachine.attach(
                         VgpuMachine.builder(List.of("socket=" + sock)).withQmp().start());
                 QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), waitFor)) {

@@ -22,15 +22,18 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A test peer that plays the mediator over a real Unix socket: the test decides, step by step, what it answers
- * (correct replies, wrong ids, garbage, silence, disconnects). Every wait has a deadline.
+ * (correct replies, wrong ids, garbage, silence, disconnects). Every wait has a deadline, from the test's
+ * {@link DeviceBudget}, which its timeout messages name.
  */
 final class MediatorPeer implements AutoCloseable {
     private final Path socket;
+    private final DeviceBudget budget;
     private ServerSocketChannel server;
     private final List<Connection> connections = new ArrayList<>();
 
-    MediatorPeer(Path socket) throws IOException {
+    MediatorPeer(Path socket, DeviceBudget budget) throws IOException {
         this.socket = socket;
+        this.budget = budget;
         listen();
     }
 
@@ -68,12 +71,13 @@ final class MediatorPeer implements AutoCloseable {
         SocketChannel ch;
         while ((ch = server.accept()) == null) {
             if (System.nanoTime() > end) {
-                throw new AssertionError("the device did not connect to " + socket + " within " + deadline);
+                throw new AssertionError(
+                        "the device did not connect to " + socket + " within " + deadline + " (" + budget + ")");
             }
             Thread.sleep(5);
         }
         ch.configureBlocking(true);
-        Connection c = new Connection(ch);
+        Connection c = new Connection(ch, budget);
         connections.add(c);
         return c;
     }
@@ -85,7 +89,7 @@ final class MediatorPeer implements AutoCloseable {
             return null;
         }
         ch.configureBlocking(true);
-        Connection c = new Connection(ch);
+        Connection c = new Connection(ch, budget);
         connections.add(c);
         c.startReading();
         return c;
@@ -116,13 +120,15 @@ final class MediatorPeer implements AutoCloseable {
     static final class Connection implements AutoCloseable {
         private static final Object EOF_MARK = new Object();
         final SocketChannel channel;
+        private final DeviceBudget budget;
         private final BlockingQueue<Object> incoming = new LinkedBlockingQueue<>();
         Frame hello;
 
         private Thread reader;
 
-        Connection(SocketChannel channel) {
+        Connection(SocketChannel channel, DeviceBudget budget) {
             this.channel = channel;
+            this.budget = budget;
         }
 
         /** Starts the reader thread (idempotent). */
@@ -160,7 +166,7 @@ final class MediatorPeer implements AutoCloseable {
         Frame expectFrame(Duration deadline) throws InterruptedException {
             Object o = incoming.poll(deadline.toMillis(), TimeUnit.MILLISECONDS);
             if (o == null) {
-                throw new AssertionError("no frame from the device within " + deadline);
+                throw new AssertionError("no frame from the device within " + deadline + " (" + budget + ")");
             }
             if (o == EOF_MARK) {
                 throw new AssertionError("the device closed the connection");

@@ -29,21 +29,26 @@ import org.junit.jupiter.api.io.TempDir;
         + "(VfioUserQemuTest.migrationDoesNotCarryDeviceState)")
 @DisplayName("vgpu-stub vmstate survives migration")
 class MigrationTest {
-    static final Duration WAIT = Duration.ofSeconds(30);
+    /** This test's one budget: every wait (the peer, QMP, the device, qemu-img) derives from it. */
+    private final DeviceBudget budget = DeviceBudget.now();
+    /** A migration, savevm or loadvm writes or reads the whole guest RAM under TCG: three waits of the budget. */
+    private final Duration waitFor = budget.waitFor().multipliedBy(3);
+
     static final long MSI_ADDRESS = 0x200000; // guest RAM: migrated with the VM, so the MSI write is visible
     static final int MSI_DATA = 0x3C3C;
 
-    private static void migrateToFile(QtestSession source, Path file) throws Exception {
-        try (QmpTestClient qmp = QmpTestClient.connect(source.qmpSocket(), WAIT)) {
-            qmp.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + file + "\"}}", WAIT);
-            long end = System.nanoTime() + WAIT.toNanos();
+    private void migrateToFile(QtestSession source, Path file) throws Exception {
+        try (QmpTestClient qmp = QmpTestClient.connect(source.qmpSocket(), waitFor)) {
+            qmp.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + file + "\"}}", waitFor);
+            long end = System.nanoTime() + waitFor.toNanos();
             while (true) {
-                String r = qmp.execute("{\"execute\":\"query-migrate\"}", WAIT);
+                String r = qmp.execute("{\"execute\":\"query-migrate\"}", waitFor);
                 if (r.contains("\"completed\"")) {
                     break;
                 }
                 if (r.contains("\"failed\"") || System.nanoTime() > end) {
-                    throw new AssertionError("migration did not complete: " + r + "\n" + source.stderrTail());
+                    throw new AssertionError("migration did not complete within " + waitFor + " (" + budget + "): " + r
+                            + "\n" + source.stderrTail());
                 }
                 Thread.sleep(20);
             }
@@ -51,20 +56,21 @@ class MigrationTest {
         assertThat(Files.size(file)).isPositive();
     }
 
-    private static QtestSession startTarget(List<String> props, Path file) throws Exception {
+    private QtestSession startTarget(List<String> props, Path file) throws Exception {
         QtestSession target = VgpuMachine.builder(props)
                 .withQmp()
                 .args("-incoming", "exec:cat " + file)
                 .start();
-        try (QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), WAIT)) {
-            long end = System.nanoTime() + WAIT.toNanos();
+        try (QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), waitFor)) {
+            long end = System.nanoTime() + waitFor.toNanos();
             while (true) {
-                String r = qmp.execute("{\"execute\":\"query-status\"}", WAIT);
+                String r = qmp.execute("{\"execute\":\"query-status\"}", waitFor);
                 if (!r.contains("inmigrate")) {
                     break;
                 }
                 if (System.nanoTime() > end) {
-                    throw new AssertionError("incoming migration did not finish: " + r + "\n" + target.stderrTail());
+                    throw new AssertionError("incoming migration did not finish within " + waitFor + " (" + budget
+                            + "): " + r + "\n" + target.stderrTail());
                 }
                 Thread.sleep(20);
             }
@@ -73,12 +79,14 @@ class MigrationTest {
     }
 
     /** A 16 MiB qcow2 image for savevm (qemu-img from qemu-utils). */
-    private static Path qcow2(Path dir) throws Exception {
+    private Path qcow2(Path dir) throws Exception {
         Path img = dir.resolve("snap.qcow2");
         Process p = new ProcessBuilder("qemu-img", "create", "-q", "-f", "qcow2", img.toString(), "16M")
                 .redirectErrorStream(true)
                 .start();
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).as("qemu-img finished").isTrue();
+        assertThat(p.waitFor(waitFor.toMillis(), TimeUnit.MILLISECONDS))
+                .as("qemu-img finished within %s (%s)", waitFor, budget)
+                .isTrue();
         String out = new String(p.getInputStream().readAllBytes());
         assertThat(p.exitValue()).as("qemu-img create: %s", out).isZero();
         return img;
@@ -92,10 +100,10 @@ class MigrationTest {
     }
 
     /** Runs an HMP command through QMP human-monitor-command; HMP reports failures as text, so expect none. */
-    private static void hmp(QmpTestClient qmp, QtestSession vm, String commandLine) throws Exception {
+    private void hmp(QmpTestClient qmp, QtestSession vm, String commandLine) throws Exception {
         String r = qmp.execute(
                 "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"" + commandLine + "\"}}",
-                WAIT);
+                waitFor);
         assertThat(r).as("HMP %s\n%s", commandLine, vm.stderrTail()).contains("\"return\"");
         assertThat(r.replaceAll("\\s", ""))
                 .as("HMP %s printed an error\n%s", commandLine, vm.stderrTail())
@@ -114,19 +122,19 @@ class MigrationTest {
     @DisplayName("savevm/loadvm: registers, request and response buffers come back as saved")
     void savevmLoadvmRestoresState(@TempDir Path tmp) throws Exception {
         Path img = qcow2(tmp);
-        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"))) {
+        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"), budget)) {
             List<String> props = List.of("pool_id=B", "vm_id=42", "socket=" + peer.socket(), "timeout_ms=60000");
             try (VgpuMachine vm = VgpuMachine.attach(startWithDisk(props, img));
-                    QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
+                    QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), waitFor)) {
                 VgpuDevice d = vm.dev;
-                MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
+                MediatorPeer.Connection c = peer.acceptAndGreet(waitFor);
                 d.readReg(REG_SCRATCH);
                 d.readReg(REG_SCRATCH);
                 byte[] savedReq = pattern(REQ_BUFFER_SIZE, 5, 3);
                 d.submit(savedReq, 0x5AFE);
-                var req = c.expectFrame(WAIT);
+                var req = c.expectFrame(waitFor);
                 c.send(req.reply(MSG_RESPONSE, ERR_NONE, "saved reply".getBytes()));
-                assertThat(d.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+                assertThat(d.awaitNotBusy(waitFor)).isEqualTo(STATUS_DONE);
                 d.writeReg(REG_SCRATCH, 0xFEEDC0DE);
                 d.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
                 d.writeReg(REG_REQUEST_LEN, 777);
@@ -140,9 +148,9 @@ class MigrationTest {
                     d.writeReg(REG_SCRATCH, 0x0BADF00D);
                     d.writeReg(REG_IRQ_STATUS, 0xFFFFFFFF);
                     d.submit(pattern(64, 7, 1), 0x0C0C);
-                    var other = c.expectFrame(WAIT);
+                    var other = c.expectFrame(waitFor);
                     c.send(other.reply(MSG_RESPONSE, ERR_NONE, "the other reply, longer".getBytes()));
-                    assertThat(d.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+                    assertThat(d.awaitNotBusy(waitFor)).isEqualTo(STATUS_DONE);
                     d.writeRequest(pattern(REQ_BUFFER_SIZE, 11, 9));
                     d.writeReg(REG_REQUEST_LEN, 0);
                     d.ringDoorbell(); // error completion: STATUS 3, ERROR_CODE INVALID_LENGTH
@@ -170,10 +178,10 @@ class MigrationTest {
                 assertThat(r.readReg(REG_VM_ID)).isEqualTo(42);
                 Allure.step("the link survives loadvm and serves the next request", () -> {
                     r.submit(pattern(8, 1, 0), 0x5AFF);
-                    var next = c.expectFrame(WAIT);
+                    var next = c.expectFrame(waitFor);
                     assertThat(next.requestId()).isEqualTo(0x5AFF);
                     c.send(next.reply(MSG_RESPONSE, ERR_NONE, "after".getBytes()));
-                    assertThat(r.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+                    assertThat(r.awaitNotBusy(waitFor)).isEqualTo(STATUS_DONE);
                     assertThat(r.readResponse(5)).isEqualTo("after".getBytes());
                 });
             }
@@ -185,19 +193,19 @@ class MigrationTest {
             + " even when a new request reuses its request_id")
     void loadvmWhileBusy(@TempDir Path tmp) throws Exception {
         Path img = qcow2(tmp);
-        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"))) {
+        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"), budget)) {
             List<String> props = List.of("socket=" + peer.socket(), "timeout_ms=60000");
             try (VgpuMachine vm = VgpuMachine.attach(startWithDisk(props, img));
-                    QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), WAIT)) {
+                    QmpTestClient qmp = QmpTestClient.connect(vm.qtest.qmpSocket(), waitFor)) {
                 VgpuDevice d = vm.dev;
-                MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
+                MediatorPeer.Connection c = peer.acceptAndGreet(waitFor);
                 d.readReg(REG_SCRATCH);
                 d.readReg(REG_SCRATCH);
                 vm.qtest.writel(MSI_ADDRESS, 0);
                 d.pci().enableMsi(d.address(), MSI_ADDRESS, MSI_DATA);
                 d.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
                 d.submit(pattern(16, 1, 1), 0xB0B0);
-                var old = c.expectFrame(WAIT);
+                var old = c.expectFrame(waitFor);
                 assertThat(d.status()).isEqualTo(STATUS_BUSY);
 
                 Allure.step("savevm s1 while busy", () -> hmp(qmp, vm.qtest, "savevm s1"));
@@ -222,7 +230,7 @@ class MigrationTest {
                     vm.qtest.writel(bar + REG_REQUEST_LEN, 16);
                     vm.qtest.writel(bar + REG_REQUEST_ID, 0xB0B0);
                     vm.qtest.writel(bar + REG_DOORBELL, 1);
-                    var fresh = c.expectFrame(WAIT);
+                    var fresh = c.expectFrame(waitFor);
                     assertThat(fresh.requestId()).isEqualTo(0xB0B0);
                     assertThat(fresh.payload()).isEqualTo(pattern(16, 2, 2));
                     c.send(old.reply(MSG_RESPONSE, ERR_NONE, "stale".getBytes()));
@@ -232,7 +240,7 @@ class MigrationTest {
                             .as("the stale reply did not complete the new request")
                             .isEqualTo(STATUS_BUSY);
                     c.send(fresh.reply(MSG_RESPONSE, ERR_NONE, "fresh".getBytes()));
-                    long end = System.nanoTime() + WAIT.toNanos();
+                    long end = System.nanoTime() + waitFor.toNanos();
                     while (vm.qtest.readl(bar + REG_STATUS) == STATUS_BUSY && System.nanoTime() < end) {
                         Thread.sleep(5);
                     }
@@ -290,19 +298,19 @@ class MigrationTest {
     @DisplayName("vmstate loaded with STATUS busy: STATUS error + MEDIATOR_UNAVAILABLE right after load")
     void busyStateAfterLoad(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("vgpu-busy.migration");
-        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"))) {
+        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"), budget)) {
             List<String> props = List.of("socket=" + peer.socket(), "timeout_ms=60000");
             long timestampBefore;
             try (VgpuMachine src =
                     VgpuMachine.attach(VgpuMachine.builder(props).withQmp().start())) {
-                MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
+                MediatorPeer.Connection c = peer.acceptAndGreet(waitFor);
                 src.dev.readReg(REG_SCRATCH);
                 src.dev.readReg(REG_SCRATCH);
                 src.qtest.writel(MSI_ADDRESS, 0);
                 src.dev.pci().enableMsi(src.dev.address(), MSI_ADDRESS, MSI_DATA);
                 src.dev.writeReg(REG_IRQ_CTRL, IRQ_CTRL_ENABLE);
                 src.dev.submit(new byte[] {0, 0, 0, 0, 1, 0, 0, 0, 7}, 77);
-                c.expectFrame(WAIT);
+                c.expectFrame(waitFor);
                 assertThat(src.dev.status()).isEqualTo(STATUS_BUSY);
                 assertThat(src.qtest.readl(MSI_ADDRESS))
                         .as("no interrupt before migration")

@@ -16,7 +16,8 @@ import java.time.Duration;
 /**
  * A minimal vfio-user client over a real Unix socket, for tests of vgpu-stub-vfio-user without QEMU: it sends
  * well-formed or deliberately broken messages and reads replies, every read with a deadline. It passes no file
- * descriptors (Java cannot); the eventfd paths are covered through QEMU.
+ * descriptors (Java cannot); the eventfd paths are covered through QEMU. Its own waits (the server taking our
+ * bytes, a reply) are one wait of the test's {@link DeviceBudget}.
  */
 final class VfioUserClient implements AutoCloseable {
     static final int VERSION = 1;
@@ -34,7 +35,6 @@ final class VfioUserClient implements AutoCloseable {
     static final int FLAG_ERROR = 0x20;
     static final int BAR0 = 0;
     static final int CONFIG = 7;
-    static final Duration DEADLINE = Duration.ofSeconds(5);
 
     /** A reply: header fields and the payload after the 16-byte header. */
     record Reply(int id, int command, int flags, int error, byte[] payload) {
@@ -48,20 +48,22 @@ final class VfioUserClient implements AutoCloseable {
     }
 
     private final SocketChannel channel;
+    private final DeviceBudget budget;
     private final Selector selector;
     private int nextId = 1;
 
-    private VfioUserClient(SocketChannel channel) throws IOException {
+    private VfioUserClient(SocketChannel channel, DeviceBudget budget) throws IOException {
         this.channel = channel;
+        this.budget = budget;
         channel.configureBlocking(false);
         this.selector = Selector.open();
         channel.register(selector, SelectionKey.OP_READ);
     }
 
-    static VfioUserClient connect(Path socket) throws IOException {
+    static VfioUserClient connect(Path socket, DeviceBudget budget) throws IOException {
         SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
         ch.connect(UnixDomainSocketAddress.of(socket));
-        return new VfioUserClient(ch);
+        return new VfioUserClient(ch, budget);
     }
 
     /** VERSION 0.0 with QEMU's kind of capabilities; the reply must not be an error. */
@@ -106,11 +108,11 @@ final class VfioUserClient implements AutoCloseable {
 
     void sendRaw(byte[] bytes) throws IOException {
         ByteBuffer b = ByteBuffer.wrap(bytes);
-        long end = System.nanoTime() + DEADLINE.toNanos();
+        long end = System.nanoTime() + budget.waitFor().toNanos();
         while (b.hasRemaining()) {
             if (channel.write(b) == 0) {
                 if (System.nanoTime() > end) {
-                    throw new AssertionError("the server did not take our bytes within " + DEADLINE);
+                    throw new AssertionError("the server did not take our bytes within " + budget);
                 }
                 sleep(1);
             }
@@ -195,7 +197,7 @@ final class VfioUserClient implements AutoCloseable {
 
     private ByteBuffer readFully(int n) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(n);
-        long end = System.nanoTime() + DEADLINE.toNanos();
+        long end = System.nanoTime() + budget.waitFor().toNanos();
         while (b.hasRemaining()) {
             int r = channel.read(b);
             if (r < 0) {
@@ -204,7 +206,7 @@ final class VfioUserClient implements AutoCloseable {
             if (r == 0) {
                 long left = end - System.nanoTime();
                 if (left <= 0) {
-                    throw new AssertionError("no reply from the server within " + DEADLINE);
+                    throw new AssertionError("no reply from the server within " + budget);
                 }
                 selector.select(Math.max(1, left / 1_000_000));
                 selector.selectedKeys().clear();

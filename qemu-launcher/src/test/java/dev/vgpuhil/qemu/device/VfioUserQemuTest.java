@@ -35,7 +35,10 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("device")
 @DisplayName("vgpu-stub over vfio-user on stock QEMU 11.1")
 class VfioUserQemuTest {
-    static final Duration WAIT = Duration.ofSeconds(10);
+    /** This test's one budget: every wait (the peer, the device, QMP, the server) derives from it. */
+    private final DeviceBudget budget = DeviceBudget.now();
+
+    private final Duration waitFor = budget.waitFor();
     static final long MSI_ADDRESS = 0x200000;
     static final int MSI_DATA = 0x4A5B;
 
@@ -71,7 +74,7 @@ class VfioUserQemuTest {
     @Test
     @DisplayName("identity through QEMU's config space, registers, and a doorbell round trip to the mediator")
     void roundTrip(@TempDir Path tmp) throws Exception {
-        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));
+        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"), budget);
                 Vm m = Vm.start(peer.socket(), false, "pool_id=B", "priority=high", "vm_id=200")) {
             PciBus pci = m.dev.pci();
             PciBus.PciAddress a = m.dev.address();
@@ -87,17 +90,17 @@ class VfioUserQemuTest {
             m.dev.writeReg(REG_SCRATCH, 0xDEADBEEF);
             assertThat(m.dev.readReg(REG_SCRATCH)).isEqualTo(0xDEADBEEF);
 
-            MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
+            MediatorPeer.Connection c = peer.acceptAndGreet(waitFor);
             assertThat(c.hello.vmId()).isEqualTo(200);
             assertThat(c.hello.poolId()).isEqualTo(POOL_B);
             byte[] req = ComputeRequest.echo("through QEMU 11.1".getBytes(StandardCharsets.UTF_8))
                     .encode();
             m.dev.submit(req, 0x1234);
-            Frame f = c.expectFrame(WAIT);
+            Frame f = c.expectFrame(waitFor);
             assertThat(f.requestId()).isEqualTo(0x1234);
             assertThat(f.payload()).isEqualTo(req);
             c.send(f.reply(MSG_RESPONSE, ERR_NONE, "reply".getBytes(StandardCharsets.UTF_8)));
-            assertThat(m.dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
+            assertThat(m.dev.awaitNotBusy(waitFor)).isEqualTo(STATUS_DONE);
             assertThat(m.dev.readReg(REG_RESPONSE_LEN)).isEqualTo(5);
             assertThat(new String(m.dev.readResponse(5), StandardCharsets.UTF_8))
                     .isEqualTo("reply");
@@ -198,13 +201,13 @@ class VfioUserQemuTest {
     @DisplayName(
             "the reply deadline runs on the host clock: clock_step does not fire it (in-QEMU it does), real time does")
     void deadlineOnHostClock(@TempDir Path tmp) throws Exception {
-        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"));
+        try (MediatorPeer peer = new MediatorPeer(tmp.resolve("m.sock"), budget);
                 Vm m = Vm.start(peer.socket(), false, "timeout_ms=1500")) {
-            MediatorPeer.Connection c = peer.acceptAndGreet(WAIT);
+            MediatorPeer.Connection c = peer.acceptAndGreet(waitFor);
             m.dev.readReg(REG_SCRATCH);
             long t0 = System.nanoTime();
             m.dev.submit(ComputeRequest.echo(new byte[] {1}).encode(), 5);
-            c.expectFrame(WAIT); // sent; the peer never answers
+            c.expectFrame(waitFor); // sent; the peer never answers
             m.qtest.clockStep(60_000_000_000L); // a minute of virtual time
             long elapsedMs = (System.nanoTime() - t0) / 1_000_000;
             if (elapsedMs < 1000) { // (a slow machine may already be near the real deadline)
@@ -212,7 +215,7 @@ class VfioUserQemuTest {
                         .as("virtual time does not reach the server's deadline")
                         .isEqualTo(STATUS_BUSY);
             }
-            assertThat(m.dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_ERROR);
+            assertThat(m.dev.awaitNotBusy(waitFor)).isEqualTo(STATUS_ERROR);
             assertThat(m.dev.errorCode()).isEqualTo(ERR_TIMEOUT);
             assertThat((System.nanoTime() - t0) / 1_000_000)
                     .as("not before 1500 ms of real time")
@@ -226,17 +229,19 @@ class VfioUserQemuTest {
     void migrationDoesNotCarryDeviceState(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("vm.migration");
         try (Vm src = Vm.start(tmp.resolve("absent.sock"), true, "vm_id=31");
-                QmpTestClient qmp = QmpTestClient.connect(src.qtest.qmpSocket(), WAIT)) {
+                QmpTestClient qmp = QmpTestClient.connect(src.qtest.qmpSocket(), waitFor)) {
             src.dev.writeReg(REG_SCRATCH, 0x5A5A5A5A);
             src.dev.writeReg(REG_REQUEST_ID, 0x77);
-            String r =
-                    qmp.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + file + "\"}}", WAIT);
+            String r = qmp.execute(
+                    "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + file + "\"}}", waitFor);
             assertThat(r).as("QEMU does not block the migration").contains("\"return\"");
-            long end = System.nanoTime() + WAIT.toNanos();
+            long end = System.nanoTime() + waitFor.toNanos();
             String q;
-            while (!(q = qmp.execute("{\"execute\":\"query-migrate\"}", WAIT)).contains("\"completed\"")) {
+            while (!(q = qmp.execute("{\"execute\":\"query-migrate\"}", waitFor)).contains("\"completed\"")) {
                 assertThat(q).doesNotContain("\"failed\"");
-                assertThat(System.nanoTime()).as("migration completes: %s", q).isLessThan(end);
+                assertThat(System.nanoTime())
+                        .as("migration completes within %s: %s", budget, q)
+                        .isLessThan(end);
                 Thread.sleep(20);
             }
             assertThat(q)
@@ -249,10 +254,12 @@ class VfioUserQemuTest {
                         .withQmp()
                         .args("-incoming", "exec:cat " + file)
                         .start();
-                QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), WAIT)) {
-            long end = System.nanoTime() + WAIT.toNanos();
-            while (qmp.execute("{\"execute\":\"query-status\"}", WAIT).contains("inmigrate")) {
-                assertThat(System.nanoTime()).as("incoming migration finishes").isLessThan(end);
+                QmpTestClient qmp = QmpTestClient.connect(target.qmpSocket(), waitFor)) {
+            long end = System.nanoTime() + waitFor.toNanos();
+            while (qmp.execute("{\"execute\":\"query-status\"}", waitFor).contains("inmigrate")) {
+                assertThat(System.nanoTime())
+                        .as("incoming migration finishes within %s", budget)
+                        .isLessThan(end);
                 Thread.sleep(20);
             }
             VgpuDevice dev = VgpuDevice.attach(target);
@@ -335,10 +342,10 @@ class VfioUserQemuTest {
     @DisplayName("system_reset reaches the server (VFIO_USER_DEVICE_RESET): registers back to reset values")
     void systemReset(@TempDir Path tmp) throws Exception {
         try (Vm m = Vm.start(tmp.resolve("absent.sock"), true, "vm_id=7");
-                QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), WAIT)) {
+                QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), waitFor)) {
             m.dev.writeReg(REG_SCRATCH, 0x1234);
             completeWithError(m);
-            assertThat(qmp.execute("{\"execute\":\"system_reset\"}", WAIT)).contains("\"return\"");
+            assertThat(qmp.execute("{\"execute\":\"system_reset\"}", waitFor)).contains("\"return\"");
             VgpuDevice again = VgpuDevice.attach(m.qtest); // the reset cleared BAR0's address and COMMAND
             assertThat(again.readReg(REG_SCRATCH)).isZero();
             assertThat(again.status()).isEqualTo(STATUS_IDLE);
@@ -351,10 +358,10 @@ class VfioUserQemuTest {
     @DisplayName("the server exits by itself when its QEMU goes away")
     void serverExitsWithQemu(@TempDir Path tmp) throws Exception {
         try (Vm m = Vm.start(tmp.resolve("absent.sock"), true);
-                QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), WAIT)) {
+                QmpTestClient qmp = QmpTestClient.connect(m.qtest.qmpSocket(), waitFor)) {
             assertThat(m.companion().server().isAlive()).isTrue();
-            qmp.execute("{\"execute\":\"quit\"}", WAIT);
-            assertThat(m.companion().server().awaitExit(WAIT))
+            qmp.execute("{\"execute\":\"quit\"}", waitFor);
+            assertThat(m.companion().server().awaitExit(waitFor))
                     .as("exit status of the server")
                     .isEqualTo(0);
             assertThat(m.companion().server().socket()).doesNotExist();

@@ -45,12 +45,18 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Tag("fuzz")
 @DisplayName("vgpu-stub-vfio-user fuzzer: malformed and out-of-order vfio-user messages, fds where none belong")
 class VfioUserServerFuzzTest {
-    private static final Duration WAIT = Duration.ofSeconds(10);
+    /** The campaign's length by default: not a wait (those come from {@link #budget}). */
     private static final Duration CI_DURATION = Duration.ofSeconds(5);
+
     private static final int MAX_MSG = 8192; // VFU_MAX_MSG_SIZE
     private static final int ROUNDS_PER_CASE = 6;
     private static final int DEVICE_TIMEOUT_MS = 50;
     private static final int GOOD_REQUEST_ID = 0x7E57_600D;
+
+    /** This test's one budget: every wait on the server, the peer and a client derives from it. */
+    private final DeviceBudget budget = DeviceBudget.now();
+
+    private final Duration waitFor = budget.waitFor();
 
     @TempDir
     Path dir;
@@ -122,7 +128,7 @@ class VfioUserServerFuzzTest {
 
     private void startServer() throws Exception {
         if (peer == null) {
-            peer = new MediatorPeer(dir.resolve("mediator.sock"));
+            peer = new MediatorPeer(dir.resolve("mediator.sock"), budget);
         }
         Path sock = dir.resolve("vgpu.sock");
         Files.deleteIfExists(sock);
@@ -136,7 +142,7 @@ class VfioUserServerFuzzTest {
                 DEVICE_TIMEOUT_MS,
                 dir.resolve("server.log")));
         stats.serverStarts++;
-        mediator = peer.acceptAndGreet(WAIT);
+        mediator = peer.acceptAndGreet(waitFor);
         baselineFds = awaitFdCount(-1);
     }
 
@@ -173,7 +179,7 @@ class VfioUserServerFuzzTest {
                         // in, then headers of size 0xffffffff; the server must close the connection
                         send(c, m);
                         send(c, new Message(filled(MAX_MSG + 32, (byte) 0xff), new int[0], false, false, 0, 0));
-                        assertThat(c.awaitClosedByPeer(WAIT))
+                        assertThat(c.awaitClosedByPeer(waitFor))
                                 .as("%s: the server closes a stream it cannot parse", where)
                                 .isTrue();
                         closedByServer = true;
@@ -238,7 +244,7 @@ class VfioUserServerFuzzTest {
                 } catch (EOFException e) {
                     // closed already
                 }
-                assertThat(c.awaitClosedByPeer(WAIT))
+                assertThat(c.awaitClosedByPeer(waitFor))
                         .as("%s: size 8 closes", where)
                         .isTrue();
                 closedByServer = true;
@@ -253,7 +259,7 @@ class VfioUserServerFuzzTest {
     private void checkServerAfterRound(String where, boolean mustExit) throws Exception {
         if (mustExit) {
             // documented: the server exits (status 0) when a negotiated client - QEMU - hangs up
-            Integer exit = server.awaitExit(WAIT);
+            Integer exit = server.awaitExit(waitFor);
             assertThat(exit)
                     .as("%s: exit status after a negotiated client hung up", where)
                     .isEqualTo(0);
@@ -279,10 +285,10 @@ class VfioUserServerFuzzTest {
                 .doesNotContain("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer");
     }
 
-    /** The server's open fd count, waiting up to WAIT for it to become {@code want} (-1: settle, then read). */
+    /** The server's open fd count, waiting up to one budget wait for it to become {@code want} (-1: settle, then read). */
     private int awaitFdCount(int want) throws Exception {
         Path fdDir = Path.of("/proc", Long.toString(server.process().pid()), "fd");
-        long end = System.nanoTime() + WAIT.toNanos();
+        long end = System.nanoTime() + waitFor.toNanos();
         int last = -1;
         int stable = 0;
         while (System.nanoTime() < end) {
@@ -291,7 +297,7 @@ class VfioUserServerFuzzTest {
                 n = (int) s.count();
             } catch (java.nio.file.NoSuchFileException e) {
                 throw new AssertionError(
-                        "the server exited (status " + server.awaitExit(WAIT) + "); log tail:\n" + server.logTail());
+                        "the server exited (status " + server.awaitExit(waitFor) + "); log tail:\n" + server.logTail());
             }
             if (want >= 0 && n == want) {
                 return n;
@@ -563,7 +569,7 @@ class VfioUserServerFuzzTest {
     private void send(FdPassingSocket c, Message m) throws IOException {
         stats.messages++;
         stats.fdsPassed += m.fds.length;
-        c.send(m.bytes, m.fds, () -> drainQuietly(c), WAIT);
+        c.send(m.bytes, m.fds, () -> drainQuietly(c), waitFor);
         for (int f : m.fds) {
             FdPassingSocket.closeFd(f); // ours: the server has its own copies now
         }
@@ -578,8 +584,8 @@ class VfioUserServerFuzzTest {
         }
     }
 
-    private static Reply readReply(FdPassingSocket c) throws IOException {
-        long end = System.nanoTime() + WAIT.toNanos();
+    private Reply readReply(FdPassingSocket c) throws IOException {
+        long end = System.nanoTime() + waitFor.toNanos();
         ByteBuffer h = ByteBuffer.wrap(c.readFully(16, end)).order(ByteOrder.LITTLE_ENDIAN);
         int size = h.getInt(4);
         assertThat(size).as("reply size").isBetween(16, MAX_MSG + 16);
@@ -592,11 +598,13 @@ class VfioUserServerFuzzTest {
         if (!server.isAlive()) {
             startServer();
         }
-        try (VfioUserClient c = VfioUserClient.connect(server.socket())) {
+        try (VfioUserClient c = VfioUserClient.connect(server.socket(), budget)) {
             c.negotiate();
-            long end = System.nanoTime() + WAIT.toNanos();
+            long end = System.nanoTime() + waitFor.toNanos();
             while (c.readBar32(REG_STATUS) == STATUS_BUSY) { // a fuzzed doorbell times out after 50 ms
-                assertThat(System.nanoTime()).as("STATUS still BUSY").isLessThan(end);
+                assertThat(System.nanoTime())
+                        .as("STATUS still BUSY after %s", budget)
+                        .isLessThan(end);
                 Thread.sleep(5);
             }
             byte[] req = ComputeRequest.echo("after the fuzzer".getBytes(StandardCharsets.UTF_8))
@@ -608,7 +616,7 @@ class VfioUserServerFuzzTest {
             Frame f;
             int skipped = 0;
             do { // the fuzzer's own doorbells went to the peer before
-                f = mediator.expectFrame(WAIT);
+                f = mediator.expectFrame(waitFor);
                 assertThat(skipped++).as("frames before ours").isLessThan(100_000);
             } while (f.msgType() != MSG_REQUEST || f.requestId() != GOOD_REQUEST_ID);
             assertThat(f.payload()).isEqualTo(req);
@@ -616,7 +624,7 @@ class VfioUserServerFuzzTest {
             mediator.send(f.reply(MSG_RESPONSE, ERR_NONE, answer));
             int status;
             while ((status = c.readBar32(REG_STATUS)) == STATUS_BUSY) {
-                assertThat(System.nanoTime()).as("reply within the deadline").isLessThan(end + WAIT.toNanos());
+                assertThat(System.nanoTime()).as("reply within %s", budget).isLessThan(end + waitFor.toNanos());
                 Thread.sleep(2);
             }
             assertThat(status)

@@ -33,7 +33,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  * {@link MediatorPeer} (HELLO, a doorbell round trip, the reply deadline on the host clock, reconnect).
  */
 class VfioUserServerTest {
-    private static final Duration WAIT = Duration.ofSeconds(10);
+    /** This test's one budget: every wait (the server, the client, the peer) derives from it. */
+    private final DeviceBudget budget = DeviceBudget.now();
+
+    private final Duration waitFor = budget.waitFor();
     private static final int ENOENT = 2;
     private static final int EINVAL = 22;
     private static final int EEXIST = 17;
@@ -67,7 +70,7 @@ class VfioUserServerTest {
     }
 
     private VfioUserClient client(VfioUserServer s) throws IOException {
-        VfioUserClient c = VfioUserClient.connect(s.socket());
+        VfioUserClient c = VfioUserClient.connect(s.socket(), budget);
         open.add(c);
         return c;
     }
@@ -284,7 +287,7 @@ class VfioUserServerTest {
                 .putInt(0)
                 .putInt(0)
                 .array());
-        assertThat(first.awaitClosedByServer(WAIT))
+        assertThat(first.awaitClosedByServer(waitFor))
                 .as("message size smaller than its header")
                 .isTrue();
 
@@ -305,7 +308,7 @@ class VfioUserServerTest {
         for (byte[] g : garbage) {
             VfioUserClient c = client(s);
             c.sendRaw(g);
-            assertThat(c.awaitClosedByServer(WAIT))
+            assertThat(c.awaitClosedByServer(waitFor))
                     .as("closed after %s", Arrays.toString(Arrays.copyOf(g, 8)))
                     .isTrue();
             assertThat(s.isAlive()).isTrue();
@@ -334,7 +337,7 @@ class VfioUserServerTest {
         c.negotiate();
         assertThat(s.isAlive()).isTrue();
         c.close();
-        assertThat(s.awaitExit(WAIT)).isEqualTo(0);
+        assertThat(s.awaitExit(waitFor)).isEqualTo(0);
         assertThat(s.socket()).doesNotExist();
         assertThat(Files.readString(s.log())).contains("hung up: exiting");
     }
@@ -344,7 +347,7 @@ class VfioUserServerTest {
     void sigterm() throws Exception {
         VfioUserServer s = server();
         s.process().destroy();
-        assertThat(s.awaitExit(WAIT)).isEqualTo(0);
+        assertThat(s.awaitExit(waitFor)).isEqualTo(0);
         assertThat(s.socket()).doesNotExist();
     }
 
@@ -364,12 +367,12 @@ class VfioUserServerTest {
                 dir.resolve("m.sock").toString(),
                 dir.resolve("orphan.log").toString(),
                 pidFile.toString()));
-        open.add(() -> BoundProcesses.kill(parent, WAIT));
-        long end = System.nanoTime() + WAIT.toNanos();
+        open.add(() -> BoundProcesses.kill(parent, waitFor));
+        long end = System.nanoTime() + waitFor.toNanos();
         while (!(Files.exists(sock)
                 && Files.exists(pidFile)
                 && !Files.readString(pidFile).isBlank())) {
-            assertThat(System.nanoTime()).as("server did not start").isLessThan(end);
+            assertThat(System.nanoTime()).as("server started within %s", budget).isLessThan(end);
             Thread.sleep(10);
         }
         ProcessHandle server = ProcessHandle.of(
@@ -378,7 +381,7 @@ class VfioUserServerTest {
         assertThat(server.isAlive()).isTrue();
         parent.destroyForcibly(); // SIGKILL: no chance to pass anything on
         assertThat(server.onExit()
-                        .get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)
+                        .get(waitFor.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
                         .isAlive())
                 .isFalse();
         assertThat(sock).as("socket removed on the way out").doesNotExist();
@@ -404,7 +407,7 @@ class VfioUserServerTest {
                         dir.resolve("m.sock").toString(),
                         option,
                         value),
-                WAIT);
+                waitFor);
         assertThat(r.exitCode()).isEqualTo(2);
         assertThat(r.stderr()).contains(message);
         assertThat(dir.resolve("x.sock")).doesNotExist();
@@ -414,7 +417,7 @@ class VfioUserServerTest {
     @DisplayName("--socket and --mediator are required")
     void requiredOptions() throws Exception {
         BoundProcesses.Result r = BoundProcesses.run(
-                List.of(VfioUserServer.locateBinary().toString(), "--mediator", "/tmp/m.sock"), WAIT);
+                List.of(VfioUserServer.locateBinary().toString(), "--mediator", "/tmp/m.sock"), waitFor);
         assertThat(r.exitCode()).isEqualTo(2);
         assertThat(r.stderr()).contains("--socket is required");
     }
@@ -422,10 +425,10 @@ class VfioUserServerTest {
     @Test
     @DisplayName("mediator: HELLO with the identity, a doorbell round trip, the reply read back over vfio-user")
     void doorbellRoundTrip() throws Exception {
-        MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"));
+        MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"), budget);
         open.add(peer);
         VfioUserServer s = server();
-        MediatorPeer.Connection m = peer.acceptAndGreet(WAIT);
+        MediatorPeer.Connection m = peer.acceptAndGreet(waitFor);
         assertThat(m.hello.vmId()).isEqualTo(200);
         assertThat(m.hello.poolId()).isEqualTo(POOL_B);
         assertThat(m.hello.priority()).isEqualTo(PRIORITY_HIGH);
@@ -438,13 +441,13 @@ class VfioUserServerTest {
         c.writeBar32(REG_REQUEST_ID, 0x77);
         c.writeBar32(REG_DOORBELL, DOORBELL_RING);
         assertThat(c.readBar32(REG_STATUS)).isEqualTo(STATUS_BUSY);
-        Frame f = m.expectFrame(WAIT);
+        Frame f = m.expectFrame(waitFor);
         assertThat(f.msgType()).isEqualTo(MSG_REQUEST);
         assertThat(f.requestId()).isEqualTo(0x77);
         assertThat(f.payload()).isEqualTo(req);
         byte[] answer = "echoed".getBytes(StandardCharsets.UTF_8);
         m.send(f.reply(MSG_RESPONSE, ERR_NONE, answer));
-        awaitStatus(c, STATUS_DONE, WAIT);
+        awaitStatus(c, STATUS_DONE, waitFor);
         assertThat(c.readBar32(REG_RESPONSE_LEN)).isEqualTo(answer.length);
         assertThat(c.read(BAR0, RESP_BUFFER_OFFSET, 4)).isEqualTo(Arrays.copyOf(answer, 4));
         assertThat(c.readBar32(REG_IRQ_STATUS) & IRQ_STATUS_COMPLETE).isNotZero();
@@ -454,10 +457,10 @@ class VfioUserServerTest {
     @DisplayName(
             "the reply deadline runs on the host clock: a silent mediator gives TIMEOUT after timeout-ms of real time")
     void deadlineOnHostClock() throws Exception {
-        MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"));
+        MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"), budget);
         open.add(peer);
         VfioUserServer s = server("--timeout-ms", "400");
-        MediatorPeer.Connection m = peer.acceptAndGreet(WAIT);
+        MediatorPeer.Connection m = peer.acceptAndGreet(waitFor);
         VfioUserClient c = client(s);
         c.negotiate();
         byte[] req = ComputeRequest.echo(new byte[] {1}).encode();
@@ -465,8 +468,8 @@ class VfioUserServerTest {
         c.writeBar32(REG_REQUEST_LEN, req.length);
         long t0 = System.nanoTime();
         c.writeBar32(REG_DOORBELL, DOORBELL_RING);
-        m.expectFrame(WAIT); // the request went out; no answer follows
-        awaitStatus(c, STATUS_ERROR, WAIT);
+        m.expectFrame(waitFor); // the request went out; no answer follows
+        awaitStatus(c, STATUS_ERROR, waitFor);
         long waitedMs = (System.nanoTime() - t0) / 1_000_000;
         assertThat(c.readBar32(REG_ERROR_CODE)).isEqualTo(ERR_TIMEOUT);
         assertThat(waitedMs).as("not before the deadline").isGreaterThanOrEqualTo(400);
@@ -476,28 +479,28 @@ class VfioUserServerTest {
     @DisplayName(
             "a mediator that goes away fails the request in flight (MEDIATOR_UNAVAILABLE); a new one is found within seconds")
     void mediatorReconnect() throws Exception {
-        MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"));
+        MediatorPeer peer = new MediatorPeer(dir.resolve("mediator.sock"), budget);
         open.add(peer);
         VfioUserServer s = server();
-        MediatorPeer.Connection m = peer.acceptAndGreet(WAIT);
+        MediatorPeer.Connection m = peer.acceptAndGreet(waitFor);
         VfioUserClient c = client(s);
         c.negotiate();
         byte[] req = ComputeRequest.echo(new byte[] {7}).encode();
         c.write(BAR0, REQ_BUFFER_OFFSET, req);
         c.writeBar32(REG_REQUEST_LEN, req.length);
         c.writeBar32(REG_DOORBELL, DOORBELL_RING);
-        m.expectFrame(WAIT);
+        m.expectFrame(waitFor);
         peer.stopListening();
         m.close();
-        awaitStatus(c, STATUS_ERROR, WAIT);
+        awaitStatus(c, STATUS_ERROR, waitFor);
         assertThat(c.readBar32(REG_ERROR_CODE)).isEqualTo(ERR_MEDIATOR_UNAVAILABLE);
         peer.listen();
-        MediatorPeer.Connection again = peer.acceptAndGreet(WAIT);
+        MediatorPeer.Connection again = peer.acceptAndGreet(waitFor);
         assertThat(again.hello.vmId()).isEqualTo(200);
         c.writeBar32(REG_DOORBELL, DOORBELL_RING);
-        Frame f = again.expectFrame(WAIT);
+        Frame f = again.expectFrame(waitFor);
         again.send(f.reply(MSG_RESPONSE, ERR_NONE, new byte[] {7}));
-        awaitStatus(c, STATUS_DONE, WAIT);
+        awaitStatus(c, STATUS_DONE, waitFor);
     }
 
     /*
@@ -505,12 +508,12 @@ class VfioUserServerTest {
      * client's VERSION is sent, and the server's loop reads the mediator before the client in each turn.
      */
 
-    private static void awaitStatus(VfioUserClient c, int status, Duration deadline) throws Exception {
+    private void awaitStatus(VfioUserClient c, int status, Duration deadline) throws Exception {
         long end = System.nanoTime() + deadline.toNanos();
         int now;
         while ((now = c.readBar32(REG_STATUS)) != status) {
             assertThat(System.nanoTime())
-                    .as("STATUS %d (now %d) within %s", status, now, deadline)
+                    .as("STATUS %d (now %d) within %s (%s)", status, now, deadline, budget)
                     .isLessThan(end);
             Thread.sleep(5);
         }
