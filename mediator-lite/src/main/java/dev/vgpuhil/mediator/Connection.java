@@ -34,16 +34,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  * is still queued or running once the shutdown grace ({@link MediatorConfig#shutdownGrace}, the time the
  * mediator's own close gives running requests) has passed since the bad frame - and closes only then. Every
  * other bad frame - a refused HELLO too - gets an error reply with its precise code and the connection goes on.
+ * Two deadlines (checked by the mediator's watchdog, see {@link #checkDeadlines}) keep a silent or dripping
+ * client from holding a connection slot forever: a frame once begun must be complete within the frame timeout,
+ * and a connection without an accepted HELLO must complete a frame at least once per unbound-idle timeout. A
+ * bound (HELLOed) connection may idle forever.
  *
  * <p>Backpressure: a connection with {@link MediatorConfig#outstandingCap} requests accepted and not yet answered
  * reads nothing more (its bytes wait in the socket, its client's writes block) until replies bring it below the
  * cap; the thread sending such a reply wakes this one. A flooding client is slowed down, not disconnected. The
  * count ({@link #outstanding}) is raised before a request goes to the scheduler and lowered when its one answer
  * ({@link #reply} or {@link #rejected}) is out or queued; the frame timeout does not run while this connection
- * is the one not reading. Two deadlines (checked by the mediator's watchdog, see
- * {@link #checkDeadlines}) keep a silent or dripping client from holding a connection slot forever: a frame
- * once begun must be complete within the frame timeout, and a connection without an accepted HELLO must
- * complete a frame at least once per unbound-idle timeout. A bound (HELLOed) connection may idle forever.
+ * is the one not reading (a client that vanished meanwhile is noticed when a reply cannot be written).
  */
 final class Connection implements Job.ReplySink {
     static final int OUTBOUND_CAPACITY = 256;
