@@ -8,6 +8,7 @@ import dev.vgpuhil.mediator.MediatorClient;
 import dev.vgpuhil.mediator.MediatorProcess;
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.FrameException;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -191,7 +192,7 @@ public final class FloodRss implements Callable<Integer> {
                 int vm = 100 + i;
                 int pool = i % 2 == 0 ? POOL_A : POOL_B;
                 Frame.of(MSG_HELLO, vm, pool, PRIORITY_MEDIUM, 0, 0, null).writeTo(ch);
-                Frame ack = Frame.readFrom(ch);
+                Frame ack = readWithin(ch, READY);
                 if (ack.status() != ERR_NONE) {
                     throw new IOException("HELLO refused: " + ack);
                 }
@@ -251,6 +252,28 @@ public final class FloodRss implements Callable<Integer> {
             }
             BoundProcesses.kill(daemon, Duration.ofSeconds(10));
             MoreFiles.deleteTree(dir);
+        }
+    }
+
+    /**
+     * One frame from a blocking channel, or an IOException at the deadline (the channel is closed then: a daemon
+     * that stopped answering, e.g. out of heap, must not hang the bench).
+     */
+    private static Frame readWithin(SocketChannel ch, Duration deadline) throws IOException, FrameException {
+        Thread guard = start("flood-deadline", () -> {
+            try {
+                Thread.sleep(deadline.toMillis());
+                ch.close();
+            } catch (InterruptedException | IOException e) {
+                // answered in time, or closed anyway
+            }
+        });
+        try {
+            return Frame.readFrom(ch);
+        } catch (IOException e) {
+            throw new IOException("no HELLO_ACK within " + deadline.toSeconds() + " s: " + e, e);
+        } finally {
+            guard.interrupt();
         }
     }
 
