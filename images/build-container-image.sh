@@ -93,7 +93,8 @@ mediator_lite() {
     for f in /lib64/ld-linux-x86-64.so.2; do mkdir -p "$root$(dirname "$f")"; cp -L "$f" "$root$f"; done
     printf 'root:x:0:0:root:/tmp:/bin/false\n' > "$root/etc/passwd"
     printf 'root:x:0:\n' > "$root/etc/group"
-    import_root "$root" "$ref" "$hash" "$inputs" '["/opt/java/bin/java","-XX:+UseSerialGC","-jar","/opt/mediator-lite.jar"]'
+    # the daemon's JVM options: MediatorProcess.JVM_OPTIONS (why: its comment)
+    import_root "$root" "$ref" "$hash" "$inputs" '["/opt/java/bin/java","-Xmx128m","-XX:+UseSerialGC","-XX:+ExitOnOutOfMemoryError","-jar","/opt/mediator-lite.jar"]'
     echo "$ref"
 }
 

@@ -57,6 +57,8 @@ class BrokenMediatorTest {
             "with its queue cap reached a VM's next request is answered QUEUE_FULL at once; the queued ones still"
                     + " complete",
             "the queue cap counts per VM: with one VM's queue full another VM's request is admitted",
+            "requests queued before a bad magic are still answered, with their results, before that connection is"
+                    + " closed",
             "on SIGTERM every queued request is answered SHUTDOWN, the connection is closed and the mediator exits 0");
 
     @TempDir

@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One client connection, served by one thread and one selector: the thread reads whatever the socket has into a
@@ -28,12 +29,22 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * fit waits in a bounded queue that this thread flushes when the socket drains. A client whose queue fills up
  * (it stopped reading its replies) is disconnected.
  *
- * <p>Outcomes: bad magic or payload_len &gt; 1024 → PROTOCOL reply, then this connection closes (the stream
- * cannot be resynchronised). Every other bad frame - a refused HELLO too - gets an error reply with its precise
- * code and the connection goes on. Two deadlines (checked by the mediator's watchdog, see
- * {@link #checkDeadlines}) keep a silent or dripping client from holding a connection slot forever: a frame
- * once begun must be complete within the frame timeout, and a connection without an accepted HELLO must
- * complete a frame at least once per unbound-idle timeout. A bound (HELLOed) connection may idle forever.
+ * <p>Outcomes: bad magic or payload_len &gt; 1024 → PROTOCOL reply, then this connection stops reading (the stream
+ * cannot be resynchronised) but still answers every request it had accepted - its result, or SHUTDOWN for what
+ * is still queued or running once the shutdown grace ({@link MediatorConfig#shutdownGrace}, the time the
+ * mediator's own close gives running requests) has passed since the bad frame - and closes only then. Every
+ * other bad frame - a refused HELLO too - gets an error reply with its precise code and the connection goes on.
+ * Two deadlines (checked by the mediator's watchdog, see {@link #checkDeadlines}) keep a silent or dripping
+ * client from holding a connection slot forever: a frame once begun must be complete within the frame timeout,
+ * and a connection without an accepted HELLO must complete a frame at least once per unbound-idle timeout. A
+ * bound (HELLOed) connection may idle forever.
+ *
+ * <p>Backpressure: a connection with {@link MediatorConfig#outstandingCap} requests accepted and not yet answered
+ * reads nothing more (its bytes wait in the socket, its client's writes block) until replies bring it below the
+ * cap; the thread sending such a reply wakes this one. A flooding client is slowed down, not disconnected. The
+ * count ({@link #outstanding}) is raised before a request goes to the scheduler and lowered when its one answer
+ * ({@link #reply} or {@link #rejected}) is out or queued; the frame timeout does not run while this connection
+ * is the one not reading (a client that vanished meanwhile is noticed when a reply cannot be written).
  */
 final class Connection implements Job.ReplySink {
     static final int OUTBOUND_CAPACITY = 256;
@@ -60,6 +71,17 @@ final class Connection implements Job.ReplySink {
 
     private final byte[] head = new byte[SOCKET_HEADER_SIZE];
     private final AtomicBoolean closing = new AtomicBoolean();
+    /** Requests handed to the scheduler whose one answer has not gone out yet (see the class comment). */
+    private final AtomicInteger outstanding = new AtomicInteger();
+
+    private final int outstandingCap;
+    /** Set by the connection's thread while it reads nothing because of the cap; a reply below it wakes it. */
+    private volatile boolean readPaused;
+    /** Set by the connection's thread once it only waits for the answers of its accepted requests. */
+    private volatile boolean draining;
+    /** Set when the stream became unreadable: the close waits for the outstanding answers first. */
+    private boolean unreadable;
+
     private final Thread thread;
     // written only by the connection's thread; read by the watchdog and workers too
     private volatile boolean helloDone;
@@ -79,6 +101,7 @@ final class Connection implements Job.ReplySink {
         Workers workers = mediator.workers();
         this.runner = workers.inline() ? workers::runClaimed : null;
         this.stats = mediator.stats();
+        this.outstandingCap = mediator.config().outstandingCap();
         this.channel = channel;
         this.id = id;
         this.peer = peer;
@@ -166,7 +189,19 @@ final class Connection implements Job.ReplySink {
                         null)
                 .encodeTo(bytes);
         bytes.put(p).flip();
-        return send(bytes);
+        try {
+            return send(bytes);
+        } finally {
+            answered();
+        }
+    }
+
+    /** One outstanding request answered: wakes the connection's thread when it waits for just that. */
+    private void answered() {
+        int n = outstanding.decrementAndGet();
+        if ((readPaused && n < outstandingCap) || (draining && n == 0)) {
+            selector.wakeup();
+        }
     }
 
     private boolean send(ByteBuffer bytes) {
@@ -256,9 +291,10 @@ final class Connection implements Job.ReplySink {
                 }
                 int ready = key.readyOps();
                 if ((ready & SelectionKey.OP_WRITE) != 0) {
-                    flushPending(SelectionKey.OP_READ);
+                    flushPending(readPaused ? 0 : SelectionKey.OP_READ);
                 }
-                if ((ready & SelectionKey.OP_READ) != 0 && channel.read(in) < 0) {
+                // readyOps may be stale after a wake-up: a paused connection must not read on it
+                if (!readPaused && (ready & SelectionKey.OP_READ) != 0 && channel.read(in) < 0) {
                     reason = endOfStream(reason);
                     break;
                 }
@@ -282,19 +318,26 @@ final class Connection implements Job.ReplySink {
      */
     private String handleBuffered() {
         in.flip();
+        boolean capped = false;
         try {
             while (in.remaining() >= SOCKET_HEADER_SIZE) {
+                if (atCap()) {
+                    capped = true;
+                    break;
+                }
                 int at = in.position();
                 in.get(at, head);
                 Frame frame = Frame.parseHeader(head);
                 if (frame.magic() != SOCKET_MAGIC) {
                     String reason = String.format("bad magic 0x%08x", frame.magic());
                     refuse(frame, MSG_RESPONSE, ERR_PROTOCOL, reason + "; stream unreadable, closing");
+                    unreadable = true;
                     return reason;
                 }
                 if (Integer.compareUnsigned(frame.payloadLen(), MAX_PAYLOAD) > 0) {
                     String reason = "payload_len " + Integer.toUnsignedString(frame.payloadLen()) + " > " + MAX_PAYLOAD;
                     refuse(frame, MSG_RESPONSE, ERR_PROTOCOL, reason + "; stream unreadable, closing");
+                    unreadable = true;
                     return reason;
                 }
                 if (in.remaining() < SOCKET_HEADER_SIZE + frame.payloadLen()) {
@@ -310,10 +353,37 @@ final class Connection implements Job.ReplySink {
         } finally {
             in.compact();
         }
-        if (in.position() > 0 && frameStartedNanos == 0) {
+        pauseReading(capped || atCap());
+        if (readPaused) {
+            frameStartedNanos = 0; // the stall is ours, not the client's: its frame timeout starts when we read again
+        } else if (in.position() > 0 && frameStartedNanos == 0) {
             frameStartedNanos = System.nanoTime();
         }
         return null;
+    }
+
+    /**
+     * True at the cap. The flag is raised before the count is read again, and a reply lowers the count before it
+     * reads the flag, so either this sees the reply's decrement or the reply sees the flag (and wakes us).
+     */
+    private boolean atCap() {
+        if (outstanding.get() < outstandingCap) {
+            return false;
+        }
+        readPaused = true;
+        return outstanding.get() >= outstandingCap;
+    }
+
+    /** Drops or restores OP_READ (writes keep their interest). */
+    private void pauseReading(boolean pause) {
+        if (pause == readPaused && !pause) {
+            return;
+        }
+        synchronized (pending) {
+            readPaused = pause;
+            int ops = key.interestOps();
+            key.interestOps(pause ? ops & ~SelectionKey.OP_READ : ops | SelectionKey.OP_READ);
+        }
     }
 
     /** The close reason at end of stream; a frame cut off is logged. */
@@ -496,6 +566,9 @@ final class Connection implements Job.ReplySink {
             reject(f, e.errorCode(), e.getMessage());
             return;
         }
+        // counted before the submit: its answer may come (from a worker, or refused from the inbox) before the
+        // submit returns
+        outstanding.incrementAndGet();
         Scheduler.Admission a = scheduler.submit(f, request, this, runner);
         if (a != Scheduler.Admission.ACCEPTED) {
             rejected(f, a);
@@ -505,10 +578,14 @@ final class Connection implements Job.ReplySink {
     /** A request the scheduler refused (at once, or later from its inbox): one request log line and the reply. */
     @Override
     public void rejected(Frame f, Scheduler.Admission why) {
-        if (why == Scheduler.Admission.QUEUE_FULL) {
-            reject(f, ERR_QUEUE_FULL, "vm already has " + mediator.queueCap() + " queued requests");
-        } else {
-            reject(f, ERR_SHUTDOWN, "mediator is shutting down");
+        try {
+            if (why == Scheduler.Admission.QUEUE_FULL) {
+                reject(f, ERR_QUEUE_FULL, "vm already has " + mediator.queueCap() + " queued requests");
+            } else {
+                reject(f, ERR_SHUTDOWN, "mediator is shutting down");
+            }
+        } finally {
+            answered();
         }
     }
 
@@ -549,9 +626,50 @@ final class Connection implements Job.ReplySink {
         send(f.reply(replyType, status, null));
     }
 
-    /** Sends what is still queued (bounded by a deadline), then closes; runs on the connection's thread. */
+    /**
+     * After an unreadable frame: waits (reading nothing, flushing replies) until every accepted request is
+     * answered, at most the shutdown grace; then what is still queued or running is answered SHUTDOWN.
+     */
+    private void answerOutstanding() {
+        long deadline = System.nanoTime() + mediator.config().shutdownGrace().toNanos();
+        try {
+            synchronized (pending) {
+                key.interestOps(pending.isEmpty() ? 0 : SelectionKey.OP_WRITE);
+            }
+            draining = true; // before the count is read: a reply that brings it to 0 then wakes this thread
+            while (outstanding.get() > 0) {
+                flushPending(0);
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) {
+                    break;
+                }
+                selector.select(left);
+                selector.selectedKeys().clear();
+            }
+        } catch (IOException | java.nio.channels.ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
+            return; // the peer went away or we were force-closed: nobody to answer
+        }
+        int left = outstanding.get();
+        if (left > 0) {
+            mediator.answerShutdown(
+                    this,
+                    "connection closing after an unreadable frame; not answered within the shutdown grace of "
+                            + mediator.config().shutdownGrace().toMillis() + " ms");
+            mediator.log()
+                    .info("conn " + id + " " + describe() + ": " + left
+                            + " accepted requests not answered within the shutdown grace: SHUTDOWN");
+        }
+    }
+
+    /**
+     * Sends what is still queued (bounded by a deadline), then closes; runs on the connection's thread. After an
+     * unreadable frame the accepted requests are answered first ({@link #answerOutstanding}).
+     */
     private void closeAfterFlush(String reason) {
         closing.set(true);
+        if (unreadable && outstanding.get() > 0) {
+            answerOutstanding();
+        }
         mediator.connectionClosed(this);
         long deadline = System.nanoTime() + DRAIN_ON_CLOSE_MILLIS * 1_000_000;
         try {

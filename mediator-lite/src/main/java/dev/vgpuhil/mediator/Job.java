@@ -40,7 +40,11 @@ public record Job(long arrival, Frame header, ComputeRequest request, ReplySink 
         /** Queues a frame for sending without blocking; false when the connection is gone or jammed. */
         boolean send(Frame frame);
 
-        /** Sends the RESPONSE to {@code request} (same vm, pool, priority, request_id) with this status and payload. */
+        /**
+         * Sends the one RESPONSE of an admitted request {@code request} (same vm, pool, priority, request_id) with
+         * this status and payload: its result, or SHUTDOWN (every answer of an admitted job goes through here or
+         * {@link #rejected}, so a sink can count what it still owes).
+         */
         default boolean reply(Frame request, int status, byte[] payload) {
             return send(request.reply(VgpuProtocol.MSG_RESPONSE, status, payload));
         }

@@ -147,6 +147,7 @@ public final class Mediator implements AutoCloseable {
                     + config.allowedUids() + " queue_cap=" + config.queueCap() + " aging_ms="
                     + config.aging().toMillis()
                     + " workers_per_pool=" + config.workersPerPool() + " max_connections=" + config.maxConnections()
+                    + " max_outstanding=" + config.outstandingCap()
                     + " frame_timeout_ms=" + config.frameTimeout().toMillis() + " unbound_idle_ms="
                     + config.unboundIdleTimeout().toMillis() + " tenants: " + config.tenants());
         }
@@ -253,9 +254,7 @@ public final class Mediator implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             // the peer is gone already: the close is its answer
         }
-        if (spareFd == null) {
-            reserveSpareFd();
-        }
+        reserveSpareFd();
     }
 
     private static final Duration ACCEPT_BACKOFF = Duration.ofMillis(50);
@@ -341,6 +340,23 @@ public final class Mediator implements AutoCloseable {
         }
     }
 
+    /**
+     * Answers SHUTDOWN to every request of {@code c} still queued or running (a connection closing after an
+     * unreadable frame whose grace ran out); a running one's late result is then discarded.
+     */
+    void answerShutdown(Connection c, String why) {
+        for (Job j : scheduler.removeIf(j -> j.replyTo() == c)) {
+            answerQueuedShutdown(j, why);
+        }
+        workers.answerRunning(j -> j.replyTo() == c, why);
+    }
+
+    private void answerQueuedShutdown(Job j, String why) {
+        j.replyTo().reply(j.header(), ERR_SHUTDOWN, null);
+        stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
+        requestLog.answered(j.header(), config.nanoClock().getAsLong() - j.enqueuedNanos(), -1, ERR_SHUTDOWN, why);
+    }
+
     /** Stops the daemon (see class comment); safe to call twice and before start. */
     @Override
     public void close() {
@@ -378,16 +394,8 @@ public final class Mediator implements AutoCloseable {
                 // closing anyway
             }
         }
-        List<Job> queued = scheduler.shutdown();
-        for (Job j : queued) {
-            j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
-            stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
-            requestLog.answered(
-                    j.header(),
-                    config.nanoClock().getAsLong() - j.enqueuedNanos(),
-                    -1,
-                    ERR_SHUTDOWN,
-                    "queued at shutdown");
+        for (Job j : scheduler.shutdown()) {
+            answerQueuedShutdown(j, "queued at shutdown");
         }
         // running requests may finish within the grace and get their real answer; the rest get SHUTDOWN
         boolean workersDone = workers.stop(config.shutdownGrace());

@@ -32,6 +32,8 @@ import java.util.function.LongSupplier;
  * @param shutdownGrace      how long close() lets running requests finish before answering them SHUTDOWN
  * @param holdFile           while this file exists no new request starts (the mediator contract's hold,
  *                           docs/MEDIATOR-CONTRACT.md); null: no hold
+ * @param maxOutstanding     requests one connection may have accepted and not yet answered before it stops reading
+ *                           (backpressure, see {@link #outstandingCap()}); 0: derived from the queue cap
  */
 public record MediatorConfig(
         Path socketPath,
@@ -50,7 +52,8 @@ public record MediatorConfig(
         Duration frameTimeout,
         Duration unboundIdleTimeout,
         Duration shutdownGrace,
-        Path holdFile) {
+        Path holdFile,
+        int maxOutstanding) {
 
     /**
      * System property that, when set and not blank, replaces the compiled-in default socket path
@@ -72,6 +75,9 @@ public record MediatorConfig(
         if (queueCap < 1 || workersPerPool < 1 || maxConnections < 1) {
             throw new IllegalArgumentException("queue cap, workers per pool and max connections must be >= 1");
         }
+        if (maxOutstanding < 0) {
+            throw new IllegalArgumentException("max outstanding must be >= 1, or 0 for twice the queue cap");
+        }
         if (frameTimeout.isNegative()
                 || frameTimeout.isZero()
                 || unboundIdleTimeout.isNegative()
@@ -80,6 +86,17 @@ public record MediatorConfig(
             throw new IllegalArgumentException(
                     "frame timeout and unbound idle timeout must be > 0, shutdown grace >= 0");
         }
+    }
+
+    /**
+     * Requests one connection may have accepted (handed to the scheduler) and not yet answered; at this many it
+     * reads no more frames until replies bring it below. Default twice the queue cap: room for a full queue and
+     * as many again running, answered but not yet written, or waiting in the scheduler's inbox - so a connection
+     * whose VM's queue is full still reads its next request and answers it QUEUE_FULL at once (the contract), and
+     * what the daemon holds per connection is bounded even where the queue cap does not count (the inbox).
+     */
+    public int outstandingCap() {
+        return maxOutstanding > 0 ? maxOutstanding : (int) Math.min(Integer.MAX_VALUE, 2L * queueCap);
     }
 
     /** The socket path a builder starts with: {@link #DEFAULT_SOCKET_PROPERTY} if set, else SOCKET_PATH_DEFAULT. */
@@ -115,6 +132,7 @@ public record MediatorConfig(
         b.unboundIdleTimeout = unboundIdleTimeout;
         b.shutdownGrace = shutdownGrace;
         b.holdFile = holdFile;
+        b.maxOutstanding = maxOutstanding;
         return b;
     }
 
@@ -137,6 +155,7 @@ public record MediatorConfig(
         private Duration unboundIdleTimeout = Duration.ofSeconds(30);
         private Duration shutdownGrace = Duration.ofSeconds(5);
         private Path holdFile;
+        private int maxOutstanding;
 
         private Builder() {}
 
@@ -266,6 +285,15 @@ public record MediatorConfig(
             return this;
         }
 
+        /**
+         * Requests one connection may have accepted and not yet answered before it stops reading (backpressure);
+         * 0 (default): twice the queue cap (see {@link MediatorConfig#outstandingCap()}).
+         */
+        public Builder maxOutstanding(int n) {
+            this.maxOutstanding = n;
+            return this;
+        }
+
         public MediatorConfig build() {
             return new MediatorConfig(
                     socketPath,
@@ -284,7 +312,8 @@ public record MediatorConfig(
                     frameTimeout,
                     unboundIdleTimeout,
                     shutdownGrace,
-                    holdFile);
+                    holdFile,
+                    maxOutstanding);
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.vgpuhil.mediator;
 
 import dev.vgpuhil.protocol.MediatorContract;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -86,6 +87,15 @@ public final class MediatorMain implements Callable<Integer> {
             paramLabel = "N",
             description = "queued requests per vm_id before QUEUE_FULL (default 64)")
     private int queueCap = 64;
+
+    @Option(
+            names = "--max-outstanding",
+            paramLabel = "N",
+            description = {
+                "a connection with N requests accepted and not yet answered reads no",
+                "more until replies bring it below N (backpressure; default 0: twice --queue-cap)"
+            })
+    private int maxOutstanding;
 
     @Option(
             names = "--aging-ms",
@@ -219,6 +229,7 @@ public final class MediatorMain implements Callable<Integer> {
                 .frameTimeout(Duration.ofMillis(positive("--frame-timeout-ms", frameTimeoutMs)))
                 .unboundIdleTimeout(Duration.ofMillis(positive("--unbound-idle-ms", unboundIdleMs)))
                 .shutdownGrace(Duration.ofMillis(nonNegative("--shutdown-grace-ms", shutdownGraceMs)))
+                .maxOutstanding(nonNegative("--max-outstanding", maxOutstanding))
                 .requestLog(!noRequestLog);
         if (socket != null) {
             b.socketPath(socket);
@@ -337,14 +348,11 @@ public final class MediatorMain implements Callable<Integer> {
         Thread t = new Thread(
                 () -> {
                     while (true) {
-                        boolean alive = ProcessHandle.of(pid)
-                                .map(ProcessHandle::isAlive)
-                                .orElse(false);
-                        // ProcessHandle reads /proc/<pid>/stat, which needs a file descriptor: out of fds it
-                        // says "gone" for a live parent. A stat of /proc/<pid> needs none, so it has the last word.
-                        if (!alive && procMounted && Files.exists(Path.of("/proc", Long.toString(pid)))) {
-                            alive = true;
-                        }
+                        boolean alive = procMounted
+                                ? alive(Path.of("/proc", Long.toString(pid)))
+                                : ProcessHandle.of(pid)
+                                        .map(ProcessHandle::isAlive)
+                                        .orElse(false);
                         if (!alive) {
                             Logger.getLogger("dev.vgpuhil.mediator")
                                     .warning("parent process " + pid + " is gone; exiting");
@@ -360,6 +368,31 @@ public final class MediatorMain implements Callable<Integer> {
                 "mediator-parent-watch");
         t.setDaemon(true);
         t.start();
+    }
+
+    /**
+     * Whether the process of {@code /proc/<pid>} ({@code proc}) lives: its stat's state field is neither Z (a
+     * zombie: dead, not yet reaped - its directory is still there) nor X. Reading stat takes a file descriptor:
+     * when that fails for another reason than the process being gone (out of fds, EMFILE), a stat of the
+     * directory, which needs none, has the last word - a daemon out of fds must not conclude its parent died.
+     */
+    static boolean alive(Path proc) {
+        String stat;
+        try {
+            // bytes as Latin-1: comm is whatever the process named itself, not necessarily UTF-8
+            stat = new String(Files.readAllBytes(proc.resolve("stat")), java.nio.charset.StandardCharsets.ISO_8859_1);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return false;
+        } catch (IOException | RuntimeException e) {
+            return Files.exists(proc);
+        }
+        // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'
+        int close = stat.lastIndexOf(')');
+        if (close < 0 || close + 2 >= stat.length()) {
+            return Files.exists(proc);
+        }
+        char state = stat.charAt(close + 2);
+        return state != 'Z' && state != 'X' && state != 'x';
     }
 
     private static void configureConsoleLogging() {

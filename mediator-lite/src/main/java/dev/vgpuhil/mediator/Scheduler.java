@@ -437,19 +437,20 @@ public final class Scheduler {
         return mine;
     }
 
-    /** After an inbox offer: admits and dispatches as long as the lock is free and something waits. */
+    /**
+     * After an inbox offer: admits and dispatches if the lock is free and something waits; {@link #release} goes
+     * on doing so for as long as both hold.
+     */
     private Job help(boolean canRun, Pool prefer, boolean anyPool) {
+        if (inbox.isEmpty() || !lock.tryLock()) {
+            return null;
+        }
         Job mine = null;
-        while (!inbox.isEmpty() && lock.tryLock()) {
-            try {
-                admitInboxLocked();
-                Job j = dispatchLocked(canRun && mine == null, prefer, anyPool);
-                if (j != null) {
-                    mine = j;
-                }
-            } finally {
-                mine = release(mine, canRun, prefer, anyPool);
-            }
+        try {
+            admitInboxLocked();
+            mine = dispatchLocked(canRun, prefer, anyPool);
+        } finally {
+            mine = release(mine, canRun, prefer, anyPool);
         }
         return mine;
     }

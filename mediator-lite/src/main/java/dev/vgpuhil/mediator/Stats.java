@@ -188,6 +188,11 @@ public final class Stats {
         return out;
     }
 
+    /** REQUEST frames read (answered or not yet). */
+    public long received() {
+        return received.sum();
+    }
+
     public long completed() {
         return completed.sum();
     }

@@ -194,24 +194,27 @@ final class Workers {
     }
 
     /**
+     * Answers SHUTDOWN now to the running (or computed, not yet delivered) requests that match; each one's own
+     * result is then discarded ({@code answered}: one reply per request).
+     */
+    void answerRunning(java.util.function.Predicate<Job> which, String why) {
+        for (InFlight f : new ArrayList<>(running)) {
+            if (which.test(f.job) && f.answered.compareAndSet(false, true)) {
+                Job j = f.job;
+                j.replyTo().reply(j.header(), ERR_SHUTDOWN, null);
+                stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
+                requestLog.answered(j.header(), -1, -1, ERR_SHUTDOWN, why);
+            }
+        }
+    }
+
+    /**
      * Waits up to {@code grace} for the workers (the scheduler is shut down already, so they end after their
      * current request), answers the requests still running with SHUTDOWN; true when no worker is still running.
      */
     boolean stop(Duration grace) {
         Mediator.joinQuietly(threads, grace);
-        for (InFlight f : new ArrayList<>(running)) {
-            if (f.answered.compareAndSet(false, true)) {
-                Job j = f.job;
-                j.replyTo().send(j.header().reply(MSG_RESPONSE, ERR_SHUTDOWN, null));
-                stats.answered(j.vmId(), j.pool(), ERR_SHUTDOWN, -1);
-                requestLog.answered(
-                        j.header(),
-                        -1,
-                        -1,
-                        ERR_SHUTDOWN,
-                        "still running after the shutdown grace of " + grace.toMillis() + " ms");
-            }
-        }
+        answerRunning(j -> true, "still running after the shutdown grace of " + grace.toMillis() + " ms");
         boolean stuck = false;
         for (Thread w : threads) {
             if (w.isAlive()) {

@@ -206,6 +206,88 @@ class MediatorLimitsIT {
         assertThat(Files.readString(p.logFile())).containsIgnoringCase("too many open files");
     }
 
+    /**
+     * The spare fd on its own: RLIMIT_NOFILE's soft limit is lowered to the daemon's lowest free fd number, so no
+     * new fd can be had at all. The first client still gets the fd number its blocked accept() had reserved before
+     * the limit (Linux takes it when accept starts waiting) and is refused because its selector cannot be opened;
+     * for every later one accept() itself fails (EMFILE) and only the spare fd (closed to accept, taken again after)
+     * makes an answer possible - without it they would wait unanswered in the backlog. Each gets one REJECTED frame,
+     * then EOF; once the limit is back the daemon serves again and logs the end of the episode.
+     */
+    @Test
+    @DisplayName("no fd left even to accept: the spare fd answers each waiting client REJECTED, then EOF")
+    void theSpareFdAnswersClientsWhenAcceptItselfFails() throws Exception {
+        MediatorProcess p = daemon("--no-request-log");
+        long pid = javaPid(p);
+        try (MediatorClient warm = client(p)) {
+            assertThat(warm.hello(1, POOL_A, PRIORITY_LOW, T).status()).isEqualTo(ERR_NONE);
+        }
+        awaitConnections(p, 0);
+        int limit = lowestFreeFd(pid);
+        String soft = softNofile(pid);
+        setSoftNofile(pid, Integer.toString(limit));
+        try {
+            for (int i = 0; i < 4; i++) {
+                try (MediatorClient c = MediatorClient.connect(p.socketPath(), T)) {
+                    Frame f = c.receive(T);
+                    assertThat(f.status())
+                            .as("client %d (RLIMIT_NOFILE %d)", i, limit)
+                            .isEqualTo(ERR_REJECTED);
+                    assertThat(c.closedByPeer(T)).isTrue();
+                }
+            }
+        } finally {
+            setSoftNofile(pid, soft);
+        }
+        try (MediatorClient again = client(p)) {
+            assertThat(again.hello(2, POOL_B, PRIORITY_HIGH, T).status()).isEqualTo(ERR_NONE);
+        }
+        assertThat(Files.readString(p.logFile())).contains("out of resources", "serving new connections again");
+    }
+
+    /** The lowest fd number the daemon has free, once its fd table stays the same for a moment (quiet). */
+    private static int lowestFreeFd(long pid) throws Exception {
+        java.util.Set<Integer> fds = fdNumbers(pid);
+        long end = System.nanoTime() + T.toNanos();
+        while (true) {
+            Thread.sleep(200);
+            java.util.Set<Integer> again = fdNumbers(pid);
+            if (again.equals(fds)) {
+                break;
+            }
+            assertThat(System.nanoTime() - end).as("the daemon's fds settle").isNegative();
+            fds = again;
+        }
+        int n = 0;
+        while (fds.contains(n)) {
+            n++;
+        }
+        return n;
+    }
+
+    private static java.util.Set<Integer> fdNumbers(long pid) throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+            return s.map(f -> Integer.parseInt(f.getFileName().toString()))
+                    .collect(java.util.stream.Collectors.toSet());
+        }
+    }
+
+    private static String softNofile(long pid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "limits"))) {
+            if (line.startsWith("Max open files")) {
+                return line.substring("Max open files".length()).trim().split("\\s+")[0];
+            }
+        }
+        throw new IOException("no Max open files in /proc/" + pid + "/limits");
+    }
+
+    /** Only the soft limit: the hard one stays, so it can be raised back without privileges. */
+    private static void setSoftNofile(long pid, String soft) throws Exception {
+        BoundProcesses.Result r =
+                BoundProcesses.run(List.of("prlimit", "--pid", Long.toString(pid), "--nofile=" + soft + ":"), T);
+        assertThat(r.exitCode()).as("prlimit: %s", r.stderr()).isZero();
+    }
+
     /** The daemon JVM's pid: the child itself (BoundProcesses' wrapper execs it), checked by its command line. */
     private static long javaPid(MediatorProcess p) throws IOException {
         String cmdline = Files.readString(Path.of("/proc", Long.toString(p.pid()), "cmdline"));

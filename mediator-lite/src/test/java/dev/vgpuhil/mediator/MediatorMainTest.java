@@ -34,6 +34,10 @@ class MediatorMainTest {
         assertThat(cli.frameTimeout()).isEqualTo(Duration.ofSeconds(5)).isEqualTo(built.frameTimeout());
         assertThat(cli.unboundIdleTimeout()).isEqualTo(Duration.ofSeconds(30)).isEqualTo(built.unboundIdleTimeout());
         assertThat(cli.shutdownGrace()).isEqualTo(Duration.ofSeconds(5)).isEqualTo(built.shutdownGrace());
+        assertThat(cli.outstandingCap())
+                .as("twice the queue cap")
+                .isEqualTo(128)
+                .isEqualTo(built.outstandingCap());
         assertThat(cli.requestLog()).isTrue();
         assertThat(cli.logFile()).isNull();
     }
@@ -89,6 +93,8 @@ class MediatorMainTest {
                 "200",
                 "--shutdown-grace-ms",
                 "0",
+                "--max-outstanding",
+                "4",
                 "--log-file",
                 "/tmp/x/m.log",
                 "--no-request-log",
@@ -108,8 +114,53 @@ class MediatorMainTest {
         assertThat(c.frameTimeout()).isEqualTo(Duration.ofMillis(100));
         assertThat(c.unboundIdleTimeout()).isEqualTo(Duration.ofMillis(200));
         assertThat(c.shutdownGrace()).isZero();
+        assertThat(c.outstandingCap()).isEqualTo(4);
+        assertThat(parse("--queue-cap", "3").outstandingCap())
+                .as("derived from the queue cap")
+                .isEqualTo(6);
         assertThat(c.logFile()).isEqualTo(Path.of("/tmp/x/m.log"));
         assertThat(c.requestLog()).isFalse();
+    }
+
+    /**
+     * The parent watch's liveness test on real processes: this JVM lives; a zombie - a child of a shell that exec'd
+     * into a sleep which never reaps it - is dead although its /proc directory is still there (what the old
+     * existence check took for alive); a pid that is gone is dead.
+     */
+    @Test
+    void aZombieParentIsDeadAndALiveOneAlive() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(Path.of("/proc/self")));
+        assertThat(MediatorMain.alive(
+                        Path.of("/proc", Long.toString(ProcessHandle.current().pid()))))
+                .isTrue();
+        Process shell = new ProcessBuilder("sh", "-c", "sleep 0 & echo $!; exec sleep 30")
+                .redirectErrorStream(true)
+                .start();
+        try {
+            String line = new java.io.BufferedReader(new java.io.InputStreamReader(shell.getInputStream())).readLine();
+            Path zombie = Path.of("/proc", line.trim());
+            long deadline = System.nanoTime() + Wire.T.toNanos();
+            while (!state(zombie).equals("Z")) {
+                assertThat(System.nanoTime() - deadline)
+                        .as("%s became a zombie", zombie)
+                        .isNegative();
+                Thread.sleep(10);
+            }
+            assertThat(java.nio.file.Files.exists(zombie))
+                    .as("a zombie's directory stays")
+                    .isTrue();
+            assertThat(MediatorMain.alive(zombie)).as("a zombie is dead").isFalse();
+        } finally {
+            shell.destroyForcibly().waitFor();
+        }
+        assertThat(MediatorMain.alive(Path.of("/proc", "999999999")))
+                .as("no such pid")
+                .isFalse();
+    }
+
+    private static String state(Path proc) throws java.io.IOException {
+        String stat = java.nio.file.Files.readString(proc.resolve("stat"));
+        return stat.substring(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
     }
 
     @Test

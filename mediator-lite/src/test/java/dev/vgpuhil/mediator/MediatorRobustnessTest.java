@@ -366,6 +366,132 @@ class MediatorRobustnessTest {
         }
     }
 
+    /**
+     * Requests pipelined while the scheduler is paused, then a bad magic: the PROTOCOL reply comes at once, and
+     * once scheduling resumes every queued request still gets its real answer, then the end of stream. The shutdown
+     * grace (how long the close waits for them) is the test's budget, so only the resume decides when they run.
+     */
+    @Test
+    void requestsAcceptedBeforeAnUnreadableFrameAreAnsweredBeforeTheClose() throws Exception {
+        int n = 8;
+        try (Mediator m = new Mediator(cpu().shutdownGrace(T).requestLog(false).build())) {
+            m.start();
+            m.pauseScheduling();
+            try (MediatorClient c = MediatorClient.connect(m.socketPath(), T)) {
+                c.hello(1, POOL_A, PRIORITY_LOW, T);
+                for (int id = 1; id <= n; id++) {
+                    c.send(c.requestFrame(id, Wire.echo(id)));
+                }
+                assertThat(m.awaitQueued(n, T)).isTrue();
+                c.send(Wire.request(1, POOL_A, 0, 99, Wire.echo(99)).withMagic(0x12345678));
+                Frame protocol = c.receive(T);
+                assertThat(protocol.requestId()).isEqualTo(99);
+                assertThat(protocol.status()).isEqualTo(ERR_PROTOCOL);
+                assertThat(m.connectionCount())
+                        .as("still open while its requests wait")
+                        .isEqualTo(1);
+                m.resumeScheduling();
+                List<Integer> answered = new ArrayList<>();
+                for (int k = 0; k < n; k++) {
+                    Frame r = c.receive(T);
+                    assertThat(r.status())
+                            .as("answer of request %d", r.requestId())
+                            .isEqualTo(ERR_NONE);
+                    assertThat(r.payload()).isEqualTo(Wire.echo(r.requestId()).operands());
+                    answered.add(r.requestId());
+                }
+                assertThat(answered).containsExactly(1, 2, 3, 4, 5, 6, 7, 8);
+                assertThat(c.closedByPeer(T)).as("closed once all are answered").isTrue();
+            }
+            assertThat(m.stats().dropped()).isZero();
+        }
+    }
+
+    /**
+     * After an unreadable frame the close waits at most the shutdown grace (here 300 ms) for the accepted requests;
+     * what is still queued then (the scheduler stays paused) is answered SHUTDOWN before the end of stream.
+     */
+    @Test
+    void anUnreadableFrameGivesTheAcceptedRequestsTheShutdownGraceThenShutdown() throws Exception {
+        Duration grace = Duration.ofMillis(300);
+        try (Mediator m =
+                new Mediator(cpu().shutdownGrace(grace).requestLog(false).build())) {
+            m.start();
+            m.pauseScheduling();
+            try (MediatorClient c = MediatorClient.connect(m.socketPath(), T);
+                    MediatorClient other = MediatorClient.connect(m.socketPath(), T)) {
+                c.hello(1, POOL_A, PRIORITY_LOW, T);
+                for (int id = 1; id <= 3; id++) {
+                    c.send(c.requestFrame(id, Wire.echo(id)));
+                }
+                assertThat(m.awaitQueued(3, T)).isTrue();
+                long t0 = System.nanoTime(); // before the send: the grace starts when the frame is read
+                c.send(Wire.request(1, POOL_A, 0, 99, Wire.echo(99)).withPayloadLen(MAX_PAYLOAD + 1));
+                assertThat(c.receive(T).status()).isEqualTo(ERR_PROTOCOL);
+                for (int id = 1; id <= 3; id++) {
+                    Frame r = c.receive(T);
+                    assertThat(r.requestId()).isEqualTo(id);
+                    assertThat(r.status()).isEqualTo(ERR_SHUTDOWN);
+                }
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(grace);
+                assertThat(c.closedByPeer(T)).isTrue();
+                assertThat(m.scheduler().depth())
+                        .as("nothing of it left queued")
+                        .isZero();
+                other.hello(2, POOL_A, PRIORITY_LOW, T);
+                m.resumeScheduling();
+                assertThat(other.request(5, Wire.echo(5), T).status()).isEqualTo(ERR_NONE);
+            }
+        }
+    }
+
+    /**
+     * Backpressure: with at most 2 requests outstanding per connection, 10 pipelined while the scheduler is paused
+     * leave 2 read and queued and the rest unread in the socket - no QUEUE_FULL, no disconnect, and no frame
+     * timeout (300 ms, outlived here) although whole frames wait in its buffer; after the resume all 10 are answered
+     * in order.
+     */
+    @Test
+    void aConnectionAtItsOutstandingCapStopsReadingUntilItsRepliesGoOut() throws Exception {
+        Duration frameTimeout = Duration.ofMillis(300);
+        try (Mediator m = new Mediator(cpu().maxOutstanding(2)
+                .frameTimeout(frameTimeout)
+                .requestLog(false)
+                .build())) {
+            m.start();
+            m.pauseScheduling();
+            try (MediatorClient c = MediatorClient.connect(m.socketPath(), T);
+                    MediatorClient other = MediatorClient.connect(m.socketPath(), T)) {
+                c.hello(1, POOL_A, PRIORITY_LOW, T);
+                other.hello(2, POOL_B, PRIORITY_LOW, T);
+                for (int id = 1; id <= 10; id++) {
+                    c.send(c.requestFrame(id, Wire.echo(id)));
+                }
+                assertThat(m.awaitQueued(2, T)).isTrue();
+                Thread.sleep(3 * frameTimeout.toMillis()); // lower bound only: longer than the frame timeout
+                assertThat(other.stats(T)).isNotEmpty(); // another connection is served meanwhile
+                assertThat(m.stats().received()).as("requests read").isEqualTo(2);
+                assertThat(m.scheduler().depth()).isEqualTo(2);
+                assertThat(m.connectionCount()).as("nobody was cut").isEqualTo(2);
+                assertThat(c.readable()).as("nothing answered yet").isFalse();
+                m.resumeScheduling();
+                List<Integer> answered = new ArrayList<>();
+                for (int k = 1; k <= 10; k++) {
+                    Frame r = c.receive(T);
+                    assertThat(r.status()).as("answer of %d", r.requestId()).isEqualTo(ERR_NONE);
+                    answered.add(r.requestId());
+                }
+                // replies of one batch go out after it (Workers), so they may pass each other; starts may not
+                assertThat(answered).containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+                assertThat(m.executionLog())
+                        .filteredOn(e -> e.vmId() == 1)
+                        .extracting(Stats.Executed::requestId)
+                        .containsExactly(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+                assertThat(m.stats().received()).isEqualTo(10);
+            }
+        }
+    }
+
     @Test
     void closeLeavesASocketThatIsNoLongerItsOwnAlone() throws Exception {
         Path sock = dir.resolve("m.sock");

@@ -65,6 +65,34 @@ public class FramingRules {
     }
 
     @Test
+    @DisplayName("requests queued before a bad magic are still answered, with their results, before that connection"
+            + " is closed")
+    void queuedRequestsAreAnsweredBeforeTheCloseAfterABadMagic() {
+        m.hold();
+        try {
+            Peer bad = bound();
+            for (int id = 1; id <= 3; id++) {
+                bad.send(echo(bad, id));
+            }
+            m.awaitQueued(3, bad);
+            Frame r = bad.exchange(echo(bad, 99).withMagic(0x12345678));
+            assertThat(r.status())
+                    .as("reply to a bad magic")
+                    .withRepresentation(Codes.STATUS)
+                    .isEqualTo(ERR_PROTOCOL);
+            m.release();
+            assertThat(SchedulingRules.answered(bad, 3))
+                    .as("the queued requests, answered before the close")
+                    .containsExactlyInAnyOrder(1, 2, 3);
+            assertThat(bad.closedByPeer(m.timeLeft()))
+                    .as("connection closed after its answers")
+                    .isTrue();
+        } finally {
+            m.release();
+        }
+    }
+
+    @Test
     @DisplayName("a payload_len above 1024 is answered PROTOCOL, then that connection is closed")
     void oversizedPayloadLen() {
         Peer good = bound();

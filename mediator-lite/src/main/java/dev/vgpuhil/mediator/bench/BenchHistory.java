@@ -121,18 +121,30 @@ public final class BenchHistory {
         return file;
     }
 
-    /** The runs of {@code bench} in {@code dir}, oldest first (by file name: the UTC time); unreadable ones skipped. */
+    /**
+     * The runs of {@code bench} in {@code dir}, oldest first: by the UTC time in the file name, then by the sequence
+     * {@link #write} gives runs of the same second (none = 1, then -2, -3, ...; as text "-2.json" would sort before
+     * ".json"). Other files - another bench whose name starts with this one's too - are not runs; unreadable ones are
+     * skipped.
+     */
     public static List<Run> runs(Path dir, String bench) throws IOException {
         if (!Files.isDirectory(dir)) {
             return List.of();
         }
+        java.util.regex.Pattern name = java.util.regex.Pattern.compile(
+                java.util.regex.Pattern.quote(bench) + "-(\\d{8}-\\d{6})(?:-(\\d{1,9}))?\\.json");
+        record Named(Path file, String stamp, long seq) {}
         List<Path> files;
         try (Stream<Path> s = Files.list(dir)) {
-            files = s.filter(p -> {
-                        String n = p.getFileName().toString();
-                        return n.startsWith(bench + "-") && n.endsWith(".json");
+            files = s.map(p -> {
+                        java.util.regex.Matcher m = name.matcher(p.getFileName().toString());
+                        return m.matches()
+                                ? new Named(p, m.group(1), m.group(2) == null ? 1 : Long.parseLong(m.group(2)))
+                                : null;
                     })
-                    .sorted()
+                    .filter(java.util.Objects::nonNull)
+                    .sorted(java.util.Comparator.comparing(Named::stamp).thenComparingLong(Named::seq))
+                    .map(Named::file)
                     .toList();
         }
         List<Run> runs = new ArrayList<>();

@@ -5,8 +5,10 @@ import static dev.vgpuhil.protocol.VgpuProtocol.*;
 import dev.vgpuhil.common.BoundProcesses;
 import dev.vgpuhil.common.MoreFiles;
 import dev.vgpuhil.mediator.MediatorClient;
+import dev.vgpuhil.mediator.MediatorProcess;
 import dev.vgpuhil.protocol.ComputeRequest;
 import dev.vgpuhil.protocol.Frame;
+import dev.vgpuhil.protocol.FrameException;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -26,15 +28,18 @@ import picocli.CommandLine.Option;
 
 /**
  * The mediator daemon's resident memory while clients flood it, as a benchmark row (not a timed test; issue
- * "reliability": RSS bounded while 64 clients flood). The daemon runs as users run it, a child JVM with its defaults
- * ({@code MediatorMain --backend cpu}); each of {@code --clients} connections pipelines vector-add requests (1 KiB
- * frames) as fast as the socket takes them while a second thread drains the replies, so the per-VM queues stay full
- * and the surplus is answered QUEUE_FULL. VmRSS from {@code /proc/PID/status} is sampled every 250 ms: idle before,
+ * "reliability": RSS bounded while 64 clients flood). The daemon runs as a child JVM ({@code MediatorMain --backend
+ * cpu}), one row per set of JVM options: the JVM's own defaults, and the options {@link MediatorProcess} starts it
+ * with ({@link MediatorProcess#JVM_OPTIONS}: the bounded heap); each of {@code --clients} connections pipelines
+ * vector-add requests (1 KiB frames) as fast as the socket takes them while a second thread drains the replies, so
+ * the per-VM queues stay full, the surplus is answered QUEUE_FULL and a connection at its outstanding cap is not
+ * read for a while (backpressure). VmRSS from {@code /proc/PID/status} is sampled every 250 ms: idle before,
  * the peak of each half of the window (a second half far above the first would mean growth without bound), and
  * after the clients have gone.
  *
  * <pre>
  * java -cp mediator-lite/target/mediator-lite.jar dev.vgpuhil.mediator.bench.FloodRss [--clients 64] [--seconds 10]
+ *     [--heaps default,shipped,64m,"-Xmx128m -XX:+UseSerialGC"]
  * </pre>
  *
  * ({@code bin/bench.sh} prints this table after the others.)
@@ -59,9 +64,10 @@ public final class FloodRss implements Callable<Integer> {
             names = "--heaps",
             paramLabel = "H,H",
             split = ",",
-            description = "one row per daemon heap: 'default' (the JVM's own choice, as users run it) or an -Xmx value"
-                    + " (default: default,64m)")
-    private List<String> heaps = List.of("default", "64m");
+            description = "one row per daemon JVM: 'default' (the JVM's own choices), 'shipped' (the options"
+                    + " MediatorProcess starts it with), an -Xmx value (64m) or JVM options (\"-Xmx64m -XX:+UseSerialGC\")"
+                    + " (default: default,shipped)")
+    private List<String> heaps = List.of("default", "shipped");
 
     @Option(names = "--markdown", paramLabel = "FILE", description = "also append the table to FILE")
     private Path markdown;
@@ -98,7 +104,7 @@ public final class FloodRss implements Callable<Integer> {
             return String.format(
                     Locale.ROOT,
                     "| %s | %d | %.0f s | %s | %s | %s | %s | %,.0f | %,.0f | %d |",
-                    heap.equals("default") ? "JVM default" : "-Xmx" + heap,
+                    label(heap),
                     clients,
                     s,
                     mib(idleKib),
@@ -108,6 +114,14 @@ public final class FloodRss implements Callable<Integer> {
                     done / s,
                     queueFull / s,
                     otherErrors);
+        }
+
+        static String label(String heap) {
+            return switch (heap) {
+                case "default" -> "JVM default";
+                case "shipped" -> "shipped: " + String.join(" ", MediatorProcess.JVM_OPTIONS);
+                default -> String.join(" ", jvmOptions(heap));
+            };
         }
 
         private static String mib(long kib) {
@@ -124,7 +138,7 @@ public final class FloodRss implements Callable<Integer> {
             rows.append(r.markdownRow()).append('\n');
             errors += r.otherErrors();
         }
-        String text = "Mediator RSS under a flood (daemon options as users run it, CPU backend; " + clients
+        String text = "Mediator RSS under a flood (CPU backend; " + clients
                 + " connections pipelining vector-add requests, replies drained; VmRSS every "
                 + SAMPLE.toMillis() + " ms).\n\n" + rows.toString().strip();
         System.out.println(text);
@@ -143,9 +157,7 @@ public final class FloodRss implements Callable<Integer> {
         Path sock = dir.resolve("mediator.sock");
         List<String> cmd = new ArrayList<>(
                 List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        if (!heap.equals("default")) {
-            cmd.add("-Xmx" + heap);
-        }
+        cmd.addAll(jvmOptions(heap));
         cmd.addAll(List.of(
                 "-cp",
                 System.getProperty("java.class.path"),
@@ -180,7 +192,7 @@ public final class FloodRss implements Callable<Integer> {
                 int vm = 100 + i;
                 int pool = i % 2 == 0 ? POOL_A : POOL_B;
                 Frame.of(MSG_HELLO, vm, pool, PRIORITY_MEDIUM, 0, 0, null).writeTo(ch);
-                Frame ack = Frame.readFrom(ch);
+                Frame ack = readWithin(ch, READY);
                 if (ack.status() != ERR_NONE) {
                     throw new IOException("HELLO refused: " + ack);
                 }
@@ -241,6 +253,37 @@ public final class FloodRss implements Callable<Integer> {
             BoundProcesses.kill(daemon, Duration.ofSeconds(10));
             MoreFiles.deleteTree(dir);
         }
+    }
+
+    /**
+     * One frame from a blocking channel, or an IOException at the deadline (the channel is closed then: a daemon
+     * that stopped answering, e.g. out of heap, must not hang the bench).
+     */
+    private static Frame readWithin(SocketChannel ch, Duration deadline) throws IOException, FrameException {
+        Thread guard = start("flood-deadline", () -> {
+            try {
+                Thread.sleep(deadline.toMillis());
+                ch.close();
+            } catch (InterruptedException | IOException e) {
+                // answered in time, or closed anyway
+            }
+        });
+        try {
+            return Frame.readFrom(ch);
+        } catch (IOException e) {
+            throw new IOException("no HELLO_ACK within " + deadline.toSeconds() + " s: " + e, e);
+        } finally {
+            guard.interrupt();
+        }
+    }
+
+    /** The daemon JVM's options of one {@code --heaps} entry. */
+    static List<String> jvmOptions(String heap) {
+        return switch (heap) {
+            case "default" -> List.of();
+            case "shipped" -> MediatorProcess.JVM_OPTIONS;
+            default -> heap.startsWith("-") ? List.of(heap.trim().split("\\s+")) : List.of("-Xmx" + heap);
+        };
     }
 
     private static Thread start(String name, Runnable body) {

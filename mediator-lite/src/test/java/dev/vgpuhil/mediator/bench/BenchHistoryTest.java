@@ -81,6 +81,30 @@ class BenchHistoryTest {
         assertThat(BenchHistory.latest(dir.resolve("none"), "t")).isEmpty();
     }
 
+    /**
+     * Runs written in the same second are read back in the order they were written (the file without a suffix,
+     * then -2, -3, ..., -10: not by name, where "-2.json" sorts before ".json" and "-10" before "-2"); a bench
+     * whose name starts with this one's is another bench.
+     */
+    @Test
+    void runsOfTheSameSecondKeepTheirOrderAndLatestIsTheLastWritten(@TempDir Path dir) throws Exception {
+        String second = "2026-01-01T10:00:00Z";
+        for (int k = 1; k <= 11; k++) {
+            BenchHistory.write(dir, run(second, new Ratio("r", k, Double.NaN, true)));
+        }
+        Files.writeString(dir.resolve("t-x-20260101-100001.json"), "{}"); // bench "t-x", later: not ours
+        assertThat(dir.resolve("t-20260101-100000-2.json")).exists();
+        assertThat(BenchHistory.runs(dir, "t"))
+                .extracting(r -> r.ratio("r").orElseThrow().ratio())
+                .containsExactly(1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0);
+        assertThat(BenchHistory.latest(dir, "t")
+                        .orElseThrow()
+                        .ratio("r")
+                        .orElseThrow()
+                        .ratio())
+                .isEqualTo(11.0);
+    }
+
     @Test
     void rememberPrintsTheComparisonAndWritesTheRunAndTheTrend(@TempDir Path dir) throws Exception {
         BenchHistory.write(dir, run("2026-01-01T10:00:00Z", new Ratio("r", 0.9, 0.01, true)));
