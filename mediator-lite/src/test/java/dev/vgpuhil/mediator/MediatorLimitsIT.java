@@ -242,7 +242,21 @@ class MediatorLimitsIT {
         try (MediatorClient again = client(p)) {
             assertThat(again.hello(2, POOL_B, PRIORITY_HIGH, T).status()).isEqualTo(ERR_NONE);
         }
-        assertThat(Files.readString(p.logFile())).contains("out of resources", "serving new connections again");
+        // the accept thread logs the episode's end after it handed the connection on, so the HELLO_ACK may come first
+        awaitLog(p, "serving new connections again");
+        assertThat(Files.readString(p.logFile())).contains("out of resources");
+    }
+
+    /** Waits (deadline T) until the daemon's log holds {@code text}. */
+    private static void awaitLog(MediatorProcess p, String text) throws Exception {
+        long end = System.nanoTime() + T.toNanos();
+        while (!Files.readString(p.logFile()).contains(text)) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError(
+                        "no \"" + text + "\" in the mediator's log within " + T + "; tail:\n" + p.logTail(20));
+            }
+            Thread.sleep(20);
+        }
     }
 
     /** The lowest fd number the daemon has free, once its fd table stays the same for a moment (quiet). */
