@@ -14,21 +14,25 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.HexFormat;
-import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveEntry;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveOutputStream;
 import org.apache.commons.compress.archivers.cpio.CpioConstants;
 
 /**
- * A guest image's initramfs with one more file in it, without rebuilding the image: an uncompressed newc archive of
- * the file (and its parent directories) followed by the image's own lz4 archive. The kernel unpacks every archive of a
+ * A guest image's initramfs with more files in it, without rebuilding the image: an uncompressed newc archive of
+ * the files (and their parent directories) followed by the image's own lz4 archive. The kernel unpacks every archive of a
  * concatenated initrd in order (zero padding between them is skipped), so the file is in the guest's root file system
- * at boot: the harness puts the guest agent there instead of uploading it over SSH after login (~1 s under TCG).
+ * at boot: the harness puts the guest agent there instead of uploading it over SSH after login (~1 s under TCG), and
+ * JNA's native library unpacked beside it (a first JVM start in the guest that unpacks it itself takes ~1 s longer).
  *
  * <p>The result is cached in the image's {@code overlays/} directory under the hash of the file's bytes, its guest
- * path and the image, written to a temporary name and moved into place (concurrent JVMs agree); overlays unused for
+ * paths and the image, written to a temporary name and moved into place (concurrent JVMs agree); overlays unused for
  * {@link #UNUSED_KEPT} are removed when another is made, so a developer rebuilding the agent does not fill the cache.
  */
 public final class InitramfsOverlay {
@@ -46,11 +50,28 @@ public final class InitramfsOverlay {
      * @throws GuestImageException when the file cannot be read or the overlay cannot be written
      */
     public static Path withFile(GuestImage image, String guestPath, Path file) {
-        String name = archiveName(guestPath);
+        byte[] bytes;
         try {
-            byte[] bytes = Files.readAllBytes(file);
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new GuestImageException(
+                    "cannot put " + file + " at " + guestPath + " into the initramfs of " + image.directory() + ": "
+                            + e.getMessage(),
+                    e);
+        }
+        return withFiles(image, Map.of(guestPath, bytes));
+    }
+
+    /** The image's initramfs with each guest path (see {@link #withFile}) holding its bytes. */
+    public static Path withFiles(GuestImage image, Map<String, byte[]> files) {
+        SortedMap<String, byte[]> byName = new TreeMap<>();
+        files.forEach((path, bytes) -> byName.put(archiveName(path), bytes));
+        if (byName.isEmpty()) {
+            throw new IllegalArgumentException("no files");
+        }
+        try {
             Path dir = image.directory().resolve(DIR);
-            Path out = dir.resolve("initramfs-" + key(image, name, bytes) + ".img");
+            Path out = dir.resolve("initramfs-" + key(image, byName) + ".img");
             if (Files.isRegularFile(out)) {
                 Files.setLastModifiedTime(out, FileTime.from(Instant.now())); // in use: not swept
                 return out;
@@ -59,7 +80,7 @@ public final class InitramfsOverlay {
             Path tmp = Files.createTempFile(dir, ".initramfs-", ".tmp");
             try {
                 try (OutputStream os = Files.newOutputStream(tmp)) {
-                    writeArchive(os, name, bytes);
+                    writeArchive(os, byName);
                     try (InputStream base = Files.newInputStream(image.initramfs())) {
                         base.transferTo(os);
                     }
@@ -76,7 +97,7 @@ public final class InitramfsOverlay {
             return out;
         } catch (IOException | UncheckedIOException e) {
             throw new GuestImageException(
-                    "cannot put " + file + " at " + guestPath + " into the initramfs of " + image.directory() + ": "
+                    "cannot put " + byName.keySet() + " into the initramfs of " + image.directory() + ": "
                             + e.getMessage(),
                     e);
         }
@@ -95,24 +116,27 @@ public final class InitramfsOverlay {
     }
 
     /**
-     * The newc archive: each parent directory (0755), then the file (0644), owned by root, then the trailer. The base
-     * image's archive comes after it, so its own entries for the same directories decide their modes.
+     * The newc archive: each parent directory (0755) before its first file, the files (0644) in name order, owned by
+     * root, then the trailer. The base image's archive comes after it, so its own entries for the same directories
+     * decide their modes.
      */
-    static void writeArchive(OutputStream os, String name, byte[] bytes) throws IOException {
+    static void writeArchive(OutputStream os, SortedMap<String, byte[]> files) throws IOException {
         long mtime = Instant.now().getEpochSecond();
         CpioArchiveOutputStream cpio = new CpioArchiveOutputStream(os, CpioConstants.FORMAT_NEW);
         long inode = 1;
-        List<String> dirs = new ArrayList<>();
-        for (int i = name.indexOf('/'); i > 0; i = name.indexOf('/', i + 1)) {
-            dirs.add(name.substring(0, i));
-        }
-        for (String d : dirs) {
-            cpio.putArchiveEntry(entry(d, CpioConstants.C_ISDIR | 0755, 0, inode++, mtime));
+        Set<String> dirs = new HashSet<>();
+        for (Map.Entry<String, byte[]> f : files.entrySet()) {
+            String name = f.getKey();
+            for (int i = name.indexOf('/'); i > 0; i = name.indexOf('/', i + 1)) {
+                if (dirs.add(name.substring(0, i))) {
+                    cpio.putArchiveEntry(entry(name.substring(0, i), CpioConstants.C_ISDIR | 0755, 0, inode++, mtime));
+                    cpio.closeArchiveEntry();
+                }
+            }
+            cpio.putArchiveEntry(entry(name, CpioConstants.C_ISREG | 0644, f.getValue().length, inode++, mtime));
+            cpio.write(f.getValue());
             cpio.closeArchiveEntry();
         }
-        cpio.putArchiveEntry(entry(name, CpioConstants.C_ISREG | 0644, bytes.length, inode, mtime));
-        cpio.write(bytes);
-        cpio.closeArchiveEntry();
         cpio.finish(); // the trailer; the stream underneath stays open for the base archive
     }
 
@@ -125,16 +149,21 @@ public final class InitramfsOverlay {
         return e;
     }
 
-    private static String key(GuestImage image, String name, byte[] bytes) {
+    private static String key(GuestImage image, SortedMap<String, byte[]> files) {
         try {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
             sha.update(image.cacheKey().getBytes(java.nio.charset.StandardCharsets.UTF_8));
             sha.update((byte) 0);
             sha.update(Long.toString(Files.size(image.initramfs())).getBytes(java.nio.charset.StandardCharsets.UTF_8));
             sha.update((byte) 0);
-            sha.update(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            sha.update((byte) 0);
-            sha.update(bytes);
+            for (Map.Entry<String, byte[]> f : files.entrySet()) {
+                sha.update((byte) 0);
+                sha.update(f.getKey().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                sha.update((byte) 0);
+                sha.update(Integer.toString(f.getValue().length).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                sha.update((byte) 0);
+                sha.update(f.getValue());
+            }
             return HexFormat.of().formatHex(sha.digest(), 0, 8);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);

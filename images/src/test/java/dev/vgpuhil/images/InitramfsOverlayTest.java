@@ -82,6 +82,20 @@ class InitramfsOverlayTest {
     }
 
     @Test
+    void severalFilesShareTheirDirectoryEntries() throws IOException {
+        GuestImage img = image();
+        Path out = InitramfsOverlay.withFiles(
+                img, Map.of("/opt/x/b.so", new byte[] {2}, "/opt/x/a.jar", new byte[] {1}, "/etc/y", new byte[0]));
+        List<String> names = new ArrayList<>();
+        try (CpioArchiveInputStream in = new CpioArchiveInputStream(Files.newInputStream(out))) {
+            for (CpioArchiveEntry e; (e = in.getNextEntry()) != null; ) {
+                names.add(e.getName());
+            }
+        }
+        assertThat(names).containsExactly("etc", "etc/y", "opt", "opt/x", "opt/x/a.jar", "opt/x/b.so");
+    }
+
+    @Test
     void cachedByContentAndOldOnesSwept() throws IOException {
         GuestImage img = image();
         Path jar = Files.write(tmp.resolve("agent.jar"), new byte[] {1, 2, 3});

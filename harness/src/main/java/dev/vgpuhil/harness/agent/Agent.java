@@ -25,6 +25,13 @@ public final class Agent {
     public static final String REMOTE_JAR = "/tmp/guest-agent.jar";
     /** Where the CI guest's initramfs carries it (not under /tmp: the init mounts a tmpfs there). */
     public static final String IMAGE_JAR = "/opt/vgpu-hil/guest-agent.jar";
+    /** JNA's native library for the guest, as the jar carries it. */
+    static final String JNA_IN_JAR = "com/sun/jna/linux-x86-64/libjnidispatch.so";
+    /** Where the CI guest's initramfs carries JNA's library, unpacked: a JVM started there need not unpack it. */
+    static final String IMAGE_JNA_DIR = "/opt/vgpu-hil/jna";
+    /** What the agent's JVM is told where the library is unpacked already (JNA must not unpack one of its own). */
+    static final List<String> IMAGE_JVM_OPTIONS =
+            List.of("-Djna.boot.library.path=" + IMAGE_JNA_DIR, "-Djna.nounpack=true");
 
     static final Duration UPLOAD_DEADLINE = Duration.ofSeconds(60);
     /** -Xint under TCG: a JVM start plus a few thousand MMIO accesses take seconds, not minutes. */
@@ -102,6 +109,32 @@ public final class Agent {
         return new Agent(shell, guestJar, label, null, null, deadlines);
     }
 
+    /**
+     * The files a guest image carries for {@link #inGuest} ({@link dev.vgpuhil.images.InitramfsOverlay}): the jar at
+     * {@link #IMAGE_JAR} and JNA's library from it unpacked into {@link #IMAGE_JNA_DIR}.
+     */
+    public static Map<String, byte[]> imageFiles(Path jar) {
+        try {
+            byte[] bytes = java.nio.file.Files.readAllBytes(jar);
+            byte[] jna = null;
+            try (java.util.zip.ZipInputStream zip =
+                    new java.util.zip.ZipInputStream(new java.io.ByteArrayInputStream(bytes))) {
+                for (java.util.zip.ZipEntry e; (e = zip.getNextEntry()) != null; ) {
+                    if (e.getName().equals(JNA_IN_JAR)) {
+                        jna = zip.readAllBytes();
+                        break;
+                    }
+                }
+            }
+            if (jna == null) {
+                throw new IllegalArgumentException(jar + " holds no " + JNA_IN_JAR + ": not the shaded guest agent");
+            }
+            return Map.of(IMAGE_JAR, bytes, IMAGE_JNA_DIR + "/libjnidispatch.so", jna);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot read the guest agent " + jar, e);
+        }
+    }
+
     /** The jar's path in the guest. */
     public String jar() {
         return jar;
@@ -143,7 +176,11 @@ public final class Agent {
 
     /** Runs one agent command and parses its output; the JSON lines are attached to the test. */
     public AgentRun run(String command, String... args) {
-        List<String> parts = new ArrayList<>(List.of("java", "-Xint", "-jar", jar, command));
+        List<String> parts = new ArrayList<>(List.of("java", "-Xint"));
+        if (jar.equals(IMAGE_JAR)) {
+            parts.addAll(IMAGE_JVM_OPTIONS);
+        }
+        parts.addAll(List.of("-jar", jar, command));
         parts.addAll(List.of(args));
         if (!parts.contains("--timeout-ms") && parts.stream().noneMatch(p -> p.startsWith("--timeout-ms="))) {
             // the agent outwaits its device: a late reply ends as the device's own TIMEOUT error

@@ -169,7 +169,9 @@ public final class GuestSystem {
                 boolean withAgent = agentJar != null;
                 return new BootPlan(
                         ciImage.kernel(),
-                        withAgent ? InitramfsOverlay.withFile(ciImage, Agent.IMAGE_JAR, agentJar) : ciImage.initramfs(),
+                        withAgent
+                                ? InitramfsOverlay.withFiles(ciImage, Agent.imageFiles(agentJar))
+                                : ciImage.initramfs(),
                         ciImage.kernelCommandLine(keys.publicKeyLine()),
                         null,
                         null,
