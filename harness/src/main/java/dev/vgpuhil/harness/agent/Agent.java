@@ -14,18 +14,31 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The guest agent as the host drives it: the shaded jar is uploaded over SSH into every fresh guest (so the
- * build just made is what runs), then each call runs {@code java -Xint -jar guest-agent.jar <command>} and
+ * The guest agent as the host drives it: the shaded jar is in every fresh guest (so the build just made is what
+ * runs): put into the CI guest's initramfs before boot ({@link #inGuest}), uploaded over SSH into any other guest
+ * ({@link #install}). Then each call runs {@code java -Xint -jar <jar> <command>} and
  * parses its JSON lines (docs/CONTRACTS.md). Every call has a deadline; every call's output is attached to
  * the running Allure test.
  */
 public final class Agent {
+    /** Where {@link #install} uploads the jar. */
     public static final String REMOTE_JAR = "/tmp/guest-agent.jar";
+    /** Where the CI guest's initramfs carries it (not under /tmp: the init mounts a tmpfs there). */
+    public static final String IMAGE_JAR = "/opt/vgpu-hil/guest-agent.jar";
+    /** JNA's native library for the guest, as the jar carries it. */
+    static final String JNA_IN_JAR = "com/sun/jna/linux-x86-64/libjnidispatch.so";
+    /** Where the CI guest's initramfs carries JNA's library, unpacked: a JVM started there need not unpack it. */
+    static final String IMAGE_JNA_DIR = "/opt/vgpu-hil/jna";
+    /** What the agent's JVM is told where the library is unpacked already (JNA must not unpack one of its own). */
+    static final List<String> IMAGE_JVM_OPTIONS =
+            List.of("-Djna.boot.library.path=" + IMAGE_JNA_DIR, "-Djna.nounpack=true");
+
     static final Duration UPLOAD_DEADLINE = Duration.ofSeconds(60);
     /** -Xint under TCG: a JVM start plus a few thousand MMIO accesses take seconds, not minutes. */
     static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(90);
 
     private final GuestShell shell;
+    private final String jar;
     private final String label;
     private final String bdf;
     /** An explicit host deadline for every command ({@link #withDeadline}); null: from {@link #deadlines}. */
@@ -33,8 +46,10 @@ public final class Agent {
 
     private final RequestDeadlines deadlines;
 
-    private Agent(GuestShell shell, String label, String bdf, Duration deadline, RequestDeadlines deadlines) {
+    private Agent(
+            GuestShell shell, String jar, String label, String bdf, Duration deadline, RequestDeadlines deadlines) {
         this.shell = shell;
+        this.jar = jar;
         this.label = label;
         this.bdf = bdf;
         this.deadline = deadline;
@@ -47,12 +62,14 @@ public final class Agent {
     }
 
     /**
-     * Turns on memory decoding (PCI COMMAND.MEM) of the devices at {@code pciAddresses} by writing 1 to their sysfs
-     * {@code enable}, as the agent does before each run. Linux leaves a device without a driver disabled, so until
-     * then QEMU has BAR0 unmapped and the host's register dump before the first test could not read the registers.
+     * Checks that the agent's jar is in the guest and turns on memory decoding (PCI COMMAND.MEM) of the devices at
+     * {@code pciAddresses} by writing 1 to their sysfs {@code enable}, as the agent does before each run (one SSH
+     * command for both). Linux leaves a device without a driver disabled, so until then QEMU has BAR0 unmapped and the
+     * host's register dump before the first test could not read the registers.
      */
-    public static void enableMemoryDecoding(GuestShell shell, List<String> pciAddresses, String label) {
-        StringBuilder cmd = new StringBuilder();
+    public void checkAndEnable(List<String> pciAddresses) {
+        StringBuilder cmd =
+                new StringBuilder("[ -s " + jar + " ] || { echo \"no agent jar at " + jar + "\"; exit 1; }; ");
         for (String bdf : pciAddresses) {
             cmd.append("[ -e /sys/bus/pci/devices/")
                     .append(bdf)
@@ -63,7 +80,7 @@ public final class Agent {
         GuestShell.Result r = shell.exec(cmd.toString(), UPLOAD_DEADLINE);
         if (r.exitCode() != 0) {
             throw new BootFailure(
-                    "cannot enable the vgpu-stub devices " + pciAddresses + " in " + label + ": "
+                    "no agent jar, or cannot enable the vgpu-stub devices " + pciAddresses + " in " + label + ": "
                             + (r.stdout() + r.stderr()).strip(),
                     null);
         }
@@ -81,17 +98,56 @@ public final class Agent {
         } catch (RuntimeException e) {
             throw new BootFailure("cannot upload the guest agent into " + label, e);
         }
-        return new Agent(shell, label, null, null, deadlines);
+        return new Agent(shell, REMOTE_JAR, label, null, null, deadlines);
+    }
+
+    /**
+     * The agent whose jar the guest already has at {@code guestJar} (the CI guest booted with it in its initramfs:
+     * {@link dev.vgpuhil.images.InitramfsOverlay}); {@link #checkAndEnable} checks it is there.
+     */
+    public static Agent inGuest(GuestShell shell, String guestJar, String label, RequestDeadlines deadlines) {
+        return new Agent(shell, guestJar, label, null, null, deadlines);
+    }
+
+    /**
+     * The files a guest image carries for {@link #inGuest} ({@link dev.vgpuhil.images.InitramfsOverlay}): the jar at
+     * {@link #IMAGE_JAR} and JNA's library from it unpacked into {@link #IMAGE_JNA_DIR}.
+     */
+    public static Map<String, byte[]> imageFiles(Path jar) {
+        try {
+            byte[] bytes = java.nio.file.Files.readAllBytes(jar);
+            byte[] jna = null;
+            try (java.util.zip.ZipInputStream zip =
+                    new java.util.zip.ZipInputStream(new java.io.ByteArrayInputStream(bytes))) {
+                for (java.util.zip.ZipEntry e; (e = zip.getNextEntry()) != null; ) {
+                    if (e.getName().equals(JNA_IN_JAR)) {
+                        jna = zip.readAllBytes();
+                        break;
+                    }
+                }
+            }
+            if (jna == null) {
+                throw new IllegalArgumentException(jar + " holds no " + JNA_IN_JAR + ": not the shaded guest agent");
+            }
+            return Map.of(IMAGE_JAR, bytes, IMAGE_JNA_DIR + "/libjnidispatch.so", jna);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot read the guest agent " + jar, e);
+        }
+    }
+
+    /** The jar's path in the guest. */
+    public String jar() {
+        return jar;
     }
 
     /** The same agent addressing the device at {@code bdf} (when the guest has several). */
     public Agent forDevice(String pciAddress) {
-        return new Agent(shell, label, pciAddress, deadline, deadlines);
+        return new Agent(shell, jar, label, pciAddress, deadline, deadlines);
     }
 
     /** The same agent with a host deadline of {@code d} for each command (a long run of many requests). */
     public Agent withDeadline(Duration d) {
-        return new Agent(shell, label, bdf, d, deadlines);
+        return new Agent(shell, jar, label, bdf, d, deadlines);
     }
 
     /** The deadlines its requests run under (from the device's timeout_ms). */
@@ -120,7 +176,11 @@ public final class Agent {
 
     /** Runs one agent command and parses its output; the JSON lines are attached to the test. */
     public AgentRun run(String command, String... args) {
-        List<String> parts = new ArrayList<>(List.of("java", "-Xint", "-jar", REMOTE_JAR, command));
+        List<String> parts = new ArrayList<>(List.of("java", "-Xint"));
+        if (jar.equals(IMAGE_JAR)) {
+            parts.addAll(IMAGE_JVM_OPTIONS);
+        }
+        parts.addAll(List.of("-jar", jar, command));
         parts.addAll(List.of(args));
         if (!parts.contains("--timeout-ms") && parts.stream().noneMatch(p -> p.startsWith("--timeout-ms="))) {
             // the agent outwaits its device: a late reply ends as the device's own TIMEOUT error

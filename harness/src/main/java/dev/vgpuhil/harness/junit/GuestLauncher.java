@@ -86,7 +86,7 @@ public final class GuestLauncher {
                 + ")");
         GuestSystem.BootPlan plan;
         try {
-            plan = guest.plan(keys);
+            plan = guest.plan(keys, agentJar);
         } catch (RuntimeException e) {
             throw new BootFailure("VM '" + spec.name() + "': cannot prepare " + guest.describe(), e);
         }
@@ -138,18 +138,18 @@ public final class GuestLauncher {
                     checkJava(shell, guest, spec.name());
                 }
                 long u0 = System.nanoTime();
-                Agent agent = Agent.install(shell, agentJar, spec.name(), budget);
-                Agent.enableMemoryDecoding(
-                        shell,
-                        java.util.stream.IntStream.range(0, spec.devices())
-                                .mapToObj(i -> String.format("0000:00:%02x.0", GuestVm.FIRST_SLOT + i))
-                                .toList(),
-                        spec.name());
+                Agent agent = plan.agentJarInGuest().isPresent()
+                        ? Agent.inGuest(shell, plan.agentJarInGuest().get(), spec.name(), budget)
+                        : Agent.install(shell, agentJar, spec.name(), budget);
+                agent.checkAndEnable(java.util.stream.IntStream.range(0, spec.devices())
+                        .mapToObj(i -> String.format("0000:00:%02x.0", GuestVm.FIRST_SLOT + i))
+                        .toList());
                 Duration upload = Duration.ofNanos(System.nanoTime() - u0);
                 Reporting.progress("VM '" + spec.name() + "' up: ready ("
                         + plan.readiness(login).description()
-                        + ") after " + boot.toMillis() + " ms, agent uploaded in " + upload.toMillis()
-                        + " ms; accelerator " + m.accelerator());
+                        + ") after " + boot.toMillis() + " ms, agent "
+                        + (plan.agentJarInGuest().isPresent() ? "from the initramfs, checked" : "uploaded")
+                        + " in " + upload.toMillis() + " ms; accelerator " + m.accelerator());
                 return new GuestVm(spec, guest, m, shell, agent, boot, upload);
             } catch (RuntimeException e) {
                 attachBootFailure(m, e);

@@ -1,8 +1,10 @@
 package dev.vgpuhil.harness.junit;
 
 import dev.vgpuhil.harness.SshKeys;
+import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.images.DebianDisk;
 import dev.vgpuhil.images.GuestImage;
+import dev.vgpuhil.images.InitramfsOverlay;
 import dev.vgpuhil.images.NoCloudSeed;
 import dev.vgpuhil.qemu.machine.MachineSpec;
 import dev.vgpuhil.qemu.machine.SerialLineWait;
@@ -109,7 +111,8 @@ public final class GuestSystem {
             String diskFormat,
             Path seed,
             Pattern readyMarker,
-            Duration bootDeadline) {
+            Duration bootDeadline,
+            String agentInGuest) {
         /** Sets the plan on a machine builder (kernel/initrd/append, disk in snapshot mode, seed, marker, deadline). */
         public MachineSpec.Builder applyTo(MachineSpec.Builder b) {
             if (kernel != null) {
@@ -134,6 +137,11 @@ public final class GuestSystem {
                     : SerialLineWait.forLine(readyMarker).and(login);
         }
 
+        /** Where the guest has the agent's jar from its initramfs, or empty: it must be uploaded after login. */
+        public java.util.Optional<String> agentJarInGuest() {
+            return java.util.Optional.ofNullable(agentInGuest);
+        }
+
         /** No serial marker to wait for: readiness is an SSH login with the run's key. */
         public boolean readyBySsh() {
             return readyMarker == null;
@@ -146,18 +154,31 @@ public final class GuestSystem {
      * key, next to it) and is ready when SSH lets root in.
      */
     public BootPlan plan(SshKeys keys) {
+        return plan(keys, null);
+    }
+
+    /**
+     * As {@link #plan(SshKeys)}; with {@code agentJar} the CI guest boots with it in its initramfs at {@link
+     * dev.vgpuhil.harness.agent.Agent#IMAGE_JAR} (no upload after login; {@link InitramfsOverlay}). Other guests
+     * switch to their disk's root, so theirs is uploaded.
+     */
+    public BootPlan plan(SshKeys keys, Path agentJar) {
         Pattern sshReady = Pattern.compile(Pattern.quote(GuestImage.MARKER_SSH_READY));
         switch (choice.kind()) {
             case CI:
+                boolean withAgent = agentJar != null;
                 return new BootPlan(
                         ciImage.kernel(),
-                        ciImage.initramfs(),
+                        withAgent
+                                ? InitramfsOverlay.withFiles(ciImage, Agent.imageFiles(agentJar))
+                                : ciImage.initramfs(),
                         ciImage.kernelCommandLine(keys.publicKeyLine()),
                         null,
                         null,
                         null,
                         sshReady,
-                        bootDeadline);
+                        bootDeadline,
+                        withAgent ? Agent.IMAGE_JAR : null);
             case DEBIAN_DISK:
                 return new BootPlan(
                         disk.kernel(),
@@ -167,7 +188,8 @@ public final class GuestSystem {
                         "qcow2",
                         null,
                         sshReady,
-                        bootDeadline);
+                        bootDeadline,
+                        null);
             default:
                 return new BootPlan(
                         choice.kernel(),
@@ -177,7 +199,8 @@ public final class GuestSystem {
                         "qcow2",
                         seedFor(keys),
                         null,
-                        bootDeadline);
+                        bootDeadline,
+                        null);
         }
     }
 
