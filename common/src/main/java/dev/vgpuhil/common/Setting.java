@@ -91,7 +91,8 @@ public enum Setting {
             "vgpu.agent.jar",
             null,
             null,
-            "the guest agent jar to upload; unset: the one shipped in the harness artifact"),
+            "the guest agent jar put into the guest (in the CI guest's initramfs, uploaded into others); unset: the one"
+                    + " shipped in the harness artifact"),
     MEDIATOR_JAR(
             "vgpu.mediator.jar",
             null,
