@@ -637,15 +637,7 @@ final class Connection implements Job.ReplySink {
                 key.interestOps(pending.isEmpty() ? 0 : SelectionKey.OP_WRITE);
             }
             draining = true; // before the count is read: a reply that brings it to 0 then wakes this thread
-            while (outstanding.get() > 0) {
-                flushPending(0);
-                long left = (deadline - System.nanoTime()) / 1_000_000;
-                if (left <= 0) {
-                    break;
-                }
-                selector.select(left);
-                selector.selectedKeys().clear();
-            }
+            flushWhile(flushed -> outstanding.get() > 0, deadline);
         } catch (IOException | java.nio.channels.ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
             return; // the peer went away or we were force-closed: nobody to answer
         }
@@ -662,6 +654,29 @@ final class Connection implements Job.ReplySink {
     }
 
     /**
+     * Once reading is over: flushes what is pending and waits (for the socket to take more, or a wake-up by a reply)
+     * as long as {@code more} holds - given whether all is flushed - and {@code deadlineNanos} (System.nanoTime) is
+     * ahead.
+     */
+    private void flushWhile(java.util.function.Predicate<Boolean> more, long deadlineNanos) throws IOException {
+        while (true) {
+            boolean flushed = flushPending(0);
+            if (!more.test(flushed)) {
+                return;
+            }
+            if (!flushed) {
+                key.interestOps(SelectionKey.OP_WRITE);
+            }
+            long left = (deadlineNanos - System.nanoTime()) / 1_000_000;
+            if (left <= 0) {
+                return;
+            }
+            selector.select(left);
+            selector.selectedKeys().clear();
+        }
+    }
+
+    /**
      * Sends what is still queued (bounded by a deadline), then closes; runs on the connection's thread. After an
      * unreadable frame the accepted requests are answered first ({@link #answerOutstanding}).
      */
@@ -674,15 +689,7 @@ final class Connection implements Job.ReplySink {
         long deadline = System.nanoTime() + DRAIN_ON_CLOSE_MILLIS * 1_000_000;
         try {
             // reading is over: wait for writability only (a half-closed input would always be "readable")
-            while (!flushPending(0)) {
-                key.interestOps(SelectionKey.OP_WRITE);
-                long left = (deadline - System.nanoTime()) / 1_000_000;
-                if (left <= 0) {
-                    break;
-                }
-                selector.select(left);
-                selector.selectedKeys().clear();
-            }
+            flushWhile(flushed -> !flushed, deadline);
         } catch (IOException | java.nio.channels.ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
             // the peer went away or we were force-closed: nothing more to send
         }
