@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The project's container images, built here from local inputs and never pulled (no registry is reachable).
 #
-# usage: images/build-container-image.sh mediator-lite --jar PATH --version V
+# usage: images/build-container-image.sh mediator-lite --jar PATH --version V [--jvm-option OPT]...
 #        images/build-container-image.sh qemu-stock
 #        images/build-container-image.sh probe
 #
 #   mediator-lite   vgpu-hil/mediator-lite:V: FROM scratch, a jlink'ed runtime (with the host libraries it needs)
-#                   in /opt/java and the shaded jar as /opt/mediator-lite.jar; ENTRYPOINT java -jar it, so the
-#                   contract's `--socket PATH` goes after it as CMD arguments.
+#                   in /opt/java and the shaded jar as /opt/mediator-lite.jar; ENTRYPOINT java [OPT...] -jar it, so
+#                   the contract's `--socket PATH` goes after it as CMD arguments (the harness passes the daemon's
+#                   JVM options, MediatorProcess.JVM_OPTIONS, as --jvm-option).
 #   qemu-stock      vgpu-hil/qemu-stock:11.1: `docker import` of the trixie root images/build-stock-qemu.sh builds
 #                   (Debian's unmodified qemu-system-x86 11.1 from trixie-backports, firmware); ENTRYPOINT its
 #                   qemu-system-x86_64 with -L for the firmware directories.
@@ -27,11 +28,15 @@ source "$here/../bin/lib.sh"
 self_hash=$(sha256sum < "$here/$(basename "${BASH_SOURCE[0]}")" | cut -c1-16)
 
 kind=${1:-}; shift || true
-jar="" version=""
+jar="" version="" jvm_options=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --jar) jar=$2; shift 2 ;;
         --version) version=$2; shift 2 ;;
+        --jvm-option)
+            case "$2" in -*) ;; *) die "--jvm-option takes a JVM option (-X...), got '$2'" ;; esac
+            case "$2" in *[\\\"]*|*[[:space:]]*) die "--jvm-option '$2': no quotes, backslashes or spaces" ;; esac
+            jvm_options+=("$2"); shift 2 ;;
         *) die "unknown argument: $1" ;;
     esac
 done
@@ -71,7 +76,7 @@ mediator_lite() {
     local modules=java.base,java.logging,java.management,java.naming,java.sql,jdk.net,jdk.unsupported
     local jdk_version; jdk_version=$("$jdk/bin/java" -version 2>&1 | head -n1 | tr -d '"')
     local jar_sha; jar_sha=$(sha256sum < "$jar" | cut -c1-16)
-    local inputs="script=$self_hash jar=$jar_sha jdk=$jdk_version modules=$modules"
+    local inputs="script=$self_hash jar=$jar_sha jdk=$jdk_version modules=$modules jvm=${jvm_options[*]}"
     local hash; hash=$(printf '%s\n' "$inputs" | sha256sum | cut -c1-16)
     local ref="vgpu-hil/mediator-lite:$version"
     if [ "$(current_hash "$ref")" = "$hash" ]; then echo "$ref"; return 0; fi
@@ -93,8 +98,10 @@ mediator_lite() {
     for f in /lib64/ld-linux-x86-64.so.2; do mkdir -p "$root$(dirname "$f")"; cp -L "$f" "$root$f"; done
     printf 'root:x:0:0:root:/tmp:/bin/false\n' > "$root/etc/passwd"
     printf 'root:x:0:\n' > "$root/etc/group"
-    # the daemon's JVM options: MediatorProcess.JVM_OPTIONS (why: its comment)
-    import_root "$root" "$ref" "$hash" "$inputs" '["/opt/java/bin/java","-Xmx128m","-XX:+UseSerialGC","-XX:+ExitOnOutOfMemoryError","-jar","/opt/mediator-lite.jar"]'
+    local entry='["/opt/java/bin/java"' opt
+    for opt in "${jvm_options[@]}"; do entry+=",\"$opt\""; done
+    entry+=',"-jar","/opt/mediator-lite.jar"]'
+    import_root "$root" "$ref" "$hash" "$inputs" "$entry"
     echo "$ref"
 }
 
@@ -133,5 +140,5 @@ case "$kind" in
     probe) probe ;;
     mediator-lite) mediator_lite ;;
     qemu-stock) qemu_stock ;;
-    *) die "usage: images/build-container-image.sh mediator-lite --jar PATH --version V | qemu-stock" ;;
+    *) die "usage: images/build-container-image.sh mediator-lite --jar PATH --version V [--jvm-option OPT]... | qemu-stock" ;;
 esac

@@ -41,12 +41,20 @@ public final class LocalImages {
         }
     }
 
-    /** {@code vgpu-hil/mediator-lite:<version>} from the shaded daemon jar {@code jar}. */
-    public static BuiltImage mediatorLite(Path jar) {
-        return BUILT.computeIfAbsent(
-                "mediator-lite " + jar.toAbsolutePath(),
-                k -> build(
-                        List.of("mediator-lite", "--jar", jar.toAbsolutePath().toString(), "--version", version())));
+    /**
+     * {@code vgpu-hil/mediator-lite:<version>} from the shaded daemon jar {@code jar}, its JVM started with {@code
+     * jvmOptions} (mediator-lite's {@code MediatorProcess.JVM_OPTIONS}: this module cannot see mediator-lite).
+     */
+    public static BuiltImage mediatorLite(Path jar, List<String> jvmOptions) {
+        return BUILT.computeIfAbsent("mediator-lite " + jar.toAbsolutePath() + " " + jvmOptions, k -> {
+            List<String> args = new ArrayList<>(
+                    List.of("mediator-lite", "--jar", jar.toAbsolutePath().toString(), "--version", version()));
+            for (String o : jvmOptions) {
+                args.add("--jvm-option");
+                args.add(o);
+            }
+            return build(args);
+        });
     }
 
     /** {@value #QEMU_STOCK}: Debian's unmodified QEMU 11.1 root (images/build-stock-qemu.sh) imported. */

@@ -374,9 +374,12 @@ final class Connection implements Job.ReplySink {
         return outstanding.get() >= outstandingCap;
     }
 
-    /** Drops or restores OP_READ (writes keep their interest). */
+    /**
+     * Drops or restores OP_READ (writes keep their interest). Nothing to do only when reading goes on: a pause may
+     * have been flagged by {@link #atCap} already, without the interest dropped yet.
+     */
     private void pauseReading(boolean pause) {
-        if (pause == readPaused && !pause) {
+        if (!pause && !readPaused) {
             return;
         }
         synchronized (pending) {

@@ -455,7 +455,7 @@ public final class MediatorHandle implements AutoCloseable {
     private ContainerMediator.Spec containerSpec() {
         ContainerMediator.Spec s;
         if (image.isEmpty()) {
-            BuiltImage lite = LocalImages.mediatorLite(Shipped.mediatorJar());
+            BuiltImage lite = LocalImages.mediatorLite(Shipped.mediatorJar(), MediatorProcess.JVM_OPTIONS);
             imageInReport(lite);
             s = ContainerMediator.Spec.of(lite.ref(), dir, socket)
                     .withArgs(List.of(

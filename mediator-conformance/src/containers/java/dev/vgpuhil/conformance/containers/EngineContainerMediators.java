@@ -34,7 +34,7 @@ public final class EngineContainerMediators implements ContainerMediators {
 
     @Override
     public ContractMediator mediatorLite(MediatorLaunch launch, Duration readyTimeout, Duration stopTimeout) {
-        BuiltImage image = LocalImages.mediatorLite(MediatorProcess.defaultJar());
+        BuiltImage image = LocalImages.mediatorLite(MediatorProcess.defaultJar(), MediatorProcess.JVM_OPTIONS);
         // the build's own tag (NAME:h-HASH): the version tag moves whenever a build from another jar shares the engine
         String ref = image.ref().substring(0, image.ref().lastIndexOf(':')) + ":h-" + image.hash();
         return new InContainer(
