@@ -24,7 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
  * End to end through the real device: QEMU with vgpu-stub under qtest (no guest code), its own reconnecting
  * client chardev to a real mediator-lite over a Unix socket. Doorbell → REQUEST frame → scheduler → CPU
  * backend → RESPONSE → STATUS done with the result in the response buffer. Needs the QEMU built by
- * vgpu-stub/build-qemu.sh (QemuBinary.locate); it fails, not skips, without it, as qemu-launcher's device tests do.
+ * vgpu-stub/build-qemu.sh (QemuBinary.locate); it fails, not skips, without it, as qemu-launcher's device tests do. It lives in the harness
+ * (package {@code dev.vgpuhil.mediator}, for the daemon's package-private parts) so that mediator-lite does not
+ * depend on qemu-launcher and the two modules build side by side.
  */
 @Tag("qtest")
 class MediatorThroughDeviceIT {
@@ -36,6 +38,15 @@ class MediatorThroughDeviceIT {
 
     Mediator mediator;
     final List<QtestSession> machines = new ArrayList<>();
+
+    /** {@code n} floats from {@code base} in steps of 0.5: operands whose sums are exact in float32. */
+    static float[] ramp(int n, float base) {
+        float[] f = new float[n];
+        for (int i = 0; i < n; i++) {
+            f[i] = base + i * 0.5f;
+        }
+        return f;
+    }
 
     @BeforeAll
     static void locateQemu() {
@@ -98,8 +109,8 @@ class MediatorThroughDeviceIT {
     void doorbellToMediatorToStatusDoneWithTheVectorAddResult() throws Exception {
         startMediator(MediatorConfig.builder());
         VgpuDevice dev = device(200, 'B', "high", true);
-        float[] a = Wire.floats(VECTOR_ADD_MAX_ELEMENTS, 1.25f);
-        float[] b = Wire.floats(VECTOR_ADD_MAX_ELEMENTS, -7.75f);
+        float[] a = ramp(VECTOR_ADD_MAX_ELEMENTS, 1.25f);
+        float[] b = ramp(VECTOR_ADD_MAX_ELEMENTS, -7.75f);
         byte[] request = ComputeRequest.vectorAdd(a, b).encode();
         assertThat(request).hasSize(REQ_BUFFER_SIZE);
         submitWhenLinkReady(dev, request, 0xC0FFEE);
@@ -156,9 +167,9 @@ class MediatorThroughDeviceIT {
         VgpuDevice low = device(11, 'A', "low", true);
         VgpuDevice high = device(22, 'A', "high", true);
         mediator.pauseScheduling();
-        float[] a = Wire.floats(64, 0.5f);
-        float[] b1 = Wire.floats(64, 100f);
-        float[] b2 = Wire.floats(64, -100f);
+        float[] a = ramp(64, 0.5f);
+        float[] b1 = ramp(64, 100f);
+        float[] b2 = ramp(64, -100f);
         submitWhenLinkReady(low, ComputeRequest.vectorAdd(a, b1).encode(), 1);
         assertThat(mediator.awaitQueued(1, WAIT)).isTrue();
         submitWhenLinkReady(high, ComputeRequest.vectorAdd(a, b2).encode(), 2);

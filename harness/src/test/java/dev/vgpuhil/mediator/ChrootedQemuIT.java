@@ -128,8 +128,8 @@ class ChrootedQemuIT {
     }
 
     static void assertVectorAdd(VgpuDevice dev, int requestId) throws InterruptedException {
-        float[] a = Wire.floats(64, 1.5f);
-        float[] b = Wire.floats(64, -0.25f);
+        float[] a = MediatorThroughDeviceIT.ramp(64, 1.5f);
+        float[] b = MediatorThroughDeviceIT.ramp(64, -0.25f);
         MediatorThroughDeviceIT.submitWhenLinkReady(
                 dev, ComputeRequest.vectorAdd(a, b).encode(), requestId);
         assertThat(dev.awaitNotBusy(WAIT)).isEqualTo(STATUS_DONE);
