@@ -31,6 +31,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.parallel.Isolated;
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.core.LauncherConfig;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
@@ -48,6 +49,7 @@ import org.junit.platform.launcher.listeners.TestExecutionSummary;
  */
 @Epic("harness")
 @Feature("Allure output")
+@Isolated("it installs its own Allure lifecycle and results directory for the JVM")
 class AllureOutputIT {
     static final String VM = "allure-vm";
 
