@@ -39,10 +39,14 @@ class BoundProcessesStopTest {
             }
         });
         assertThat(armed.get(KILL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isEqualTo("armed");
+        // "armed" may come before the forked child has exec'd sleep (it is still a bash then): wait for the exec
+        long deadline = System.nanoTime() + KILL_DEADLINE.toNanos();
         List<ProcessHandle> tree = p.descendants().toList();
-        assertThat(tree)
-                .as("the child's sleep")
-                .anyMatch(h -> h.info().command().orElse("").endsWith("sleep"));
+        while (tree.stream().noneMatch(BoundProcessesStopTest::isSleep) && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+            tree = p.descendants().toList();
+        }
+        assertThat(tree).as("the child's sleep").anyMatch(BoundProcessesStopTest::isSleep);
 
         assertThat(BoundProcesses.stop(p, Duration.ofMillis(300), KILL_DEADLINE))
                 .as("exited within the grace")
@@ -50,5 +54,9 @@ class BoundProcessesStopTest {
 
         assertThat(p.isAlive()).isFalse();
         assertThat(tree).noneMatch(BoundProcesses::running);
+    }
+
+    private static boolean isSleep(ProcessHandle h) {
+        return h.info().command().orElse("").endsWith("sleep");
     }
 }
