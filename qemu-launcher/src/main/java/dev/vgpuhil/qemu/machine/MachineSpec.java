@@ -215,7 +215,7 @@ public record MachineSpec(
             return this;
         }
 
-        /** {@code -cpu} model (default: "host" under KVM, QEMU's default under TCG). */
+        /** {@code -cpu} model (default: "host" under KVM, "qemu64,+rdrand" under TCG: QemuCommandLine). */
         public Builder cpu(String model) {
             this.cpu = model;
             return this;

@@ -28,6 +28,12 @@ public final class QemuCommandLine {
 
     private QemuCommandLine() {}
 
+    /**
+     * The TCG default: QEMU's own model plus RDRAND, so a guest kernel that trusts the CPU (Debian's) has its CRNG
+     * ready at once; without it the CRNG waits ~1 s for jitter entropy under TCG and sshd (dropbear) waits for it.
+     */
+    static final String TCG_CPU = "qemu64,+rdrand";
+
     /** The argument list ({@code qemu} resolved, {@code accelerator} decided) to run {@code spec} with. */
     public static List<String> of(MachineSpec spec, QemuBinary qemu, Accelerator accelerator, RunPaths paths) {
         return of(spec, qemu, accelerator, paths, deviceArgs(spec.devices(), paths.defaultMediatorSocket()));
@@ -44,7 +50,9 @@ public final class QemuCommandLine {
         c.addAll(List.of("-name", spec.name()));
         c.addAll(List.of("-machine", spec.machineType()));
         c.addAll(List.of("-accel", accelerator.qemuName()));
-        String cpu = spec.cpu() != null ? spec.cpu() : accelerator == Accelerator.KVM ? "host" : null;
+        String cpu = spec.cpu() != null
+                ? spec.cpu()
+                : accelerator == Accelerator.KVM ? "host" : accelerator == Accelerator.TCG ? TCG_CPU : null;
         if (cpu != null) {
             c.addAll(List.of("-cpu", cpu));
         }

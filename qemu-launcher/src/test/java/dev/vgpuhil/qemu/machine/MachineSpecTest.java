@@ -84,7 +84,7 @@ class MachineSpecTest {
                 .containsSequence("-pidfile", tmp.resolve("qemu.pid").toString())
                 .containsSequence("-qmp", "unix:" + tmp.resolve("qmp.sock") + ",server=on,wait=off")
                 .contains("-S", "-no-reboot")
-                .doesNotContain("-cpu");
+                .containsSequence("-cpu", "qemu64,+rdrand");
         assertThat(tcg)
                 .containsSequence(
                         "-drive", "file=" + disk.toString().replace(",", ",,") + ",if=virtio,format=qcow2,snapshot=on");
