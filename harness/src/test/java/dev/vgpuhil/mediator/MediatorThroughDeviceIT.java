@@ -24,9 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
  * End to end through the real device: QEMU with vgpu-stub under qtest (no guest code), its own reconnecting
  * client chardev to a real mediator-lite over a Unix socket. Doorbell → REQUEST frame → scheduler → CPU
  * backend → RESPONSE → STATUS done with the result in the response buffer. Needs the QEMU built by
- * vgpu-stub/build-qemu.sh (QemuBinary.locate); it fails, not skips, without it, as qemu-launcher's device tests do. It lives in the harness
- * (package {@code dev.vgpuhil.mediator}, for the daemon's package-private parts) so that mediator-lite does not
- * depend on qemu-launcher and the two modules build side by side.
+ * vgpu-stub/build-qemu.sh (QemuBinary.locate); it fails, not skips, without it, as qemu-launcher's device tests do.
+ * It lives in the harness, in the daemon's package (ChrootedQemuIT uses its package-private parts), so that
+ * mediator-lite does not depend on qemu-launcher and the two modules build side by side.
  */
 @Tag("qtest")
 class MediatorThroughDeviceIT {
