@@ -24,12 +24,13 @@ import org.junit.jupiter.api.extension.ParameterResolver;
  * running one test) the single QEMU of {@code -Dvgpu.qemu} / {@code VGPU_QEMU} / build-qemu.sh. Add a hosting
  * (e.g. vfio-user on stock QEMU 11.1) in {@link #all()}.
  *
- * <p>{@link #current()} is a static: device test classes run one at a time (this project enables no parallel
- * execution), and the sessions a test starts may be driven from other threads (deadline timers), which a
- * thread-local would not reach.
+ * <p>{@link #current()} is the running class's: device classes, and the hostings of one class, run side by side
+ * (the parent's {@code vgpu.junit.classesSideBySide}), each on its own thread, so it is a thread-local of the test's
+ * thread (only test code asks for it; a JVM-wide static made one class start another hosting's QEMU). Each class
+ * run restores the value it found, so a worker that runs another class while it waits keeps the right one.
  */
 public final class DeviceHostings {
-    private static volatile DeviceHosting current;
+    private static final ThreadLocal<DeviceHosting> CURRENT = new ThreadLocal<>();
 
     private DeviceHostings() {}
 
@@ -49,7 +50,7 @@ public final class DeviceHostings {
 
     /** The hosting of the running {@link OnEveryHosting} class, else the single default QEMU. */
     public static DeviceHosting current() {
-        DeviceHosting h = current;
+        DeviceHosting h = CURRENT.get();
         return h != null ? h : single();
     }
 
@@ -113,14 +114,19 @@ public final class DeviceHostings {
                     .orElse(ConditionEvaluationResult.enabled("runs on every hosting"));
         }
 
+        private static final ExtensionContext.Namespace NAMESPACE =
+                ExtensionContext.Namespace.create(DeviceHostings.class);
+
         @Override
         public void beforeAll(ExtensionContext context) {
-            current = hosting;
+            DeviceHosting before = CURRENT.get();
+            context.getStore(NAMESPACE).put(Previous.class, new Previous(before));
+            CURRENT.set(hosting);
         }
 
         @Override
         public void beforeEach(ExtensionContext context) {
-            current = hosting; // (beforeAll of a class template's own extensions does not reliably run first)
+            CURRENT.set(hosting); // (beforeAll of a class template's own extensions does not reliably run first)
             String label = " [" + hosting.name() + "]";
             Allure.getLifecycle().updateTestCase(r -> {
                 if (!r.getName().endsWith(label)) {
@@ -132,8 +138,16 @@ public final class DeviceHostings {
 
         @Override
         public void afterAll(ExtensionContext context) {
-            current = null;
+            Previous previous = context.getStore(NAMESPACE).remove(Previous.class, Previous.class);
+            if (previous == null || previous.hosting() == null) {
+                CURRENT.remove();
+            } else {
+                CURRENT.set(previous.hosting());
+            }
         }
+
+        /** The hosting this thread had before the class run (another class's, when a worker runs two). */
+        private record Previous(DeviceHosting hosting) {}
 
         @Override
         public boolean supportsParameter(ParameterContext p, ExtensionContext e) {

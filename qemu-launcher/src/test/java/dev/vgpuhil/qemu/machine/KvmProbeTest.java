@@ -14,8 +14,10 @@ import java.util.List;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Isolated;
 
 /** The accelerator probe: its firmware, its decision on this host, and what machines do with it. */
+@Isolated("looks for probe QEMUs among all of the JVM's descendants: another class's machine may be probing")
 class KvmProbeTest {
     /** True where KVM is known not to run our guests: no /dev/kvm, or the kvm_pvm paravirtual module. */
     static boolean kvmKnownUnusable() {

@@ -69,12 +69,15 @@ class VfioUserMachineTest {
             vm.waits().forSerialLine("Linux version");
             String pci = vm.qmp().hmp("info pci");
             assertThat(pci).as("both devices on the guest's PCI bus").containsPattern("(?s)1234.*5647.*1234.*5647");
+            // this machine's servers: other test classes run side by side and start servers of their own
+            String qemuLine = String.join(" ", vm.commandLine());
             servers = ProcessHandle.current()
                     .descendants()
                     .filter(h -> h.info()
                             .command()
                             .map(c -> c.endsWith("vgpu-stub-vfio-user"))
                             .orElse(false))
+                    .filter(h -> socketOf(h).map(qemuLine::contains).orElse(false))
                     .toList();
             assertThat(servers).as("one server per device").hasSize(2);
         }
@@ -102,5 +105,12 @@ class VfioUserMachineTest {
                 .hasMessageContaining("lacks the vgpu-stub device")
                 .hasMessageContaining("lacks vfio-user-pci")
                 .hasMessageContaining("stock QEMU >= 10.1");
+    }
+
+    /** The {@code --socket} argument of a vfio-user server process, if its arguments can be read. */
+    private static java.util.Optional<String> socketOf(ProcessHandle h) {
+        List<String> args = List.of(h.info().arguments().orElse(new String[0]));
+        int i = args.indexOf("--socket");
+        return i >= 0 && i + 1 < args.size() ? java.util.Optional.of(args.get(i + 1)) : java.util.Optional.empty();
     }
 }
