@@ -125,7 +125,8 @@ class MediatorMainTest {
     /**
      * The parent watch's liveness test on real processes: this JVM lives; a zombie - a child of a shell that exec'd
      * into a sleep which never reaps it - is dead although its /proc directory is still there (what the old
-     * existence check took for alive); a pid that is gone is dead.
+     * existence check took for alive); a pid that is gone is dead. The child exits only when this test closes its
+     * stdin, after the shell has become the sleep: a child that ended earlier could be reaped by the shell.
      */
     @Test
     void aZombieParentIsDeadAndALiveOneAlive() throws Exception {
@@ -133,13 +134,22 @@ class MediatorMainTest {
         assertThat(MediatorMain.alive(
                         Path.of("/proc", Long.toString(ProcessHandle.current().pid()))))
                 .isTrue();
-        Process shell = new ProcessBuilder("sh", "-c", "sleep 0 & echo $!; exec sleep 30")
+        // an asynchronous list's stdin is /dev/null: the child reads the test's pipe through fd 3
+        Process shell = new ProcessBuilder("sh", "-c", "exec 3<&0; cat <&3 >/dev/null & echo $!; exec sleep 30 3<&-")
                 .redirectErrorStream(true)
                 .start();
         try {
             String line = new java.io.BufferedReader(new java.io.InputStreamReader(shell.getInputStream())).readLine();
             Path zombie = Path.of("/proc", line.trim());
             long deadline = System.nanoTime() + Wire.T.toNanos();
+            Path parentName = Path.of("/proc", Long.toString(shell.pid()), "comm");
+            while (!java.nio.file.Files.readString(parentName).strip().equals("sleep")) {
+                assertThat(System.nanoTime() - deadline)
+                        .as("the shell exec'd into sleep")
+                        .isNegative();
+                Thread.sleep(10);
+            }
+            shell.getOutputStream().close();
             while (!state(zombie).equals("Z")) {
                 assertThat(System.nanoTime() - deadline)
                         .as("%s became a zombie", zombie)
