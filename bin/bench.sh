@@ -4,7 +4,8 @@
 #   kernel and machine, the guest doorbell round trip (agent bench, mediator echo) next to the mediator echo over
 #   its socket, and the qtest doorbell round trip next to a plain qtest register read - all in the same run; then the
 #   mediator daemon's RSS while 64 clients flood it (FloodRss).
-# Options go to dev.vgpuhil.harness.bench.Bench: [--boots N] [--count N] [--bytes B].
+# Options go to dev.vgpuhil.harness.bench.Bench: [--boots N] [--count N] [--bytes B] [--vfio-user-qemu PATH]
+# [--debian-disk].
 # The table is printed on stdout and written to reports/runs/bench-<time>.md, the run remembered in reports/bench/
 # (ratios next to the previous run's, see reports/README.md); progress goes to stderr.
 set -euo pipefail

@@ -4,9 +4,12 @@ import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.BenchResult;
 import dev.vgpuhil.harness.agent.Probe;
+import dev.vgpuhil.harness.junit.GuestChoice;
 import dev.vgpuhil.harness.junit.GuestLauncher;
+import dev.vgpuhil.harness.junit.GuestSystem;
 import dev.vgpuhil.harness.junit.GuestVm;
 import dev.vgpuhil.harness.junit.VmSpec;
+import dev.vgpuhil.images.DebianDisk;
 import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.mediator.BackendChoice;
 import dev.vgpuhil.mediator.Mediator;
@@ -108,6 +111,14 @@ public final class Bench {
                                 + "vgpu.qemu.stock / VGPU_QEMU_STOCK)")
         Path vfioUserQemu;
 
+        @Option(
+                names = "--debian-disk",
+                description =
+                        "also boot the Debian disk guest (images/build-debian-disk.sh --cloud-init, built and cached "
+                                + "the first time, as root) to agent ready, next to a bare boot of its own kernel, "
+                                + "initrd and root file system")
+        boolean debianDisk;
+
         @Override
         public Integer call() throws Exception {
             for (var o : new Object[][] {{"--boots", boots}, {"--count", count}, {"--bytes", bytes}}) {
@@ -118,7 +129,7 @@ public final class Bench {
             if (vfioUserQemu != null) {
                 System.setProperty(STOCK_PROPERTY, vfioUserQemu.toString());
             }
-            return run(boots, count, bytes);
+            return run(boots, count, bytes, debianDisk);
         }
     }
 
@@ -139,10 +150,11 @@ public final class Bench {
         return l;
     }
 
-    static int run(int boots, int count, int bytes) throws Exception {
+    static int run(int boots, int count, int bytes, boolean debianDisk) throws Exception {
         QemuBinary qemu = QemuBinary.locate();
         GuestImage image = GuestImage.locate();
         say(qemu + "; image " + image.cacheKey() + " (kernel " + image.info().get("kernel_version") + ")");
+        DebianDisk disk = debianDisk ? DebianDisk.locate() : null;
         AcceleratorChoice auto = KvmProbe.decide(qemu);
         say("accelerator AUTO: " + auto);
         Path work = dev.vgpuhil.common.OwnedDirs.temp("bench");
@@ -219,6 +231,9 @@ public final class Bench {
             }
             if (kvmNote != null) {
                 rows.add(new String[] {"boot to agent ready, KVM", kvmNote, "-", "-"});
+            }
+            if (disk != null) {
+                diskBoots(qemu, disk, boots, sock, keys, jar, rows, ratios);
             }
 
             Percentiles direct = RoundTrips.mediatorEcho(sock, count, bytes, Math.min(200, count));
@@ -327,6 +342,83 @@ public final class Bench {
                 history.resolve(BENCH_NAME + "-cdf.svg"),
                 Svg.cdf("host-side round trip latency, echo " + bytes + " B (latest run)", latencies));
         return 0;
+    }
+
+    /**
+     * The Debian disk guest booted directly (its kernel and initrd, the qcow2 in snapshot mode) to agent ready (SSH
+     * login, agent uploaded, probe answered), TCG; floor: the same kernel, initrd and root file system with init
+     * replaced by busybox's {@code poweroff -f} (what systemd, sshd and the upload add).
+     */
+    static void diskBoots(
+            QemuBinary qemu,
+            DebianDisk disk,
+            int boots,
+            Path sock,
+            SshKeys keys,
+            Path jar,
+            List<String[]> rows,
+            List<BenchHistory.Ratio> ratios) {
+        long[] floor = new long[boots];
+        long[] ready = new long[boots];
+        for (int i = 0; i < boots; i++) {
+            floor[i] = bareDiskBoot(qemu, disk, sock);
+            say("debian-disk bare-init boot " + (i + 1) + "/" + boots + ": " + floor[i] / 1_000_000 + " ms");
+        }
+        GuestSystem guest =
+                GuestSystem.debianDisk(disk, GuestChoice.debianDisk().defaultBootDeadline());
+        for (int i = 0; i < boots; i++) {
+            long t0 = System.nanoTime();
+            try (GuestVm vm = GuestLauncher.boot(
+                    VmSpec.simple("bench-disk-" + i, 'B', "high", 200, true),
+                    sock,
+                    guest,
+                    keys,
+                    jar,
+                    Accelerator.TCG)) {
+                Probe p = vm.agent().probe();
+                ready[i] = System.nanoTime() - t0;
+                say("debian-disk boot to agent ready " + (i + 1) + "/" + boots + ": " + ready[i] / 1_000_000
+                        + " ms (SSH login " + vm.bootTime().toMillis() + " ms, device " + p.bdf() + ")");
+            }
+        }
+        double[] perBoot = new double[boots];
+        for (int i = 0; i < boots; i++) {
+            perBoot[i] = (double) ready[i] / median(floor);
+        }
+        ratios.add(BenchHistory.Ratio.of(
+                "boot to agent ready / bare-init boot, debian-disk tcg",
+                (double) median(ready) / median(floor),
+                perBoot,
+                false));
+        rows.add(new String[] {
+            "boot to agent ready, Debian disk, TCG (median of " + boots + ")",
+            seconds(median(ready)) + " (min " + seconds(min(ready)) + ", max " + seconds(max(ready)) + ")",
+            "bare-init boot of the disk's kernel, initrd and root to power-off",
+            seconds(median(floor)) + " (min " + seconds(min(floor)) + ")"
+        });
+    }
+
+    /** Launch → QEMU exit of the disk guest with init replaced by busybox's {@code poweroff -f}. */
+    static long bareDiskBoot(QemuBinary qemu, DebianDisk disk, Path socket) {
+        long t0 = System.nanoTime();
+        try (QemuMachine m = QemuMachine.builder()
+                .binary(qemu)
+                .name("bench-bare-disk")
+                .accelerator(Accelerator.TCG)
+                .kernel(disk.kernel())
+                .initrd(disk.initrd())
+                .append(disk.kernelCommandLine(null) + " init=/bin/busybox -- poweroff -f")
+                .disk(disk.disk())
+                .diskFormat("qcow2")
+                .diskSnapshot(true)
+                .vgpu(VgpuStubDevice.of(Pool.B, Priority.HIGH, 200))
+                .mediatorSocket(socket)
+                .userNetworking(true)
+                .noReboot(true)
+                .start()) {
+            m.waits(GuestChoice.debianDisk().defaultBootDeadline()).forExit();
+            return System.nanoTime() - t0;
+        }
     }
 
     /** Launch → QEMU exit of the same machine with init replaced by {@code /sbin/poweroff -f}. */

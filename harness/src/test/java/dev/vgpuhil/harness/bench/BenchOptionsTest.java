@@ -16,12 +16,23 @@ class BenchOptionsTest {
         new CommandLine(d).parseArgs();
         assertThat(new int[] {d.boots, d.count, d.bytes}).containsExactly(3, 1000, 64);
         assertThat(d.vfioUserQemu).isNull();
+        assertThat(d.debianDisk).as("the disk guest's rows only on request").isFalse();
 
         Bench.Options o = new Bench.Options();
         new CommandLine(o)
-                .parseArgs("--boots", "2", "--count", "50", "--bytes", "128", "--vfio-user-qemu", "/opt/q/qemu");
+                .parseArgs(
+                        "--boots",
+                        "2",
+                        "--count",
+                        "50",
+                        "--bytes",
+                        "128",
+                        "--vfio-user-qemu",
+                        "/opt/q/qemu",
+                        "--debian-disk");
         assertThat(new int[] {o.boots, o.count, o.bytes}).containsExactly(2, 50, 128);
         assertThat(o.vfioUserQemu).isEqualTo(Path.of("/opt/q/qemu"));
+        assertThat(o.debianDisk).isTrue();
     }
 
     @Test
@@ -39,6 +50,6 @@ class BenchOptionsTest {
         StringWriter out = new StringWriter();
         CommandLine cli = new CommandLine(new Bench.Options()).setOut(new PrintWriter(out));
         assertThat(cli.execute("--help")).isZero();
-        assertThat(out.toString()).contains("--boots", "--count", "--bytes", "--vfio-user-qemu");
+        assertThat(out.toString()).contains("--boots", "--count", "--bytes", "--vfio-user-qemu", "--debian-disk");
     }
 }
