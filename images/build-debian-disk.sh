@@ -24,7 +24,7 @@
 #   qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -nographic -nodefaults -serial stdio \
 #     -kernel DIR/vmlinuz -initrd DIR/initrd.img \
 #     -drive file=DIR/disk.qcow2,if=virtio,format=qcow2,snapshot=on \
-#     -append "root=LABEL=vgpu-root rw cloud-init=disabled console=ttyS0 panic=-1 vgpuhil.authkey=<base64 of one authorized_keys line>" \
+#     -append "root=LABEL=vgpu-root rw net.ifnames=0 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off cloud-init=disabled console=ttyS0 panic=-1 vgpuhil.authkey=<base64 of one authorized_keys line>" \
 #     -netdev user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=n0
 # i.e. GuestImage.kernelCommandLine(key) prefixed with DISK-INFO's append_prefix. Or through its own boot loader,
 # as any user's image (built with --cloud-init, the key from a NoCloud seed):
@@ -153,6 +153,16 @@ deb $mirror $suite main
 deb $mirror $suite-updates main
 deb $security_mirror $suite-security main
 EOF
+# before the packages: the initrd that their installation generates has it (see the networkd units below)
+mkdir -p "$root/etc/initramfs-tools/scripts/local-top"
+cat >"$root/etc/initramfs-tools/scripts/local-top/vgpu-hil-net" <<'EOF'
+#!/bin/sh
+# vgpu-hil: ip= on the kernel command line configures the NIC here (klibc ipconfig), as for an NFS root
+case "$1" in prereqs) exit 0 ;; esac
+. /scripts/functions
+case "${IP:-}" in ""|none|off) ;; *) configure_networking ;; esac
+EOF
+chmod 755 "$root/etc/initramfs-tools/scripts/local-top/vgpu-hil-net"
 log "apt-get install ${packages[*]} (with updates and security)"
 in_root apt-get update -q >&2 || die "apt-get update in the chroot failed"
 in_root apt-get -y -q -o Dpkg::Options::=--force-confold dist-upgrade >&2 || die "apt-get dist-upgrade failed"
@@ -173,8 +183,27 @@ mkdir -p "$root/etc/systemd/network"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$root/etc/systemd/network/50-vgpu-hil.network"
 echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
 in_root systemctl enable systemd-networkd.service >&2
+# the direct boot has its initramfs configure the NIC statically with the addresses of QEMU's user networking (ip= in
+# append_prefix, below: DHCP from the initramfs lost its first 2 s; initramfs-tools configures a NIC only for an NFS
+# root, so a local-top script, written before the packages, asks for it): networkd and its wait for the network
+# (~5 s under TCG) only run in a boot without ip= (through GRUB)
+direct_net='net.ifnames=0 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off'
+for unit in systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service; do
+    mkdir -p "$root/etc/systemd/system/$unit.d"
+    printf '[Unit]\nConditionKernelCommandLine=!ip\n' >"$root/etc/systemd/system/$unit.d/vgpu-hil.conf"
+done
 # no VGA under -nodefaults: the gettys on tty1-6 only cost boot time (the serial console keeps its getty)
 in_root systemctl mask getty@tty1.service getty-static.service >&2
+# units a throw-away test guest does without, each 0.4-4 s of its one vCPU under TCG (systemd-analyze blame): the ext4
+# scrubber, periodic jobs (which would also fire during a long soak), pstore, binfmt, the debug/trace/config/fuse/
+# hugepage/mqueue mounts and the modules behind them, static device nodes, the random-seed file (RDRAND seeds it)
+in_root systemctl mask e2scrub_reap.service e2scrub_all.timer fstrim.timer apt-daily.timer apt-daily-upgrade.timer \
+    dpkg-db-backup.timer systemd-tmpfiles-clean.timer systemd-pstore.service systemd-binfmt.service \
+    proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+    sys-kernel-config.mount sys-fs-fuse-connections.mount dev-hugepages.mount dev-mqueue.mount \
+    modprobe@configfs.service modprobe@dm_mod.service modprobe@drm.service modprobe@efi_pstore.service \
+    modprobe@fuse.service modprobe@loop.service kmod-static-nodes.service systemd-random-seed.service \
+    systemd-network-generator.service >&2
 ln -sfn /usr/lib/jvm/java-17-openjdk-amd64 "$root/opt/java"
 # the harness's host-side garbage writer uses devmem and usleep, as busybox provides them in the CI guest
 ln -sf /bin/busybox "$root/usr/local/bin/devmem"
@@ -310,8 +339,8 @@ rm -f "$work/disk.raw"
     echo "kernel_version=$kver"
     echo "java_version=$java_version"
     echo "root=LABEL=vgpu-root"
-    if [ $cloud_init = 1 ]; then echo "append_prefix=root=LABEL=vgpu-root rw cloud-init=disabled"
-    else echo "append_prefix=root=LABEL=vgpu-root rw"; fi
+    if [ $cloud_init = 1 ]; then echo "append_prefix=root=LABEL=vgpu-root rw $direct_net cloud-init=disabled"
+    else echo "append_prefix=root=LABEL=vgpu-root rw $direct_net"; fi
     echo "boot_loader=grub-pc (MBR, core.img before partition 1 at 1 MiB)"
     cat "$work/packages"
 } >"$result/DISK-INFO"
