@@ -213,21 +213,14 @@ public final class Bench {
                         }
                     }
                 }
-                double[] perBoot = new double[boots];
-                for (int i = 0; i < boots; i++) {
-                    perBoot[i] = (double) ready[i] / median(floor);
-                }
-                ratios.add(BenchHistory.Ratio.of(
+                addBootRow(
+                        "boot to agent ready, " + a.qemuName().toUpperCase(Locale.ROOT),
+                        "bare-init boot of the same kernel and machine to power-off",
                         "boot to agent ready / bare-init boot, " + a.qemuName(),
-                        (double) median(ready) / median(floor),
-                        perBoot,
-                        false));
-                rows.add(new String[] {
-                    "boot to agent ready, " + a.qemuName().toUpperCase(Locale.ROOT) + " (median of " + boots + ")",
-                    seconds(median(ready)) + " (min " + seconds(min(ready)) + ", max " + seconds(max(ready)) + ")",
-                    "bare-init boot of the same kernel and machine to power-off",
-                    seconds(median(floor)) + " (min " + seconds(min(floor)) + ")"
-                });
+                        ready,
+                        floor,
+                        rows,
+                        ratios);
             }
             if (kvmNote != null) {
                 rows.add(new String[] {"boot to agent ready, KVM", kvmNote, "-", "-"});
@@ -381,19 +374,34 @@ public final class Bench {
                         + " ms (SSH login " + vm.bootTime().toMillis() + " ms, device " + p.bdf() + ")");
             }
         }
-        double[] perBoot = new double[boots];
-        for (int i = 0; i < boots; i++) {
+        addBootRow(
+                "boot to agent ready, Debian disk, TCG",
+                "bare-init boot of the disk's kernel, initrd and root to power-off",
+                "boot to agent ready / bare-init boot, debian-disk tcg",
+                ready,
+                floor,
+                rows,
+                ratios);
+    }
+
+    /** A boot row (median, min, max against the floor's median and min) and its ratio, with each boot's ratio. */
+    static void addBootRow(
+            String what,
+            String floorWhat,
+            String ratioName,
+            long[] ready,
+            long[] floor,
+            List<String[]> rows,
+            List<BenchHistory.Ratio> ratios) {
+        double[] perBoot = new double[ready.length];
+        for (int i = 0; i < ready.length; i++) {
             perBoot[i] = (double) ready[i] / median(floor);
         }
-        ratios.add(BenchHistory.Ratio.of(
-                "boot to agent ready / bare-init boot, debian-disk tcg",
-                (double) median(ready) / median(floor),
-                perBoot,
-                false));
+        ratios.add(BenchHistory.Ratio.of(ratioName, (double) median(ready) / median(floor), perBoot, false));
         rows.add(new String[] {
-            "boot to agent ready, Debian disk, TCG (median of " + boots + ")",
+            what + " (median of " + ready.length + ")",
             seconds(median(ready)) + " (min " + seconds(min(ready)) + ", max " + seconds(max(ready)) + ")",
-            "bare-init boot of the disk's kernel, initrd and root to power-off",
+            floorWhat,
             seconds(median(floor)) + " (min " + seconds(min(floor)) + ")"
         });
     }
