@@ -16,9 +16,11 @@ public final class Args {
             + "             [--backoff-ms MS]   (wait MS after a request that ended in an error)\n"
             + "  bench [--count N] [--op echo] [--bytes B] [--request-id ID]\n"
             + "  every command: [--bdf 0000:00:04.0] [--timeout-ms MS] [--sysfs DIR] [--devfs DIR]\n"
+            + "  serve [--port N]                  the resident agent: runs each command sent to 127.0.0.1:N\n"
+            + "                                    (default 7100; docs/CONTRACTS.md)\n"
             + "  options take their value as the next argument or after '=' (--irq=poll)";
 
-    static final String COMMANDS = "probe, dump, selftest, vector-add, bench, help";
+    static final String COMMANDS = "probe, dump, selftest, vector-add, bench, serve, help";
 
     private static final String COMMON = " --bdf --timeout-ms --sysfs --devfs ";
 
@@ -43,6 +45,8 @@ public final class Args {
                 return COMMON + "--elements --seed --irq --repeat --request-id --backoff-ms ";
             case "bench":
                 return COMMON + "--count --op --bytes --request-id ";
+            case "serve":
+                return " --port ";
             default:
                 return null;
         }

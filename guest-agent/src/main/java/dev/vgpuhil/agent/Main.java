@@ -34,6 +34,8 @@ public final class Main {
                 case "help":
                     out.println(Json.of("usage").str("text", Args.USAGE).line());
                     return 0;
+                case "serve":
+                    return AgentServer.serve(args, out);
                 default:
                     validate(args);
                     return withDevice(args, out);

@@ -1,5 +1,6 @@
 package dev.vgpuhil.harness;
 
+import com.jcraft.jsch.ChannelDirectTCPIP;
 import com.jcraft.jsch.ChannelExec;
 import com.jcraft.jsch.JSch;
 import com.jcraft.jsch.JSchException;
@@ -14,6 +15,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
 
@@ -29,6 +35,13 @@ public final class GuestShell implements AutoCloseable {
             return exitCode == 0;
         }
     }
+
+    /** Ends channels whose deadline passed (a blocking read has no timeout of its own). */
+    private static final ScheduledExecutorService DEADLINES = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "guest-shell-deadlines");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final Session session;
 
@@ -113,6 +126,62 @@ public final class GuestShell implements AutoCloseable {
 
     public Result exec(String command, Duration timeout) {
         return exec(command, null, timeout);
+    }
+
+    /**
+     * Sends {@code request} to the guest's {@code 127.0.0.1:guestPort} through this session (an SSH direct-tcpip
+     * channel: nothing listens on the host) and returns all the guest sends back until it closes the connection.
+     * Reads block (no polling); past {@code timeout} the channel is closed and a {@link GuestCommandTimeoutException}
+     * carries what came so far. {@code what} names the exchange in messages.
+     */
+    public byte[] exchange(int guestPort, byte[] request, Duration timeout, String what) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        ChannelDirectTCPIP ch = null;
+        ScheduledFuture<?> watchdog = null;
+        AtomicBoolean expired = new AtomicBoolean();
+        ByteArrayOutputStream reply = new ByteArrayOutputStream();
+        try {
+            ch = (ChannelDirectTCPIP) session.openChannel("direct-tcpip");
+            ch.setHost("127.0.0.1");
+            ch.setPort(guestPort);
+            InputStream in = ch.getInputStream();
+            OutputStream toGuest = ch.getOutputStream();
+            ch.connect((int) Math.max(1, Math.min(timeout.toMillis(), 15_000)));
+            ChannelDirectTCPIP channel = ch;
+            watchdog = DEADLINES.schedule(
+                    () -> {
+                        expired.set(true);
+                        channel.disconnect();
+                    },
+                    Math.max(0, deadline - System.nanoTime()),
+                    TimeUnit.NANOSECONDS);
+            toGuest.write(request);
+            toGuest.flush();
+            byte[] buf = new byte[8192];
+            for (int n; (n = in.read(buf)) >= 0; ) {
+                reply.write(buf, 0, n);
+            }
+            if (expired.get()) {
+                throw new GuestCommandTimeoutException(what, timeout, reply.toString(StandardCharsets.UTF_8), "");
+            }
+            return reply.toByteArray();
+        } catch (JSchException e) {
+            throw new IllegalStateException(
+                    "cannot reach 127.0.0.1:" + guestPort + " in the guest for " + what + ": " + e.getMessage(), e);
+        } catch (IOException e) {
+            if (expired.get()) {
+                throw new GuestCommandTimeoutException(what, timeout, reply.toString(StandardCharsets.UTF_8), "");
+            }
+            throw new UncheckedIOException(
+                    "exchange with 127.0.0.1:" + guestPort + " in the guest failed for " + what, e);
+        } finally {
+            if (watchdog != null) {
+                watchdog.cancel(false);
+            }
+            if (ch != null) {
+                ch.disconnect();
+            }
+        }
     }
 
     /** Copies a host file into the guest through {@code cat} (busybox guests have no sftp server). */

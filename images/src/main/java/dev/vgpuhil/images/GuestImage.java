@@ -43,6 +43,11 @@ public final class GuestImage {
     public static final String MARKER_RUN_BEGIN = "vgpu-hil: run begin";
     /** Prefix of the line {@code vgpu-hil: run end rc=<n>}. */
     public static final String MARKER_RUN_END = "vgpu-hil: run end rc=";
+    /**
+     * Prefix of the line {@code vgpu-hil: agent server exited rc=<n>}: the resident guest agent the init started
+     * (when the initramfs carries its {@code /opt/vgpu-hil/agent.args}) ended; while it serves, it prints its own line.
+     */
+    public static final String MARKER_AGENT_EXITED = "vgpu-hil: agent server exited rc=";
 
     /** The guest's fixed facts. */
     public static final int GUEST_SSH_PORT = 22;

@@ -6,6 +6,7 @@ import dev.vgpuhil.harness.junit.Shipped;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.ProtocolFailure;
 import dev.vgpuhil.harness.report.Reporting;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -15,10 +16,11 @@ import java.util.Map;
 
 /**
  * The guest agent as the host drives it: the shaded jar is in every fresh guest (so the build just made is what
- * runs): put into the CI guest's initramfs before boot ({@link #inGuest}), uploaded over SSH into any other guest
- * ({@link #install}). Then each call runs {@code java -Xint -jar <jar> <command>} and
- * parses its JSON lines (docs/CONTRACTS.md). Every call has a deadline; every call's output is attached to
- * the running Allure test.
+ * runs). The CI guest boots with it in its initramfs, and its init starts it resident ({@code serve}): each call is
+ * then one connection to it through the SSH session ({@link #resident}), no JVM start. Into any other guest it is
+ * uploaded over SSH ({@link #install}) and each call runs {@code java -Xint -jar <jar> <command>}. Either way a call
+ * parses the command's JSON lines (docs/CONTRACTS.md), has a deadline, and attaches its output to the running Allure
+ * test.
  */
 public final class Agent {
     /** Where {@link #install} uploads the jar. */
@@ -29,9 +31,26 @@ public final class Agent {
     static final String JNA_IN_JAR = "com/sun/jna/linux-x86-64/libjnidispatch.so";
     /** Where the CI guest's initramfs carries JNA's library, unpacked: a JVM started there need not unpack it. */
     static final String IMAGE_JNA_DIR = "/opt/vgpu-hil/jna";
-    /** What the agent's JVM is told where the library is unpacked already (JNA must not unpack one of its own). */
-    static final List<String> IMAGE_JVM_OPTIONS =
-            List.of("-Djna.boot.library.path=" + IMAGE_JNA_DIR, "-Djna.nounpack=true");
+    /**
+     * The resident agent's JVM options and jar, as a {@code java @argfile} the CI guest's init starts it with ({@code
+     * java @/opt/vgpu-hil/agent.args serve}; its presence is what makes the init start it). JNA is told where its
+     * library is unpacked already, so it unpacks none of its own.
+     */
+    static final String IMAGE_ARGS = "/opt/vgpu-hil/agent.args";
+
+    /**
+     * C1 only, not -Xint as a one-shot run: a JVM that serves the whole test compiles what it repeats. No bytecode
+     * verification of the jar's classes (the build's own jar) and no perf-data file: both cost the boot under TCG.
+     */
+    static final List<String> IMAGE_JVM = List.of(
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UnlockDiagnosticVMOptions",
+            "-XX:-BytecodeVerificationRemote",
+            "-XX:-UsePerfData",
+            "-Djna.boot.library.path=" + IMAGE_JNA_DIR,
+            "-Djna.nounpack=true",
+            "-jar",
+            IMAGE_JAR);
 
     static final Duration UPLOAD_DEADLINE = Duration.ofSeconds(60);
     /** -Xint under TCG: a JVM start plus a few thousand MMIO accesses take seconds, not minutes. */
@@ -41,17 +60,26 @@ public final class Agent {
     private final String jar;
     private final String label;
     private final String bdf;
+    /** The resident agent's port in the guest, or 0: each command is a JVM of its own. */
+    private final int residentPort;
     /** An explicit host deadline for every command ({@link #withDeadline}); null: from {@link #deadlines}. */
     private final Duration deadline;
 
     private final RequestDeadlines deadlines;
 
     private Agent(
-            GuestShell shell, String jar, String label, String bdf, Duration deadline, RequestDeadlines deadlines) {
+            GuestShell shell,
+            String jar,
+            String label,
+            String bdf,
+            int residentPort,
+            Duration deadline,
+            RequestDeadlines deadlines) {
         this.shell = shell;
         this.jar = jar;
         this.label = label;
         this.bdf = bdf;
+        this.residentPort = residentPort;
         this.deadline = deadline;
         this.deadlines = deadlines;
     }
@@ -98,20 +126,24 @@ public final class Agent {
         } catch (RuntimeException e) {
             throw new BootFailure("cannot upload the guest agent into " + label, e);
         }
-        return new Agent(shell, REMOTE_JAR, label, null, null, deadlines);
+        return new Agent(shell, REMOTE_JAR, label, null, 0, null, deadlines);
     }
 
     /**
-     * The agent whose jar the guest already has at {@code guestJar} (the CI guest booted with it in its initramfs:
-     * {@link dev.vgpuhil.images.InitramfsOverlay}); {@link #checkAndEnable} checks it is there.
+     * The resident agent the CI guest's init started from its initramfs ({@link #imageFiles}), serving on {@code
+     * guestPort} of the guest's loopback ({@link ResidentAgentWait#port}); {@link #checkAndEnable} checks the jar.
      */
-    public static Agent inGuest(GuestShell shell, String guestJar, String label, RequestDeadlines deadlines) {
-        return new Agent(shell, guestJar, label, null, null, deadlines);
+    public static Agent resident(GuestShell shell, int guestPort, String label, RequestDeadlines deadlines) {
+        if (guestPort <= 0 || guestPort > 65535) {
+            throw new IllegalArgumentException("guest port " + guestPort);
+        }
+        return new Agent(shell, IMAGE_JAR, label, null, guestPort, null, deadlines);
     }
 
     /**
-     * The files a guest image carries for {@link #inGuest} ({@link dev.vgpuhil.images.InitramfsOverlay}): the jar at
-     * {@link #IMAGE_JAR} and JNA's library from it unpacked into {@link #IMAGE_JNA_DIR}.
+     * The files a CI guest's initramfs carries for {@link #resident} ({@link dev.vgpuhil.images.InitramfsOverlay}):
+     * the jar at {@link #IMAGE_JAR}, JNA's library from it unpacked into {@link #IMAGE_JNA_DIR}, and {@link
+     * #IMAGE_ARGS}.
      */
     public static Map<String, byte[]> imageFiles(Path jar) {
         try {
@@ -129,7 +161,13 @@ public final class Agent {
             if (jna == null) {
                 throw new IllegalArgumentException(jar + " holds no " + JNA_IN_JAR + ": not the shaded guest agent");
             }
-            return Map.of(IMAGE_JAR, bytes, IMAGE_JNA_DIR + "/libjnidispatch.so", jna);
+            return Map.of(
+                    IMAGE_JAR,
+                    bytes,
+                    IMAGE_JNA_DIR + "/libjnidispatch.so",
+                    jna,
+                    IMAGE_ARGS,
+                    (String.join("\n", IMAGE_JVM) + "\n").getBytes(StandardCharsets.UTF_8));
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException("cannot read the guest agent " + jar, e);
         }
@@ -142,12 +180,12 @@ public final class Agent {
 
     /** The same agent addressing the device at {@code bdf} (when the guest has several). */
     public Agent forDevice(String pciAddress) {
-        return new Agent(shell, jar, label, pciAddress, deadline, deadlines);
+        return new Agent(shell, jar, label, pciAddress, residentPort, deadline, deadlines);
     }
 
     /** The same agent with a host deadline of {@code d} for each command (a long run of many requests). */
     public Agent withDeadline(Duration d) {
-        return new Agent(shell, jar, label, bdf, d, deadlines);
+        return new Agent(shell, jar, label, bdf, residentPort, d, deadlines);
     }
 
     /** The deadlines its requests run under (from the device's timeout_ms). */
@@ -174,31 +212,73 @@ public final class Agent {
                 + ")";
     }
 
+    /** Whether commands go to the resident agent (one connection each) rather than a JVM each. */
+    public boolean isResident() {
+        return residentPort > 0;
+    }
+
     /** Runs one agent command and parses its output; the JSON lines are attached to the test. */
     public AgentRun run(String command, String... args) {
-        List<String> parts = new ArrayList<>(List.of("java", "-Xint"));
-        if (jar.equals(IMAGE_JAR)) {
-            parts.addAll(IMAGE_JVM_OPTIONS);
-        }
-        parts.addAll(List.of("-jar", jar, command));
-        parts.addAll(List.of(args));
-        if (!parts.contains("--timeout-ms") && parts.stream().noneMatch(p -> p.startsWith("--timeout-ms="))) {
+        List<String> argv = new ArrayList<>(List.of(command));
+        argv.addAll(List.of(args));
+        if (!argv.contains("--timeout-ms") && argv.stream().noneMatch(p -> p.startsWith("--timeout-ms="))) {
             // the agent outwaits its device: a late reply ends as the device's own TIMEOUT error
-            parts.add("--timeout-ms");
-            parts.add(Integer.toString(deadlines.agentTimeoutMs()));
+            argv.add("--timeout-ms");
+            argv.add(Integer.toString(deadlines.agentTimeoutMs()));
         }
         if (bdf != null) {
-            parts.add("--bdf");
-            parts.add(bdf);
+            argv.add("--bdf");
+            argv.add(bdf);
         }
-        String line = String.join(" ", parts);
-        GuestShell.Result r = shell.exec(line, commandDeadline());
+        String line;
+        GuestShell.Result r;
+        if (isResident()) {
+            line = "agent (resident, guest 127.0.0.1:" + residentPort + ") " + String.join(" ", argv);
+            long t0 = System.nanoTime();
+            byte[] reply = shell.exchange(
+                    residentPort,
+                    (String.join("\0", argv) + "\n").getBytes(StandardCharsets.UTF_8),
+                    commandDeadline(),
+                    line);
+            r = residentResult(new String(reply, StandardCharsets.UTF_8), Duration.ofNanos(System.nanoTime() - t0));
+        } else {
+            List<String> parts = new ArrayList<>(List.of("java", "-Xint", "-jar", jar));
+            parts.addAll(argv);
+            line = String.join(" ", parts);
+            r = shell.exec(line, commandDeadline());
+        }
         AgentRun run = AgentRun.parse(line, r.exitCode(), r.stdout(), r.stderr(), r.took());
         Reporting.attachJsonLines("agent " + command + " on " + label + " (JSON lines)", r.stdout());
         if (!r.stderr().isBlank()) {
             Reporting.attachText("agent " + command + " on " + label + " (stderr)", r.stderr());
         }
         return run;
+    }
+
+    /**
+     * A resident agent's reply as a one-shot run's result: its last line is {@code {"type":"exit","code":N}} (the
+     * exit code; not part of the output). A reply without it (the agent or the guest died mid-command) exits -1.
+     */
+    static GuestShell.Result residentResult(String reply, Duration took) {
+        String body = reply.endsWith("\n") ? reply.substring(0, reply.length() - 1) : reply;
+        int cut = body.lastIndexOf('\n');
+        String last = body.substring(cut + 1);
+        if (last.startsWith("{\"type\":\"exit\"")) {
+            try {
+                com.fasterxml.jackson.databind.JsonNode code =
+                        dev.vgpuhil.harness.JsonObjects.object(last).get("code");
+                if (code != null && code.canConvertToInt()) {
+                    return new GuestShell.Result(code.intValue(), cut < 0 ? "" : body.substring(0, cut + 1), "", took);
+                }
+            } catch (IllegalArgumentException e) {
+                // not an exit line after all: reported below
+            }
+        }
+        return new GuestShell.Result(
+                -1,
+                reply,
+                "the resident agent's reply ended without its exit line (the agent or the guest died mid-command?)",
+                took);
     }
 
     public Probe probe() {

@@ -5,6 +5,7 @@ import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.SshLoginWait;
 import dev.vgpuhil.harness.agent.Agent;
 import dev.vgpuhil.harness.agent.RequestDeadlines;
+import dev.vgpuhil.harness.agent.ResidentAgentWait;
 import dev.vgpuhil.harness.report.BootFailure;
 import dev.vgpuhil.harness.report.Reporting;
 import dev.vgpuhil.images.GuestImage;
@@ -139,7 +140,7 @@ public final class GuestLauncher {
                 }
                 long u0 = System.nanoTime();
                 Agent agent = plan.agentJarInGuest().isPresent()
-                        ? Agent.inGuest(shell, plan.agentJarInGuest().get(), spec.name(), budget)
+                        ? Agent.resident(shell, ResidentAgentWait.port(m), spec.name(), budget)
                         : Agent.install(shell, agentJar, spec.name(), budget);
                 agent.checkAndEnable(java.util.stream.IntStream.range(0, spec.devices())
                         .mapToObj(i -> String.format("0000:00:%02x.0", GuestVm.FIRST_SLOT + i))
@@ -148,7 +149,7 @@ public final class GuestLauncher {
                 Reporting.progress("VM '" + spec.name() + "' up: ready ("
                         + plan.readiness(login).description()
                         + ") after " + boot.toMillis() + " ms, agent "
-                        + (plan.agentJarInGuest().isPresent() ? "from the initramfs, checked" : "uploaded")
+                        + (plan.agentJarInGuest().isPresent() ? "resident from the initramfs, checked" : "uploaded")
                         + " in " + upload.toMillis() + " ms; accelerator " + m.accelerator());
                 return new GuestVm(spec, guest, m, shell, agent, boot, upload);
             } catch (RuntimeException e) {

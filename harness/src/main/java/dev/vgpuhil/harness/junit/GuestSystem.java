@@ -2,6 +2,7 @@ package dev.vgpuhil.harness.junit;
 
 import dev.vgpuhil.harness.SshKeys;
 import dev.vgpuhil.harness.agent.Agent;
+import dev.vgpuhil.harness.agent.ResidentAgentWait;
 import dev.vgpuhil.images.DebianDisk;
 import dev.vgpuhil.images.GuestImage;
 import dev.vgpuhil.images.InitramfsOverlay;
@@ -130,14 +131,21 @@ public final class GuestSystem {
             return b.bootTimeout(bootDeadline);
         }
 
-        /** What the VM is ready at: the serial marker (if the guest prints one), then {@code login}. */
+        /**
+         * What the VM is ready at: the serial marker (if the guest prints one), then {@code login}, then, in a guest
+         * whose initramfs carries the agent, the resident agent's line ({@link ResidentAgentWait}).
+         */
         public WaitStrategy readiness(WaitStrategy login) {
-            return readyMarker == null
+            WaitStrategy ready = readyMarker == null
                     ? login
                     : SerialLineWait.forLine(readyMarker).and(login);
+            return agentInGuest == null ? ready : ready.and(new ResidentAgentWait());
         }
 
-        /** Where the guest has the agent's jar from its initramfs, or empty: it must be uploaded after login. */
+        /**
+         * Where the guest has the agent's jar from its initramfs (its init starts it resident), or empty: it must be
+         * uploaded after login.
+         */
         public java.util.Optional<String> agentJarInGuest() {
             return java.util.Optional.ofNullable(agentInGuest);
         }

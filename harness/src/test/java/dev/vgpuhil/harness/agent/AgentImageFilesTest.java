@@ -12,7 +12,7 @@ import java.util.zip.ZipOutputStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** What the CI guest's initramfs carries for the agent: the jar and JNA's x86-64 library from it. */
+/** What the CI guest's initramfs carries for the agent: the jar, JNA's x86-64 library from it, the JVM's argfile. */
 class AgentImageFilesTest {
     @TempDir
     Path tmp;
@@ -37,13 +37,17 @@ class AgentImageFilesTest {
             z.write(new byte[] {(byte) 0xca, (byte) 0xfe});
         }
         Map<String, byte[]> files = Agent.imageFiles(jar);
-        assertThat(files).containsOnlyKeys(Agent.IMAGE_JAR, Agent.IMAGE_JNA_DIR + "/libjnidispatch.so");
+        assertThat(files)
+                .containsOnlyKeys(Agent.IMAGE_JAR, Agent.IMAGE_JNA_DIR + "/libjnidispatch.so", Agent.IMAGE_ARGS);
         assertThat(files.get(Agent.IMAGE_JAR)).isEqualTo(Files.readAllBytes(jar));
         assertThat(files.get(Agent.IMAGE_JNA_DIR + "/libjnidispatch.so"))
                 .as("the x86-64 library, not another platform's")
                 .isEqualTo(elf);
-        assertThat(Agent.IMAGE_JVM_OPTIONS)
-                .contains("-Djna.boot.library.path=" + Agent.IMAGE_JNA_DIR, "-Djna.nounpack=true");
+        // the init's `java @/opt/vgpu-hil/agent.args serve`: one argument a line, ending with the jar
+        assertThat(new String(files.get(Agent.IMAGE_ARGS), java.nio.charset.StandardCharsets.UTF_8))
+                .startsWith("-XX:TieredStopAtLevel=1\n")
+                .contains("\n-Djna.boot.library.path=" + Agent.IMAGE_JNA_DIR + "\n-Djna.nounpack=true\n")
+                .endsWith("\n-jar\n" + Agent.IMAGE_JAR + "\n");
     }
 
     @Test
